@@ -1,0 +1,3 @@
+"""purerl: a JAX reinforcement-learning algorithm zoo."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,49 @@
+"""The agent contract shared by every algorithm in `purerl.agents`.
+
+An agent is built from its Config by `make_agent(config) -> Agent`:
+
+- `init(key) -> state`: a pytree holding everything the run needs (params, optimiser, env, key);
+- `update(state) -> (state, metrics)`: one iteration, pure and jittable; metrics is a dict of scalars;
+- `evaluate(state, key) -> returns`: undiscounted returns of `eval_episodes` fresh episodes of the
+  current policy (jittable; not part of the timed training run).
+
+`make_train(config)` is then simply `init` followed by a `lax.scan` of `update`; the runner
+(`purerl.runner`) instead scans `update` in jitted chunks so it can show progress, log and checkpoint
+between chunks without changing a single number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+
+
+@dataclass(frozen=True)
+class Agent:
+    init: Callable[[jax.Array], Any]
+    update: Callable[[Any], tuple[Any, dict[str, jax.Array]]]
+    evaluate: Callable[[Any, jax.Array], jax.Array]
+    num_iterations: int
+    steps_per_iteration: int  # env steps per iteration and seed (the sample budget's unit)
+    config: Any
+
+
+def train_fn(agent: Agent) -> Callable[[jax.Array], tuple[Any, dict[str, jax.Array]]]:
+    """`train(key) -> (final_state, metrics stacked over iterations)`, one pure function."""
+
+    def train(key):
+        state = agent.init(key)
+        return jax.lax.scan(lambda s, _: agent.update(s), state, None, length=agent.num_iterations)
+
+    return train
+
+
+def check_positive(config: Any, *names: str) -> None:
+    """Raise a ValueError naming the first config field that is not > 0."""
+    for name in names:
+        value = getattr(config, name)
+        if not value > 0:
+            raise ValueError(f"{name} must be positive, got {value!r}")

@@ -1,0 +1,21 @@
+"""Agent registry: algorithm name -> module. Each module defines `Config`, `make_agent` and `make_train`."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+ALGOS: dict[str, str] = {
+    "ppo": "purerl.agents.ppo",
+}
+
+
+def check_algo(name: str) -> None:
+    if name not in ALGOS:
+        raise ValueError(f"unknown algorithm {name!r}; valid algorithms: {', '.join(ALGOS)}")
+
+
+def get(name: str) -> ModuleType:
+    """The agent module for `name` (imported on first use)."""
+    check_algo(name)
+    return importlib.import_module(ALGOS[name])

@@ -1,0 +1,293 @@
+"""PPO (Schulman et al., 2017, "Proximal Policy Optimization Algorithms"), discrete and continuous.
+
+One iteration = a rollout of `num_steps` steps in `num_envs` vmapped envs, GAE, then `update_epochs`
+passes of `num_minibatches` clipped-surrogate Adam steps. Defaults are purejaxrl's CartPole-v1 setting.
+
+Truncation is not termination: the critic bootstraps from `info["final_observation"]` when an episode
+hits its time limit, and only `terminated` removes the bootstrap (see `purerl.returns.gae`).
+
+Run it: `python -m purerl.agents.ppo --env CartPole-v1 --num-seeds 8` (same flags as `purerl train ppo`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from purerl import envs
+from purerl.agent import Agent, check_positive, train_fn
+from purerl.envs.wrappers import find_obs_stats
+from purerl.evaluation import evaluate_policy
+from purerl.nn import ActorCritic, activation_fn
+from purerl.returns import gae
+
+
+@dataclass(frozen=True)
+class Config:
+    env: str = "CartPole-v1"
+    """environment name (`purerl list` shows them all)"""
+    total_timesteps: int = 500_000
+    """env steps per seed; trained in whole iterations of num_envs * num_steps"""
+    num_envs: int = 4
+    """parallel (vmapped) environments per seed"""
+    num_steps: int = 128
+    """rollout length per environment and iteration"""
+    update_epochs: int = 4
+    """passes over each rollout"""
+    num_minibatches: int = 4
+    """minibatches per epoch; must divide num_envs * num_steps"""
+    lr: float = 2.5e-4
+    """Adam learning rate"""
+    anneal_lr: bool = True
+    """decay the learning rate linearly to 0 over training"""
+    gamma: float = 0.99
+    """discount factor"""
+    gae_lambda: float = 0.95
+    """GAE lambda"""
+    clip_eps: float = 0.2
+    """PPO ratio clipping epsilon (also clips the value update when clip_value)"""
+    clip_value: bool = True
+    """clip the value-function update around the rollout's values (as purejaxrl / CleanRL)"""
+    ent_coef: float = 0.01
+    """entropy bonus coefficient"""
+    vf_coef: float = 0.5
+    """value-loss coefficient"""
+    max_grad_norm: float = 0.5
+    """global gradient-norm clip"""
+    normalize_advantages: bool = True
+    """standardise advantages per minibatch"""
+    hidden: tuple[int, ...] = (64, 64)
+    """hidden layer widths of both actor and critic"""
+    activation: str = "tanh"
+    """hidden activation: tanh, relu, elu, gelu or silu"""
+    log_std_init: float = 0.0
+    """initial log standard deviation of the Gaussian policy (continuous actions)"""
+    normalize_obs: bool = False
+    """normalise observations with running statistics (kept in each env's state)"""
+    max_episode_steps: int = 0
+    """episode time limit; 0 keeps the env's own (500 for CartPole-v1, 1000 for brax)"""
+    brax_backend: str = "generalized"
+    """physics backend for brax envs: generalized, positional, spring or mjx"""
+    eval_episodes: int = 128
+    """episodes per seed in the final evaluation (stochastic policy, as rejax reports)"""
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_iterations(self) -> int:
+        return self.total_timesteps // self.batch_size
+
+
+class Transition(NamedTuple):
+    obs: jax.Array
+    action: jax.Array
+    reward: jax.Array
+    terminated: jax.Array
+    done: jax.Array
+    value: jax.Array
+    log_prob: jax.Array
+    final_obs: jax.Array  # the true next observation (pre-reset at episode ends)
+    episode_return: jax.Array  # return of the episode that ended at this step (valid where done)
+
+
+@struct.dataclass
+class TrainState:
+    params: Any
+    opt_state: Any
+    env_state: Any
+    obs: jax.Array
+    key: jax.Array
+    iteration: jax.Array
+
+
+def make_env(config: Config):
+    """The training env: base env -> clip actions -> episode stats -> (optional) obs normalisation."""
+    kwargs = {}
+    if config.max_episode_steps:
+        kwargs["max_steps_in_episode"] = config.max_episode_steps
+    if config.env in envs.BRAX_ENVS:
+        kwargs["backend"] = config.brax_backend
+    env, env_params = envs.make(config.env, **kwargs)
+    if not envs.is_discrete(env, env_params):
+        env = envs.ClipAction(env)
+    env = envs.EpisodeStats(env)
+    if config.normalize_obs:
+        env = envs.NormalizeObservation(env)
+    return env, env_params
+
+
+def validate(config: Config) -> None:
+    envs.check_name(config.env)
+    check_positive(config, "total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "lr")
+    check_positive(config, "eval_episodes")
+    activation_fn(config.activation)
+    if config.batch_size % config.num_minibatches:
+        raise ValueError(
+            f"num_envs * num_steps = {config.batch_size} is not divisible by num_minibatches = "
+            f"{config.num_minibatches}"
+        )
+    if config.total_timesteps < config.batch_size:
+        raise ValueError(
+            f"total_timesteps = {config.total_timesteps} is less than one iteration "
+            f"(num_envs * num_steps = {config.batch_size})"
+        )
+    if not 0.0 <= config.gamma <= 1.0 or not 0.0 <= config.gae_lambda <= 1.0:
+        raise ValueError(f"gamma and gae_lambda must lie in [0, 1], got {config.gamma}, {config.gae_lambda}")
+
+
+def make_agent(config: Config) -> Agent:
+    validate(config)
+    env, env_params = make_env(config)
+    discrete = envs.is_discrete(env, env_params)
+    obs_shape = env.observation_space(env_params).shape
+    network = ActorCritic(
+        action_dim=envs.action_dim(env, env_params),
+        discrete=discrete,
+        hidden=config.hidden,
+        activation=config.activation,
+        log_std_init=config.log_std_init,
+        obs_ndim=len(obs_shape),
+    )
+    num_iterations = config.num_iterations
+    minibatch_size = config.batch_size // config.num_minibatches
+
+    def learning_rate(count):
+        if not config.anneal_lr:
+            return config.lr
+        iteration = count // (config.num_minibatches * config.update_epochs)
+        return config.lr * (1.0 - iteration / num_iterations)
+
+    optimizer = optax.chain(
+        optax.clip_by_global_norm(config.max_grad_norm), optax.adam(learning_rate, eps=1e-5)
+    )
+    vmap_reset = jax.vmap(env.reset, in_axes=(0, None))
+    vmap_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+    def init(key):
+        key, net_key, env_key = jax.random.split(key, 3)
+        params = network.init(net_key, jnp.zeros(obs_shape))
+        obs, env_state = vmap_reset(jax.random.split(env_key, config.num_envs), env_params)
+        return TrainState(params, optimizer.init(params), env_state, obs, key, jnp.zeros((), jnp.int32))
+
+    def rollout(params, env_state, obs, key):
+        def step(carry, step_key):
+            env_state, obs = carry
+            act_key, env_key = jax.random.split(step_key)
+            pi, value = network.apply(params, obs)
+            action = pi.sample(seed=act_key)
+            next_obs, env_state, reward, terminated, truncated, info = vmap_step(
+                jax.random.split(env_key, config.num_envs), env_state, action, env_params
+            )
+            done = jnp.logical_or(terminated, truncated)
+            transition = Transition(
+                obs, action, reward, terminated, done, value, pi.log_prob(action),
+                info["final_observation"], info["episode_return"],
+            )
+            return (env_state, next_obs), transition
+
+        (env_state, obs), traj = jax.lax.scan(step, (env_state, obs), jax.random.split(key, config.num_steps))
+        return env_state, obs, traj
+
+    def loss_fn(params, batch, advantages, targets):
+        pi, value = network.apply(params, batch.obs)
+        log_prob = pi.log_prob(batch.action)
+        log_ratio = log_prob - batch.log_prob
+        ratio = jnp.exp(log_ratio)
+        if config.normalize_advantages:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        policy_loss = -jnp.minimum(
+            ratio * advantages, jnp.clip(ratio, 1.0 - config.clip_eps, 1.0 + config.clip_eps) * advantages
+        ).mean()
+        if config.clip_value:
+            value_clipped = batch.value + jnp.clip(value - batch.value, -config.clip_eps, config.clip_eps)
+            value_loss = 0.5 * jnp.maximum((value - targets) ** 2, (value_clipped - targets) ** 2).mean()
+        else:
+            value_loss = 0.5 * ((value - targets) ** 2).mean()
+        entropy = pi.entropy().mean()
+        total = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy
+        stats = {
+            "policy_loss": policy_loss,
+            "value_loss": value_loss,
+            "entropy": entropy,
+            "approx_kl": ((ratio - 1.0) - log_ratio).mean(),
+            "clip_fraction": (jnp.abs(ratio - 1.0) > config.clip_eps).mean(),
+        }
+        return total, stats
+
+    def update(state: TrainState):
+        key, rollout_key, epoch_key = jax.random.split(state.key, 3)
+        env_state, obs, traj = rollout(state.params, state.env_state, state.obs, rollout_key)
+        # Value of the true next observation, for all steps at once (bootstraps truncated episodes).
+        _, next_values = network.apply(state.params, traj.final_obs)
+        advantages, targets = gae(
+            traj.reward, traj.value, next_values, traj.terminated, traj.done, config.gamma, config.gae_lambda
+        )
+
+        def epoch(carry, perm_key):
+            params, opt_state = carry
+            flat = jax.tree.map(lambda x: x.reshape((config.batch_size,) + x.shape[2:]), (traj, advantages, targets))
+            perm = jax.random.permutation(perm_key, config.batch_size)
+            minibatches = jax.tree.map(
+                lambda x: x[perm].reshape((config.num_minibatches, minibatch_size) + x.shape[1:]), flat
+            )
+
+            def minibatch_step(carry, minibatch):
+                params, opt_state = carry
+                batch, adv, tgt = minibatch
+                grads, stats = jax.grad(loss_fn, has_aux=True)(params, batch, adv, tgt)
+                updates, opt_state = optimizer.update(grads, opt_state, params)
+                return (optax.apply_updates(params, updates), opt_state), stats
+
+            return jax.lax.scan(minibatch_step, (params, opt_state), minibatches)
+
+        (params, opt_state), stats = jax.lax.scan(
+            epoch, (state.params, state.opt_state), jax.random.split(epoch_key, config.update_epochs)
+        )
+        num_episodes = traj.done.sum()
+        metrics = {k: v.mean() for k, v in stats.items()}
+        metrics["episode_return"] = jnp.where(
+            num_episodes > 0, (traj.episode_return * traj.done).sum() / jnp.maximum(num_episodes, 1), jnp.nan
+        )
+        metrics["episodes"] = num_episodes
+        metrics["learning_rate"] = jnp.asarray(
+            learning_rate(state.iteration * config.num_minibatches * config.update_epochs), jnp.float32
+        )
+        iteration = state.iteration + 1
+        new_state = TrainState(params, opt_state, env_state, obs, key, iteration)
+        return new_state, metrics
+
+    eval_env, _ = envs.make(config.env, **({"backend": config.brax_backend} if config.env in envs.BRAX_ENVS else {}))
+    if not discrete:
+        eval_env = envs.ClipAction(eval_env)
+
+    def evaluate(state: TrainState, key):
+        stats = find_obs_stats(state.env_state)
+        stats = stats.merge() if stats is not None else None
+
+        def act(act_key, obs):
+            if stats is not None:
+                obs = stats.normalize(jnp.asarray(obs, jnp.float32))
+            pi, _ = network.apply(state.params, obs)
+            return pi.sample(seed=act_key)
+
+        return evaluate_policy(eval_env, env_params, act, key, config.eval_episodes)
+
+    return Agent(init, update, evaluate, num_iterations, config.batch_size, config)
+
+
+def make_train(config: Config):
+    """`train(key) -> (final TrainState, metrics stacked per iteration)`, fully jittable."""
+    return train_fn(make_agent(config))
+
+
+if __name__ == "__main__":
+    from purerl.cli import agent_main
+
+    agent_main("ppo")

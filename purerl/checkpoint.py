@@ -1,0 +1,55 @@
+"""Checkpoints with orbax: the seed-batched train state plus the host-side metrics so far.
+
+Orbax writes each step into a temporary directory and renames it when complete, so a run killed
+mid-write leaves the previous checkpoint intact (atomic). Only the newest `keep` steps are kept.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+
+def _manager(directory: str, keep: int = 2) -> ocp.CheckpointManager:
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False)
+    return ocp.CheckpointManager(os.path.abspath(directory), options=options)
+
+
+def save(directory: str, iteration: int, state: Any, metrics: dict[str, np.ndarray]) -> None:
+    """Save `state` (any pytree of arrays) and the metrics (name -> array) at `iteration`."""
+    with _manager(directory) as manager:
+        manager.save(
+            iteration,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(jax.device_get(state)),
+                history=ocp.args.StandardSave({k: np.asarray(v) for k, v in metrics.items()}),
+            ),
+        )
+        manager.wait_until_finished()
+
+
+def latest(directory: str) -> int | None:
+    """The newest complete checkpoint's iteration, or None."""
+    if not os.path.isdir(directory):
+        return None
+    with _manager(directory) as manager:
+        return manager.latest_step()
+
+
+def restore(directory: str, abstract_state: Any) -> tuple[int, Any, dict[str, np.ndarray]]:
+    """Restore the newest checkpoint; `abstract_state` gives the state's structure, shapes and dtypes."""
+    with _manager(directory) as manager:
+        step = manager.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"no checkpoint in {directory}")
+        restored = manager.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract_state), history=ocp.args.StandardRestore()
+            ),
+        )
+    return step, restored["state"], {k: np.asarray(v) for k, v in restored["history"].items()}

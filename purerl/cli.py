@@ -1,0 +1,147 @@
+"""Command line: `purerl list`, `purerl train <algo> [flags]`, `purerl train --resume DIR`.
+
+Flags of `train` come from the agent's Config dataclass (one flag per field, documented by the field's
+docstring) plus the run options of `purerl.runner.RunOptions` (seeds, devices, output, checkpoints).
+`python -m purerl.agents.<algo> [flags]` is the same as `purerl train <algo> [flags]`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import Annotated
+
+USAGE = """usage: purerl <command> [args]
+
+commands:
+  list                         algorithms and environments
+  train <algo> [flags]         train an agent over vmapped seeds (purerl train <algo> --help for flags)
+  train --resume DIR           continue an interrupted run in DIR from its last checkpoint
+"""
+
+
+def _fail(message: str) -> None:
+    print(f"purerl: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _parse(algo: str, argv: list[str]):
+    """Parse `argv` into (agent Config, RunOptions) with tyro; flags are not prefixed."""
+    import tyro
+
+    from purerl import agents
+    from purerl.runner import RunOptions
+
+    module = agents.get(algo)
+
+    # Built at run time (the agent's Config is only known now); name="" drops the flag prefixes.
+    Args = dataclasses.make_dataclass(
+        "Args",
+        [
+            ("config", Annotated[module.Config, tyro.conf.arg(name="")]),
+            ("run", Annotated[RunOptions, tyro.conf.arg(name="")]),
+        ],
+        frozen=True,
+    )
+
+    args = tyro.cli(
+        Args, args=argv, prog=f"purerl train {algo}", description=(module.__doc__ or "").strip().split("\n")[0],
+    )
+    return module, args.config, args.run
+
+
+def train(algo: str, argv: list[str]) -> dict:
+    from purerl import runner
+
+    try:
+        module, config, options = _parse(algo, argv)
+        agent = module.make_agent(config)  # validates the config before anything is compiled
+        runner.check_out_dir(options.out, options.overwrite)
+        from purerl import sweep
+
+        sweep.check_devices(options.num_seeds, options.num_devices)
+    except ValueError as err:
+        _fail(str(err))
+    result = runner.run(algo, agent, options)
+    _print_summary(result.summary, options.out)
+    return result.summary
+
+
+def resume(directory: str, argv: list[str]) -> dict:
+    from purerl import agents, runner
+
+    try:
+        saved = runner.load_run_config(directory)
+        module = agents.get(saved["algo"])
+        config = _from_dict(module.Config, saved["config"])
+        options = _from_dict(runner.RunOptions, saved["run"])
+        if argv:
+            raise ValueError(f"--resume takes no other flags (the run's config.json is used); got {argv}")
+        agent = module.make_agent(config)
+    except ValueError as err:
+        _fail(str(err))
+    result = runner.run(saved["algo"], agent, options, resume_dir=directory)
+    _print_summary(result.summary, directory)
+    return result.summary
+
+
+def _from_dict(cls, values: dict):
+    """Rebuild a frozen config dataclass from its JSON dict (lists back to tuples)."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in fields})
+
+
+def _print_summary(summary: dict, out: str | None) -> None:
+    per_seed = " ".join(f"{r:.1f}" for r in summary["final_return_per_seed"])
+    print(
+        f"{summary['algo']} on {summary['env']}: {summary['num_seeds']} seed(s) x {summary['total_timesteps']} env steps\n"
+        f"  final return (mean of {summary['eval_episodes']} episodes per seed): mean {summary['final_return_mean']:.1f}"
+        f"  min {summary['final_return_min']:.1f}  max {summary['final_return_max']:.1f}\n"
+        f"  per seed: {per_seed}\n"
+        f"  compile {summary['compile_s']:.1f} s, run {summary['run_s']:.1f} s, "
+        f"{summary['env_steps_per_s']:,.0f} env steps/s"
+        + (f"\n  outputs in {out}" if out else "")
+    )
+
+
+def list_all() -> None:
+    from purerl import agents, envs
+
+    print("algorithms: " + ", ".join(agents.ALGOS))
+    print("environments: " + ", ".join(envs.names()))
+
+
+def agent_main(algo: str, argv: list[str] | None = None) -> None:
+    """Entry point of `python -m purerl.agents.<algo>`."""
+    train(algo, list(sys.argv[1:] if argv is None else argv))
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return
+    command, rest = argv[0], argv[1:]
+    if command == "list":
+        list_all()
+    elif command == "train":
+        if rest and rest[0] == "--resume":
+            if len(rest) < 2:
+                _fail("--resume needs the run directory")
+            resume(rest[1], rest[2:])
+        elif not rest or rest[0].startswith("-"):
+            _fail("train needs an algorithm name: purerl train <algo> [flags] (see `purerl list`)")
+        else:
+            from purerl import agents
+
+            try:
+                agents.check_algo(rest[0])
+            except ValueError as err:
+                _fail(str(err))
+            train(rest[0], rest[1:])
+    else:
+        _fail(f"unknown command {command!r}; valid commands: list, train")
+
+
+if __name__ == "__main__":
+    main()

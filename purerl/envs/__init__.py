@@ -1,0 +1,104 @@
+"""One environment interface: `make(name, **kwargs) -> (env, env_params)`.
+
+Every environment speaks gymnax 1.0's functional API (auto-reset inside `step`, `terminated` and
+`truncated` separate, pre-reset observation in `info["final_observation"]`). Names:
+
+- gymnax classic control and MinAtar, e.g. ``CartPole-v1``, ``Breakout-MinAtar``;
+- brax continuous control, e.g. ``hopper`` (1000-step time limit; ``backend=`` picks the physics);
+- purerl's own environments, added with :func:`register`.
+
+Keyword arguments that name a field of the env's params (e.g. ``max_steps_in_episode=200``) override
+that field; the rest go to the environment's constructor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from purerl.envs.wrappers import (  # noqa: F401  (re-exported)
+    ClipAction,
+    EpisodeStats,
+    NormalizeObservation,
+    RescaleAction,
+    action_dim,
+    is_discrete,
+)
+
+GYMNAX_ENVS = (
+    "CartPole-v1",
+    "Acrobot-v1",
+    "Pendulum-v1",
+    "MountainCar-v0",
+    "MountainCarContinuous-v0",
+    "Breakout-MinAtar",
+    "SpaceInvaders-MinAtar",
+    "Asterix-MinAtar",
+    "Freeway-MinAtar",
+)
+
+
+def _make_gymnax(name: str) -> Callable[..., Any]:
+    def factory(**kwargs):
+        import gymnax
+
+        return gymnax.make(name, **kwargs)[0]
+
+    return factory
+
+
+def _make_brax(name: str) -> Callable[..., Any]:
+    def factory(**kwargs):
+        from purerl.envs.brax import BraxEnv
+
+        return BraxEnv(name, **kwargs)
+
+    return factory
+
+
+_REGISTRY: dict[str, Callable[..., Any]] = {}
+
+
+def register(name: str, factory: Callable[..., Any]) -> None:
+    """Register `factory(**constructor_kwargs) -> env` under `name` (an env with the gymnax API)."""
+    _REGISTRY[name] = factory
+
+
+for _name in GYMNAX_ENVS:
+    register(_name, _make_gymnax(_name))
+from purerl.envs.brax import BRAX_ENVS  # noqa: E402
+
+for _name in BRAX_ENVS:
+    register(_name, _make_brax(_name))
+
+
+def names() -> list[str]:
+    """All registered environment names."""
+    return list(_REGISTRY)
+
+
+def check_name(name: str) -> None:
+    """Raise a ValueError listing the valid names if `name` is not registered."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown env {name!r}; valid envs: {', '.join(_REGISTRY)}")
+
+
+def make(name: str, **kwargs) -> tuple[Any, Any]:
+    """Build the environment `name`; returns `(env, env_params)`."""
+    check_name(name)
+    param_fields = _param_fields(name) if kwargs else set()
+    env = _REGISTRY[name](**{k: v for k, v in kwargs.items() if k not in param_fields})
+    params = env.default_params
+    param_kwargs = {k: v for k, v in kwargs.items() if k in param_fields}
+    return env, (params.replace(**param_kwargs) if param_kwargs else params)
+
+
+_PARAM_FIELDS: dict[str, set[str]] = {}
+
+
+def _param_fields(name: str) -> set[str]:
+    """Field names of the env's params dataclass (read once from a default-constructed env)."""
+    if name not in _PARAM_FIELDS:
+        _PARAM_FIELDS[name] = {f.name for f in dataclasses.fields(_REGISTRY[name]().default_params)}
+    return _PARAM_FIELDS[name]

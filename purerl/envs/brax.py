@@ -1,0 +1,101 @@
+"""Brax environments behind the gymnax-1.0 functional API.
+
+Brax's own episode wrapper merges the time limit into `done`; here the base brax env is used unwrapped,
+its `done` is the natural *termination*, and truncation comes from `max_steps_in_episode` (default 1000,
+the usual MuJoCo limit), so agents can bootstrap on truncation. Auto-reset happens inside `step` with a
+fresh random initial state, as gymnax does; the pre-reset observation is kept in
+`info["final_observation"]`. (A fresh reset each step costs ~0-40% of a step on CPU depending on the
+backend; brax's own AutoResetWrapper avoids it by replaying one initial state per env forever.)
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import warnings
+from typing import Any
+
+
+import jax.numpy as jnp
+from flax import struct
+from gymnax.environments import environment, spaces
+
+BRAX_ENVS = (
+    "ant",
+    "halfcheetah",
+    "hopper",
+    "humanoid",
+    "inverted_double_pendulum",
+    "inverted_pendulum",
+    "reacher",
+    "swimmer",
+    "walker2d",
+)
+BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
+
+
+@struct.dataclass
+class BraxEnvParams(environment.EnvParams):
+    max_steps_in_episode: int = 1000
+
+
+@struct.dataclass
+class BraxEnvState(environment.EnvState):
+    brax_state: Any
+    time: int
+
+
+class BraxEnv(environment.Environment):
+    """A brax env (`brax.envs.get_environment(name, backend=...)`) as a gymnax environment."""
+
+    def __init__(self, name: str, backend: str = "generalized", **brax_kwargs):
+        if name not in BRAX_ENVS:
+            raise ValueError(f"unknown brax env {name!r}; valid: {', '.join(BRAX_ENVS)}")
+        if backend not in BRAX_BACKENDS:
+            raise ValueError(f"unknown brax backend {backend!r}; valid: {', '.join(BRAX_BACKENDS)}")
+        # brax prints import warnings about optional GPU packages (warp); they are irrelevant here.
+        logging.getLogger("absl").setLevel(logging.ERROR)
+        from brax import envs as brax_envs
+
+        self._name = name
+        self.backend = backend
+        with warnings.catch_warnings():  # brax warns that it is unmaintained on every env build
+            warnings.simplefilter("ignore", UserWarning)
+            self.brax_env = brax_envs.get_environment(name, backend=backend, **brax_kwargs)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def default_params(self) -> BraxEnvParams:
+        return BraxEnvParams()
+
+    def reset_env(self, key, params):
+        brax_state = self.brax_env.reset(key)
+        return brax_state.obs, BraxEnvState(brax_state=brax_state, time=0)
+
+    def step_env(self, key, state, action, params):
+        brax_state = self.brax_env.step(state.brax_state, action)
+        terminated = brax_state.done > 0.5
+        new_state = BraxEnvState(brax_state=brax_state, time=state.time + 1)
+        return brax_state.obs, new_state, brax_state.reward, terminated, {}
+
+    def is_terminated(self, state, params):
+        return state.brax_state.done > 0.5
+
+    @functools.cached_property
+    def _obs_size(self) -> int:
+        return int(self.brax_env.observation_size)
+
+    def action_space(self, params=None):
+        return spaces.Box(-1.0, 1.0, (self.brax_env.action_size,), jnp.float32)
+
+    def observation_space(self, params=None):
+        return spaces.Box(-jnp.inf, jnp.inf, (self._obs_size,), jnp.float32)
+
+    @property
+    def num_actions(self) -> int:
+        return self.brax_env.action_size
+
+

@@ -1,0 +1,186 @@
+"""Environment wrappers on the gymnax-1.0 functional API.
+
+Every wrapper keeps the API `reset(key, params) -> (obs, state)` and
+`step(key, state, action, params) -> (obs, state, reward, terminated, truncated, info)`, so they compose
+in any order and agents never know which wrappers are present.
+
+Auto-reset is done by the base environment (gymnax 1.0 resets inside `step` and keeps the pre-reset
+observation in `info["final_observation"]`; `purerl.envs.brax.BraxEnv` does the same). Wrappers that
+transform observations transform `final_observation` identically, so agents can bootstrap from it on
+truncation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+from gymnax.environments import spaces
+
+
+class Wrapper:
+    """Forwards every attribute it does not define to the wrapped environment."""
+
+    def __init__(self, env):
+        self._env = env
+
+    def __getattr__(self, name):
+        return getattr(self._env, name)
+
+    @property
+    def unwrapped(self):
+        return getattr(self._env, "unwrapped", self._env)
+
+    def reset(self, key, params=None):
+        return self._env.reset(key, params)
+
+    def step(self, key, state, action, params=None):
+        return self._env.step(key, state, action, params)
+
+
+@struct.dataclass
+class EpisodeStatsState:
+    env_state: Any
+    episode_return: jax.Array
+    episode_length: jax.Array
+    returned_episode_return: jax.Array  # return of the last finished episode (0 before the first)
+    returned_episode_length: jax.Array
+
+
+class EpisodeStats(Wrapper):
+    """Tracks undiscounted episode return and length.
+
+    `info["episode_done"]` marks steps that ended an episode (terminated or truncated) and
+    `info["episode_return"]`/`info["episode_length"]` hold that episode's totals on those steps.
+    """
+
+    def reset(self, key, params=None):
+        obs, env_state = self._env.reset(key, params)
+        zero = jnp.zeros((), jnp.float32)
+        return obs, EpisodeStatsState(env_state, zero, jnp.zeros((), jnp.int32), zero, jnp.zeros((), jnp.int32))
+
+    def step(self, key, state, action, params=None):
+        obs, env_state, reward, terminated, truncated, info = self._env.step(key, state.env_state, action, params)
+        done = jnp.logical_or(terminated, truncated)
+        ep_return = state.episode_return + reward
+        ep_length = state.episode_length + 1
+        new_state = EpisodeStatsState(
+            env_state=env_state,
+            episode_return=jnp.where(done, 0.0, ep_return),
+            episode_length=jnp.where(done, 0, ep_length),
+            returned_episode_return=jnp.where(done, ep_return, state.returned_episode_return),
+            returned_episode_length=jnp.where(done, ep_length, state.returned_episode_length),
+        )
+        info = {**info, "episode_done": done, "episode_return": ep_return, "episode_length": ep_length}
+        return obs, new_state, reward, terminated, truncated, info
+
+
+@struct.dataclass
+class RunningMeanStd:
+    """Running mean and variance (Chan et al. parallel update), started at mean 0, var 1, count eps."""
+
+    mean: jax.Array
+    var: jax.Array
+    count: jax.Array
+
+    @classmethod
+    def create(cls, shape):
+        return cls(jnp.zeros(shape, jnp.float32), jnp.ones(shape, jnp.float32), jnp.asarray(1e-4, jnp.float32))
+
+    def update(self, batch: jax.Array) -> RunningMeanStd:
+        """Update with a batch whose leading axis is the sample axis."""
+        batch_mean = batch.mean(axis=0)
+        batch_var = batch.var(axis=0)
+        batch_count = batch.shape[0]
+        delta = batch_mean - self.mean
+        total = self.count + batch_count
+        mean = self.mean + delta * batch_count / total
+        m2 = self.var * self.count + batch_var * batch_count + delta**2 * self.count * batch_count / total
+        return RunningMeanStd(mean, m2 / total, total)
+
+    def merge(self) -> RunningMeanStd:
+        """Exactly pool statistics batched along the leading axis (e.g. one per vmapped env)."""
+        total = self.count.sum()
+        mean = jnp.einsum("n,n...->...", self.count, self.mean) / total
+        second = self.var + (self.mean - mean) ** 2
+        return RunningMeanStd(mean, jnp.einsum("n,n...->...", self.count, second) / total, total)
+
+    def normalize(self, x: jax.Array, clip: float = 10.0) -> jax.Array:
+        return jnp.clip((x - self.mean) / jnp.sqrt(self.var + 1e-8), -clip, clip)
+
+
+@struct.dataclass
+class NormalizeObservationState:
+    env_state: Any
+    obs_stats: RunningMeanStd
+
+
+class NormalizeObservation(Wrapper):
+    """Normalises observations with running statistics kept in the env state.
+
+    Statistics are per environment instance (each vmapped env keeps its own), updated with every new
+    observation. `info["final_observation"]` is normalised with the same statistics. Set
+    `update_stats=False` (e.g. for evaluation with statistics copied from training) to freeze them.
+    """
+
+    def __init__(self, env, clip: float = 10.0, update_stats: bool = True):
+        super().__init__(env)
+        self.clip = clip
+        self.update_stats = update_stats
+
+    def _observe(self, stats: RunningMeanStd, obs):
+        obs = jnp.asarray(obs, jnp.float32)
+        if self.update_stats:
+            stats = stats.update(obs[None])
+        return stats, stats.normalize(obs, self.clip)
+
+    def reset(self, key, params=None):
+        obs, env_state = self._env.reset(key, params)
+        stats, norm_obs = self._observe(RunningMeanStd.create(jnp.shape(obs)), obs)
+        return norm_obs, NormalizeObservationState(env_state, stats)
+
+    def step(self, key, state, action, params=None):
+        obs, env_state, reward, terminated, truncated, info = self._env.step(key, state.env_state, action, params)
+        stats, norm_obs = self._observe(state.obs_stats, obs)
+        info = {**info, "final_observation": stats.normalize(jnp.asarray(info["final_observation"]), self.clip)}
+        return norm_obs, NormalizeObservationState(env_state, stats), reward, terminated, truncated, info
+
+
+class ClipAction(Wrapper):
+    """Clips continuous actions to the action space's bounds before they reach the environment."""
+
+    def step(self, key, state, action, params=None):
+        space = self._env.action_space(params if params is not None else self._env.default_params)
+        return self._env.step(key, state, jnp.clip(action, space.low, space.high), params)
+
+
+class RescaleAction(Wrapper):
+    """Maps actions from [-1, 1] to the action space's [low, high] (clipping first)."""
+
+    def step(self, key, state, action, params=None):
+        space = self._env.action_space(params if params is not None else self._env.default_params)
+        action = jnp.clip(action, -1.0, 1.0)
+        action = space.low + (action + 1.0) * 0.5 * (space.high - space.low)
+        return self._env.step(key, state, action, params)
+
+
+def is_discrete(env, params) -> bool:
+    return isinstance(env.action_space(params), spaces.Discrete)
+
+
+def action_dim(env, params) -> int:
+    space = env.action_space(params)
+    if isinstance(space, spaces.Discrete):
+        return int(space.n)
+    return int(jnp.prod(jnp.asarray(space.shape)))
+
+
+def find_obs_stats(env_state) -> RunningMeanStd | None:
+    """The observation statistics in a (possibly wrapped) env state, or None."""
+    while env_state is not None:
+        if isinstance(env_state, NormalizeObservationState):
+            return env_state.obs_stats
+        env_state = getattr(env_state, "env_state", None)
+    return None

@@ -1,0 +1,213 @@
+"""Run an agent over many seeds: jitted chunks, progress, checkpoints, resume, run outputs.
+
+The whole seed batch is one program (`purerl.sweep.over_seeds`); `update` is scanned in chunks of
+iterations so that progress, metrics and checkpoints happen on the host between chunks. Chunk boundaries
+depend only on the iteration counter, so a resumed run executes exactly the same compiled chunks as an
+uninterrupted one and ends bit for bit identical.
+
+Outputs in `--out DIR`: `config.json`, `metrics.csv`, `summary.json` and `checkpoints/`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import numpy as np
+
+from purerl import checkpoint, sweep
+from purerl.agent import Agent
+from purerl.logging import Progress, machine, versions, write_json, write_metrics_csv
+
+EVAL_SALT = 0x5EED  # evaluation keys are fold_in(PRNGKey(seed), EVAL_SALT): disjoint from training
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    num_seeds: int = 1
+    """seeds trained in one vmapped program: seed, seed+1, ..., seed+num_seeds-1"""
+    seed: int = 0
+    """first seed"""
+    num_devices: int = 1
+    """devices to shard the seed axis over (must divide num_seeds)"""
+    out: str | None = None
+    """output directory (config.json, metrics.csv, summary.json, checkpoints/); refused if non-empty"""
+    overwrite: bool = False
+    """allow writing into a non-empty --out directory (its old contents are removed)"""
+    checkpoint_every: int = 0
+    """save an orbax checkpoint every N iterations (0: only at the end of the run)"""
+    chunk_iterations: int = 0
+    """iterations per jitted chunk between progress updates (0: about 1/20 of the run)"""
+    progress: bool = True
+    """show a live progress display"""
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(range(self.seed, self.seed + self.num_seeds))
+
+
+def check_out_dir(out: str | None, overwrite: bool) -> None:
+    """Refuse a non-empty output directory (unless overwrite) before anything is computed."""
+    if out and os.path.isdir(out) and os.listdir(out) and not overwrite:
+        raise ValueError(f"output directory {out!r} exists and is not empty; pass --overwrite or choose another")
+    if out and os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"output path {out!r} exists and is not a directory")
+
+
+def chunk_size(num_iterations: int, options: RunOptions) -> int:
+    target = options.chunk_iterations or max(1, math.ceil(num_iterations / 20))
+    if options.checkpoint_every:
+        # Chunks must end on every checkpoint iteration: take the largest divisor of the interval.
+        every = options.checkpoint_every
+        target = max(d for d in range(1, min(target, every) + 1) if every % d == 0)
+    return min(target, num_iterations)
+
+
+@dataclass
+class RunResult:
+    state: Any
+    metrics: dict[str, np.ndarray]  # name -> (num_seeds, num_iterations)
+    returns: np.ndarray  # (num_seeds, eval_episodes) final evaluation
+    summary: dict[str, Any]
+
+
+def run(
+    algo: str,
+    agent: Agent,
+    options: RunOptions,
+    resume_dir: str | None = None,
+) -> RunResult:
+    """Train `agent` on `options.seeds`; write outputs to `options.out` (or `resume_dir`) if given."""
+    seeds = options.seeds
+    sweep.check_devices(len(seeds), options.num_devices)
+    out = resume_dir or options.out
+    if resume_dir is None:
+        check_out_dir(out, options.overwrite)
+    num_devices = options.num_devices
+    total = agent.num_iterations
+    chunk = chunk_size(total, options)
+    ckpt_dir = os.path.join(out, "checkpoints") if out else None
+
+    init = jax.jit(sweep.over_seeds(agent.init, num_devices))
+    keys = sweep.place(sweep.seed_keys(seeds), num_devices)
+
+    iteration, host_metrics = 0, {}
+    if resume_dir is not None:
+        abstract = jax.eval_shape(init, keys)
+        iteration, state, saved = checkpoint.restore(ckpt_dir, abstract)
+        state = sweep.place(state, num_devices)
+        host_metrics = {k: [v] for k, v in saved.items()}
+    else:
+        if out:
+            if os.path.isdir(out) and options.overwrite:
+                shutil.rmtree(out)
+            os.makedirs(out, exist_ok=True)
+            write_json(
+                os.path.join(out, "config.json"),
+                {"algo": algo, "config": dataclasses.asdict(agent.config), "run": dataclasses.asdict(options)},
+            )
+        state = init(keys)
+
+    def scan_chunk(length):
+        def body(s):
+            return jax.lax.scan(lambda c, _: agent.update(c), s, None, length=length)
+
+        return jax.jit(sweep.over_seeds(body, num_devices), donate_argnums=0)
+
+    compiled: dict[int, Any] = {}
+    compile_s = 0.0
+
+    def get_compiled(length):
+        nonlocal compile_s
+        if length not in compiled:
+            t0 = time.perf_counter()
+            compiled[length] = scan_chunk(length).lower(state).compile()
+            compile_s += time.perf_counter() - t0
+        return compiled[length]
+
+    start_iteration = iteration
+    progress = Progress(total, agent.steps_per_iteration, len(seeds), options.progress, label=f"{algo} {len(seeds)} seed(s)")
+    progress.update(iteration, {})
+    run_s = 0.0
+    try:
+        while iteration < total:
+            length = min(chunk - iteration % chunk, total - iteration)
+            fn = get_compiled(length)
+            t0 = time.perf_counter()
+            state, metrics = fn(state)
+            metrics = jax.device_get(metrics)  # waits for the chunk; (num_seeds, length) per metric
+            run_s += time.perf_counter() - t0
+            iteration += length
+            for name, value in metrics.items():
+                host_metrics.setdefault(name, []).append(np.asarray(value))
+            progress.update(iteration, _progress_stats(metrics, iteration * agent.steps_per_iteration))
+            at_checkpoint = options.checkpoint_every and iteration % options.checkpoint_every == 0
+            if ckpt_dir and (at_checkpoint or iteration == total):
+                checkpoint.save(ckpt_dir, iteration, state, _concat(host_metrics))
+    finally:
+        progress.close()
+
+    metrics = _concat(host_metrics)
+    t0 = time.perf_counter()
+    eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, EVAL_SALT))(sweep.seed_keys(seeds))
+    evaluate = jax.jit(sweep.over_seeds(agent.evaluate, num_devices))
+    returns = np.asarray(jax.device_get(evaluate(state, sweep.place(eval_keys, num_devices))))
+    eval_s = time.perf_counter() - t0
+
+    per_seed = returns.mean(axis=1)
+    executed = total - start_iteration
+    steps_per_seed = total * agent.steps_per_iteration
+    env_name = getattr(agent.config, "env", getattr(agent.config, "dataset", ""))
+    summary = {
+        "algo": algo,
+        "env": env_name,
+        "num_seeds": len(seeds),
+        "seeds": seeds,
+        "num_devices": num_devices,
+        "iterations": total,
+        "total_timesteps": steps_per_seed,
+        "final_return_mean": float(per_seed.mean()),
+        "final_return_min": float(per_seed.min()),
+        "final_return_max": float(per_seed.max()),
+        "final_return_per_seed": [float(x) for x in per_seed],
+        "eval_episodes": int(returns.shape[1]),
+        "compile_s": round(compile_s, 3),
+        "run_s": round(run_s, 3),
+        "env_steps_per_s": round(len(seeds) * executed * agent.steps_per_iteration / max(run_s, 1e-9), 1),
+        "eval_s": round(eval_s, 3),
+        "resumed_from": start_iteration if resume_dir is not None else None,
+        "versions": versions(),
+        "machine": machine(),
+    }
+    if out:
+        write_metrics_csv(os.path.join(out, "metrics.csv"), metrics, seeds, agent.steps_per_iteration)
+        write_json(os.path.join(out, "summary.json"), summary)
+    return RunResult(state, metrics, returns, summary)
+
+
+def _concat(host_metrics: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate(v, axis=1) for k, v in host_metrics.items()}
+
+
+def _progress_stats(metrics: dict[str, np.ndarray], env_steps: int) -> dict[str, float]:
+    stats = {"env_steps": float(env_steps)}
+    if "episode_return" in metrics:
+        values = np.asarray(metrics["episode_return"], dtype=np.float64)
+        if np.isfinite(values).any():
+            stats["return"] = float(np.nanmean(values[:, -max(1, values.shape[1] // 4):]))
+    return stats
+
+
+def load_run_config(directory: str) -> dict[str, Any]:
+    path = os.path.join(directory, "config.json")
+    if not os.path.isfile(path):
+        raise ValueError(f"cannot resume: {path} not found (is {directory!r} a purerl run directory?)")
+    with open(path) as f:
+        return json.load(f)

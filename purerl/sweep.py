@@ -1,0 +1,74 @@
+"""Sweeps: one program over many seeds (vmap), split over devices (shard_map).
+
+Seed `s` always means the key `jax.random.PRNGKey(s)`, so seed i of a vmapped batch is the same run as
+a single run with seed i. With several devices, the seed axis is sharded over a 1-D mesh named "seeds"
+and each device runs `vmap` over its share; nothing is communicated between seeds. The mesh is built
+from `jax.devices()`, which after `jax.distributed.initialize` spans every process, so multi-host
+sweeps need no change here or in the agents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+SEED_AXIS = "seeds"
+
+
+def seed_keys(seeds: Sequence[int]) -> jax.Array:
+    """Stacked `PRNGKey(seed)` for each seed (raw uint32 keys, shape (n, 2))."""
+    return jax.vmap(jax.random.PRNGKey)(jnp.asarray(np.asarray(seeds, dtype=np.uint32)))
+
+
+def check_devices(num_seeds: int, num_devices: int) -> None:
+    """Clear errors for impossible device layouts (raised before anything is compiled)."""
+    if num_seeds < 1:
+        raise ValueError(f"num_seeds must be positive, got {num_seeds}")
+    if num_devices < 1:
+        raise ValueError(f"num_devices must be positive, got {num_devices}")
+    available = len(jax.devices())
+    if num_devices > available:
+        hint = ""
+        if jax.default_backend() == "cpu":
+            hint = (
+                f" (on CPU, set XLA_FLAGS=--xla_force_host_platform_device_count={num_devices} before "
+                "starting Python to split the CPU into several devices)"
+            )
+        raise ValueError(f"num_devices = {num_devices} but only {available} device(s) are available{hint}")
+    if num_seeds % num_devices:
+        raise ValueError(f"num_seeds = {num_seeds} is not divisible by num_devices = {num_devices}")
+
+
+def seed_mesh(num_devices: int) -> Mesh:
+    return Mesh(np.asarray(jax.devices()[:num_devices]), (SEED_AXIS,))
+
+
+def over_seeds(fn: Callable, num_devices: int = 1) -> Callable:
+    """`fn` mapped over the leading (seed) axis of all its arguments and outputs.
+
+    One device: `jax.vmap(fn)`. Several: `shard_map` of `vmap(fn)` with the seed axis split evenly.
+    """
+    batched = jax.vmap(fn)
+    if num_devices == 1:
+        return batched
+    spec = P(SEED_AXIS)
+    # check_vma=False: the per-seed program never communicates, so replication checks add nothing.
+    return jax.shard_map(batched, mesh=seed_mesh(num_devices), in_specs=spec, out_specs=spec, check_vma=False)
+
+
+def place(tree, num_devices: int = 1):
+    """Put a seed-batched pytree where `over_seeds(..., num_devices)` programs expect it."""
+    if num_devices == 1:
+        return tree
+    return jax.device_put(tree, NamedSharding(seed_mesh(num_devices), P(SEED_AXIS)))
+
+
+def vmap_seeds(train: Callable, seeds: Sequence[int], num_devices: int = 1):
+    """Run `train(key)` for every seed in one jitted program; outputs have a leading seed axis."""
+    check_devices(len(seeds), num_devices)
+    return jax.jit(over_seeds(train, num_devices))(place(seed_keys(seeds), num_devices))

@@ -1,0 +1,116 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from purerl import envs
+from purerl.envs.wrappers import RunningMeanStd, find_obs_stats
+
+
+def test_unknown_env_lists_valid_names():
+    with pytest.raises(ValueError, match="unknown env 'CartPole-v0'.*CartPole-v1.*hopper"):
+        envs.make("CartPole-v0")
+
+
+@pytest.mark.parametrize("name", envs.GYMNAX_ENVS)
+def test_gymnax_envs_reset_and_step(name):
+    env, params = envs.make(name)
+    obs, state = env.reset(jax.random.PRNGKey(0), params)
+    action = env.action_space(params).sample(jax.random.PRNGKey(1))
+    obs2, _, reward, terminated, truncated, info = env.step(jax.random.PRNGKey(2), state, action, params)
+    assert obs2.shape == obs.shape == env.observation_space(params).shape
+    assert info["final_observation"].shape == obs.shape
+    assert terminated.dtype == truncated.dtype == jnp.bool_
+    assert np.isfinite(float(reward))
+
+
+def test_param_kwargs_override_params():
+    _, params = envs.make("CartPole-v1", max_steps_in_episode=7)
+    assert params.max_steps_in_episode == 7
+
+
+def run_steps(env, params, n, action=0, key=0):
+    obs, state = env.reset(jax.random.PRNGKey(key), params)
+    out = []
+    for t in range(n):
+        obs, state, reward, terminated, truncated, info = env.step(jax.random.PRNGKey(100 + t), state, action, params)
+        out.append((obs, reward, terminated, truncated, info))
+    return out, state
+
+
+def test_truncation_keeps_final_observation_and_is_not_termination():
+    env, params = envs.make("Pendulum-v1", max_steps_in_episode=5)  # Pendulum never terminates
+    steps, _ = run_steps(env, params, 5, action=jnp.array([0.0]))
+    *_, (obs, reward, terminated, truncated, info) = steps
+    assert bool(truncated) and not bool(terminated)
+    # The returned obs is the reset obs; the true next obs is kept in final_observation.
+    assert not np.allclose(obs, info["final_observation"])
+    before = steps[-2][4]["final_observation"]
+    assert not np.allclose(before, info["final_observation"])
+
+
+def test_episode_stats_report_finished_episode():
+    env, params = envs.make("CartPole-v1", max_steps_in_episode=6)
+    env = envs.EpisodeStats(env)
+    steps, state = run_steps(env, params, 6, action=1)
+    rewards = sum(float(s[1]) for s in steps)
+    last_info = steps[-1][4]
+    assert bool(last_info["episode_done"])
+    np.testing.assert_allclose(float(last_info["episode_return"]), rewards)
+    assert int(last_info["episode_length"]) == 6
+    assert float(state.episode_return) == 0.0 and float(state.returned_episode_return) == rewards
+
+
+def test_running_mean_std_matches_numpy_and_merges_exactly():
+    rng = np.random.default_rng(0)
+    data = rng.normal(2.0, 3.0, size=(3, 50, 4)).astype(np.float32)
+    stats = []
+    for chunk in data:
+        s = RunningMeanStd.create((4,))
+        for row in chunk:
+            s = s.update(jnp.asarray(row)[None])
+        np.testing.assert_allclose(s.mean, chunk.mean(0), rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(s.var, chunk.var(0), rtol=1e-3, atol=1e-3)
+        stats.append(s)
+    merged = jax.tree.map(lambda *x: jnp.stack(x), *stats).merge()
+    flat = data.reshape(-1, 4)
+    np.testing.assert_allclose(merged.mean, flat.mean(0), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(merged.var, flat.var(0), rtol=1e-3, atol=1e-3)
+
+
+def test_normalize_observation_normalises_final_observation_too():
+    env, params = envs.make("Pendulum-v1", max_steps_in_episode=3)
+    env = envs.NormalizeObservation(env)
+    steps, state = run_steps(env, params, 3, action=jnp.array([0.5]))
+    stats = find_obs_stats(state)
+    assert stats is not None and float(stats.count) > 3
+    info = steps[-1][4]
+    assert np.all(np.abs(info["final_observation"]) <= 10.0)
+
+
+def test_clip_and_rescale_actions():
+    env, params = envs.make("Pendulum-v1")  # actions in [-2, 2]
+    seen = []
+
+    class Spy(envs.wrappers.Wrapper):
+        def step(self, key, state, action, params=None):
+            seen.append(np.asarray(action))
+            return self._env.step(key, state, action, params)
+
+    obs, state = env.reset(jax.random.PRNGKey(0), params)
+    envs.ClipAction(Spy(env)).step(jax.random.PRNGKey(1), state, jnp.array([5.0]), params)
+    envs.RescaleAction(Spy(env)).step(jax.random.PRNGKey(1), state, jnp.array([0.5]), params)
+    np.testing.assert_allclose(seen[0], [2.0])
+    np.testing.assert_allclose(seen[1], [1.0])
+
+
+def test_brax_env_has_time_limit_and_separate_termination():
+    env, params = envs.make("inverted_pendulum", backend="spring", max_steps_in_episode=4)
+    assert params.max_steps_in_episode == 4
+    step = jax.jit(env.step)
+    obs, state = env.reset(jax.random.PRNGKey(0), params)
+    action = jnp.zeros(env.action_space(params).shape)
+    for t in range(4):
+        obs, state, reward, terminated, truncated, info = step(jax.random.PRNGKey(t), state, action, params)
+    assert bool(truncated) and not bool(terminated)
+    assert info["final_observation"].shape == obs.shape
