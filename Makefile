@@ -20,7 +20,7 @@ run: $(STAMP)
 	$(VENV)/bin/purerl train ppo --env CartPole-v1 --num-seeds 8
 
 test: $(STAMP)
-	XLA_FLAGS="$(TEST_XLA_FLAGS) $(XLA_FLAGS)" JAX_PLATFORMS=cpu $(VENV)/bin/python -m pytest tests notebooks --nbmake
+	PURERL_NOTEBOOK_SMOKE=1 XLA_FLAGS="$(TEST_XLA_FLAGS) $(XLA_FLAGS)" JAX_PLATFORMS=cpu $(VENV)/bin/python -m pytest tests notebooks --nbmake
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check purerl tests benchmarks
