@@ -76,3 +76,149 @@ class ActorCritic(nn.Module):
             return distrax.Categorical(logits=head), value
         log_std = self.param("log_std", nn.initializers.constant(self.log_std_init), (self.action_dim,))
         return distrax.MultivariateNormalDiag(head, jnp.exp(log_std) * jnp.ones_like(head)), value
+
+
+# ---------------------------------------------------------------------------------------------------
+# Off-policy actor-critic pieces (SAC, PMOE-SAC, TD3+BC, IQL): tanh-Gaussian policies and Q ensembles.
+# ---------------------------------------------------------------------------------------------------
+
+LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+def uniform_init(scale: float):
+    """U(-scale, scale) initialiser (the small output-layer init of SAC-style actors and critics)."""
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -scale, scale)
+
+    return init
+
+
+def tanh_log_det_jacobian(u: jax.Array) -> jax.Array:
+    """log(1 - tanh(u)^2), elementwise, computed stably as 2 (log 2 - u - softplus(-2u)).
+
+    The naive form log(1 - tanh(u)^2) is -inf in float32 once |u| > ~9; this one is exact for all u.
+    """
+    return 2.0 * (np.log(2.0) - u - jax.nn.softplus(-2.0 * u))
+
+
+def gaussian_log_prob(x: jax.Array, mean: jax.Array, log_std: jax.Array) -> jax.Array:
+    """Diagonal Gaussian log-density, summed over the last axis."""
+    z = (x - mean) * jnp.exp(-log_std)
+    return jnp.sum(-0.5 * z**2 - log_std - 0.5 * LOG_2PI, axis=-1)
+
+
+def tanh_gaussian_log_prob(u: jax.Array, mean: jax.Array, log_std: jax.Array) -> jax.Array:
+    """log-density of a = tanh(u), u ~ N(mean, diag exp(log_std)^2), given the PRE-tanh sample u.
+
+    Change of variables: log pi(a) = log N(u) - sum_j log(1 - tanh(u_j)^2); summed over the last axis.
+    Taking u (not a) avoids atanh of a saturated action, so it stays finite for |u| up to ~1e30.
+    """
+    return gaussian_log_prob(u, mean, log_std) - jnp.sum(tanh_log_det_jacobian(u), axis=-1)
+
+
+def sample_tanh_gaussian(key: jax.Array, mean: jax.Array, log_std: jax.Array):
+    """Reparameterised sample: returns (action = tanh(u), log_prob, u) with u = mean + std * eps."""
+    u = mean + jnp.exp(log_std) * jax.random.normal(key, jnp.shape(mean), jnp.result_type(mean))
+    return jnp.tanh(u), tanh_gaussian_log_prob(u, mean, log_std), u
+
+
+class TanhGaussianActor(nn.Module):
+    """SAC-style actor: obs -> MLP trunk -> per-expert mean and log-std, each shaped (..., K, A).
+
+    `num_experts = 1` is the ordinary SAC actor (take `[..., 0, :]`). With `router=True` it also returns
+    router logits (..., K) computed from `stop_gradient(trunk)`: the router's loss never trains the trunk
+    (PMOE). The expert heads are ONE Dense layer with K*A outputs, reshaped. Output heads are initialised
+    U(-1e-3, 1e-3); log-std is clipped to [log_std_min, log_std_max].
+    """
+
+    action_dim: int
+    num_experts: int = 1
+    hidden: Sequence[int] = (256, 256)
+    activation: str = "relu"
+    log_std_min: float = -20.0
+    log_std_max: float = 2.0
+    router: bool = False
+
+    @nn.compact
+    def __call__(self, obs):
+        x = jnp.asarray(obs, jnp.float32)
+        act = activation_fn(self.activation)
+        for i, width in enumerate(self.hidden):
+            x = act(nn.Dense(width, name=f"trunk_{i}")(x))
+        shape = x.shape[:-1] + (self.num_experts, self.action_dim)
+        size = self.num_experts * self.action_dim
+        small = uniform_init(1e-3)
+        mean = nn.Dense(size, kernel_init=small, bias_init=small, name="mean")(x).reshape(shape)
+        log_std = nn.Dense(size, kernel_init=small, bias_init=small, name="log_std")(x).reshape(shape)
+        log_std = jnp.clip(log_std, self.log_std_min, self.log_std_max)
+        if not self.router:
+            return mean, log_std
+        logits = nn.Dense(self.num_experts, name="router")(jax.lax.stop_gradient(x))
+        return mean, log_std, logits
+
+
+class QNetwork(nn.Module):
+    """Q(s, a): concat(obs, action) -> MLP -> scalar (last layer U(-3e-3, 3e-3))."""
+
+    hidden: Sequence[int] = (256, 256)
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, obs, action):
+        x = jnp.concatenate([jnp.asarray(obs, jnp.float32), jnp.asarray(action, jnp.float32)], axis=-1)
+        act = activation_fn(self.activation)
+        for width in self.hidden:
+            x = act(nn.Dense(width)(x))
+        small = uniform_init(3e-3)
+        return nn.Dense(1, kernel_init=small, bias_init=small)(x)[..., 0]
+
+
+class EnsembleQ(nn.Module):
+    """`num_critics` independent Q networks evaluated in one batched call; output (num_critics, ...)."""
+
+    num_critics: int = 2
+    hidden: Sequence[int] = (256, 256)
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, obs, action):
+        ensemble = nn.vmap(
+            QNetwork,
+            variable_axes={"params": 0},
+            split_rngs={"params": True},
+            in_axes=None,
+            out_axes=0,
+            axis_size=self.num_critics,
+        )
+        return ensemble(self.hidden, self.activation, name="critics")(obs, action)
+
+
+class PGPolicy(nn.Module):
+    """Policy-only MLP for the stochastic policy-gradient agents (pg, npg_igt, harpg).
+
+    Xavier-uniform weights and zero biases (garage's `GaussianMLPPolicy` convention). Discrete:
+    categorical over softmax logits. Continuous: diagonal Gaussian with a learned state-independent
+    log standard deviation initialised at log(init_std); no squashing.
+    """
+
+    action_dim: int
+    discrete: bool
+    hidden: Sequence[int] = (32, 32)
+    activation: str = "tanh"
+    init_std: float = 1.0
+    obs_ndim: int = 1
+
+    @nn.compact
+    def __call__(self, obs) -> distrax.Distribution:
+        x = jnp.asarray(obs, jnp.float32)
+        if self.obs_ndim > 1:
+            x = x.reshape(x.shape[: x.ndim - self.obs_ndim] + (-1,))
+        act = activation_fn(self.activation)
+        for width in self.hidden:
+            x = act(nn.Dense(width, kernel_init=nn.initializers.xavier_uniform())(x))
+        out = nn.Dense(self.action_dim, kernel_init=nn.initializers.xavier_uniform())(x)
+        if self.discrete:
+            return distrax.Categorical(logits=out)
+        log_std = self.param("log_std", nn.initializers.constant(np.log(self.init_std)), (self.action_dim,))
+        return distrax.MultivariateNormalDiag(out, jnp.exp(log_std) * jnp.ones_like(out))
