@@ -73,6 +73,15 @@ for _name in BRAX_ENVS:
     register(_name, _make_brax(_name))
 
 
+def _make_comblock(**kwargs):
+    from purerl.envs.comblock import CombinationLock
+
+    return CombinationLock(**kwargs)
+
+
+register("comblock", _make_comblock)
+
+
 def names() -> list[str]:
     """All registered environment names."""
     return list(_REGISTRY)
