@@ -7,6 +7,7 @@ from types import ModuleType
 
 ALGOS: dict[str, str] = {
     "ppo": "purerl.agents.ppo",
+    "subpo": "purerl.agents.subpo",
 }
 
 

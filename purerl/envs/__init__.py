@@ -73,6 +73,21 @@ for _name in BRAX_ENVS:
     register(_name, _make_brax(_name))
 
 
+def _make_submodular(objective: str) -> Callable[..., Any]:
+    def factory(**kwargs):
+        from purerl.envs.submodular import SubmodularGridEnv
+
+        return SubmodularGridEnv(objective, **kwargs)
+
+    return factory
+
+
+# SubPO grid worlds (purerl.envs.submodular); names submodular-<objective>
+SUBMODULAR_ENVS = tuple(f"submodular-{o}" for o in ("coverage", "bimodal", "gp", "dopt", "items", "two_rooms"))
+for _name in SUBMODULAR_ENVS:
+    register(_name, _make_submodular(_name.removeprefix("submodular-")))
+
+
 def _make_comblock(**kwargs):
     from purerl.envs.comblock import CombinationLock
 
