@@ -6,6 +6,7 @@ import importlib
 from types import ModuleType
 
 ALGOS: dict[str, str] = {
+    "pg": "purerl.agents.pg", "npg_igt": "purerl.agents.npg_igt", "harpg": "purerl.agents.harpg",
     "ppo": "purerl.agents.ppo",
     "subpo": "purerl.agents.subpo",
 }
