@@ -277,6 +277,16 @@ def reference_values(config: Config, key: jax.Array, policy: str = "random", num
     return rollout(choose, key, env_params, num or config.batch_trajectories)
 
 
+def policy_rollout(config: Config, params, key: jax.Array, num: int) -> Trajectories:
+    """`num` trajectories of the trained policy with network `params` (e.g. to plot visited cells)."""
+    config = config.resolved()
+    env = make_env(config)
+    encode, _ = make_encoder(config, env)
+    network = PolicyMLP(tuple(config.hidden), env.num_actions)
+    choose = lambda k, x, state: jax.random.categorical(k, network.apply(params, x))  # noqa: E731
+    return make_rollout(env, encode, config.horizon)(choose, key, env.default_params, num)
+
+
 def make_agent(config: Config) -> Agent:
     validate(config)
     config = config.resolved()

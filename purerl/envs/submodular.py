@@ -177,7 +177,7 @@ class SubmodularParams:
     item_type: jax.Array  # [N] int32, -1 = none (items)
     demands: jax.Array  # [K] int32 (items)
     kernel: jax.Array  # [N, N] float32 GP covariance (dopt); [1, 1] otherwise
-    start_node: int = 34
+    start: int = 34  # start node (set through the constructor's validated start_node)
     max_steps_in_episode: int = 79  # H - 1 actions
 
 
@@ -239,7 +239,7 @@ class SubmodularGridEnv(environment.Environment):
             else -jnp.ones(n, jnp.int32),
             demands=jnp.asarray(ITEM_DEMANDS, jnp.int32),
             kernel=jnp.asarray(dopt_kernel(nx, ny, self.instance), jnp.float32) if self.objective == "dopt" else one,
-            start_node=self.start_node,
+            start=self.start_node,
             max_steps_in_episode=self.horizon - 1,
         )
 
@@ -248,7 +248,7 @@ class SubmodularGridEnv(environment.Environment):
         h = self.horizon
         dtype = params.kernel.dtype
         return SubmodularState(
-            pos=jnp.asarray(params.start_node, jnp.int32), time=jnp.zeros((), jnp.int32),
+            pos=jnp.asarray(params.start, jnp.int32), time=jnp.zeros((), jnp.int32),
             visited=jnp.zeros(self.num_nodes, bool), counts=jnp.zeros(len(ITEM_DEMANDS), jnp.int32),
             chol=jnp.eye(h, dtype=dtype), chosen=jnp.zeros(h, jnp.int32), size=jnp.zeros((), jnp.int32),
             value=jnp.zeros((), params.weights.dtype),
@@ -341,7 +341,14 @@ def set_value(env: SubmodularGridEnv, params: SubmodularParams, nodes: jax.Array
     """F of a visited sequence `nodes` computed from scratch (no incremental state): the reference that
     the env's marginal gains must telescope to. Repeats are ignored except by `logdet_form="code"`."""
     nodes = jnp.asarray(nodes, jnp.int32)
-    member = jnp.zeros(env.num_nodes, bool).at[nodes].set(True)
+    if env.objective == "dopt" and env.logdet_form == "code":
+        k = params.kernel[nodes[:, None], nodes[None, :]] + CODE_JITTER * jnp.eye(len(nodes), dtype=params.kernel.dtype)
+        return 0.5 * jnp.linalg.slogdet(k)[1] + CODE_CONST * len(nodes)
+    return mask_value(env, params, jnp.zeros(env.num_nodes, bool).at[nodes].set(True))
+
+
+def mask_value(env: SubmodularGridEnv, params: SubmodularParams, member: jax.Array) -> jax.Array:
+    """F of the set given as a bool mask `member` [N] (set forms only), from scratch."""
     if env.is_coverage:
         covered = jnp.any(params.discs & member[:, None], axis=0)
         return jnp.sum(jnp.where(covered, params.weights, 0.0))
@@ -350,8 +357,7 @@ def set_value(env: SubmodularGridEnv, params: SubmodularParams, nodes: jax.Array
             (member & (params.item_type >= 0)).astype(jnp.int32))
         return jnp.sum(jnp.minimum(hits, params.demands)).astype(params.weights.dtype)
     if env.logdet_form == "code":
-        k = params.kernel[nodes[:, None], nodes[None, :]] + CODE_JITTER * jnp.eye(len(nodes), dtype=params.kernel.dtype)
-        return 0.5 * jnp.linalg.slogdet(k)[1] + CODE_CONST * len(nodes)
+        raise ValueError("logdet_form='code' is not a set function: use set_value on the visited sequence")
     mask = member.astype(params.kernel.dtype)
     m = jnp.eye(env.num_nodes, dtype=params.kernel.dtype) + params.kernel * mask[:, None] * mask[None, :] / GP_NOISE
     return 0.5 * jnp.linalg.slogdet(m)[1]
