@@ -35,7 +35,9 @@ def fisher_vector_product(kl_fn: Callable[[Any], jax.Array], params: Any, dampin
     return fvp
 
 
-def conjugate_gradient(matvec: Callable[[jax.Array], jax.Array], b: jax.Array, iters: int = 10, tol: float = 1e-10):
+def conjugate_gradient(
+    matvec: Callable[[jax.Array], jax.Array], b: jax.Array, iters: int = 10, tol: float = 1e-10
+):
     """Conjugate gradient for A x = b from x₀ = 0 (A symmetric positive definite, given as `matvec`).
 
     Runs exactly `iters` iterations; once the squared residual rᵀr drops below `tol` the iterate is frozen
@@ -72,8 +74,9 @@ def trpo_step(
 ):
     """One TRPO step minimising the surrogate `loss_fn` (= −mean A·ratio) under the KL constraint.
 
-    x solves (F + δI) x = −g by CG; the full step s = x / β with β = sqrt(½ xᵀ(F+δI)x / max_kl); the line search
-    tries θ_old + 0.5^k s for k = 0..backtracks−1 (all candidates evaluated at once, the first accepted wins).
+    x solves (F + δI) x = −g by CG; the full step s = x / β with β = sqrt(½ xᵀ(F+δI)x / max_kl); the line
+    search tries θ_old + 0.5^k s for k = 0..backtracks−1 (all candidates evaluated at
+    once, the first accepted wins).
     Returns `(new_params, stats)`.
     """
     flat, unravel = ravel_pytree(params)
@@ -105,3 +108,38 @@ def trpo_step(
         "grad_norm": jnp.linalg.norm(grad),
     }
     return new_params, stats
+
+
+def policy_step(
+    dist_fn: Callable[[Any, jax.Array], Any], params: Any, obs, actions, advantages, **trpo_kwargs
+):
+    """The TRPO/NPG actor update: one `trpo_step` on the importance-weighted surrogate
+    L(θ) = −mean[A · π_θ(a|s) / π_old(a|s)] with KL̄ = mean KL(π_old ‖ π_θ) over the given states.
+
+    `dist_fn(params, obs)` returns a distrax distribution (Gaussian or categorical); `trpo_kwargs` are
+    `trpo_step`'s (max_kl, damping, cg_iters, cg_tol, backtracks, accept_ratio).
+    """
+    old = dist_fn(jax.lax.stop_gradient(params), obs)
+    log_prob_old = jax.lax.stop_gradient(old.log_prob(actions))
+    advantages = jax.lax.stop_gradient(advantages)
+
+    def surrogate(p):
+        return -jnp.mean(advantages * jnp.exp(dist_fn(p, obs).log_prob(actions) - log_prob_old))
+
+    def kl(p):
+        return jnp.mean(old.kl_divergence(dist_fn(p, obs)))
+
+    return trpo_step(surrogate, kl, params, **trpo_kwargs)
+
+
+def trpo_kwargs(config: Any) -> dict[str, Any]:
+    """`trpo_step` settings read from an agent config with fields max_kl, damping, cg_iters, cg_tol,
+    ls_backtracks and ls_accept_ratio (TRPO and HNPG share these names)."""
+    return dict(
+        max_kl=config.max_kl,
+        damping=config.damping,
+        cg_iters=config.cg_iters,
+        cg_tol=config.cg_tol,
+        backtracks=config.ls_backtracks,
+        accept_ratio=config.ls_accept_ratio,
+    )

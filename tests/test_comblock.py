@@ -86,9 +86,9 @@ def test_offline_data_success_fraction_and_time_index(lock):
     assert abs(float((data.final_reward == 1.0).mean()) - 0.395) < 0.015
     assert data.z.dtype == jnp.int8 and data.z.shape == (EPISODES, H + 1)
     for h in (0, 17, H - 1):
-        obs, action, reward, next_obs, done = jax.vmap(lambda i: offline_transition(env, params, data, i, h))(
-            jnp.arange(300)
-        )
+        obs, action, reward, next_obs, done = jax.vmap(
+            lambda i, h=h: offline_transition(env, params, data, i, h)
+        )(jnp.arange(300))
         assert bool((jnp.argmax(env.decode(obs)[:, 3 : 3 + H + 1], 1) == h).all())
         assert bool((jnp.argmax(env.decode(next_obs)[:, 3 : 3 + H + 1], 1) == h + 1).all())
         assert bool((jnp.argmax(env.decode(obs)[:, :3], 1) == data.z[:300, h]).all())

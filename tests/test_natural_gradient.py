@@ -112,7 +112,9 @@ def test_trpo_step_kl_scaling():
         params, obs, loss, kl = _trpo_problem(1.0)
         params = jax.tree.map(lambda x: x.astype(jnp.float64), params)
         max_kl, damping = 0.01, 0.1
-        new_params, stats = trpo_step(loss, kl, params, max_kl=max_kl, damping=damping, cg_iters=50, cg_tol=1e-20)
+        new_params, stats = trpo_step(
+            loss, kl, params, max_kl=max_kl, damping=damping, cg_iters=50, cg_tol=1e-20
+        )
         assert float(stats["step_accepted"]) == 1.0
         f = float(stats["step_fraction"])
         step = ravel_pytree(new_params)[0] - ravel_pytree(params)[0]
@@ -128,5 +130,5 @@ def test_trpo_step_zero_advantages_keeps_params_bitwise():
     params, obs, loss, kl = _trpo_problem(0.0)
     new_params, stats = jax.jit(lambda p: trpo_step(loss, kl, p))(params)
     assert float(stats["step_accepted"]) == 0.0
-    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(new_params)):
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(new_params), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

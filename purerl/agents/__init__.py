@@ -8,6 +8,7 @@ from types import ModuleType
 ALGOS: dict[str, str] = {
     "pg": "purerl.agents.pg", "npg_igt": "purerl.agents.npg_igt", "harpg": "purerl.agents.harpg",
     "ppo": "purerl.agents.ppo",
+    "trpo": "purerl.agents.trpo", "hnpg": "purerl.agents.hnpg",
     "sac": "purerl.agents.sac",
     "subpo": "purerl.agents.subpo",
 }

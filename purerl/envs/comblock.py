@@ -89,7 +89,9 @@ class CombinationLock(environment.Environment):
 
     def good_index(self, params, z, h):
         lock = self.lock(params)
-        return lock[jnp.clip(z, 0, 1), jnp.clip(h, 0, self.horizon - 1)]  # dead state uses row B (as the code)
+        return lock[
+            jnp.clip(z, 0, 1), jnp.clip(h, 0, self.horizon - 1)
+        ]  # dead state uses row B (as the code)
 
     def observe(self, key, z, h, params):
         noise = params.noise * jax.random.normal(key, (self.dim,))
@@ -179,9 +181,9 @@ def behaviour_action(env: CombinationLock, params, data_key, i, h, z, random_act
 
 
 def collect_offline(env: CombinationLock, params, key, episodes: int = 50_000, eps: float | None = None):
-    """ε-greedy expert episodes (ε = 1/H by default): with prob 1−ε the one-hot good action of the latent state
-    (row B in the dead state), else a Uniform[0,1]^A action; the one-hot still goes through the env softmax.
-    Jittable; memory O(N·H) bytes."""
+    """ε-greedy expert episodes (ε = 1/H by default): with prob 1−ε the one-hot good action of the latent
+    state (row B in the dead state), else a Uniform[0,1]^A action; the one-hot still goes through the env
+    softmax. Jittable; memory O(N·H) bytes."""
     eps = 1.0 / env.horizon if eps is None else eps
     data_key, start_key, eps_key = jax.random.split(key, 3)
     idx = jnp.arange(episodes)
