@@ -17,6 +17,7 @@ commands:
   list                         algorithms and environments
   train <algo> [flags]         train an agent over vmapped seeds (purerl train <algo> --help for flags)
   train --resume DIR           continue an interrupted run in DIR from its last checkpoint
+  collect --env E --kinds K,.. generate D4RL-style offline datasets (purerl collect --help)
 """
 
 
@@ -124,6 +125,10 @@ def main(argv: list[str] | None = None) -> None:
     command, rest = argv[0], argv[1:]
     if command == "list":
         list_all()
+    elif command == "collect":  # offline datasets (purerl.data.collect)
+        from purerl.data import collect_main
+
+        collect_main(rest)
     elif command == "train":
         if rest and rest[0] == "--resume":
             if len(rest) < 2:
@@ -140,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
                 _fail(str(err))
             train(rest[0], rest[1:])
     else:
-        _fail(f"unknown command {command!r}; valid commands: list, train")
+        _fail(f"unknown command {command!r}; valid commands: list, train, collect")
 
 
 if __name__ == "__main__":

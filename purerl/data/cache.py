@@ -1,0 +1,38 @@
+"""Where generated datasets live: `$PURERL_DATA`, else `$XDG_CACHE_HOME/purerl/datasets` (~/.cache/...).
+Generated files never go into git."""
+
+from __future__ import annotations
+
+import os
+
+SUFFIX = "-purerl-v0.hdf5"
+
+
+def default_cache_dir() -> str:
+    if os.environ.get("PURERL_DATA"):
+        return os.environ["PURERL_DATA"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "purerl", "datasets")
+
+
+def dataset_path(env: str, kind: str, directory: str | None = None) -> str:
+    """`<dir>/<env>-<kind>-purerl-v0.hdf5`."""
+    return os.path.join(directory or default_cache_dir(), f"{env}-{kind}{SUFFIX}")
+
+
+def resolve(dataset: str) -> str:
+    """A dataset path, or an `env-kind` name (e.g. `Pendulum-v1-medium-replay`) looked up in the cache."""
+    if os.path.exists(dataset):
+        return dataset
+    from purerl.data.collect import KINDS
+
+    for kind in sorted(KINDS, key=len, reverse=True):
+        if dataset.endswith("-" + kind):
+            path = dataset_path(dataset[: -len(kind) - 1], kind)
+            if os.path.exists(path):
+                return path
+            raise ValueError(
+                f"dataset {dataset!r} not found at {path}; generate it with `purerl collect --env "
+                f"{dataset[: -len(kind) - 1]} --kinds {kind}` (cache dir: $PURERL_DATA or {default_cache_dir()})"
+            )
+    raise ValueError(f"dataset {dataset!r} is neither an existing path nor an `env-kind` name (kinds: {', '.join(KINDS)})")

@@ -1,0 +1,463 @@
+"""`collect`: D4RL-style datasets (random, medium, expert, medium-replay, medium-expert, full-replay) from
+purerl's own SAC (`purerl.agents.sac`), deterministic given the seed (`shared/algorithms/offline_data.md`, sec. 3-4).
+
+Pipeline for one environment:
+1. Train SAC for `expert_steps` env steps (replay capacity = expert_steps, so nothing is overwritten), keeping the
+   actor parameters every `checkpoint_every` env steps (checkpoint 0 = the initial policy) and evaluating each on
+   `eval_episodes` episodes with sampled actions. Checkpoints, evaluations, reference returns and the replay
+   buffer are saved to `<out>/<env>-expert-purerl-v0.ckpt.npz` and reused on the next call (resumable).
+2. ref_max = mean return of the expert over `ref_episodes` episodes (sampled actions); ref_min = the same for
+   the uniform-random policy.
+3. medium = first checkpoint whose evaluation reaches ref_min + medium_fraction * (ref_max - ref_min)
+   (deviation: the spec's `f * ref_max` is meaningless for negative returns such as Pendulum's; both agree when
+   ref_min = 0).
+4. random / medium / expert: `num_envs` envs in a jitted scan with sampled actions until at least `size` rows
+   of complete episodes exist; rows are then ordered episode-contiguously (by completion step, ties by env
+   index), cut to exactly `size` rows, and the cut row gets timeouts = True.
+5. medium-replay = the replay transitions collected before the medium checkpoint (incl. the random warm-up),
+   full-replay = the first `size` replay transitions; both reordered episode-contiguously (complete episodes
+   in completion order, then unfinished episode tails by env index, each tail's last row flagged as a timeout).
+   medium-expert = stitch(medium, expert) as D4RL's stitch script (cap 2 * size).
+6. Labels: terminals = terminated; timeouts = truncated & ~terminated (termination has precedence);
+   next_observations = info["final_observation"] (pre-reset). Actions are in [-1, 1] (as D4RL; SAC's
+   tanh-Gaussian, rescaled to the env's bounds by `envs.RescaleAction`); `infos/action_log_probs` holds
+   log pi(a|s) for the rollout kinds (the replay buffer does not store it).
+Files: `<out>/<env>-<kind>-purerl-v0.hdf5`, gzip; an existing file is kept (skipped), never replaced unless
+`overwrite`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from purerl import envs
+from purerl.data.cache import dataset_path, default_cache_dir
+from purerl.data.layout import write_hdf5
+
+KINDS = ("random", "medium", "expert", "medium-replay", "medium-expert", "full-replay")
+_KIND_SALT = {kind: i + 1 for i, kind in enumerate(KINDS)}
+_EVAL_SALT, _REF_SALT, _REPLAY_SALT, _TRAIN_SALT = 101, 102, 103, 104
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    env: str = "Pendulum-v1"
+    """environment name (continuous actions; `purerl list`)"""
+    kinds: tuple[str, ...] = ("medium", "medium-replay", "medium-expert")
+    """dataset kinds to write: random, medium, expert, medium-replay, medium-expert, full-replay"""
+    size: int = 1_000_000
+    """rows per dataset (D4RL: 1M; use e.g. 20_000 on a CPU); medium-expert has up to 2 * size"""
+    out: str = ""
+    """output directory (default: $PURERL_DATA or ~/.cache/purerl/datasets)"""
+    seed: int = 0
+    """collection seed: same config + seed -> identical files"""
+    expert_steps: int = 1_000_000
+    """env steps of expert (SAC) training (Pendulum-v1: 20_000 is plenty)"""
+    checkpoint_every: int = 10_000
+    """env steps between policy checkpoints (a multiple of sac_num_envs * sac_rollout_steps)"""
+    medium_fraction: float = 1.0 / 3.0
+    """medium = first checkpoint reaching this fraction of the random-to-expert return range"""
+    num_envs: int = 16
+    """parallel envs for dataset rollouts"""
+    episode_length: int = 0
+    """episode time limit; 0 keeps the env's own (200 for Pendulum-v1, 1000 for brax)"""
+    brax_backend: str = "generalized"
+    """physics backend for brax envs"""
+    eval_episodes: int = 10
+    """episodes per checkpoint evaluation"""
+    ref_episodes: int = 100
+    """episodes for the reference returns (expert and random)"""
+    sac_num_envs: int = 1
+    """SAC expert: parallel envs"""
+    sac_rollout_steps: int = 500
+    """SAC expert: env steps per jitted iteration (checkpoint_every must be a multiple of num_envs * this)"""
+    sac_learning_starts: int = 1_000
+    """SAC expert: random warm-up transitions"""
+    sac_hidden: tuple[int, ...] = (256, 256)
+    """SAC expert: hidden widths"""
+    overwrite: bool = False
+    """replace existing dataset files and a mismatching expert checkpoint"""
+    progress: bool = True
+    """print progress lines"""
+
+
+def validate(config: CollectConfig) -> None:
+    envs.check_name(config.env)
+    for kind in config.kinds:
+        if kind not in KINDS:
+            raise ValueError(f"unknown dataset kind {kind!r} in kinds; valid kinds: {', '.join(KINDS)}")
+    for name in ("size", "expert_steps", "checkpoint_every", "num_envs", "eval_episodes", "ref_episodes",
+                 "sac_num_envs", "sac_rollout_steps"):
+        if getattr(config, name) <= 0:
+            raise ValueError(f"{name} must be positive, got {getattr(config, name)!r}")
+    if not 0.0 < config.medium_fraction < 1.0:
+        raise ValueError(f"medium_fraction must lie in (0, 1), got {config.medium_fraction}")
+    if config.episode_length < 0:
+        raise ValueError(f"episode_length must be >= 0, got {config.episode_length}")
+    per_iteration = config.sac_num_envs * config.sac_rollout_steps
+    if config.checkpoint_every % per_iteration:
+        raise ValueError(f"checkpoint_every = {config.checkpoint_every} is not a multiple of sac_num_envs * "
+                         f"sac_rollout_steps = {per_iteration}")
+    if config.expert_steps < config.checkpoint_every:
+        raise ValueError(f"expert_steps = {config.expert_steps} is less than checkpoint_every = "
+                         f"{config.checkpoint_every}")
+    env, params = envs.make(config.env, **_env_kwargs(config))
+    if envs.is_discrete(env, params):
+        raise ValueError(f"env {config.env!r} has discrete actions; offline datasets need continuous actions")
+
+
+def _env_kwargs(config: CollectConfig) -> dict:
+    kwargs = {}
+    if config.episode_length:
+        kwargs["max_steps_in_episode"] = config.episode_length
+    if config.env in envs.BRAX_ENVS:
+        kwargs["backend"] = config.brax_backend
+    return kwargs
+
+
+def _log(config: CollectConfig, message: str) -> None:
+    if config.progress:
+        print(f"[collect {config.env}] {message}", file=sys.stderr, flush=True)
+
+
+# --- behaviour policies and rollouts -------------------------------------------------------------------
+
+class Behaviour:
+    """Rollout machinery for one env (actions in [-1, 1], rescaled to the env's bounds).
+
+    `act(params, key, obs) -> (action, log_prob)` is SAC's tanh-Gaussian sample; `act_random` is uniform.
+    Jitted functions are cached per policy so repeated rollouts compile once."""
+
+    def __init__(self, env, env_params, act=None, num_envs: int = 16):
+        self.env = envs.RescaleAction(env)
+        self.env_params = env_params
+        self.act_dim = envs.action_dim(env, env_params)
+        self.num_envs = num_envs
+        self.act = act
+        self._fns: dict = {}
+
+    def act_random(self, params, key, obs):
+        del params, obs
+        action = jax.random.uniform(key, (self.act_dim,), minval=-1.0, maxval=1.0)
+        return action, jnp.asarray(-self.act_dim * np.log(2.0), jnp.float32)
+
+    def _rollout_fns(self, act):
+        if ("rollout", act) in self._fns:
+            return self._fns[("rollout", act)]
+        env, env_params, num_envs = self.env, self.env_params, self.num_envs
+        chunk_len = int(env_params.max_steps_in_episode)
+        vstep = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+        @jax.jit
+        def start(key):
+            return jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), env_params)
+
+        @jax.jit
+        def chunk(params, obs, state, key):
+            def step(carry, k):
+                obs, state = carry
+                act_key, env_key = jax.random.split(k)
+                keys = jax.random.split(act_key, num_envs)
+                action, log_prob = jax.vmap(act, in_axes=(None, 0, 0))(params, keys, obs)
+                action = jnp.clip(action, -1.0, 1.0)
+                next_obs, state, reward, terminated, truncated, info = vstep(
+                    jax.random.split(env_key, num_envs), state, action, env_params
+                )
+                row = {
+                    "observations": obs, "actions": action, "rewards": reward,
+                    "next_observations": info["final_observation"], "terminals": terminated,
+                    "timeouts": truncated & ~terminated, "infos/action_log_probs": log_prob,
+                }
+                return (next_obs, state), row
+
+            (obs, state), rows = jax.lax.scan(step, (obs, state), jax.random.split(key, chunk_len))
+            return obs, state, rows
+
+        self._fns[("rollout", act)] = (start, chunk)
+        return start, chunk
+
+    def rollout(self, act, params, key, size: int) -> dict[str, np.ndarray]:
+        """Exactly `size` episode-contiguous rows of complete episodes; the cut last row is flagged a timeout."""
+        start, chunk = self._rollout_fns(act)
+        start_key, run_key = jax.random.split(key)
+        obs, state = start(start_key)
+        parts, complete, i = [], 0, 0
+        while complete < size:
+            obs, state, rows = chunk(params, obs, state, jax.random.fold_in(run_key, i))
+            parts.append(jax.device_get(rows))
+            i += 1
+            done = np.concatenate([p["terminals"] | p["timeouts"] for p in parts])
+            complete = int(sum(np.nonzero(done[:, e])[0].max() + 1 for e in range(self.num_envs) if done[:, e].any()))
+        rows = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        t_idx, e_idx = episode_order(rows["terminals"] | rows["timeouts"])
+        data = {k: np.asarray(v[t_idx[:size], e_idx[:size]]) for k, v in rows.items()}
+        if not data["terminals"][-1]:
+            data["timeouts"][-1] = True
+        return data
+
+    def evaluate(self, act, params, key, episodes: int) -> float:
+        """Mean return of `episodes` fresh episodes (sampled actions)."""
+        from purerl.evaluation import evaluate_policy
+
+        if ("eval", act, episodes) not in self._fns:
+            self._fns[("eval", act, episodes)] = jax.jit(lambda p, k: evaluate_policy(
+                self.env, self.env_params, lambda kk, o: act(p, kk, o)[0], k, episodes))
+        return float(jnp.mean(self._fns[("eval", act, episodes)](params, key)))
+
+
+def episode_order(done: np.ndarray, tails: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(time, env) indices of the rows of `done` (shape (T, E)) in episode-contiguous order.
+
+    Complete episodes come in completion order (ties by env index); with `tails`, the unfinished last episode
+    of each env follows (by env index), so every row appears exactly once."""
+    episodes, open_tails = [], []
+    for e in range(done.shape[1]):
+        start = 0
+        for t in np.nonzero(done[:, e])[0]:
+            episodes.append((t, e, start))
+            start = t + 1
+        if start < done.shape[0]:
+            open_tails.append((done.shape[0] - 1, e, start))
+    episodes.sort()
+    if tails:
+        episodes += open_tails
+    ts = [np.arange(s, t + 1) for t, e, s in episodes]
+    es = [np.full(t + 1 - s, e) for t, e, s in episodes]
+    if not ts:
+        return np.zeros(0, int), np.zeros(0, int)
+    return np.concatenate(ts), np.concatenate(es)
+
+
+def replay_dataset(buffer: dict[str, np.ndarray], num_envs: int, rows: int) -> dict[str, np.ndarray]:
+    """The first `rows` replay transitions (a multiple of num_envs; buffer row i = step i // E, env i % E),
+    reordered episode-contiguously; unfinished episode tails end with timeouts = True."""
+    steps = rows // num_envs
+    grid = {k: v[: steps * num_envs].reshape((steps, num_envs) + v.shape[1:]) for k, v in buffer.items()}
+    t_idx, e_idx = episode_order(grid["terminals"] | grid["timeouts"], tails=True)
+    data = {k: np.asarray(v[t_idx, e_idx]) for k, v in grid.items()}
+    # flag the last row of each unfinished tail (a row whose successor is not the next step of the same env)
+    last = np.ones(len(t_idx), bool)
+    last[:-1] = (e_idx[1:] != e_idx[:-1]) | (t_idx[1:] != t_idx[:-1] + 1)
+    data["timeouts"] = data["timeouts"] | (last & ~data["terminals"])
+    return data
+
+
+def stitch(first: dict[str, np.ndarray], second: dict[str, np.ndarray], cap: int) -> dict[str, np.ndarray]:
+    """D4RL's stitch_dataset: cut `first` after its last terminal/timeout row, append `second`, cap rows."""
+    done = np.asarray(first["terminals"], bool) | np.asarray(first["timeouts"], bool)
+    cut = int(np.nonzero(done)[0].max()) + 1 if done.any() else 0
+    keys = [k for k in first if k in second]
+    return {k: np.concatenate([first[k][:cut], second[k]])[:cap] for k in keys}
+
+
+# --- expert training ------------------------------------------------------------------------------------
+
+def _fingerprint(config: CollectConfig) -> str:
+    keys = ("env", "seed", "expert_steps", "checkpoint_every", "episode_length", "brax_backend", "eval_episodes",
+            "ref_episodes", "sac_num_envs", "sac_rollout_steps", "sac_learning_starts", "sac_hidden")
+    return repr({k: getattr(config, k) for k in keys})
+
+
+def sac_config(config: CollectConfig):
+    from purerl.agents import sac
+
+    return sac.Config(
+        env=config.env, total_timesteps=config.expert_steps, num_envs=config.sac_num_envs,
+        rollout_steps=config.sac_rollout_steps, buffer_size=config.expert_steps,
+        learning_starts=config.sac_learning_starts, hidden=config.sac_hidden,
+        max_episode_steps=config.episode_length, brax_backend=config.brax_backend,
+    )
+
+
+def train_expert(config: CollectConfig, out: str) -> dict:
+    """Train (or reload) the SAC expert: checkpoints (list of actor params), evals, refs, replay buffer."""
+    from purerl.agents import sac
+
+    path = os.path.join(out, f"{config.env}-expert-purerl-v0.ckpt.npz")
+    agent = sac.make_agent(sac_config(config))
+    policy = sac.gaussian_policy(sac_config(config), envs.action_dim(*envs.make(config.env, **_env_kwargs(config))))
+    env, env_params = envs.make(config.env, **_env_kwargs(config))
+    behaviour = Behaviour(env, env_params, lambda p, k, o: policy.sample(p, o, k), config.num_envs)
+    key = jax.random.fold_in(jax.random.PRNGKey(config.seed), _TRAIN_SALT)
+    state = jax.jit(agent.init)(key)
+    treedef = jax.tree.structure(state.learner.actor_params)
+    buffer_keys = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
+    if os.path.exists(path):
+        saved = np.load(path, allow_pickle=False)
+        if str(saved["fingerprint"]) == _fingerprint(config):
+            n = len(saved["evals"])
+            leaves = [saved[f"leaf{i}"] for i in range(treedef.num_leaves)]
+            checkpoints = [jax.tree.unflatten(treedef, [leaf[j] for leaf in leaves]) for j in range(n)]
+            _log(config, f"reusing the expert checkpoint {path}")
+            return {"checkpoints": checkpoints, "evals": saved["evals"], "ref_min": float(saved["ref_min"]),
+                    "ref_max": float(saved["ref_max"]), "steps": saved["steps"], "path": path,
+                    "buffer": {k: saved["buffer_" + k] for k in buffer_keys}, "behaviour": behaviour,
+                    "train_s": float(saved["train_s"])}
+        if not config.overwrite:
+            raise ValueError(f"expert checkpoint {path!r} was made with another config; pass --overwrite to retrain")
+    per_chunk = config.checkpoint_every // agent.steps_per_iteration
+    num_chunks = config.expert_steps // config.checkpoint_every
+    run_chunk = jax.jit(lambda s: jax.lax.scan(lambda c, _: agent.update(c), s, None, length=per_chunk))
+    checkpoints, steps = [jax.device_get(state.learner.actor_params)], [0]
+    t0 = time.perf_counter()
+    for i in range(num_chunks):
+        state, metrics = run_chunk(state)
+        checkpoints.append(jax.device_get(state.learner.actor_params))
+        steps.append(int(state.env_steps))
+        ret = float(np.nanmean(np.asarray(metrics["episode_return"])))
+        _log(config, f"expert SAC {i + 1}/{num_chunks} ({steps[-1]} env steps, train return {ret:.1f}, "
+                     f"{time.perf_counter() - t0:.0f} s)")
+    train_s = time.perf_counter() - t0
+    eval_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), _EVAL_SALT)
+    evals = np.array([behaviour.evaluate(behaviour.act, p, jax.random.fold_in(eval_key, j), config.eval_episodes)
+                      for j, p in enumerate(checkpoints)])
+    ref_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), _REF_SALT)
+    ref_max = behaviour.evaluate(behaviour.act, checkpoints[-1], jax.random.fold_in(ref_key, 0), config.ref_episodes)
+    ref_min = behaviour.evaluate(behaviour.act_random, checkpoints[-1], jax.random.fold_in(ref_key, 1),
+                                 config.ref_episodes)
+    data = jax.device_get(state.buffer.data)
+    n = int(state.env_steps)
+    buffer = {
+        "observations": data.obs[:n], "actions": data.action[:n], "rewards": data.reward[:n],
+        "next_observations": data.next_obs[:n], "terminals": data.terminated[:n],
+        "timeouts": data.truncated[:n] & ~data.terminated[:n],
+    }
+    leaves = [np.stack(x) for x in zip(*[jax.tree.leaves(p) for p in checkpoints])]
+    os.makedirs(out, exist_ok=True)
+    np.savez(path + ".tmp.npz", fingerprint=_fingerprint(config), evals=evals, ref_min=ref_min, ref_max=ref_max,
+             steps=np.array(steps), train_s=train_s, **{f"leaf{i}": leaf for i, leaf in enumerate(leaves)},
+             **{"buffer_" + k: v for k, v in buffer.items()})
+    os.replace(path + ".tmp.npz", path)
+    _log(config, f"expert: trained in {train_s:.0f} s, evals {np.round(evals, 1).tolist()}, "
+                 f"ref_min {ref_min:.1f}, ref_max {ref_max:.1f}")
+    return {"checkpoints": checkpoints, "evals": evals, "ref_min": ref_min, "ref_max": ref_max,
+            "steps": np.array(steps), "path": path, "buffer": buffer, "behaviour": behaviour, "train_s": train_s}
+
+
+def medium_index(evals: np.ndarray, ref_min: float, ref_max: float, fraction: float) -> int:
+    """First checkpoint (>= 1) whose evaluation reaches ref_min + fraction * (ref_max - ref_min); else the last."""
+    threshold = ref_min + fraction * (ref_max - ref_min)
+    hits = [j for j in range(1, len(evals)) if evals[j] >= threshold]
+    return hits[0] if hits else len(evals) - 1
+
+
+# --- the whole pipeline ---------------------------------------------------------------------------------
+
+def _git_hash() -> str:
+    try:
+        here = os.path.dirname(os.path.abspath(__file__))
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                              timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def build(config: CollectConfig, out: str | None = None) -> tuple[dict, dict]:
+    """(kind -> dataset dict, shared metadata) for `config.kinds`, without writing anything."""
+    import purerl
+
+    out = out or config.out or default_cache_dir()
+    expert = train_expert(config, out)  # also for "random": the reference returns come from this run
+    behaviour = expert["behaviour"]
+    ref_min, ref_max = expert["ref_min"], expert["ref_max"]
+    m = medium_index(expert["evals"], ref_min, ref_max, config.medium_fraction)
+    checkpoints, steps = expert["checkpoints"], expert["steps"]
+    root = jax.random.PRNGKey(config.seed)
+    cache: dict[str, dict[str, np.ndarray]] = {}
+
+    def make(kind):
+        if kind in cache:
+            return cache[kind]
+        key = jax.random.fold_in(root, _KIND_SALT[kind])
+        if kind == "random":
+            data = behaviour.rollout(behaviour.act_random, checkpoints[0], key, config.size)
+        elif kind == "medium":
+            data = behaviour.rollout(behaviour.act, checkpoints[m], key, config.size)
+        elif kind == "expert":
+            data = behaviour.rollout(behaviour.act, checkpoints[-1], key, config.size)
+        elif kind == "medium-replay":
+            data = replay_dataset(expert["buffer"], config.sac_num_envs, int(steps[m]))
+        elif kind == "full-replay":
+            rows = min(config.size, len(expert["buffer"]["observations"]))
+            data = replay_dataset(expert["buffer"], config.sac_num_envs, rows - rows % config.sac_num_envs)
+        else:  # medium-expert
+            data = stitch(make("medium"), make("expert"), 2 * config.size)
+        cache[kind] = data
+        return data
+
+    env_params = behaviour.env_params
+    meta = {
+        "env_id": config.env,
+        "backend": "brax" if config.env in envs.BRAX_ENVS else "gymnax",
+        "backend_version": _backend_version(config.env),
+        "brax_backend": config.brax_backend if config.env in envs.BRAX_ENVS else "",
+        "episode_length": int(env_params.max_steps_in_episode),
+        "collect_seed": config.seed,
+        "ref_min_score": ref_min,
+        "ref_max_score": ref_max,
+        "medium_fraction": config.medium_fraction,
+        "medium_checkpoint": m,
+        "algorithm": "SAC",
+        "expert_steps": int(steps[-1]),
+        "purerl_version": purerl.__version__,
+        "git_hash": _git_hash(),
+    }
+    policy_step = {"random": 0, "medium": int(steps[m]), "expert": int(steps[-1]), "medium-replay": int(steps[m]),
+                   "full-replay": int(steps[-1]), "medium-expert": int(steps[-1])}
+    datasets = {}
+    for kind in config.kinds:
+        t0 = time.perf_counter()
+        datasets[kind] = (make(kind), {**meta, "kind": kind, "policy_step": policy_step[kind],
+                                       "generation_s": 0.0})
+        datasets[kind][1]["generation_s"] = round(time.perf_counter() - t0, 3)
+    return datasets, {**meta, "expert_train_s": expert["train_s"], "evals": expert["evals"].tolist()}
+
+
+def collect(config: CollectConfig) -> dict[str, str]:
+    """Write the requested kinds; returns kind -> file path. Existing files are kept unless `overwrite`."""
+    validate(config)
+    out = config.out or default_cache_dir()
+    paths = {kind: dataset_path(config.env, kind, out) for kind in config.kinds}
+    todo = tuple(k for k in config.kinds if config.overwrite or not os.path.exists(paths[k]))
+    for kind in config.kinds:
+        if kind not in todo:
+            _log(config, f"{paths[kind]} exists, kept (pass --overwrite to regenerate)")
+    if not todo:
+        return paths
+    datasets, _ = build(dataclasses.replace(config, kinds=todo), out)
+    for kind, (data, meta) in datasets.items():
+        write_hdf5(paths[kind], data, meta, overwrite=config.overwrite)
+        _log(config, f"wrote {paths[kind]} ({len(data['observations'])} rows, {meta['generation_s']:.1f} s)")
+    return paths
+
+
+def _backend_version(env: str) -> str:
+    from importlib.metadata import version
+
+    return version("brax" if env in envs.BRAX_ENVS else "gymnax")
+
+
+def main(argv: list[str]) -> dict[str, str]:
+    """`purerl collect --env ENV --kinds a,b --size N --out DIR [...]` (tyro flags of CollectConfig)."""
+    import tyro
+
+    argv = list(argv)
+    for i, arg in enumerate(argv):  # accept comma-separated kinds as well as space-separated
+        if arg == "--kinds" and i + 1 < len(argv) and "," in argv[i + 1]:
+            argv[i + 1: i + 2] = argv[i + 1].split(",")
+    config = tyro.cli(CollectConfig, args=argv, prog="purerl collect",
+                      description="Generate D4RL-style offline datasets from purerl's own SAC.")
+    try:
+        return collect(config)
+    except ValueError as err:
+        print(f"purerl: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
