@@ -10,6 +10,7 @@ ALGOS: dict[str, str] = {
     "ppo": "purerl.agents.ppo",
     "trpo": "purerl.agents.trpo", "hnpg": "purerl.agents.hnpg",
     "sac": "purerl.agents.sac",
+    "pmoe_sac": "purerl.agents.pmoe_sac",
     "subpo": "purerl.agents.subpo",
 }
 

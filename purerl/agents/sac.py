@@ -112,12 +112,14 @@ class Policy:
     - `objective(params, obs, key, q_fn) -> ((lp, q, extra), metrics)`: three scalars; the actor loss
       is alpha * lp - q + extra, and lp also drives the temperature. `q_fn(obs, action)` = min twin Q.
     - `act(params, obs, key) -> action`: the evaluation ("deterministic") policy.
+    - `diagnostics(params, obs) -> dict of scalars` (optional): logged once per iteration on a replay batch.
     """
 
     network: nn.Module
     sample: Callable
     objective: Callable
     act: Callable
+    diagnostics: Callable | None = None
 
 
 def gaussian_policy(config: Config, action_dim: int) -> Policy:
@@ -347,6 +349,9 @@ def make_agent(config: Config, policy_fn: Callable[[Any, int], Policy] = gaussia
             num_episodes > 0, return_sum.sum() / jnp.maximum(num_episodes, 1), jnp.nan
         )
         metrics["episodes"] = num_episodes
+        if policy.diagnostics is not None:
+            batch = replay.sample(state.buffer, jax.random.fold_in(key, 2), config.batch_size)
+            metrics.update(policy.diagnostics(state.learner.actor_params, batch.obs))
         return state.replace(key=key), metrics
 
     eval_env, _ = envs.make(config.env, **({"backend": config.brax_backend} if config.env in envs.BRAX_ENVS else {}))
