@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
@@ -25,7 +24,7 @@ def save(directory: str, iteration: int, state: Any, metrics: dict[str, np.ndarr
         manager.save(
             iteration,
             args=ocp.args.Composite(
-                state=ocp.args.StandardSave(jax.device_get(state)),
+                state=ocp.args.StandardSave(state),  # sharded arrays: each process writes its own shards
                 history=ocp.args.StandardSave({k: np.asarray(v) for k, v in metrics.items()}),
             ),
         )

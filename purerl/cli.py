@@ -54,18 +54,43 @@ def _parse(algo: str, argv: list[str]):
 def train(algo: str, argv: list[str]) -> dict:
     from purerl import runner
 
+    from purerl import sweep
+
     try:
         module, config, options = _parse(algo, argv)
+        options = _join_processes(options)
         agent = module.make_agent(config)  # validates the config before anything is compiled
-        runner.check_out_dir(options.out, options.overwrite)
-        from purerl import sweep
-
+        if options.process_id == 0:
+            runner.check_out_dir(options.out, options.overwrite)
         sweep.check_devices(options.num_seeds, options.num_devices)
     except ValueError as err:
         _fail(str(err))
     result = runner.run(algo, agent, options)
-    _print_summary(result.summary, options.out)
+    if options.process_id == 0:
+        _print_summary(result.summary, options.out)
     return result.summary
+
+
+def _join_processes(options):
+    """Multi-host runs: join jax.distributed and shard the seeds over every process's devices."""
+    if options.num_processes == 1:
+        return options
+    if options.num_processes < 1 or not 0 <= options.process_id < options.num_processes:
+        raise ValueError(
+            f"process_id must lie in [0, num_processes); got {options.process_id} of {options.num_processes}"
+        )
+    import jax
+
+    from purerl import sweep
+
+    sweep.init_distributed(options.coordinator, options.num_processes, options.process_id, options.distributed_timeout)
+    if options.num_devices == 1:
+        options = dataclasses.replace(options, num_devices=jax.device_count())
+    if options.num_devices != jax.device_count():
+        raise ValueError(
+            f"a multi-host run shards over all {jax.device_count()} devices; got num_devices={options.num_devices}"
+        )
+    return options
 
 
 def resume(directory: str, argv: list[str]) -> dict:

@@ -59,7 +59,10 @@ class MLP(nn.Module):
 
 class ActorCritic(nn.Module):
     """Separate actor and critic MLPs. Discrete: categorical logits. Continuous: diagonal Gaussian
-    with a state-independent log standard deviation (initialised at `log_std_init`)."""
+    with a state-independent log standard deviation (initialised at `log_std_init`).
+
+    `apply(params, obs)` gives `(policy, value)`; `apply(params, obs, method="value")` runs the critic
+    alone (e.g. to bootstrap from final observations without paying for the actor)."""
 
     action_dim: int
     discrete: bool
@@ -68,14 +71,23 @@ class ActorCritic(nn.Module):
     log_std_init: float = 0.0
     obs_ndim: int = 1
 
-    @nn.compact
-    def __call__(self, obs) -> tuple[distrax.Distribution, jax.Array]:
-        head = MLP(self.hidden, self.action_dim, self.activation, out_scale=0.01, obs_ndim=self.obs_ndim)(obs)
-        value = MLP(self.hidden, 1, self.activation, out_scale=1.0, obs_ndim=self.obs_ndim)(obs)[..., 0]
+    def setup(self):
+        self.actor = MLP(self.hidden, self.action_dim, self.activation, out_scale=0.01, obs_ndim=self.obs_ndim)
+        self.critic = MLP(self.hidden, 1, self.activation, out_scale=1.0, obs_ndim=self.obs_ndim)
+        if not self.discrete:
+            self.log_std = self.param("log_std", nn.initializers.constant(self.log_std_init), (self.action_dim,))
+
+    def policy(self, obs) -> distrax.Distribution:
+        head = self.actor(obs)
         if self.discrete:
-            return distrax.Categorical(logits=head), value
-        log_std = self.param("log_std", nn.initializers.constant(self.log_std_init), (self.action_dim,))
-        return distrax.MultivariateNormalDiag(head, jnp.exp(log_std) * jnp.ones_like(head)), value
+            return distrax.Categorical(logits=head)
+        return distrax.MultivariateNormalDiag(head, jnp.exp(self.log_std) * jnp.ones_like(head))
+
+    def value(self, obs) -> jax.Array:
+        return self.critic(obs)[..., 0]
+
+    def __call__(self, obs) -> tuple[distrax.Distribution, jax.Array]:
+        return self.policy(obs), self.value(obs)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -222,3 +234,13 @@ class PGPolicy(nn.Module):
             return distrax.Categorical(logits=out)
         log_std = self.param("log_std", nn.initializers.constant(np.log(self.init_std)), (self.action_dim,))
         return distrax.MultivariateNormalDiag(out, jnp.exp(log_std) * jnp.ones_like(out))
+
+
+def mixture_log_prob(x: jax.Array, logits: jax.Array, mean: jax.Array, log_std: jax.Array) -> jax.Array:
+    """log sum_k w_k N(x; mean_k, diag std_k^2) with w = softmax(logits), by logsumexp (stable).
+
+    x: (..., A); logits: (..., K); mean, log_std: (..., K, A). Stays finite for tiny weights and for
+    actions far from every component, where log(sum_k w_k exp(log N_k)) underflows to -inf.
+    """
+    component = gaussian_log_prob(x[..., None, :], mean, log_std)  # (..., K)
+    return jax.nn.logsumexp(jax.nn.log_softmax(logits, axis=-1) + component, axis=-1)

@@ -47,6 +47,14 @@ class RunOptions:
     """iterations per jitted chunk between progress updates (0: about 1/20 of the run)"""
     progress: bool = True
     """show a live progress display"""
+    num_processes: int = 1
+    """processes of a multi-host run (jax.distributed); the seed axis is sharded over all their devices"""
+    process_id: int = 0
+    """this process's index in a multi-host run (0 writes the outputs)"""
+    coordinator: str | None = None
+    """HOST:PORT of process 0's coordinator in a multi-host run (default: cluster auto-detection)"""
+    distributed_timeout: int = 30
+    """seconds after which a silent (dead) process makes the others fail instead of hanging"""
 
     @property
     def seeds(self) -> list[int]:
@@ -88,7 +96,7 @@ def run(
     seeds = options.seeds
     sweep.check_devices(len(seeds), options.num_devices)
     out = resume_dir or options.out
-    if resume_dir is None:
+    if resume_dir is None and jax.process_index() == 0:
         check_out_dir(out, options.overwrite)
     num_devices = options.num_devices
     total = agent.num_iterations
@@ -98,14 +106,18 @@ def run(
     init = jax.jit(sweep.over_seeds(agent.init, num_devices))
     keys = sweep.place(sweep.seed_keys(seeds), num_devices)
 
+    writer = jax.process_index() == 0  # in multi-host runs only process 0 writes files
     iteration, host_metrics = 0, {}
     if resume_dir is not None:
         abstract = jax.eval_shape(init, keys)
+        if num_devices > 1:  # restore straight into the seed sharding (each process reads its shards)
+            sharding = sweep.seed_sharding(num_devices)
+            abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract)
         iteration, state, saved = checkpoint.restore(ckpt_dir, abstract)
         state = sweep.place(state, num_devices)
         host_metrics = {k: [v] for k, v in saved.items()}
     else:
-        if out:
+        if out and writer:
             if os.path.isdir(out) and options.overwrite:
                 shutil.rmtree(out)
             os.makedirs(out, exist_ok=True)
@@ -133,7 +145,9 @@ def run(
         return compiled[length]
 
     start_iteration = iteration
-    progress = Progress(total, agent.steps_per_iteration, len(seeds), options.progress, label=f"{algo} {len(seeds)} seed(s)")
+    progress = Progress(
+        total, agent.steps_per_iteration, len(seeds), options.progress and writer, label=f"{algo} {len(seeds)} seed(s)"
+    )
     progress.update(iteration, {})
     run_s = 0.0
     try:
@@ -142,7 +156,7 @@ def run(
             fn = get_compiled(length)
             t0 = time.perf_counter()
             state, metrics = fn(state)
-            metrics = jax.device_get(metrics)  # waits for the chunk; (num_seeds, length) per metric
+            metrics = sweep.to_host(metrics)  # waits for the chunk; (num_seeds, length) per metric
             run_s += time.perf_counter() - t0
             iteration += length
             for name, value in metrics.items():
@@ -158,7 +172,7 @@ def run(
     t0 = time.perf_counter()
     eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, EVAL_SALT))(sweep.seed_keys(seeds))
     evaluate = jax.jit(sweep.over_seeds(agent.evaluate, num_devices))
-    returns = np.asarray(jax.device_get(evaluate(state, sweep.place(eval_keys, num_devices))))
+    returns = np.asarray(sweep.to_host(evaluate(state, sweep.place(eval_keys, num_devices))))
     eval_s = time.perf_counter() - t0
 
     per_seed = returns.mean(axis=1)
@@ -171,6 +185,7 @@ def run(
         "num_seeds": len(seeds),
         "seeds": seeds,
         "num_devices": num_devices,
+        "num_processes": jax.process_count(),
         "iterations": total,
         "total_timesteps": steps_per_seed,
         "final_return_mean": float(per_seed.mean()),
@@ -186,7 +201,7 @@ def run(
         "versions": versions(),
         "machine": machine(),
     }
-    if out:
+    if out and writer:
         write_metrics_csv(os.path.join(out, "metrics.csv"), metrics, seeds, agent.steps_per_iteration)
         write_json(os.path.join(out, "summary.json"), summary)
     return RunResult(state, metrics, returns, summary)

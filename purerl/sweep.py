@@ -61,14 +61,58 @@ def over_seeds(fn: Callable, num_devices: int = 1) -> Callable:
     return jax.shard_map(batched, mesh=seed_mesh(num_devices), in_specs=spec, out_specs=spec, check_vma=False)
 
 
+def seed_sharding(num_devices: int) -> NamedSharding:
+    return NamedSharding(seed_mesh(num_devices), P(SEED_AXIS))
+
+
 def place(tree, num_devices: int = 1):
-    """Put a seed-batched pytree where `over_seeds(..., num_devices)` programs expect it."""
+    """Put a seed-batched pytree where `over_seeds(..., num_devices)` programs expect it.
+
+    Host values must be the same on every process (they are: seeds, restored checkpoints); each
+    process keeps only the shards of its own devices.
+    """
     if num_devices == 1:
         return tree
-    return jax.device_put(tree, NamedSharding(seed_mesh(num_devices), P(SEED_AXIS)))
+    sharding = seed_sharding(num_devices)
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+
+    def to_global(x):
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+    return jax.tree.map(to_global, tree)
+
+
+def to_host(tree):
+    """Fetch a seed-batched pytree to host numpy arrays (gathered from every process if several)."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils
+
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def init_distributed(coordinator: str | None, num_processes: int | None, process_id: int | None,
+                     timeout_s: int = 60) -> None:
+    """Join a multi-process run with JAX's own distributed runtime (no home-made protocol).
+
+    With `coordinator=None` JAX auto-detects the cluster (SLURM, Open MPI, TPU pods, or the
+    JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID environment variables). CPU
+    collectives go through gloo. A process that stops sending heartbeats for `timeout_s` seconds makes
+    the others fail instead of waiting forever. Must run before anything touches a device.
+    """
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        coordinator_address=coordinator,
+        num_processes=num_processes,
+        process_id=process_id,
+        initialization_timeout=timeout_s,
+        heartbeat_timeout_seconds=timeout_s,
+    )
 
 
 def vmap_seeds(train: Callable, seeds: Sequence[int], num_devices: int = 1):
-    """Run `train(key)` for every seed in one jitted program; outputs have a leading seed axis."""
+    """Run `train(key)` for every seed in one jitted program; host outputs with a leading seed axis."""
     check_devices(len(seeds), num_devices)
-    return jax.jit(over_seeds(train, num_devices))(place(seed_keys(seeds), num_devices))
+    return to_host(jax.jit(over_seeds(train, num_devices))(place(seed_keys(seeds), num_devices)))

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
+from gymnax.environments import spaces
 
 from purerl import envs
 from purerl.agent import Agent, check_positive, train_fn
@@ -123,6 +124,11 @@ def make_env(config: Config):
     return env, env_params
 
 
+def check_action_space(space) -> None:
+    if not isinstance(space, spaces.Discrete | spaces.Box):
+        raise ValueError(f"PPO supports Discrete and Box action spaces, not {type(space).__name__}")
+
+
 def validate(config: Config) -> None:
     envs.check_name(config.env)
     check_positive(config, "total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "lr")
@@ -145,6 +151,7 @@ def validate(config: Config) -> None:
 def make_agent(config: Config) -> Agent:
     validate(config)
     env, env_params = make_env(config)
+    check_action_space(env.action_space(env_params))
     discrete = envs.is_discrete(env, env_params)
     obs_shape = env.observation_space(env_params).shape
     network = ActorCritic(
@@ -177,13 +184,18 @@ def make_agent(config: Config) -> Agent:
         return TrainState(params, optimizer.init(params), env_state, obs, key, jnp.zeros((), jnp.int32))
 
     def rollout(params, env_state, obs, key):
-        def step(carry, step_key):
+        # All randomness of the rollout is drawn up front, in one batch, rather than split step by step.
+        act_key, env_key = jax.random.split(key)
+        act_keys = jax.random.split(act_key, config.num_steps)
+        env_keys = jax.random.split(env_key, (config.num_steps, config.num_envs))
+
+        def step(carry, keys):
             env_state, obs = carry
-            act_key, env_key = jax.random.split(step_key)
+            act_key, env_keys = keys
             pi, value = network.apply(params, obs)
             action = pi.sample(seed=act_key)
             next_obs, env_state, reward, terminated, truncated, info = vmap_step(
-                jax.random.split(env_key, config.num_envs), env_state, action, env_params
+                env_keys, env_state, action, env_params
             )
             done = jnp.logical_or(terminated, truncated)
             transition = Transition(
@@ -192,13 +204,13 @@ def make_agent(config: Config) -> Agent:
             )
             return (env_state, next_obs), transition
 
-        (env_state, obs), traj = jax.lax.scan(step, (env_state, obs), jax.random.split(key, config.num_steps))
+        (env_state, obs), traj = jax.lax.scan(step, (env_state, obs), (act_keys, env_keys))
         return env_state, obs, traj
 
-    def loss_fn(params, batch, advantages, targets):
-        pi, value = network.apply(params, batch.obs)
-        log_prob = pi.log_prob(batch.action)
-        log_ratio = log_prob - batch.log_prob
+    def loss_fn(params, batch):
+        obs, action, old_log_prob, old_value, advantages, targets = batch
+        pi, value = network.apply(params, obs)
+        log_ratio = pi.log_prob(action) - old_log_prob
         ratio = jnp.exp(log_ratio)
         if config.normalize_advantages:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
@@ -206,7 +218,7 @@ def make_agent(config: Config) -> Agent:
             ratio * advantages, jnp.clip(ratio, 1.0 - config.clip_eps, 1.0 + config.clip_eps) * advantages
         ).mean()
         if config.clip_value:
-            value_clipped = batch.value + jnp.clip(value - batch.value, -config.clip_eps, config.clip_eps)
+            value_clipped = old_value + jnp.clip(value - old_value, -config.clip_eps, config.clip_eps)
             value_loss = 0.5 * jnp.maximum((value - targets) ** 2, (value_clipped - targets) ** 2).mean()
         else:
             value_loss = 0.5 * ((value - targets) ** 2).mean()
@@ -225,27 +237,28 @@ def make_agent(config: Config) -> Agent:
         key, rollout_key, epoch_key = jax.random.split(state.key, 3)
         env_state, obs, traj = rollout(state.params, state.env_state, state.obs, rollout_key)
         # Value of the true next observation, for all steps at once (bootstraps truncated episodes).
-        _, next_values = network.apply(state.params, traj.final_obs)
+        next_values = network.apply(state.params, traj.final_obs, method="value")
         advantages, targets = gae(
             traj.reward, traj.value, next_values, traj.terminated, traj.done, config.gamma, config.gae_lambda
         )
 
+        # Only what the loss reads is shuffled into minibatches.
+        batch = (traj.obs, traj.action, traj.log_prob, traj.value, advantages, targets)
+        batch = jax.tree.map(lambda x: x.reshape((config.batch_size,) + x.shape[2:]), batch)
+
         def epoch(carry, perm_key):
-            params, opt_state = carry
-            flat = jax.tree.map(lambda x: x.reshape((config.batch_size,) + x.shape[2:]), (traj, advantages, targets))
             perm = jax.random.permutation(perm_key, config.batch_size)
             minibatches = jax.tree.map(
-                lambda x: x[perm].reshape((config.num_minibatches, minibatch_size) + x.shape[1:]), flat
+                lambda x: x[perm].reshape((config.num_minibatches, minibatch_size) + x.shape[1:]), batch
             )
 
             def minibatch_step(carry, minibatch):
                 params, opt_state = carry
-                batch, adv, tgt = minibatch
-                grads, stats = jax.grad(loss_fn, has_aux=True)(params, batch, adv, tgt)
+                grads, stats = jax.grad(loss_fn, has_aux=True)(params, minibatch)
                 updates, opt_state = optimizer.update(grads, opt_state, params)
                 return (optax.apply_updates(params, updates), opt_state), stats
 
-            return jax.lax.scan(minibatch_step, (params, opt_state), minibatches)
+            return jax.lax.scan(minibatch_step, carry, minibatches)
 
         (params, opt_state), stats = jax.lax.scan(
             epoch, (state.params, state.opt_state), jax.random.split(epoch_key, config.update_epochs)

@@ -1,0 +1,109 @@
+"""Benchmarks: compile time separate from steady-state run time, env steps/s, peak memory, returns.
+
+    python benchmarks/run.py --suite ppo-cartpole          # PPO CartPole-v1 500k steps, 1 and 8 seeds
+    python benchmarks/run.py --suite ppo-pendulum          # PPO Pendulum-v1 1M steps, 4 seeds (+ curve)
+    python benchmarks/run.py --suite ppo-halfcheetah       # PPO on brax halfcheetah, env steps/s
+    python benchmarks/run.py --list
+
+Each case writes `benchmarks/results/<case>.json` with the machine and package versions. Times come
+from `purerl.runner.run`: compile_s is the ahead-of-time compile of the jitted chunks, run_s the wall
+time of executing them (host sync included), and the final evaluation is not timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
+
+
+def ppo_case(name, seeds, note="", **config_kwargs):
+    from purerl.agents import ppo
+
+    return {"name": name, "algo": "ppo", "config": ppo.Config(**config_kwargs), "num_seeds": seeds, "note": note}
+
+
+PENDULUM = dict(
+    env="Pendulum-v1", total_timesteps=1_000_000, num_envs=16, num_steps=256, update_epochs=10,
+    num_minibatches=32, lr=1e-3, gamma=0.95, ent_coef=0.0, normalize_obs=True, eval_episodes=32,
+)
+
+SUITES = {
+    "ppo-cartpole": lambda: [
+        ppo_case("ppo_cartpole_500k_1seed", 1, env="CartPole-v1", total_timesteps=500_000),
+        ppo_case("ppo_cartpole_500k_8seeds", 8, env="CartPole-v1", total_timesteps=500_000),
+    ],
+    "ppo-pendulum": lambda: [ppo_case("ppo_pendulum_1m_4seeds", 4, **PENDULUM)],
+    "ppo-halfcheetah": lambda: [
+        ppo_case(
+            "ppo_halfcheetah_spring", 1, note="env steps/s of PPO on brax halfcheetah (spring backend), short run",
+            env="halfcheetah", brax_backend="spring", total_timesteps=64 * 64 * 10, num_envs=64, num_steps=64,
+            update_epochs=4, num_minibatches=8, lr=3e-4, gamma=0.99, ent_coef=0.0, normalize_obs=True,
+            eval_episodes=4,
+        ),
+    ],
+}
+
+
+def run_case(case, out_dir, seed=0):
+    from purerl import runner
+    from purerl.agents import ppo
+
+    agent = {"ppo": ppo}[case["algo"]].make_agent(case["config"])
+    t0 = time.perf_counter()
+    result = runner.run(case["algo"], agent, runner.RunOptions(num_seeds=case["num_seeds"], seed=seed, progress=False))
+    wall = time.perf_counter() - t0
+    summary = dict(result.summary)
+    curve = np.nanmean(result.metrics["episode_return"], axis=0)
+    step = max(1, len(curve) // 50)
+    summary.update(
+        name=case["name"],
+        note=case["note"],
+        config=dataclasses.asdict(case["config"]),
+        wall_s=round(wall, 2),
+        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        curve_env_steps=[int((i + 1) * agent.steps_per_iteration) for i in range(0, len(curve), step)],
+        curve_episode_return=[None if not np.isfinite(v) else round(float(v), 2) for v in curve[::step]],
+    )
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, f"{case['name']}.json")
+    with open(path, "w") as f:
+        json.dump(summary, f, indent=2)
+    print(
+        f"{case['name']}: compile {summary['compile_s']:.1f}s run {summary['run_s']:.1f}s "
+        f"{summary['env_steps_per_s']:,.0f} steps/s  return mean {summary['final_return_mean']:.1f} "
+        f"min {summary['final_return_min']:.1f}  -> {path}",
+        flush=True,
+    )
+    return summary
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suite", action="append", help="suite name (repeatable); default: ppo-cartpole")
+    parser.add_argument("--out", default=RESULTS, help="results directory")
+    parser.add_argument("--list", action="store_true", help="list suites and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        print("\n".join(SUITES))
+        return
+    suites = args.suite or ["ppo-cartpole"]
+    unknown = [s for s in suites if s not in SUITES]
+    if unknown:
+        sys.exit(f"unknown suite(s) {unknown}; valid: {', '.join(SUITES)}")
+    for suite in suites:
+        for case in SUITES[suite]():
+            run_case(case, args.out)
+
+
+if __name__ == "__main__":
+    main()

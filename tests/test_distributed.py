@@ -1,0 +1,94 @@
+"""Multi-process runs on jax.distributed: 2 CPU processes on 127.0.0.1 (gloo collectives)."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from purerl import runner
+from purerl.agents import ppo
+from purerl.logging import read_metrics_csv
+
+TINY_FLAGS = ["--total-timesteps", "768", "--num-steps", "32", "--eval-episodes", "8", "--chunk-iterations", "3"]
+TINY = ppo.Config(total_timesteps=768, num_steps=32, eval_episodes=8)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def process_env():
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    # One CPU device per process: the 2 devices of the run are the 2 processes'.
+    flags = [f for f in env.get("XLA_FLAGS", "").split() if "force_host_platform_device_count" not in f]
+    env["XLA_FLAGS"] = " ".join(flags)
+    return env
+
+
+def launch(out, extra, port):
+    procs = []
+    for pid in range(2):
+        cmd = [sys.executable, "-m", "purerl.cli", "train", "ppo", *extra, "--num-seeds", "4", "--num-processes", "2",
+               "--process-id", str(pid), "--coordinator", f"127.0.0.1:{port}", "--out", str(out)]
+        procs.append(subprocess.Popen(cmd, env=process_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return procs
+
+
+def test_two_processes_equal_single_process_vmap(tmp_path):
+    out = tmp_path / "multi"
+    procs = launch(out, TINY_FLAGS + ["--no-progress"], free_port())
+    outputs = [p.communicate(timeout=240) for p in procs]
+    for p, (o, e) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, e[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["num_processes"] == 2 and summary["num_devices"] == 2
+
+    single = runner.run("ppo", ppo.make_agent(TINY), runner.RunOptions(num_seeds=4, chunk_iterations=3, progress=False))
+    np.testing.assert_allclose(summary["final_return_per_seed"], single.summary["final_return_per_seed"], rtol=1e-5)
+    curves = read_metrics_csv(str(out / "metrics.csv"))
+    for name in ("episode_return", "value_loss", "approx_kl"):
+        multi = np.array([[v for _, v in curves[name][seed]] for seed in range(4)])
+        np.testing.assert_allclose(multi, single.metrics[name], rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_killing_one_process_ends_the_other_with_a_clear_error(tmp_path):
+    flags = ["--total-timesteps", "10000000", "--num-steps", "32", "--chunk-iterations", "20",
+             "--distributed-timeout", "20"]
+    procs = launch(tmp_path / "killed", flags, free_port())
+    survivor, victim = procs
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:  # wait until both processes are training (first chunk done)
+            time.sleep(2)
+            assert survivor.poll() is None and victim.poll() is None, "a process ended before the kill"
+            if (tmp_path / "killed" / "config.json").exists():
+                time.sleep(15)
+                break
+        victim.send_signal(signal.SIGKILL)
+        killed_at = time.time()
+        _, err = survivor.communicate(timeout=90)
+        elapsed = time.time() - killed_at
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert survivor.returncode != 0
+    assert elapsed < 60, elapsed
+    assert any(word in err.lower() for word in ("heartbeat", "unavailable", "disconnect", "timed out", "failed")), err[-3000:]
+
+
+@pytest.mark.parametrize("pid", ["2", "-1"])
+def test_bad_process_id_is_refused(pid, capsys):
+    from purerl.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "ppo", "--num-processes", "2", "--process-id", pid, "--coordinator", "127.0.0.1:1"])
+    assert "process_id must lie in [0, num_processes)" in capsys.readouterr().err

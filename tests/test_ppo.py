@@ -1,0 +1,159 @@
+"""PPO: learning, determinism across vmap/devices/resume, CLI outputs, bad input."""
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from purerl import runner, sweep
+from purerl.agent import train_fn
+from purerl.agents import ppo
+from purerl.cli import main as cli_main
+
+# A tiny budget shared by the determinism tests: 6 iterations of 4 envs x 32 steps.
+TINY = ppo.Config(env="CartPole-v1", total_timesteps=6 * 128, num_envs=4, num_steps=32, eval_episodes=8)
+SEEDS = [0, 1, 2, 3]
+
+
+@pytest.fixture(scope="module")
+def tiny_agent():
+    return ppo.make_agent(TINY)
+
+
+@pytest.fixture(scope="module")
+def vmapped_run(tiny_agent):
+    return runner.run("ppo", tiny_agent, runner.RunOptions(num_seeds=len(SEEDS), chunk_iterations=3, progress=False))
+
+
+def test_seed_i_of_vmapped_batch_equals_single_run(tiny_agent, vmapped_run):
+    single = runner.run("ppo", tiny_agent, runner.RunOptions(num_seeds=1, seed=2, chunk_iterations=3, progress=False))
+    for name, values in single.metrics.items():
+        np.testing.assert_allclose(values[0], vmapped_run.metrics[name][2], rtol=1e-5, atol=1e-6, err_msg=name)
+    leaves = zip(jax.tree.leaves(single.state.params), jax.tree.leaves(vmapped_run.state.params), strict=True)
+    for a, b in leaves:
+        np.testing.assert_allclose(a[0], b[2], rtol=1e-5, atol=1e-6)
+
+
+def test_make_train_equals_runner_chunks(tiny_agent, vmapped_run):
+    """The pure `train(key)` and the runner's chunked program compute the same run."""
+    state, metrics = jax.jit(train_fn(tiny_agent))(jax.random.PRNGKey(1))
+    np.testing.assert_allclose(metrics["episode_return"], vmapped_run.metrics["episode_return"][1], rtol=1e-5)
+    np.testing.assert_allclose(metrics["value_loss"], vmapped_run.metrics["value_loss"][1], rtol=1e-5)
+
+
+def test_two_devices_equal_vmap(tiny_agent, vmapped_run):
+    assert len(jax.devices()) >= 2, "tests/conftest.py should provide 2 CPU devices"
+    sharded = runner.run(
+        "ppo", tiny_agent, runner.RunOptions(num_seeds=len(SEEDS), num_devices=2, chunk_iterations=3, progress=False)
+    )
+    for name, values in sharded.metrics.items():
+        np.testing.assert_allclose(values, vmapped_run.metrics[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    np.testing.assert_allclose(sharded.returns, vmapped_run.returns, rtol=1e-5)
+
+
+def test_resume_is_bit_identical(tiny_agent, tmp_path):
+    options = runner.RunOptions(num_seeds=2, chunk_iterations=3, checkpoint_every=3, progress=False)
+    full = runner.run("ppo", tiny_agent, dataclasses.replace(options, out=str(tmp_path / "full")))
+    # Simulate a crash after iteration 3: drop the final checkpoint, then resume.
+    crashed = tmp_path / "crashed"
+    shutil.copytree(tmp_path / "full", crashed)
+    shutil.rmtree(crashed / "checkpoints" / "6")
+    os.remove(crashed / "summary.json")
+    resumed = runner.run("ppo", tiny_agent, options, resume_dir=str(crashed))
+    assert resumed.summary["resumed_from"] == 3
+    for a, b in zip(jax.tree.leaves(full.state), jax.tree.leaves(resumed.state), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for name in full.metrics:
+        np.testing.assert_array_equal(full.metrics[name], resumed.metrics[name])
+    np.testing.assert_array_equal(full.returns, resumed.returns)
+
+
+def test_cli_writes_documented_files(tmp_path, capsys):
+    out = tmp_path / "run"
+    cli_main(["train", "ppo", "--total-timesteps", "768", "--num-steps", "32", "--eval-episodes", "8",
+              "--num-seeds", "2", "--out", str(out), "--no-progress"])
+    assert sorted(os.listdir(out)) == ["checkpoints", "config.json", "metrics.csv", "summary.json"]
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ["final_return_mean", "final_return_min", "final_return_max", "final_return_per_seed", "compile_s",
+                "run_s", "env_steps_per_s", "versions", "machine"]:
+        assert key in summary
+    assert len(summary["final_return_per_seed"]) == 2 and summary["versions"]["jax"] == jax.__version__
+    config = json.loads((out / "config.json").read_text())
+    assert config["algo"] == "ppo" and config["config"]["num_steps"] == 32
+    header, *rows = (out / "metrics.csv").read_text().splitlines()
+    assert header == "seed,iteration,env_steps,metric,value"
+    assert {r.split(",")[0] for r in rows} == {"0", "1"} and any(",episode_return," in r for r in rows)
+    assert "final return" in capsys.readouterr().out
+    # Resuming a finished run changes nothing and keeps the files.
+    cli_main(["train", "--resume", str(out)])
+    assert json.loads((out / "summary.json").read_text())["final_return_per_seed"] == summary["final_return_per_seed"]
+
+
+def test_existing_output_dir_is_refused(tmp_path, capsys):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(SystemExit):
+        cli_main(["train", "ppo", "--total-timesteps", "768", "--num-steps", "32", "--out", str(out)])
+    assert "not empty" in capsys.readouterr().err
+    assert os.listdir(out) == ["keep.txt"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "dqn"], "unknown algorithm 'dqn'; valid algorithms: ppo"),
+        (["train", "ppo", "--env", "Nope-v0"], "unknown env 'Nope-v0'; valid envs: CartPole-v1"),
+        (["train", "ppo", "--num-minibatches", "3"], "not divisible by num_minibatches"),
+        (["train", "ppo", "--total-timesteps", "0"], "total_timesteps must be positive"),
+        (["train", "ppo", "--num-envs", "-1"], "num_envs must be positive"),
+        (["train", "ppo", "--num-seeds", "3", "--num-devices", "2"], "not divisible by num_devices"),
+        (["train", "ppo", "--num-devices", "64"], "only 2 device"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_writes_nothing(argv, message, tmp_path, capsys):
+    out = tmp_path / "never"
+    with pytest.raises(SystemExit):
+        cli_main(argv + ["--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not out.exists()
+
+
+def test_unsupported_action_space_is_refused():
+    class FakeSpace:
+        pass
+
+    with pytest.raises(ValueError, match="action space"):
+        ppo.check_action_space(FakeSpace())
+
+
+def test_module_entry_point_matches_cli_help():
+    cmd = [sys.executable, "-m", "purerl.agents.ppo", "--help"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+    assert "--num-minibatches" in out and "--num-seeds" in out and "--checkpoint-every" in out
+
+
+@pytest.mark.slow
+def test_ppo_learns_cartpole_in_100k_steps():
+    config = dataclasses.replace(ppo.Config(), total_timesteps=100_000, eval_episodes=32)
+    result = runner.run("ppo", ppo.make_agent(config), runner.RunOptions(num_seeds=2, progress=False))
+    # A random policy scores ~22; a broken update stays far below this.
+    assert result.returns.mean(axis=1).min() > 150, result.returns.mean(axis=1)
+
+
+@pytest.mark.slow
+def test_ppo_continuous_improves_on_pendulum():
+    config = ppo.Config(env="Pendulum-v1", total_timesteps=16 * 256 * 12, num_envs=16, num_steps=256,
+                        update_epochs=10, num_minibatches=32, lr=1e-3, gamma=0.95, ent_coef=0.0,
+                        normalize_obs=True, eval_episodes=16)
+    result = runner.run("ppo", ppo.make_agent(config), runner.RunOptions(num_seeds=1, progress=False))
+    first = np.nanmean(result.metrics["episode_return"][0, :2])
+    last = result.returns.mean()
+    assert last > first + 200, (first, last)
