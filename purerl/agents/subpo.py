@@ -73,7 +73,7 @@ class Config:
     instance: int = 0
     """seed of the random env instance (GP weights, D-opt covariance, item locations)"""
     logdet_form: str = "set_info_gain"
-    """D-optimal objective: set_info_gain (½ logdet(I + K_SS/σ²) on distinct cells) or code (the published form)"""
+    """D-optimal objective: set_info_gain (½ logdet(I + K_SS/σ²) on distinct cells) or code (published)"""
     policy_input: str = "markov_time"
     """markov_time (SubPO-M / ModPO: input (s_i, i)) or history (SubPO-NM: visited states so far)"""
     reward: str = "submodular"
@@ -97,7 +97,7 @@ class Config:
     ent_coef: float = 0.0
     """entropy bonus (divided by epoch + 1, as the code; 0 in every paper config)"""
     stochasticity: float = 0.0
-    """probability that a trajectory acts uniformly at random (exploration noise of the code; 0 in the paper)"""
+    """probability that a trajectory acts uniformly at random (the code's exploration noise; 0 in paper)"""
     hidden: tuple[int, ...] = (64, 32)
     """policy MLP hidden widths (tanh), PyTorch-default initialisation as the code"""
     eval_episodes: int = 500
@@ -107,8 +107,11 @@ class Config:
         """The config with every 0 (= paper default) replaced by the env's value."""
         h, b, e, lr = PAPER_SETTINGS[self.env]
         return dataclasses.replace(
-            self, horizon=self.horizon or h, batch_trajectories=self.batch_trajectories or b,
-            epochs=self.epochs or e, lr=self.lr or lr,
+            self,
+            horizon=self.horizon or h,
+            batch_trajectories=self.batch_trajectories or b,
+            epochs=self.epochs or e,
+            lr=self.lr or lr,
         )
 
 
@@ -125,7 +128,9 @@ class PolicyMLP(nn.Module):
         for i, width in enumerate((*self.hidden, self.num_actions)):
             fan_in = x.shape[-1]
             bound = 1.0 / np.sqrt(fan_in)
-            uniform = lambda key, shape, dtype=jnp.float32, b=bound: jax.random.uniform(key, shape, dtype, -b, b)  # noqa: E731
+            uniform = lambda key, shape, dtype=jnp.float32, b=bound: jax.random.uniform(
+                key, shape, dtype, -b, b
+            )  # noqa: E731
             x = nn.Dense(width, kernel_init=uniform, bias_init=uniform)(x)
             if i < len(self.hidden):
                 x = jnp.tanh(x)
@@ -133,8 +138,13 @@ class PolicyMLP(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------- estimator
-def step_weights(rewards, initial_reward, return_mode: str = "reward_to_go", gain_discount: float = 1.0,
-                 baseline: str = "none"):
+def step_weights(
+    rewards,
+    initial_reward,
+    return_mode: str = "reward_to_go",
+    gain_discount: float = 1.0,
+    baseline: str = "none",
+):
     """Weights w_i of ∇log π(a_i|x_i) for a batch of trajectories; `rewards` [B, H−1] are the per-step
     rewards r_j (marginal gains for SubPO), `initial_reward` [B] the reward of s_0 (F({s_0}))."""
     if return_mode == "reward_to_go":
@@ -174,12 +184,19 @@ class TrainState:
 def validate(config: Config) -> None:
     if config.env not in OBJECTIVES:
         raise ValueError(f"env: unknown objective name {config.env!r}; valid: {', '.join(OBJECTIVES)}")
-    for field, valid in (("policy_input", POLICY_INPUTS), ("reward", REWARDS), ("return_mode", RETURN_MODES),
-                         ("baseline", BASELINES), ("obs_encoding", OBS_ENCODINGS)):
+    for field, valid in (
+        ("policy_input", POLICY_INPUTS),
+        ("reward", REWARDS),
+        ("return_mode", RETURN_MODES),
+        ("baseline", BASELINES),
+        ("obs_encoding", OBS_ENCODINGS),
+    ):
         if getattr(config, field) not in valid:
             raise ValueError(f"{field}: unknown value {getattr(config, field)!r}; valid: {', '.join(valid)}")
     if config.obs_encoding == "visited_mask" and config.policy_input != "history":
-        raise ValueError("obs_encoding='visited_mask' summarises the history: it needs policy_input='history'")
+        raise ValueError(
+            "obs_encoding='visited_mask' summarises the history: it needs policy_input='history'"
+        )
     if config.horizon and config.horizon < 2:
         raise ValueError(f"horizon must be >= 2 (H states, H-1 actions), got {config.horizon}")
     if config.horizon < 0 or config.batch_trajectories < 0 or config.epochs < 0 or config.lr < 0:
@@ -196,8 +213,13 @@ def validate(config: Config) -> None:
 def make_env(config: Config) -> SubmodularGridEnv:
     """The grid env of a (resolved) config; raises ValueError for a bad grid, start node, disc or H."""
     return SubmodularGridEnv(
-        config.env, grid=None if config.grid == (0, 0) else config.grid, horizon=config.horizon,
-        start_node=config.start_node, disc=config.disc, instance=config.instance, logdet_form=config.logdet_form,
+        config.env,
+        grid=None if config.grid == (0, 0) else config.grid,
+        horizon=config.horizon,
+        start_node=config.start_node,
+        disc=config.disc,
+        instance=config.instance,
+        logdet_form=config.logdet_form,
     )
 
 
@@ -208,7 +230,9 @@ def make_encoder(config: Config, env: SubmodularGridEnv):
     n = env.num_nodes
 
     def onehots(pos, t):
-        return jnp.concatenate([jax.nn.one_hot(pos // ny, nx), jax.nn.one_hot(pos % ny, ny), jax.nn.one_hot(t, h)])
+        return jnp.concatenate(
+            [jax.nn.one_hot(pos // ny, nx), jax.nn.one_hot(pos % ny, ny), jax.nn.one_hot(t, h)]
+        )
 
     if config.obs_encoding == "raw_index":
         if config.policy_input == "markov_time":
@@ -217,7 +241,9 @@ def make_encoder(config: Config, env: SubmodularGridEnv):
     if config.obs_encoding == "onehot_xy_time" and config.policy_input == "markov_time":
         return (lambda pos, t, hist, vis: onehots(pos, t)), nx + ny + h
     # history summaries: visited-node mask + one-hot position + one-hot time
-    return (lambda pos, t, hist, vis: jnp.concatenate([vis.astype(jnp.float32), onehots(pos, t)])), n + nx + ny + h
+    return (
+        lambda pos, t, hist, vis: jnp.concatenate([vis.astype(jnp.float32), onehots(pos, t)])
+    ), n + nx + ny + h
 
 
 def make_rollout(env: SubmodularGridEnv, encode, horizon: int):
@@ -238,13 +264,15 @@ def make_rollout(env: SubmodularGridEnv, encode, horizon: int):
             x = jax.vmap(encode, in_axes=(0, None, 0, 0))(state.pos, i, hist, visited)
             action = jax.vmap(choose)(jax.random.split(step_key, num), x, state)
             _, state, gain, _, info = jax.vmap(env.step_env, in_axes=(None, 0, 0, None))(
-                step_key, state, action, env_params)
+                step_key, state, action, env_params
+            )
             hist = hist.at[:, i + 1].set(state.pos, mode="drop")
             visited = visited.at[jnp.arange(num), state.pos].set(True)
             return (state, hist, visited), (x, action, gain, info["modular_reward"], state.pos)
 
         (state, _, _), (x, a, g, m, pos) = jax.lax.scan(
-            step, (state, hist, visited), (jnp.arange(steps), jax.random.split(key, steps)))
+            step, (state, hist, visited), (jnp.arange(steps), jax.random.split(key, steps))
+        )
         tr = lambda v: jnp.swapaxes(v, 0, 1)  # noqa: E731
         nodes = jnp.concatenate([hist[:, :1], tr(pos)], axis=1)
         return Trajectories(tr(x), tr(a), tr(g), tr(m), init_value, init_modular, state.value, nodes)
@@ -337,10 +365,15 @@ def make_agent(config: Config) -> Agent:
         params = optax.apply_updates(state.params, updates)
         f = traj.value
         metrics = {
-            "F_mean": f.mean(), "F_max": f.max(), "F_median": jnp.median(f), "F_min": f.min(),
+            "F_mean": f.mean(),
+            "F_max": f.max(),
+            "F_median": jnp.median(f),
+            "F_min": f.min(),
             "F_over_max_return": f.mean() / max_return(config.horizon, config.disc),
             "modular_return": traj.initial_modular.mean() + traj.modular.sum(1).mean(),
-            "episode_return": f.mean(), "pg_loss": pg_loss, "entropy": entropy,
+            "episode_return": f.mean(),
+            "pg_loss": pg_loss,
+            "entropy": entropy,
         }
         return TrainState(params, opt_state, key, state.epoch + 1), metrics
 

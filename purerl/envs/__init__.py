@@ -83,7 +83,8 @@ def _make_submodular(objective: str) -> Callable[..., Any]:
 
 
 # SubPO grid worlds (purerl.envs.submodular); names submodular-<objective>
-SUBMODULAR_ENVS = tuple(f"submodular-{o}" for o in ("coverage", "bimodal", "gp", "dopt", "items", "two_rooms"))
+_SUBMODULAR = ("coverage", "bimodal", "gp", "dopt", "items", "two_rooms")
+SUBMODULAR_ENVS = tuple(f"submodular-{o}" for o in _SUBMODULAR)
 for _name in SUBMODULAR_ENVS:
     register(_name, _make_submodular(_name.removeprefix("submodular-")))
 

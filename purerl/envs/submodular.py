@@ -41,8 +41,14 @@ DISCS = ("small", "large")
 NUM_ACTIONS = 5
 # (d_row, d_col) of actions 0 stay, 1 col+1, 2 row+1, 3 col-1, 4 row-1
 MOVES = ((0, 0), (0, 1), (1, 0), (0, -1), (-1, 0))
-DEFAULT_GRID = {"coverage": (30, 30), "bimodal": (30, 30), "gp": (30, 30), "dopt": (30, 30),
-                "items": (7, 15), "two_rooms": (7, 14)}
+DEFAULT_GRID = {
+    "coverage": (30, 30),
+    "bimodal": (30, 30),
+    "gp": (30, 30),
+    "dopt": (30, 30),
+    "items": (7, 15),
+    "two_rooms": (7, 14),
+}
 DEFAULT_HORIZON = {"coverage": 80, "bimodal": 40, "gp": 40, "dopt": 40, "items": 40, "two_rooms": 40}
 ITEM_COUNTS = (18, 14, 13, 16, 18, 14)  # |L_k|: cells holding an item of type k
 ITEM_DEMANDS = (3, 2, 3, 4, 6, 3)  # D_k
@@ -89,7 +95,7 @@ def transition_table(nx: int, ny: int, walls=None) -> np.ndarray:
 
 def disc_masks(nx: int, ny: int, disc: str = "small", walls=None) -> np.ndarray:
     """`[N, N]` bool: cells covered by standing on each node ("small": the 2×2 block with the node top-left,
-    right/down neighbours blocked by walls and dropped diagonals removed; "large": union over the small disc)."""
+    right/down neighbours blocked by walls and dropped diagonals removed; "large": union of small discs)."""
     h, v, diag = walls if walls is not None else (np.zeros((nx, ny), bool),) * 3
     n_cells = nx * ny
     masks = np.zeros((n_cells, n_cells), bool)
@@ -113,7 +119,9 @@ def _coords(nx: int, ny: int) -> np.ndarray:
     return np.stack([rows, cols], -1) * 0.1 + 1.0
 
 
-def matern52(x: np.ndarray, y: np.ndarray, lengthscale: float = 1.0, outputscale: float = np.log(2.0)) -> np.ndarray:
+def matern52(
+    x: np.ndarray, y: np.ndarray, lengthscale: float = 1.0, outputscale: float = np.log(2.0)
+) -> np.ndarray:
     """Matérn-5/2 kernel (GPyTorch default outputscale softplus(0) = log 2)."""
     d = np.sqrt(((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)) / lengthscale
     s = np.sqrt(5.0) * d
@@ -196,8 +204,16 @@ class SubmodularState:
 class SubmodularGridEnv(environment.Environment):
     """Grid walk whose reward is the marginal gain of a submodular objective (see module docstring)."""
 
-    def __init__(self, objective: str = "coverage", grid: tuple[int, int] | None = None, horizon: int | None = None,
-                 start_node: int = 34, disc: str = "small", instance: int = 0, logdet_form: str = "set_info_gain"):
+    def __init__(
+        self,
+        objective: str = "coverage",
+        grid: tuple[int, int] | None = None,
+        horizon: int | None = None,
+        start_node: int = 34,
+        disc: str = "small",
+        instance: int = 0,
+        logdet_form: str = "set_info_gain",
+    ):
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; valid objectives: {', '.join(OBJECTIVES)}")
         if disc not in DISCS:
@@ -211,7 +227,9 @@ class SubmodularGridEnv(environment.Environment):
         if horizon < 2:
             raise ValueError(f"horizon must be >= 2 (H states, H-1 actions), got {horizon}")
         if not 0 <= start_node < nx * ny:
-            raise ValueError(f"start_node {start_node} lies outside the {nx}x{ny} grid (nodes 0..{nx * ny - 1})")
+            raise ValueError(
+                f"start_node {start_node} lies outside the {nx}x{ny} grid (nodes 0..{nx * ny - 1})"
+            )
         self.objective, self.grid, self.horizon = objective, (nx, ny), horizon
         self.start_node, self.disc, self.instance, self.logdet_form = start_node, disc, instance, logdet_form
         self.num_nodes = nx * ny
@@ -234,11 +252,15 @@ class SubmodularGridEnv(environment.Environment):
             transitions=jnp.asarray(transition_table(nx, ny, walls)),
             discs=jnp.asarray(disc_masks(nx, ny, self.disc, walls)) if self.is_coverage else one.astype(bool),
             weights=jnp.asarray(coverage_weights(self.objective, nx, ny, self.instance), jnp.float32)
-            if self.is_coverage else jnp.ones(n, jnp.float32),
-            item_type=jnp.asarray(item_types(nx, ny, self.instance)) if self.objective == "items"
+            if self.is_coverage
+            else jnp.ones(n, jnp.float32),
+            item_type=jnp.asarray(item_types(nx, ny, self.instance))
+            if self.objective == "items"
             else -jnp.ones(n, jnp.int32),
             demands=jnp.asarray(ITEM_DEMANDS, jnp.int32),
-            kernel=jnp.asarray(dopt_kernel(nx, ny, self.instance), jnp.float32) if self.objective == "dopt" else one,
+            kernel=jnp.asarray(dopt_kernel(nx, ny, self.instance), jnp.float32)
+            if self.objective == "dopt"
+            else one,
             start=self.start_node,
             max_steps_in_episode=self.horizon - 1,
         )
@@ -248,13 +270,19 @@ class SubmodularGridEnv(environment.Environment):
         h = self.horizon
         dtype = params.kernel.dtype
         return SubmodularState(
-            pos=jnp.asarray(params.start, jnp.int32), time=jnp.zeros((), jnp.int32),
-            visited=jnp.zeros(self.num_nodes, bool), counts=jnp.zeros(len(ITEM_DEMANDS), jnp.int32),
-            chol=jnp.eye(h, dtype=dtype), chosen=jnp.zeros(h, jnp.int32), size=jnp.zeros((), jnp.int32),
+            pos=jnp.asarray(params.start, jnp.int32),
+            time=jnp.zeros((), jnp.int32),
+            visited=jnp.zeros(self.num_nodes, bool),
+            counts=jnp.zeros(len(ITEM_DEMANDS), jnp.int32),
+            chol=jnp.eye(h, dtype=dtype),
+            chosen=jnp.zeros(h, jnp.int32),
+            size=jnp.zeros((), jnp.int32),
             value=jnp.zeros((), params.weights.dtype),
         )
 
-    def add(self, state: SubmodularState, node: jax.Array, params: SubmodularParams) -> tuple[jax.Array, SubmodularState]:
+    def add(
+        self, state: SubmodularState, node: jax.Array, params: SubmodularParams
+    ) -> tuple[jax.Array, SubmodularState]:
         """Add `node` to the visited set: returns (marginal gain Δ(node | set), new state)."""
         if self.is_coverage:
             new = params.discs[node] & ~state.visited
@@ -342,7 +370,9 @@ def set_value(env: SubmodularGridEnv, params: SubmodularParams, nodes: jax.Array
     the env's marginal gains must telescope to. Repeats are ignored except by `logdet_form="code"`."""
     nodes = jnp.asarray(nodes, jnp.int32)
     if env.objective == "dopt" and env.logdet_form == "code":
-        k = params.kernel[nodes[:, None], nodes[None, :]] + CODE_JITTER * jnp.eye(len(nodes), dtype=params.kernel.dtype)
+        k = params.kernel[nodes[:, None], nodes[None, :]] + CODE_JITTER * jnp.eye(
+            len(nodes), dtype=params.kernel.dtype
+        )
         return 0.5 * jnp.linalg.slogdet(k)[1] + CODE_CONST * len(nodes)
     return mask_value(env, params, jnp.zeros(env.num_nodes, bool).at[nodes].set(True))
 
@@ -353,13 +383,19 @@ def mask_value(env: SubmodularGridEnv, params: SubmodularParams, member: jax.Arr
         covered = jnp.any(params.discs & member[:, None], axis=0)
         return jnp.sum(jnp.where(covered, params.weights, 0.0))
     if env.objective == "items":
-        hits = jnp.zeros(len(ITEM_DEMANDS), jnp.int32).at[jnp.maximum(params.item_type, 0)].add(
-            (member & (params.item_type >= 0)).astype(jnp.int32))
+        hits = (
+            jnp.zeros(len(ITEM_DEMANDS), jnp.int32)
+            .at[jnp.maximum(params.item_type, 0)]
+            .add((member & (params.item_type >= 0)).astype(jnp.int32))
+        )
         return jnp.sum(jnp.minimum(hits, params.demands)).astype(params.weights.dtype)
     if env.logdet_form == "code":
         raise ValueError("logdet_form='code' is not a set function: use set_value on the visited sequence")
     mask = member.astype(params.kernel.dtype)
-    m = jnp.eye(env.num_nodes, dtype=params.kernel.dtype) + params.kernel * mask[:, None] * mask[None, :] / GP_NOISE
+    m = (
+        jnp.eye(env.num_nodes, dtype=params.kernel.dtype)
+        + params.kernel * mask[:, None] * mask[None, :] / GP_NOISE
+    )
     return 0.5 * jnp.linalg.slogdet(m)[1]
 
 
@@ -369,5 +405,12 @@ def max_return(horizon: int, disc: str = "small") -> int:
 
 
 def env_kwargs(env: Any) -> dict[str, Any]:
-    return dict(objective=env.objective, grid=env.grid, horizon=env.horizon, start_node=env.start_node,
-                disc=env.disc, instance=env.instance, logdet_form=env.logdet_form)
+    return dict(
+        objective=env.objective,
+        grid=env.grid,
+        horizon=env.horizon,
+        start_node=env.start_node,
+        disc=env.disc,
+        instance=env.instance,
+        logdet_form=env.logdet_form,
+    )
