@@ -448,3 +448,20 @@ def make_core(config: PGConfig) -> PGCore:
         env, env_params, policy, config.num_envs * horizon, rollout, hessian_rollout, weights, fit_baseline,
         jnp.zeros(baseline_dim(obs_size)), gradient, evaluate,
     )
+
+
+def hyper_sweep(agent, keys, gamma_0s, eta_0s):
+    """Train on the whole grid gamma_0s x eta_0s x seeds as ONE vmapped program (γ0, η0 live in the state).
+
+    Returns (final states, metrics) with leading axes [len(gamma_0s), len(eta_0s), len(keys)]; grid point
+    (i, j, k) equals a run with Config(gamma_0=gamma_0s[i], eta_0=eta_0s[j]) and key keys[k].
+    """
+
+    def run(key, gamma_0, eta_0):
+        state = agent.init(key).replace(gamma_0=jnp.float32(gamma_0), eta_0=jnp.float32(eta_0))
+        return jax.lax.scan(lambda s, _: agent.update(s), state, None, length=agent.num_iterations)
+
+    over_seeds = jax.vmap(run, in_axes=(0, None, None))
+    over_eta = jax.vmap(over_seeds, in_axes=(None, None, 0))
+    over_gamma = jax.vmap(over_eta, in_axes=(None, 0, None))
+    return jax.jit(over_gamma)(keys, jnp.asarray(gamma_0s, jnp.float32), jnp.asarray(eta_0s, jnp.float32))

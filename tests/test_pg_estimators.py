@@ -72,7 +72,7 @@ def enumerated(theta, fn):
     """Σ_τ p(τ|θ) fn(τ) over all trajectories."""
     states, actions = all_trajectories()
     eps = single_episodes(states, actions)
-    values = jax.vmap(fn)(eps)
+    values = jax.jit(jax.vmap(fn))(eps)
     return (traj_prob(theta, states, actions)[:, None] * values).sum(axis=0)
 
 
@@ -88,7 +88,7 @@ def x64():
 
 def test_gpomdp_unbiased_enumerable(x64):
     theta = jnp.array([0.3, -0.5, 0.8, 0.1])
-    expected = jax.grad(j_exact)(theta)
+    expected = jax.jit(jax.grad(j_exact))(theta)
     got = enumerated(theta, lambda ep: pge.gpomdp(logp_fn, theta, ep, weights(ep)))
     np.testing.assert_allclose(got, expected, atol=1e-10, rtol=0)
     assert np.abs(expected).max() > 0.05  # non-trivial gradient
@@ -97,7 +97,7 @@ def test_gpomdp_unbiased_enumerable(x64):
 def test_hessian_estimator_unbiased_and_code_form_biased(x64):
     theta = jnp.array([0.3, -0.5, 0.8, 0.1])
     v = jnp.array([0.7, -0.2, -0.4, 1.1])
-    exact = jax.jvp(jax.grad(j_exact), (theta,), (v,))[1]
+    exact = jax.jit(lambda th: jax.jvp(jax.grad(j_exact), (th,), (v,))[1])(theta)
     eps = 1e-5
     fd = (jax.grad(j_exact)(theta + eps * v) - jax.grad(j_exact)(theta - eps * v)) / (2 * eps)
     np.testing.assert_allclose(fd, exact, atol=1e-6, rtol=0)
@@ -120,8 +120,8 @@ def test_batched_hvp_is_mean_of_per_trajectory_products(x64):
     states, actions = all_trajectories()
     idx = np.array([3, 17, 40, 63])
     eps = single_episodes(states[idx], actions[idx])
-    singles = jax.vmap(lambda ep: pge.hessian_vector(logp_fn, theta, ep, weights(ep), v, 1))(eps)
-    g_singles = jax.vmap(lambda ep: pge.gpomdp(logp_fn, theta, ep, weights(ep)))(eps)
+    singles, g_singles = jax.jit(jax.vmap(lambda ep: (
+        pge.hessian_vector(logp_fn, theta, ep, weights(ep), v, 1), pge.gpomdp(logp_fn, theta, ep, weights(ep)))))(eps)
     # flatten: 4 trajectories + 2 padding steps (mask 0) -> 14 steps with segment ids 0..3
     flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), eps._replace(num_episodes=eps.num_episodes[:, None]))
     seg = jnp.repeat(jnp.arange(4), H)
@@ -131,11 +131,14 @@ def test_batched_hvp_is_mean_of_per_trajectory_products(x64):
         time=pad(flat.time, 0), segment=pad(seg, 5), reward_to_go=pad(flat.reward_to_go, 5.0),
         num_episodes=jnp.asarray(4),
     )
-    got = pge.hessian_vector(logp_fn, theta, batch, weights(batch), v, 6)
+    got, g, scores = jax.jit(lambda b: (
+        pge.hessian_vector(logp_fn, theta, b, weights(b), v, 6),
+        pge.gpomdp(logp_fn, theta, b, weights(b)),
+        pge.directional_scores(logp_fn, theta, b, v, 6),
+    ))(batch)
     np.testing.assert_allclose(got, singles.mean(axis=0), atol=1e-12, rtol=0)
-    np.testing.assert_allclose(pge.gpomdp(logp_fn, theta, batch, weights(batch)), g_singles.mean(axis=0), atol=1e-12)
-    scores = pge.directional_scores(logp_fn, theta, batch, v, 6)
-    per_traj = jax.vmap(lambda ep: jax.jvp(lambda th: logp_fn(th, ep.obs, ep.action).sum(), (theta,), (v,))[1])(eps)
+    np.testing.assert_allclose(g, g_singles.mean(axis=0), atol=1e-12)
+    per_traj = jax.jit(jax.vmap(lambda ep: jax.jvp(lambda th: logp_fn(th, ep.obs, ep.action).sum(), (theta,), (v,))[1]))(eps)
     np.testing.assert_allclose(scores[:4], per_traj, atol=1e-12)
     np.testing.assert_allclose(scores[4:], 0.0)
 
@@ -167,18 +170,24 @@ def test_jax_recipe_equals_explicit_gaussian(x64):
         reward_to_go=jnp.asarray(rng.normal(size=m)), num_episodes=jnp.asarray(3),
     )
     w = pge.surrogate_weights(ep, 0.1, 0.95, True)
-    got = pge.hessian_vector(gauss_logp, theta, ep, w, v, 4)
-    explicit = 0.0
-    for i in range(3):
-        sel = np.asarray(ep.segment) == i
 
-        def phi_i(th):
-            return (gauss_logp(th, ep.obs[sel], ep.action[sel]) * w[sel]).sum()
+    @jax.jit
+    def both(theta, v):
+        got = pge.hessian_vector(gauss_logp, theta, ep, w, v, 4)
+        explicit = 0.0
+        for i in range(3):
+            sel = (ep.segment == i).astype(theta.dtype)
 
-        def logp_i(th):
-            return gauss_logp(th, ep.obs[sel], ep.action[sel]).sum()
+            def phi_i(th):
+                return (gauss_logp(th, ep.obs, ep.action) * w * sel).sum()
 
-        explicit = explicit + jax.hessian(phi_i)(theta) @ v + jax.grad(phi_i)(theta) * (jax.grad(logp_i)(theta) @ v)
+            def logp_i(th):
+                return (gauss_logp(th, ep.obs, ep.action) * sel).sum()
+
+            explicit = explicit + jax.hessian(phi_i)(theta) @ v + jax.grad(phi_i)(theta) * (jax.grad(logp_i)(theta) @ v)
+        return got, explicit
+
+    got, explicit = both(theta, v)
     np.testing.assert_allclose(got, explicit / 3, atol=1e-8, rtol=0)
 
 
@@ -295,7 +304,7 @@ def test_rollout_segments():
 # Agents: normalized step length, learning, determinism, bad input
 # ---------------------------------------------------------------------------------------------------------
 
-TINY = dict(batch_steps=200, num_iters=2)
+TINY = dict(batch_steps=100, num_iters=2, max_episode_length=50)
 
 
 @pytest.mark.parametrize("mod,method", [(pg, "npg"), (pg, "npg_momentum"), (npg_igt, "npg_igt"), (harpg, "nharpg")])
@@ -356,3 +365,15 @@ def test_determinism_vmapped_equals_single():
 def test_bad_input(mod, kwargs, field):
     with pytest.raises(ValueError, match=field):
         mod.make_agent(mod.Config(**kwargs))
+
+
+def test_hyper_sweep_matches_single_runs():
+    """The γ0 x η0 grid as one vmapped program: a grid point == a run with that Config."""
+    base = npg_igt.Config(**TINY)
+    agent = npg_igt.make_agent(base)
+    keys = jax.random.split(jax.random.PRNGKey(3), 2)
+    states, _ = pge.hyper_sweep(agent, keys, [0.05, 0.2], [0.5, 1.0])
+    assert states.theta.shape[:3] == (2, 2, 2)
+    single, _ = jax.jit(npg_igt.make_train(npg_igt.Config(gamma_0=0.2, eta_0=0.5, **TINY)))(keys[1])
+    np.testing.assert_allclose(states.theta[1, 0, 1], single.theta, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(states.theta[0, 0, 1], states.theta[1, 0, 1])
