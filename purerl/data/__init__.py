@@ -14,23 +14,13 @@ from purerl.data.prep import antmaze_shift, clip_actions, iql_reward_scale, norm
 from purerl.data.refs import D4RL_REFS, d4rl_refs
 from purerl.data.score import normalized_score, reference_returns, score_of
 
-
-def collect(config):
-    """Generate datasets (see `purerl.data.collect`)."""
-    from purerl.data.collect import collect as _collect
-
-    return _collect(config)
-
-
-def collect_main(argv):
-    """`purerl collect ...` (see `purerl.data.collect.main`)."""
-    from purerl.data.collect import main
-
-    return main(argv)
+# NB: the name `collect` is the function; the module is `importlib.import_module("purerl.data.collect")`.
+from purerl.data.collect import CollectConfig, KINDS, collect  # noqa: E402
+from purerl.data.collect import main as collect_main  # noqa: E402
 
 
 __all__ = [
-    "FLAT_KEYS", "REQUIRED_KEYS", "VIEWS", "D4RL_REFS", "antmaze_shift", "clip_actions", "collect", "collect_main",
+    "CollectConfig", "KINDS", "FLAT_KEYS", "REQUIRED_KEYS", "VIEWS", "D4RL_REFS", "antmaze_shift", "clip_actions", "collect", "collect_main",
     "d4rl_refs", "dataset_path", "default_cache_dir", "episodes_view", "exact_view", "iql_reward_scale", "load",
     "metadata", "normalize_states", "normalized_score", "qlearning_view", "read_hdf5", "read_minari",
     "reference_returns", "resolve", "score_of", "validate", "write_hdf5",

@@ -1,0 +1,130 @@
+"""Shared machinery of the offline agents (TD3+BC, IQL, BC, and later PRDC/ODICE/CDSA).
+
+- `prepare(...)`: resolve the dataset (path or `env-kind` name in the cache), load a view, check it against the
+  evaluation env (obs/action dims: a dataset/env mismatch is a clear error), apply the algorithm's preprocessing
+  (state normalisation, reward scaling, action clipping) and return device arrays. The arrays are closed over
+  by the agent's `update` (not part of the vmapped state), so a seed sweep shares one device copy.
+- `sample(data, key, batch_size)`: a uniform minibatch drawn inside jit.
+- `make_evaluate(...)`: jitted evaluation rollouts in the purerl env with the SAME state normalisation as
+  training; dataset actions are in [-1, 1] and the env rescales them to its bounds (`envs.RescaleAction`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from purerl import envs
+
+
+@dataclass(frozen=True)
+class OfflineData:
+    data: dict[str, jax.Array]  # observations, actions, rewards, next_observations, terminals, timeouts
+    obs_mean: np.ndarray
+    obs_std: np.ndarray
+    env: str
+    env_params: Any
+    eval_env: Any
+    metadata: dict[str, Any]
+    path: str
+
+    @property
+    def size(self) -> int:
+        return int(self.data["observations"].shape[0])
+
+
+def env_name(dataset: str, env: str = "") -> str:
+    """The env of a dataset: `env` if given, else the file's `env_id` metadata."""
+    from purerl.data import metadata, resolve
+
+    if env:
+        return env
+    meta = metadata(resolve(dataset))
+    if "env_id" not in meta:
+        raise ValueError(f"dataset {dataset!r} has no env_id metadata (a real D4RL/Minari file?); pass --env")
+    return str(meta["env_id"])
+
+
+def prepare(dataset: str, env: str = "", view: str = "", normalize_states: bool = False, obs_eps: float = 1e-3,
+            reward_scaling: str = "none", clip_actions: float = 0.0, brax_backend: str = "generalized") -> OfflineData:
+    """Load and preprocess a dataset for an offline agent (see the module docstring).
+
+    reward_scaling: "none", "episode_range" (IQL MuJoCo: r * 1000 / (max - min episode return)) or "antmaze"
+    (r - 1). clip_actions > 0 clips actions to [-clip_actions, clip_actions]."""
+    from purerl import data as pdata
+
+    if reward_scaling not in ("none", "episode_range", "antmaze"):
+        raise ValueError(f"reward_scaling must be none, episode_range or antmaze, got {reward_scaling!r}")
+    path = pdata.resolve(dataset)
+    meta = pdata.metadata(path)
+    name = env_name(dataset, env)
+    envs.check_name(name)
+    kwargs = {}
+    if "episode_length" in meta:
+        kwargs["max_steps_in_episode"] = int(meta["episode_length"])
+    if name in envs.BRAX_ENVS:
+        kwargs["backend"] = brax_backend
+    base, env_params = envs.make(name, **kwargs)
+    if envs.is_discrete(base, env_params):
+        raise ValueError(f"env {name!r} has discrete actions; the offline agents need continuous actions")
+    obs_dim = int(np.prod(base.observation_space(env_params).shape))
+    act_dim = envs.action_dim(base, env_params)
+    try:
+        raw = pdata.load(path, view=view or None, env_obs_dim=obs_dim, env_act_dim=act_dim)
+    except ValueError as err:
+        raise ValueError(f"dataset/env mismatch between {path!r} and env {name!r}: {err}") from None
+    if reward_scaling == "episode_range":
+        raw = pdata.iql_reward_scale(raw)
+    elif reward_scaling == "antmaze":
+        raw = pdata.antmaze_shift(raw)
+    if clip_actions:
+        raw = pdata.clip_actions(raw, clip_actions)
+    if normalize_states:
+        raw, mean, std = pdata.normalize_states(raw, obs_eps)
+    else:
+        mean, std = np.zeros(obs_dim, np.float32), np.ones(obs_dim, np.float32)
+    device = {k: jnp.asarray(v) for k, v in raw.items()}
+    return OfflineData(device, mean, std, name, env_params, envs.RescaleAction(base), meta, path)
+
+
+def sample(data: dict[str, jax.Array], key: jax.Array, batch_size: int) -> dict[str, jax.Array]:
+    """Uniform minibatch (with replacement) of the flat dataset, inside jit."""
+    n = data["observations"].shape[0]
+    idx = jax.random.randint(key, (batch_size,), 0, n)
+    return {k: v[idx] for k, v in data.items()}
+
+
+def make_evaluate(offline: OfflineData, act, episodes: int):
+    """`evaluate(params, key) -> returns (episodes,)`; `act(params, obs, key) -> action in [-1, 1]` sees the
+    normalised observation (obs - mean) / std, as in training."""
+    from purerl.evaluation import evaluate_policy
+
+    mean, std = jnp.asarray(offline.obs_mean), jnp.asarray(offline.obs_std)
+
+    def evaluate(params, key):
+        def policy(k, obs):
+            return jnp.clip(act(params, (jnp.asarray(obs, jnp.float32) - mean) / std, k), -1.0, 1.0)
+
+        return evaluate_policy(offline.eval_env, offline.env_params, policy, key, episodes)
+
+    return evaluate
+
+
+def check_common(config) -> None:
+    """Validation shared by the offline agents' configs (field names as in their Configs)."""
+    from purerl.agent import check_positive
+
+    if not config.dataset:
+        raise ValueError("dataset must name a dataset file or an `env-kind` name (e.g. Pendulum-v1-medium)")
+    check_positive(config, "num_updates", "updates_per_iteration", "batch_size", "eval_episodes")
+    if config.num_updates < config.updates_per_iteration:
+        raise ValueError(f"num_updates = {config.num_updates} is less than updates_per_iteration = "
+                         f"{config.updates_per_iteration}")
+    if not 0.0 <= config.gamma <= 1.0:
+        raise ValueError(f"gamma must lie in [0, 1], got {config.gamma}")
+    if config.view not in ("", "qlearning", "exact"):
+        raise ValueError(f"view must be '', qlearning or exact, got {config.view!r}")
