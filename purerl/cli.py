@@ -18,6 +18,7 @@ commands:
   train <algo> [flags]         train an agent over vmapped seeds (purerl train <algo> --help for flags)
   train --resume DIR           continue an interrupted run in DIR from its last checkpoint
   collect --env E --kinds K,.. generate D4RL-style offline datasets (purerl collect --help)
+  meta-train lpo [flags]       meta-train a learned PPO drift (LPO / TA-LPO) with OpenAI-ES
 """
 
 
@@ -154,6 +155,10 @@ def main(argv: list[str] | None = None) -> None:
         from purerl.data import collect_main
 
         collect_main(rest)
+    elif command == "meta-train":  # learned objectives (purerl.agents.lpo)
+        from purerl.agents.lpo import meta_train_main
+
+        meta_train_main(rest)
     elif command == "train":
         if rest and rest[0] == "--resume":
             if len(rest) < 2:
@@ -170,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
                 _fail(str(err))
             train(rest[0], rest[1:])
     else:
-        _fail(f"unknown command {command!r}; valid commands: list, train, collect")
+        _fail(f"unknown command {command!r}; valid commands: list, train, collect, meta-train")
 
 
 if __name__ == "__main__":

@@ -76,6 +76,10 @@ class Config:
     """physics backend for brax envs: generalized, positional, spring or mjx"""
     eval_episodes: int = 128
     """episodes per seed in the final evaluation (stochastic policy, as rejax reports)"""
+    objective: str = "clip"
+    """policy objective: clip (PPO), dpo (closed-form discovered drift) or learned (a drift from --drift)"""
+    drift: str = ""
+    """learned objective only: path of a drift file saved by `purerl meta-train lpo` (see purerl.agents.lpo)"""
 
     @property
     def batch_size(self) -> int:
@@ -129,8 +133,13 @@ def check_action_space(space) -> None:
         raise ValueError(f"PPO supports Discrete and Box action spaces, not {type(space).__name__}")
 
 
+OBJECTIVES = ("clip", "dpo", "learned")
+
+
 def validate(config: Config) -> None:
     envs.check_name(config.env)
+    if config.objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}; got {config.objective!r}")
     check_positive(config, "total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "lr")
     check_positive(config, "eval_episodes")
     activation_fn(config.activation)
@@ -148,8 +157,14 @@ def validate(config: Config) -> None:
         raise ValueError(f"gamma and gae_lambda must lie in [0, 1], got {config.gamma}, {config.gae_lambda}")
 
 
-def make_agent(config: Config) -> Agent:
+def make_agent(config: Config, drift=None) -> Agent:
+    """`drift(ratio, log_ratio, advantages, progress) -> D >= 0` replaces the loaded drift of the learned
+    objective (meta-training passes one closing over traced drift params); progress = iteration / iterations."""
     validate(config)
+    if config.objective != "clip" and drift is None:
+        from purerl.agents import lpo  # drift functions (lpo imports this module)
+
+        drift = lpo.objective_drift(config)
     env, env_params = make_env(config)
     check_action_space(env.action_space(env_params))
     discrete = envs.is_discrete(env, env_params)
@@ -207,16 +222,19 @@ def make_agent(config: Config) -> Agent:
         (env_state, obs), traj = jax.lax.scan(step, (env_state, obs), (act_keys, env_keys))
         return env_state, obs, traj
 
-    def loss_fn(params, batch):
+    def loss_fn(params, batch, progress=None):
         obs, action, old_log_prob, old_value, advantages, targets = batch
         pi, value = network.apply(params, obs)
         log_ratio = pi.log_prob(action) - old_log_prob
         ratio = jnp.exp(log_ratio)
         if config.normalize_advantages:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        policy_loss = -jnp.minimum(
-            ratio * advantages, jnp.clip(ratio, 1.0 - config.clip_eps, 1.0 + config.clip_eps) * advantages
-        ).mean()
+        if config.objective == "clip":
+            policy_loss = -jnp.minimum(
+                ratio * advantages, jnp.clip(ratio, 1.0 - config.clip_eps, 1.0 + config.clip_eps) * advantages
+            ).mean()
+        else:  # mirror-learning form: -E[r A - D(r, A)] with a drift D >= 0, D(1, A) = 0
+            policy_loss = -(ratio * advantages - drift(ratio, log_ratio, advantages, progress)).mean()
         if config.clip_value:
             value_clipped = old_value + jnp.clip(value - old_value, -config.clip_eps, config.clip_eps)
             value_loss = 0.5 * jnp.maximum((value - targets) ** 2, (value_clipped - targets) ** 2).mean()
@@ -235,6 +253,7 @@ def make_agent(config: Config) -> Agent:
 
     def update(state: TrainState):
         key, rollout_key, epoch_key = jax.random.split(state.key, 3)
+        progress = state.iteration / num_iterations
         env_state, obs, traj = rollout(state.params, state.env_state, state.obs, rollout_key)
         # Value of the true next observation, for all steps at once (bootstraps truncated episodes).
         next_values = network.apply(state.params, traj.final_obs, method="value")
@@ -254,7 +273,7 @@ def make_agent(config: Config) -> Agent:
 
             def minibatch_step(carry, minibatch):
                 params, opt_state = carry
-                grads, stats = jax.grad(loss_fn, has_aux=True)(params, minibatch)
+                grads, stats = jax.grad(loss_fn, has_aux=True)(params, minibatch, progress)
                 updates, opt_state = optimizer.update(grads, opt_state, params)
                 return (optax.apply_updates(params, updates), opt_state), stats
 
