@@ -36,8 +36,13 @@ METHODS = {
     "npg_igt": ("npg_igt", 0.1),
     "harpg": ("harpg", 0.001),
     "nharpg": ("harpg", 0.1),
+    # ablation (not one of the five): N-HARPG with the published code's B̂v (score term sign-flipped,
+    # product of batch means); run with --methods nharpg_code
+    "nharpg_code": ("harpg", 0.1),
 }
-LABELS = {"pg": "Vanilla-PG", "npg": "N-PG", "npg_igt": "N-PG-IGT", "harpg": "HARPG", "nharpg": "N-HARPG"}
+LABELS = {"pg": "Vanilla-PG", "npg": "N-PG", "npg_igt": "N-PG-IGT", "harpg": "HARPG", "nharpg": "N-HARPG",
+          "nharpg_code": "N-HARPG (code-form B̂v)"}
+FIVE = ("pg", "npg", "npg_igt", "harpg", "nharpg")
 
 
 def bootstrap_ci(x, n=10_000, seed=0):
@@ -50,10 +55,12 @@ def bootstrap_ci(x, n=10_000, seed=0):
 def make_config(method, env, iters, batch, gamma_0=None):
     module_name, g0 = METHODS[method]
     mod = importlib.import_module(f"purerl.agents.{module_name}")
-    cfg = mod.Config(env=env, method=method, num_iters=iters, batch_steps=batch, gamma_0=gamma_0 or g0)
+    extra = {"hvp_form": "garage_code"} if method == "nharpg_code" else {}
+    name = "nharpg" if method == "nharpg_code" else method
+    cfg = mod.Config(env=env, method=name, num_iters=iters, batch_steps=batch, gamma_0=gamma_0 or g0, **extra)
     if module_name == "harpg":  # pay the Hessian rollout out of the same budget
-        cfg = mod.Config(env=env, method=method, num_iters=iters, gamma_0=gamma_0 or g0,
-                         batch_steps=batch - cfg.horizon * cfg.hessian_batch_episodes)
+        cfg = mod.Config(env=env, method=name, num_iters=iters, gamma_0=gamma_0 or g0,
+                         batch_steps=batch - cfg.horizon * cfg.hessian_batch_episodes, **extra)
     return mod, cfg
 
 
@@ -75,6 +82,7 @@ def run_method(method, env, iters, batch, seeds):
     lo, hi = bootstrap_ci(final)
     return {
         "method": LABELS[method],
+        "hvp_form": getattr(cfg, "hvp_form", None),
         "gamma_0": cfg.gamma_0,
         "eta_0": cfg.eta_0,
         "batch_steps_main": cfg.num_envs * cfg.horizon,
@@ -146,7 +154,7 @@ def main():
     p.add_argument("--iters", type=int, default=100)
     p.add_argument("--batch", type=int, default=5000)
     p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--methods", default=",".join(FIVE))
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--no-cost", action="store_true")
     p.add_argument("--cost-only", action="store_true", help="only (re)measure the iteration cost into the JSON")
@@ -170,6 +178,12 @@ def main():
         print("iteration cost", json.dumps(result["iteration_cost"]), flush=True)
         write_json(path, result)
         return
+    if os.path.exists(path):  # add to / overwrite methods of an earlier run with the same protocol
+        old = json.load(open(path))
+        if (old["iters"], old["batch"], old["seeds"]) == (args.iters, args.batch, args.seeds):
+            result["methods"] = old["methods"]
+            if "iteration_cost" in old:
+                result["iteration_cost"] = old["iteration_cost"]
     for method in args.methods.split(","):
         r = run_method(method, args.env, args.iters, args.batch, seeds)
         result["methods"][method] = r
