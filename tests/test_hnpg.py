@@ -16,9 +16,9 @@ from purerl.sweep import seed_keys, vmap_seeds
 
 # The HNPG programs take 30-120 s to compile on the shared 2-core CPU (several random-number-heavy scans),
 # above the suite's default 120 s timeout when the machine is loaded; these tests get a longer limit.
-SLOW_COMPILE = pytest.mark.timeout(600)
+SLOW_COMPILE = pytest.mark.timeout(900)
 
-LEARN = hnpg.Config(horizon=5, num_iters=80, offline_episodes=5000)
+LEARN = hnpg.Config(horizon=5, num_iters=60, offline_episodes=5000)
 SMALL = hnpg.Config(horizon=3, batch_steps=60, num_iters=2, offline_episodes=500, hybrid=False)
 
 
@@ -47,19 +47,14 @@ def test_trpo_bad_config():
 
 @pytest.fixture(scope="module")
 def learned():
-    agent = hnpg.make_agent(LEARN)
-
-    def run(key):
-        state, metrics = hnpg.make_train(LEARN)(key)
-        return metrics, agent.evaluate(state, jax.random.PRNGKey(123))
-
-    return vmap_seeds(run, [0, 1, 2])
+    return vmap_seeds(lambda key: hnpg.make_train(LEARN)(key)[1], [0, 1, 2])
 
 
 @SLOW_COMPILE
 def test_hnpg_learns_h5_lock(learned):
-    metrics, returns = learned
-    success = (returns > 0.5).mean(1)  # only a successful episode pays 1 (otherwise 0 or anti_r = 0.1)
+    metrics = learned
+    # success of the stochastic policy over the last 5 iterations' on-policy batches (5 x 200 episodes)
+    success = metrics["success"][:, -5:].mean(1)
     assert success.shape == (3,)
     assert bool((success >= 0.5).all()), success
     # early iterations are at the random-policy level: the improvement is learned, not given
