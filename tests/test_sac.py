@@ -11,7 +11,7 @@ import pytest
 from purerl import replay
 from purerl.agents import sac
 from purerl.nn import EnsembleQ, sample_tanh_gaussian
-from purerl.sweep import seed_keys, vmap_seeds
+from purerl.sweep import vmap_seeds
 
 TINY = sac.Config(env="Pendulum-v1", total_timesteps=400, rollout_steps=50, num_envs=2, learning_starts=100,
                   batch_size=16, hidden=(16, 16), eval_episodes=2)
@@ -108,15 +108,20 @@ def test_learns_pendulum(learned):
     assert np.all(means > -700), means
     assert np.all(np.isfinite(np.asarray(metrics["critic_loss"])[:, -1]))
     # only random actions, no gradient steps, during the first learning_starts transitions
-    assert np.isnan(np.asarray(metrics["critic_loss"])[:, :5]).all() and not np.isnan(metrics["alpha"][:, 5:]).any()
+    # (learning_starts = 500 is reached on the last env step of iteration 4)
+    assert np.isnan(np.asarray(metrics["critic_loss"])[:, :4]).all() and not np.isnan(metrics["alpha"][:, 4:]).any()
 
 
 def test_seed_determinism(learned):
+    """Seed 1 of the vmapped pair == seed 1 run alone (as the runner runs it: a seed batch of one).
+
+    Bitwise. (An un-vmapped program is NOT bitwise equal after thousands of SAC steps on CPU: XLA's
+    batched and unbatched matmuls round differently and SAC amplifies the last-bit differences.)"""
     run, (returns, _, params) = learned
-    single_returns, _, single_params = jax.jit(run)(seed_keys([1])[0])
-    np.testing.assert_array_equal(np.asarray(returns)[1], np.asarray(single_returns))
+    single_returns, _, single_params = vmap_seeds(run, [1])
+    np.testing.assert_array_equal(np.asarray(returns)[1], np.asarray(single_returns)[0])
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(single_params)):
-        np.testing.assert_array_equal(np.asarray(a)[1], np.asarray(b))
+        np.testing.assert_array_equal(np.asarray(a)[1], np.asarray(b)[0])
 
 
 @pytest.mark.parametrize(
