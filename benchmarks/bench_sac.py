@@ -47,8 +47,12 @@ def grad_steps_per_s(algo: str, steps: int, **overrides) -> dict:
     config = module.Config(env="Pendulum-v1", batch_size=256, hidden=(256, 256), **overrides)
     agent = module.make_agent(config)
     state = agent.init(jax.random.PRNGKey(0))
-    buffer = replay.add(state.buffer, jax.tree.map(lambda x: np.repeat(np.asarray(x)[None], 1000, 0),
-                                                   jax.tree.map(lambda x: x[0], state.buffer.data)))
+    buffer = replay.add(
+        state.buffer,
+        jax.tree.map(
+            lambda x: np.repeat(np.asarray(x)[None], 1000, 0), jax.tree.map(lambda x: x[0], state.buffer.data)
+        ),
+    )
     step = module.gradient_step_fn(config)
 
     def many(learner, key):
@@ -59,8 +63,15 @@ def grad_steps_per_s(algo: str, steps: int, **overrides) -> dict:
         return jax.lax.scan(body, learner, jax.random.split(key, steps))[0]
 
     compile_s, best, times = _timed(many, state.learner, jax.random.PRNGKey(1))
-    return {"algo": algo, "overrides": overrides, "grad_steps": steps, "compile_s": compile_s,
-            "run_s_best": best, "run_s_all": times, "grad_steps_per_s": steps / best}
+    return {
+        "algo": algo,
+        "overrides": overrides,
+        "grad_steps": steps,
+        "compile_s": compile_s,
+        "run_s_best": best,
+        "run_s_all": times,
+        "grad_steps_per_s": steps / best,
+    }
 
 
 def speed(steps: int) -> None:
@@ -73,12 +84,20 @@ def speed(steps: int) -> None:
         rows.append(pmoe)
     except ValueError as e:  # pmoe_sac not registered
         print("skipping pmoe_sac:", e)
-    out = {"benchmark": "SAC gradient step, batch 256, 256x256 nets, Pendulum-v1 shapes (obs 3, act 1)",
-           "results": rows, "note": NOTE.format(load), "load_avg_end": os.getloadavg()[0],
-           "versions": versions(), "machine": machine()}
+    out = {
+        "benchmark": "SAC gradient step, batch 256, 256x256 nets, Pendulum-v1 shapes (obs 3, act 1)",
+        "results": rows,
+        "note": NOTE.format(load),
+        "load_avg_end": os.getloadavg()[0],
+        "versions": versions(),
+        "machine": machine(),
+    }
     for r in rows:
-        print(r["algo"], f"{r['grad_steps_per_s']:.1f} grad steps/s (compile {r['compile_s']:.1f}s)",
-              r.get("cost_ratio_vs_sac", ""))
+        print(
+            r["algo"],
+            f"{r['grad_steps_per_s']:.1f} grad steps/s (compile {r['compile_s']:.1f}s)",
+            r.get("cost_ratio_vs_sac", ""),
+        )
     write_json(os.path.join(RESULTS, "sac_speed.json"), out)
 
 
@@ -89,8 +108,9 @@ def learn(algo: str, seeds: list[int], total: int, **overrides) -> None:
     agent = module.make_agent(config)
 
     def run(key):
-        state, metrics = jax.lax.scan(lambda s, _: agent.update(s), agent.init(key), None,
-                                      length=agent.num_iterations)
+        state, metrics = jax.lax.scan(
+            lambda s, _: agent.update(s), agent.init(key), None, length=agent.num_iterations
+        )
         return agent.evaluate(state, jax.random.fold_in(key, 0x5EED)), metrics
 
     keys = seed_keys(seeds)
@@ -105,20 +125,27 @@ def learn(algo: str, seeds: list[int], total: int, **overrides) -> None:
     steps = (np.arange(curve.shape[1]) + 1) * agent.steps_per_iteration
     out = {
         "benchmark": f"{algo} on Pendulum-v1, {total} env steps per seed, deterministic eval "
-                     f"({config.eval_episodes} episodes/seed)",
+        f"({config.eval_episodes} episodes/seed)",
         "bar": "mean eval return > -250 within 30k env steps on 3 of 3 seeds",
         "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
         "seeds": seeds,
         "eval_return_mean_per_seed": returns.mean(1).tolist(),
         "seeds_passing_bar": int((returns.mean(1) > -250).sum()),
-        "compile_s": compile_s, "run_s": run_s,
+        "compile_s": compile_s,
+        "run_s": run_s,
         "env_steps_per_s": total * len(seeds) / run_s,
-        "train_episode_return_curve": {"env_steps": steps.tolist(),
-                                       "per_seed": [[None if np.isnan(v) else float(v) for v in c] for c in curve]},
-        "note": NOTE.format(load), "load_avg_end": os.getloadavg()[0],
-        "versions": versions(), "machine": machine(),
+        "train_episode_return_curve": {
+            "env_steps": steps.tolist(),
+            "per_seed": [[None if np.isnan(v) else float(v) for v in c] for c in curve],
+        },
+        "note": NOTE.format(load),
+        "load_avg_end": os.getloadavg()[0],
+        "versions": versions(),
+        "machine": machine(),
     }
-    print(algo, "eval per seed", out["eval_return_mean_per_seed"], f"compile {compile_s:.0f}s run {run_s:.0f}s")
+    print(
+        algo, "eval per seed", out["eval_return_mean_per_seed"], f"compile {compile_s:.0f}s run {run_s:.0f}s"
+    )
     write_json(os.path.join(RESULTS, f"{algo}_pendulum.json"), out)
 
 

@@ -16,19 +16,29 @@ import pytest
 
 from purerl import replay
 from purerl.agents import pmoe_sac, sac
-from purerl.nn import EnsembleQ, mixture_log_prob, sample_tanh_gaussian, tanh_gaussian_log_prob
+from purerl.nn import EnsembleQ, mixture_log_prob, sample_tanh_gaussian
 from purerl.sweep import vmap_seeds
 
-TINY = pmoe_sac.Config(env="Pendulum-v1", total_timesteps=400, rollout_steps=50, learning_starts=100,
-                       batch_size=16, hidden=(16, 16), eval_episodes=2)
+TINY = pmoe_sac.Config(
+    env="Pendulum-v1",
+    total_timesteps=400,
+    rollout_steps=50,
+    learning_starts=100,
+    batch_size=16,
+    hidden=(16, 16),
+    eval_episodes=2,
+)
 
 
 def _batch(n=8, seed=0):
     k = jax.random.split(jax.random.PRNGKey(seed), 4)
     return replay.Transition(
-        obs=jax.random.normal(k[0], (n, 3)), action=jax.random.uniform(k[1], (n, 1), minval=-1, maxval=1),
-        reward=jax.random.normal(k[2], (n,)), next_obs=jax.random.normal(k[3], (n, 3)),
-        terminated=jnp.arange(n) % 3 == 0, truncated=jnp.arange(n) % 4 == 0,
+        obs=jax.random.normal(k[0], (n, 3)),
+        action=jax.random.uniform(k[1], (n, 1), minval=-1, maxval=1),
+        reward=jax.random.normal(k[2], (n,)),
+        next_obs=jax.random.normal(k[3], (n, 3)),
+        terminated=jnp.arange(n) % 3 == 0,
+        truncated=jnp.arange(n) % 4 == 0,
     )
 
 
@@ -51,11 +61,17 @@ def test_one_expert_is_exactly_sac():
     for name in ("actor_loss", "critic_loss", "alpha_loss", "alpha", "log_prob", "q"):
         np.testing.assert_allclose(p_m[name], s_m[name], rtol=1e-6, atol=1e-6, err_msg=name)
     p_actor = {"params": {k: v for k, v in p_new.actor_params["params"].items() if k != "router"}}
-    for a, b in zip(jax.tree.leaves((p_actor, p_new.critic_params, p_new.target_params, p_new.log_alpha)),
-                    jax.tree.leaves((s_new.actor_params, s_new.critic_params, s_new.target_params, s_new.log_alpha))):
+    for a, b in zip(
+        jax.tree.leaves((p_actor, p_new.critic_params, p_new.target_params, p_new.log_alpha)),
+        jax.tree.leaves((s_new.actor_params, s_new.critic_params, s_new.target_params, s_new.log_alpha)),
+        strict=True,
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
-    for a, b in zip(jax.tree.leaves(p_new.actor_params["params"]["router"]),
-                    jax.tree.leaves(pmoe_params["params"]["router"])):
+    for a, b in zip(
+        jax.tree.leaves(p_new.actor_params["params"]["router"]),
+        jax.tree.leaves(pmoe_params["params"]["router"]),
+        strict=True,
+    ):
         np.testing.assert_array_equal(a, b)  # zero router gradient
     # acting: same noise, same action and log-prob
     a1, lp1 = sac_policy.sample(sac_params, batch.obs, key)
@@ -64,9 +80,11 @@ def test_one_expert_is_exactly_sac():
     np.testing.assert_allclose(lp1, lp2, rtol=1e-6)
     # PPO side: a one-component mixture density is the Gaussian density
     x, mean, log_std = batch.next_obs, batch.obs[:, None] * 0.5, jnp.full((8, 1, 3), -0.3)
-    np.testing.assert_allclose(mixture_log_prob(x, jnp.zeros((8, 1)), mean, log_std),
-                               distrax.MultivariateNormalDiag(mean[:, 0], jnp.exp(log_std[:, 0])).log_prob(x),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        mixture_log_prob(x, jnp.zeros((8, 1)), mean, log_std),
+        distrax.MultivariateNormalDiag(mean[:, 0], jnp.exp(log_std[:, 0])).log_prob(x),
+        rtol=1e-6,
+    )
 
 
 # --- 2./3. router target and gradient routing on a hand-made critic ---------------------------------
@@ -80,7 +98,10 @@ def _hand_policy():
     params = policy.network.init(jax.random.PRNGKey(0), jnp.zeros(3))
     p = params["params"]
     p["mean"] = {"kernel": jnp.zeros_like(p["mean"]["kernel"]), "bias": jnp.asarray(MEANS)}
-    p["log_std"] = {"kernel": jnp.zeros_like(p["log_std"]["kernel"]), "bias": jnp.full(4, np.log(0.6), jnp.float32)}
+    p["log_std"] = {
+        "kernel": jnp.zeros_like(p["log_std"]["kernel"]),
+        "bias": jnp.full(4, np.log(0.6), jnp.float32),
+    }
     return policy, params
 
 
@@ -95,14 +116,16 @@ def test_router_target_is_brute_force_argmax_and_router_fits_its_frequency():
     for seed in range(5):
         key = jax.random.PRNGKey(seed)
         (lp, q, _), _ = policy.objective(params, state, key, q_hand)
-        a, lps, _ = sample_tanh_gaussian(key, jnp.asarray(MEANS)[None, :, None], jnp.full((1, 4, 1), np.log(0.6)))
+        a, lps, _ = sample_tanh_gaussian(
+            key, jnp.asarray(MEANS)[None, :, None], jnp.full((1, 4, 1), np.log(0.6))
+        )
         qs = np.asarray(q_hand(None, a))[0]
         k = int(np.argmax(qs))
         np.testing.assert_allclose(float(q), qs[k], rtol=1e-6)
         np.testing.assert_allclose(float(lp), float(lps[0, k]), rtol=1e-6)
     # empirical frequency of each expert being the argmax
     eps = np.asarray(jax.random.normal(jax.random.PRNGKey(99), (200_000, 4)))
-    best = np.argmax(-(np.tanh(MEANS + 0.6 * eps) - TARGET) ** 2, axis=1)
+    best = np.argmax(-((np.tanh(MEANS + 0.6 * eps) - TARGET) ** 2), axis=1)
     freq = np.bincount(best, minlength=4) / len(best)
     assert freq.min() > 0.02 and freq.max() < 0.9  # a non-trivial target
     # train only the router (MSE to one-hot k*) on this fixed state
@@ -119,7 +142,9 @@ def test_router_target_is_brute_force_argmax_and_router_fits_its_frequency():
         updates, opt = tx.update(jax.grad(loss)(router, key), opt)
         return (optax.apply_updates(router, updates), opt), None
 
-    (router, _), _ = jax.jit(lambda r: jax.lax.scan(body, (r, tx.init(r)), jax.random.split(jax.random.PRNGKey(1), 2000)))(router)
+    (router, _), _ = jax.jit(
+        lambda r: jax.lax.scan(body, (r, tx.init(r)), jax.random.split(jax.random.PRNGKey(1), 2000))
+    )(router)
     logits = policy.network.apply({"params": {**params["params"], "router": router}}, state)[2]
     w = np.asarray(jax.nn.softmax(logits))[0]
     np.testing.assert_allclose(w, freq, atol=0.05)
@@ -131,7 +156,9 @@ def test_gradient_routing():
     p = params["params"]
     p["mean"]["kernel"] = p["mean"]["kernel"] + 0.1
     state, key = jnp.ones((1, 3)), jax.random.PRNGKey(4)
-    (lp, q, router), pullback, _ = jax.vjp(lambda p: policy.objective(p, state, key, q_hand), params, has_aux=True)
+    (lp, q, router), pullback, _ = jax.vjp(
+        lambda p: policy.objective(p, state, key, q_hand), params, has_aux=True
+    )
     a, _, _ = sample_tanh_gaussian(key, *policy.network.apply(params, state)[:2])
     k_star = int(np.argmax(np.asarray(q_hand(None, a))[0]))
     one, zero = jnp.ones(()), jnp.zeros(())
@@ -160,24 +187,40 @@ def test_mixture_log_prob_stable():
     std = np.array([[0.5, 1.0], [0.3, 0.7], [1.2, 0.4]])
     w = np.array([0.2, 0.5, 0.3])
     x = np.array([0.4, -0.2])
-    ours = mixture_log_prob(jnp.asarray(x, jnp.float32), jnp.log(jnp.asarray(w, jnp.float32)),
-                            jnp.asarray(mean, jnp.float32), jnp.log(jnp.asarray(std, jnp.float32)))
+    ours = mixture_log_prob(
+        jnp.asarray(x, jnp.float32),
+        jnp.log(jnp.asarray(w, jnp.float32)),
+        jnp.asarray(mean, jnp.float32),
+        jnp.log(jnp.asarray(std, jnp.float32)),
+    )
     np.testing.assert_allclose(float(ours), _np_mixture(x, w, mean, std), rtol=1e-5)
-    mix = distrax.MixtureSameFamily(distrax.Categorical(probs=jnp.asarray(w, jnp.float32)),
-                                    distrax.MultivariateNormalDiag(jnp.asarray(mean, jnp.float32), jnp.asarray(std, jnp.float32)))
+    mix = distrax.MixtureSameFamily(
+        distrax.Categorical(probs=jnp.asarray(w, jnp.float32)),
+        distrax.MultivariateNormalDiag(jnp.asarray(mean, jnp.float32), jnp.asarray(std, jnp.float32)),
+    )
     np.testing.assert_allclose(float(ours), float(mix.log_prob(jnp.asarray(x, jnp.float32))), rtol=1e-5)
     # tiny weight, and an action 15 sigma away from every component
     w_tiny = np.array([1e-8, 1 - 2e-8, 1e-8])
     far = np.array([20.0, -15.0])
     for weights, point in ((w_tiny, x), (w, far)):
-        ours = float(mixture_log_prob(jnp.asarray(point, jnp.float32), jnp.log(jnp.asarray(weights, jnp.float32)),
-                                      jnp.asarray(mean, jnp.float32), jnp.log(jnp.asarray(std, jnp.float32))))
+        ours = float(
+            mixture_log_prob(
+                jnp.asarray(point, jnp.float32),
+                jnp.log(jnp.asarray(weights, jnp.float32)),
+                jnp.asarray(mean, jnp.float32),
+                jnp.log(jnp.asarray(std, jnp.float32)),
+            )
+        )
         # float64 reference by logsumexp in numpy
         comp = (-0.5 * ((point[None] - mean) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi)).sum(-1)
         ref = np.logaddexp.reduce(np.log(weights) + comp)
         assert np.isfinite(ours)
         np.testing.assert_allclose(ours, ref, rtol=1e-5)
-    comp32 = (-0.5 * ((far[None] - mean) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi)).sum(-1).astype(np.float32)
+    comp32 = (
+        (-0.5 * ((far[None] - mean) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi))
+        .sum(-1)
+        .astype(np.float32)
+    )
     with np.errstate(divide="ignore"):
         assert np.isneginf(np.log((w.astype(np.float32) * np.exp(comp32)).sum()))  # the exp-then-log form
 
@@ -192,12 +235,24 @@ def test_distinguishable_modes_brute_force():
     w_low = jnp.tile(jnp.asarray([[0.49, 0.49, 0.01, 0.01]]), (16, 1))  # experts 2, 3 barely used
     assert float(pmoe_sac.distinguishable_modes(mean, log_std, w_low)) == 1.0
     m = pmoe_sac.primitive_metrics((mean, log_std, jnp.log(w)))
-    np.testing.assert_allclose(float(m["effective_experts"]), np.exp(-(np.array([.3, .3, .3, .1]) * np.log([.3, .3, .3, .1])).sum()), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(m["effective_experts"]),
+        np.exp(-(np.array([0.3, 0.3, 0.3, 0.1]) * np.log([0.3, 0.3, 0.3, 0.1])).sum()),
+        rtol=1e-5,
+    )
 
 
 # --- learning and 7. determinism -------------------------------------------------------------------------
-LEARN = pmoe_sac.Config(env="Pendulum-v1", total_timesteps=8_000, learning_starts=500, batch_size=128,
-                        hidden=(64, 64), rollout_steps=100, eval_episodes=8, num_experts=4)
+LEARN = pmoe_sac.Config(
+    env="Pendulum-v1",
+    total_timesteps=8_000,
+    learning_starts=500,
+    batch_size=128,
+    hidden=(64, 64),
+    rollout_steps=100,
+    eval_episodes=8,
+    num_experts=4,
+)
 
 
 @pytest.fixture(scope="module")
@@ -205,8 +260,9 @@ def learned():
     agent = pmoe_sac.make_agent(LEARN)
 
     def run(key):
-        state, metrics = jax.lax.scan(lambda s, _: agent.update(s), agent.init(key), None,
-                                      length=agent.num_iterations)
+        state, metrics = jax.lax.scan(
+            lambda s, _: agent.update(s), agent.init(key), None, length=agent.num_iterations
+        )
         return agent.evaluate(state, jax.random.fold_in(key, 1)), metrics, state.learner.actor_params
 
     return run, vmap_seeds(run, [0, 1])
@@ -230,7 +286,7 @@ def test_seed_determinism(learned):
     run, (returns, _, params) = learned
     single_returns, _, single_params = vmap_seeds(run, [1])
     np.testing.assert_array_equal(np.asarray(returns)[1], np.asarray(single_returns)[0])
-    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(single_params)):
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(single_params), strict=True):
         np.testing.assert_array_equal(np.asarray(a)[1], np.asarray(b)[0])
 
 

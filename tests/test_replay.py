@@ -13,8 +13,12 @@ from purerl import replay
 def _batch(start, n):
     x = jnp.arange(start, start + n, dtype=jnp.float32)
     return replay.Transition(
-        obs=jnp.stack([x, -x], 1), action=x[:, None], reward=x, next_obs=jnp.stack([x + 1, -x - 1], 1),
-        terminated=(x % 2 == 0), truncated=(x % 3 == 0),
+        obs=jnp.stack([x, -x], 1),
+        action=x[:, None],
+        reward=x,
+        next_obs=jnp.stack([x + 1, -x - 1], 1),
+        terminated=(x % 2 == 0),
+        truncated=(x % 3 == 0),
     )
 
 
@@ -67,8 +71,9 @@ def test_tanh_gaussian_log_prob_brute_force_change_of_variables():
     h = 1e-6
     jac = (np.tanh(u + h) - np.tanh(u - h)) / (2 * h)
     expected = (normal - np.log(jac)).sum(-1)
-    got = pnn.tanh_gaussian_log_prob(jnp.asarray(u, jnp.float32), jnp.asarray(mean, jnp.float32),
-                                     jnp.asarray(log_std, jnp.float32))
+    got = pnn.tanh_gaussian_log_prob(
+        jnp.asarray(u, jnp.float32), jnp.asarray(mean, jnp.float32), jnp.asarray(log_std, jnp.float32)
+    )
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
 
 
@@ -79,7 +84,9 @@ def test_tanh_log_prob_matches_distrax_and_is_finite_far_out():
     log_std = np.full_like(u, 0.5)
     with jax.enable_x64(True):
         dist = distrax.Transformed(
-            distrax.MultivariateNormalDiag(jnp.asarray(mean[:, None]), jnp.exp(jnp.asarray(log_std[:, None]))),
+            distrax.MultivariateNormalDiag(
+                jnp.asarray(mean[:, None]), jnp.exp(jnp.asarray(log_std[:, None]))
+            ),
             distrax.Block(distrax.Tanh(), 1),
         )
         # distrax's log_prob takes the action; give it the exact pre-tanh u through the bijector's
@@ -87,16 +94,21 @@ def test_tanh_log_prob_matches_distrax_and_is_finite_far_out():
         base = dist.distribution.log_prob(jnp.asarray(u[:, None]))
         _, log_det = dist.bijector.forward_and_log_det(jnp.asarray(u[:, None]))
         reference = np.asarray(base - log_det)
-        ours64 = np.asarray(pnn.tanh_gaussian_log_prob(jnp.asarray(u[:, None]), jnp.asarray(mean[:, None]),
-                                                       jnp.asarray(log_std[:, None])))
+        ours64 = np.asarray(
+            pnn.tanh_gaussian_log_prob(
+                jnp.asarray(u[:, None]), jnp.asarray(mean[:, None]), jnp.asarray(log_std[:, None])
+            )
+        )
     np.testing.assert_allclose(ours64, reference, rtol=1e-5, atol=1e-5)
-    ours32 = pnn.tanh_gaussian_log_prob(jnp.asarray(u[:, None], jnp.float32),
-                                        jnp.asarray(mean[:, None], jnp.float32),
-                                        jnp.asarray(log_std[:, None], jnp.float32))
+    ours32 = pnn.tanh_gaussian_log_prob(
+        jnp.asarray(u[:, None], jnp.float32),
+        jnp.asarray(mean[:, None], jnp.float32),
+        jnp.asarray(log_std[:, None], jnp.float32),
+    )
     assert np.all(np.isfinite(ours32))
     np.testing.assert_allclose(ours32, reference, rtol=1e-5, atol=1e-4)
     with np.errstate(divide="ignore"):
-        naive = np.log1p(-np.tanh(np.float32(u)) ** 2)  # what the naive form gives in float32
+        naive = np.log1p(-(np.tanh(np.float32(u)) ** 2))  # what the naive form gives in float32
     assert np.isneginf(naive).any()
 
 

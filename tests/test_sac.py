@@ -13,8 +13,16 @@ from purerl.agents import sac
 from purerl.nn import EnsembleQ, sample_tanh_gaussian
 from purerl.sweep import vmap_seeds
 
-TINY = sac.Config(env="Pendulum-v1", total_timesteps=400, rollout_steps=50, num_envs=2, learning_starts=100,
-                  batch_size=16, hidden=(16, 16), eval_episodes=2)
+TINY = sac.Config(
+    env="Pendulum-v1",
+    total_timesteps=400,
+    rollout_steps=50,
+    num_envs=2,
+    learning_starts=100,
+    batch_size=16,
+    hidden=(16, 16),
+    eval_episodes=2,
+)
 
 
 STEP_CONFIG = dataclasses.replace(TINY, gamma=0.9, reward_scale=2.0)
@@ -36,9 +44,12 @@ def one_step():
 
     def batch(terminated, truncated):
         return replay.Transition(
-            obs=jax.random.normal(k[2], (8, 3)), action=jax.random.uniform(k[3], (8, 1), minval=-1, maxval=1),
-            reward=jnp.arange(8.0) - 4.0, next_obs=jax.random.normal(k[4], (8, 3)),
-            terminated=jnp.asarray(terminated), truncated=jnp.asarray(truncated),
+            obs=jax.random.normal(k[2], (8, 3)),
+            action=jax.random.uniform(k[3], (8, 1), minval=-1, maxval=1),
+            reward=jnp.arange(8.0) - 4.0,
+            next_obs=jax.random.normal(k[4], (8, 3)),
+            terminated=jnp.asarray(terminated),
+            truncated=jnp.asarray(truncated),
         )
 
     return policy, critic, learner, batch, jax.jit(step)
@@ -66,7 +77,9 @@ def test_critic_target_bootstraps_on_truncation_only(one_step):
     # the truncated flag alone changes nothing; flipping terminated does
     loss = float(metrics["critic_loss"])
     assert float(step(learner, make_batch(TERMINATED, [False] * 8), key)[1]["critic_loss"]) == loss
-    assert float(step(learner, make_batch([False] * 8, TRUNCATED), key)[1]["critic_loss"]) != pytest.approx(loss)
+    assert float(step(learner, make_batch([False] * 8, TRUNCATED), key)[1]["critic_loss"]) != pytest.approx(
+        loss
+    )
 
 
 def test_gradient_step_temperature_and_polyak(one_step):
@@ -77,15 +90,24 @@ def test_gradient_step_temperature_and_polyak(one_step):
     np.testing.assert_allclose(float(new.log_alpha), -3e-4 * np.sign(grad), rtol=1e-3)
     tau = STEP_CONFIG.tau
     expected = jax.tree.map(lambda p, t: tau * p + (1 - tau) * t, new.critic_params, learner.target_params)
-    for a, b in zip(jax.tree.leaves(new.target_params), jax.tree.leaves(expected)):
+    for a, b in zip(jax.tree.leaves(new.target_params), jax.tree.leaves(expected), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
-    changed = [not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(new.actor_params),
-                                                          jax.tree.leaves(learner.actor_params))]
+    changed = [
+        not np.array_equal(a, b)
+        for a, b in zip(jax.tree.leaves(new.actor_params), jax.tree.leaves(learner.actor_params), strict=True)
+    ]
     assert all(changed)
 
 
-LEARN = sac.Config(env="Pendulum-v1", total_timesteps=8_000, learning_starts=500, batch_size=128,
-                   hidden=(64, 64), rollout_steps=100, eval_episodes=8)
+LEARN = sac.Config(
+    env="Pendulum-v1",
+    total_timesteps=8_000,
+    learning_starts=500,
+    batch_size=128,
+    hidden=(64, 64),
+    rollout_steps=100,
+    eval_episodes=8,
+)
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +115,9 @@ def learned():
     agent = sac.make_agent(LEARN)
 
     def run(key):
-        state, metrics = jax.lax.scan(lambda s, _: agent.update(s), agent.init(key), None,
-                                      length=agent.num_iterations)
+        state, metrics = jax.lax.scan(
+            lambda s, _: agent.update(s), agent.init(key), None, length=agent.num_iterations
+        )
         return agent.evaluate(state, jax.random.fold_in(key, 1)), metrics, state.learner.actor_params
 
     return run, vmap_seeds(run, [0, 1])
@@ -109,7 +132,10 @@ def test_learns_pendulum(learned):
     assert np.all(np.isfinite(np.asarray(metrics["critic_loss"])[:, -1]))
     # only random actions, no gradient steps, during the first learning_starts transitions
     # (learning_starts = 500 is reached on the last env step of iteration 4)
-    assert np.isnan(np.asarray(metrics["critic_loss"])[:, :4]).all() and not np.isnan(metrics["alpha"][:, 4:]).any()
+    assert (
+        np.isnan(np.asarray(metrics["critic_loss"])[:, :4]).all()
+        and not np.isnan(metrics["alpha"][:, 4:]).any()
+    )
 
 
 def test_seed_determinism(learned):
@@ -120,7 +146,7 @@ def test_seed_determinism(learned):
     run, (returns, _, params) = learned
     single_returns, _, single_params = vmap_seeds(run, [1])
     np.testing.assert_array_equal(np.asarray(returns)[1], np.asarray(single_returns)[0])
-    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(single_params)):
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(single_params), strict=True):
         np.testing.assert_array_equal(np.asarray(a)[1], np.asarray(b)[0])
 
 

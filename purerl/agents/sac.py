@@ -247,7 +247,9 @@ def make_gradient_step(config: Config, policy: Policy, critic: nn.Module, action
             qs = critic.apply(params, batch.obs, batch.action)
             return ((qs - target) ** 2).mean(axis=1).sum(), qs
 
-        (critic_loss, qs), critic_grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(learner.critic_params)
+        (critic_loss, qs), critic_grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(
+            learner.critic_params
+        )
         updates, critic_opt = critic_tx.update(critic_grads, learner.critic_opt, learner.critic_params)
         critic_params = optax.apply_updates(learner.critic_params, updates)
         target_params = optax.incremental_update(critic_params, learner.target_params, config.tau)
@@ -332,7 +334,10 @@ def make_agent(config: Config, policy_fn: Callable[[Any, int], Policy] = gaussia
         learner, metrics = jax.lax.cond(
             env_steps >= config.learning_starts,
             lambda: learn(state.learner, buffer, learn_key),
-            lambda: (state.learner, jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), metric_shapes)),
+            lambda: (
+                state.learner,
+                jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), metric_shapes),
+            ),
         )
         done = info["episode_done"]
         episode = (done.sum(), (info["episode_return"] * done).sum())
@@ -354,7 +359,9 @@ def make_agent(config: Config, policy_fn: Callable[[Any, int], Policy] = gaussia
             metrics.update(policy.diagnostics(state.learner.actor_params, batch.obs))
         return state.replace(key=key), metrics
 
-    eval_env, _ = envs.make(config.env, **({"backend": config.brax_backend} if config.env in envs.BRAX_ENVS else {}))
+    eval_env, _ = envs.make(
+        config.env, **({"backend": config.brax_backend} if config.env in envs.BRAX_ENVS else {})
+    )
     eval_env = envs.RescaleAction(eval_env)
 
     def evaluate(state: TrainState, key):
