@@ -34,7 +34,7 @@ def ppo_case(name, seeds, note="", **config_kwargs):
 
 PENDULUM = dict(
     env="Pendulum-v1", total_timesteps=1_000_000, num_envs=16, num_steps=256, update_epochs=10,
-    num_minibatches=32, lr=1e-3, gamma=0.95, ent_coef=0.0, normalize_obs=True, eval_episodes=32,
+    num_minibatches=8, lr=1e-3, gamma=0.95, ent_coef=0.0, clip_value=False, normalize_obs=True, eval_episodes=32,
 )
 
 SUITES = {

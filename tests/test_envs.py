@@ -114,3 +114,15 @@ def test_brax_env_has_time_limit_and_separate_termination():
         obs, state, reward, terminated, truncated, info = step(jax.random.PRNGKey(t), state, action, params)
     assert bool(truncated) and not bool(terminated)
     assert info["final_observation"].shape == obs.shape
+
+
+def test_shared_normalisation_pools_the_vmapped_envs():
+    env, params = envs.make("Pendulum-v1")
+    env = envs.NormalizeObservation(env, axis_name="envs")
+    keys = jax.random.split(jax.random.PRNGKey(0), 8)
+    raw, _ = jax.vmap(envs.make("Pendulum-v1")[0].reset, in_axes=(0, None))(keys, params)
+    _, state = jax.vmap(env.reset, in_axes=(0, None), axis_name="envs")(keys, params)
+    stats = find_obs_stats(state)
+    # Every env holds the same statistics: those of the whole batch of 8 initial observations.
+    np.testing.assert_allclose(stats.mean, np.broadcast_to(raw.mean(0), (8, 3)), rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(stats.var, np.broadcast_to(raw.var(0), (8, 3)), rtol=1e-3, atol=1e-4)

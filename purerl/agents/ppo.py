@@ -69,7 +69,7 @@ class Config:
     log_std_init: float = 0.0
     """initial log standard deviation of the Gaussian policy (continuous actions)"""
     normalize_obs: bool = False
-    """normalise observations with running statistics (kept in each env's state)"""
+    """normalise observations with running statistics shared by the envs (kept in the env state)"""
     max_episode_steps: int = 0
     """episode time limit; 0 keeps the env's own (500 for CartPole-v1, 1000 for brax)"""
     brax_backend: str = "generalized"
@@ -112,6 +112,9 @@ class TrainState:
     iteration: jax.Array
 
 
+ENV_AXIS = "envs"  # vmap axis of the parallel envs (observation statistics are shared over it)
+
+
 def make_env(config: Config):
     """The training env: base env -> clip actions -> episode stats -> (optional) obs normalisation."""
     kwargs = {}
@@ -124,7 +127,7 @@ def make_env(config: Config):
         env = envs.ClipAction(env)
     env = envs.EpisodeStats(env)
     if config.normalize_obs:
-        env = envs.NormalizeObservation(env)
+        env = envs.NormalizeObservation(env, axis_name=ENV_AXIS)
     return env, env_params
 
 
@@ -189,8 +192,8 @@ def make_agent(config: Config, drift=None) -> Agent:
     optimizer = optax.chain(
         optax.clip_by_global_norm(config.max_grad_norm), optax.adam(learning_rate, eps=1e-5)
     )
-    vmap_reset = jax.vmap(env.reset, in_axes=(0, None))
-    vmap_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    vmap_reset = jax.vmap(env.reset, in_axes=(0, None), axis_name=ENV_AXIS)
+    vmap_step = jax.vmap(env.step, in_axes=(0, 0, 0, None), axis_name=ENV_AXIS)
 
     def init(key):
         key, net_key, env_key = jax.random.split(key, 3)

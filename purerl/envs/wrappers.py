@@ -91,9 +91,9 @@ class RunningMeanStd:
 
     def update(self, batch: jax.Array) -> RunningMeanStd:
         """Update with a batch whose leading axis is the sample axis."""
-        batch_mean = batch.mean(axis=0)
-        batch_var = batch.var(axis=0)
-        batch_count = batch.shape[0]
+        return self.update_from_moments(batch.mean(axis=0), batch.var(axis=0), batch.shape[0])
+
+    def update_from_moments(self, batch_mean, batch_var, batch_count) -> RunningMeanStd:
         delta = batch_mean - self.mean
         total = self.count + batch_count
         mean = self.mean + delta * batch_count / total
@@ -120,20 +120,28 @@ class NormalizeObservationState:
 class NormalizeObservation(Wrapper):
     """Normalises observations with running statistics kept in the env state.
 
-    Statistics are per environment instance (each vmapped env keeps its own), updated with every new
-    observation. `info["final_observation"]` is normalised with the same statistics. Set
-    `update_stats=False` (e.g. for evaluation with statistics copied from training) to freeze them.
+    With `axis_name`, the statistics are shared by all envs of a `jax.vmap(..., axis_name=axis_name)`
+    (every env holds the same copy, updated with the moments of the whole batch), as a vectorised
+    normaliser should be: per-env statistics let each env drift towards its own normalisation (an env
+    whose pendulum spins learns to call spinning "normal"). Without `axis_name` each env keeps its own.
+    `info["final_observation"]` is normalised with the same statistics. `update_stats=False` freezes them.
     """
 
-    def __init__(self, env, clip: float = 10.0, update_stats: bool = True):
+    def __init__(self, env, clip: float = 10.0, update_stats: bool = True, axis_name: str | None = None):
         super().__init__(env)
         self.clip = clip
         self.update_stats = update_stats
+        self.axis_name = axis_name
 
     def _observe(self, stats: RunningMeanStd, obs):
         obs = jnp.asarray(obs, jnp.float32)
         if self.update_stats:
-            stats = stats.update(obs[None])
+            if self.axis_name is None:
+                stats = stats.update(obs[None])
+            else:
+                mean = jax.lax.pmean(obs, self.axis_name)
+                var = jax.lax.pmean((obs - mean) ** 2, self.axis_name)
+                stats = stats.update_from_moments(mean, var, jax.lax.psum(1.0, self.axis_name))
         return stats, stats.normalize(obs, self.clip)
 
     def reset(self, key, params=None):
