@@ -134,7 +134,7 @@ def load_drift(path: str):
         except Exception as err:  # noqa: BLE001 - any parse failure is a bad file
             raise ValueError(f"drift file {path!r} is not a purerl drift file ({err})") from None
     net, template = drift_template(int(meta["hidden"]), bool(meta["temporal"]))
-    net = net.replace(ppo_init=bool(meta.get("ppo_init", True)))
+    net = net.clone(ppo_init=bool(meta.get("ppo_init", True)))
     want = jax.tree.map(np.shape, serialization.to_state_dict(template))
     got = jax.tree.map(np.shape, saved)
     if want != got:
