@@ -78,6 +78,17 @@ def speed(args) -> dict:
                 r = {"algo": name, **time_agent(module, path, seeds, args.updates, args.chunks)}
                 print(json.dumps(r), flush=True)
                 results.append(r)
+                _write("offline_speed.json", _speed_result(args, results))  # partial results survive a kill
+    return _speed_result(args, results)
+
+
+def _write(name: str, result: dict) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    with open(RESULTS / name, "w") as f:
+        json.dump(result, f, indent=2)
+
+
+def _speed_result(args, results) -> dict:
     return {"benchmark": "offline gradient updates/s, batch 256, 256x256 nets, dataset closed over",
             "rows": args.rows, "results": results, "torch_reference": "not measured (time)",
             "note": NOTE, "versions": versions(), "machine": machine()}
@@ -119,13 +130,11 @@ def main():
     c.add_argument("--checkpoint-every", type=int, default=1000)
     c.add_argument("--out", default="")
     args = parser.parse_args()
-    RESULTS.mkdir(exist_ok=True)
     if args.cmd == "speed":
         result, name = speed(args), "offline_speed.json"
     else:
         result, name = collect(args), f"offline_collect_{args.env}.json"
-    with open(RESULTS / name, "w") as f:
-        json.dump(result, f, indent=2)
+    _write(name, result)
     print(f"wrote {RESULTS / name}")
 
 

@@ -108,7 +108,8 @@ def test_td3_bc_target_noise_and_critic_target():
     assert float(jnp.abs(noise).max()) <= 0.5 + 1e-6
     assert float(noise.std()) == pytest.approx(0.2, rel=0.1)
     big = td3_bc.target_action(next_pi[:, 2:], jax.random.PRNGKey(1), 10.0, 0.5)
-    assert set(np.round(np.unique(np.asarray(big)), 5)) == {-0.5, 0.5}
+    big = np.asarray(big)
+    assert np.abs(big).max() <= 0.5 and (big == 0.5).any() and (big == -0.5).any()  # noise clip binds
     y = td3_bc.critic_target(jnp.array([1.0, 2.0]), jnp.array([False, True]), jnp.array([[3.0, 5.0], [4.0, 1.0]]),
                              0.9)
     np.testing.assert_allclose(y, [1.0 + 0.9 * 3.0, 2.0])
