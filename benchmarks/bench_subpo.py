@@ -47,9 +47,14 @@ def bench(config: subpo.Config, epochs: int, repeats: int) -> dict:
     run_s = min(times)
     steps = epochs * agent.steps_per_iteration
     return {
-        "compile_s": compile_s, "run_s": run_s, "epochs": epochs, "epochs_per_s": epochs / run_s,
-        "env_steps_per_s": steps / run_s, "batch_trajectories": config.batch_trajectories,
-        "horizon": config.horizon, "final_F_mean_in_chunk": float(metrics["F_mean"][-1]),
+        "compile_s": compile_s,
+        "run_s": run_s,
+        "epochs": epochs,
+        "epochs_per_s": epochs / run_s,
+        "env_steps_per_s": steps / run_s,
+        "batch_trajectories": config.batch_trajectories,
+        "horizon": config.horizon,
+        "final_F_mean_in_chunk": float(metrics["F_mean"][-1]),
     }
 
 
@@ -59,20 +64,33 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "subpo.json"))
-    parser.add_argument("--note", default="2-core CPU shared with ~6 other jobs at the time (load average ~10): "
-                        "numbers are pessimistic and noisy")
+    parser.add_argument(
+        "--note",
+        default="2-core CPU shared with ~6 other jobs at the time (load average ~10): "
+        "numbers are pessimistic and noisy",
+    )
     args = parser.parse_args(argv)
     results = {}
     for name in args.variants:
         cfg = subpo.Config(env="coverage", batch_trajectories=500, horizon=80, **VARIANTS[name])
         results[name] = bench(cfg, args.epochs, args.repeats)
-        print(name, {k: round(v, 3) if isinstance(v, float) else v for k, v in results[name].items()}, flush=True)
+        print(
+            name,
+            {k: round(v, 3) if isinstance(v, float) else v for k, v in results[name].items()},
+            flush=True,
+        )
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    write_json(args.out, {
-        "benchmark": "subpo epochs/s, 30x30 coverage, B=500, H=80 (one seed, one jitted chunk of epochs)",
-        "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
-        "results": results, "note": args.note, "versions": versions(), "machine": machine(),
-    })
+    write_json(
+        args.out,
+        {
+            "benchmark": "subpo epochs/s, 30x30 coverage, B=500, H=80 (one seed, one jitted chunk of epochs)",
+            "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+            "results": results,
+            "note": args.note,
+            "versions": versions(),
+            "machine": machine(),
+        },
+    )
 
 
 if __name__ == "__main__":
