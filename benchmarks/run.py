@@ -59,9 +59,11 @@ def run_case(case, out_dir, seed=0):
     from purerl.agents import ppo
 
     agent = {"ppo": ppo}[case["algo"]].make_agent(case["config"])
+    load_before = os.getloadavg()[0]  # other jobs on the machine make timings upper bounds
     t0 = time.perf_counter()
     result = runner.run(case["algo"], agent, runner.RunOptions(num_seeds=case["num_seeds"], seed=seed, progress=False))
     wall = time.perf_counter() - t0
+    load_after = os.getloadavg()[0]
     summary = dict(result.summary)
     curve = np.nanmean(result.metrics["episode_return"], axis=0)
     step = max(1, len(curve) // 50)
@@ -70,6 +72,7 @@ def run_case(case, out_dir, seed=0):
         note=case["note"],
         config=dataclasses.asdict(case["config"]),
         wall_s=round(wall, 2),
+        load_average_before_after=[round(load_before, 2), round(load_after, 2)],
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         curve_env_steps=[int((i + 1) * agent.steps_per_iteration) for i in range(0, len(curve), step)],
         curve_episode_return=[None if not np.isfinite(v) else round(float(v), 2) for v in curve[::step]],
