@@ -93,7 +93,9 @@ md("""## Closing note (measured in this session, `benchmarks/results/hnpg_*.json
 - H = 5, 5 seeds, cap 150 iterations (150 k samples): HNPG solved 5/5 seeds after 38 k–44 k online samples (final
   batch success ≈ 1.0); on-policy TRPO (`hybrid=False`) solved 0/5 and never saw a single success (random success
   is 0.1^H per episode), which is the paper's qualitative claim at its smallest scale.
-- H = 10 / 20 and the H = 50 headline (paper code: 1 500 iterations = 1.5 M samples) were **not** run to completion:
+- H = 10, 5 seeds, cap 200 iterations: HNPG solved 5/5 seeds after 86 k–108 k samples (the TRPO run at H = 10 did
+  not finish in the session).
+- H = 20 and the H = 50 headline (paper code: 1 500 iterations = 1.5 M samples) were **not** run to completion:
   one H = 50 iteration for 5 vmapped seeds took 5–10 s here (`hnpg_speed.json`, compile ~7 min), so 1 500 iterations
   (~2–3 h) did not fit the session. The cells above use the stated caps only; on a GPU or an idle CPU run
   `python benchmarks/bench_hnpg.py solve --horizons 5 10 20 30 50 --iters 150 300 600 1000 1500`."""),
