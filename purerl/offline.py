@@ -128,3 +128,11 @@ def check_common(config) -> None:
         raise ValueError(f"gamma must lie in [0, 1], got {config.gamma}")
     if config.view not in ("", "qlearning", "exact"):
         raise ValueError(f"view must be '', qlearning or exact, got {config.view!r}")
+
+
+def require_keys(data: dict[str, jax.Array], *keys: str) -> None:
+    """Clear error when a prepared dataset lacks a key an agent needs (e.g. next_observations)."""
+    missing = [k for k in keys if k not in data]
+    if missing:
+        raise ValueError(f"dataset is missing the key(s) {', '.join(map(repr, missing))} "
+                         f"(has: {', '.join(sorted(data))})")

@@ -134,8 +134,11 @@ def validate(config: Config) -> None:
         raise ValueError("policy_noise and noise_clip must be >= 0")
 
 
-def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent:
-    """TD3+BC; `data` (from `purerl.offline.prepare`) may be passed to reuse a loaded dataset."""
+def make_agent(config: Config, data: offline.OfflineData | None = None, bc_target=None) -> Agent:
+    """TD3+BC; `data` (from `purerl.offline.prepare`) may be passed to reuse a loaded dataset.
+
+    `bc_target(pi, batch) -> (targets, metrics)` (optional, used by PRDC) replaces the dataset actions in the BC
+    term; it receives the actor's current actions without gradient. None: TD3+BC's own batch actions."""
     validate(config)
     if data is None:
         data = offline.prepare(config.dataset, config.env, config.view, config.normalize_states,
@@ -171,10 +174,14 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
             "critic_loss": loss, "q": qs.mean()}
 
     def actor_step(state: TrainState, batch):
+        target, extra = batch["actions"], {}
+        if bc_target is not None:
+            target, extra = bc_target(jax.lax.stop_gradient(actor.apply(state.actor, batch["observations"])), batch)
+
         def loss_fn(params):
             pi = actor.apply(params, batch["observations"])
             q1 = critic.apply(state.critic, batch["observations"], pi)[0]
-            return actor_objective(pi, batch["actions"], q1, config.alpha)
+            return actor_objective(pi, target, q1, config.alpha)
 
         (loss, (lam, bc)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.actor)
         updates, opt = actor_tx.update(grads, state.actor_opt, state.actor)
@@ -184,7 +191,7 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
             actor_target=optax.incremental_update(actor_params, state.actor_target, config.tau),
             critic_target=optax.incremental_update(state.critic, state.critic_target, config.tau),
         )
-        return state, {"actor_loss": loss, "lambda": lam, "bc_loss": bc}
+        return state, {"actor_loss": loss, "lambda": lam, "bc_loss": bc, **extra}
 
     def pair(state: TrainState, key):
         k1, k2, k3, k4 = jax.random.split(key, 4)

@@ -1,0 +1,209 @@
+"""PRDC (Ran, Li, Zhang, Zhang & Yu, ICML 2023, "Policy Regularization with Dataset Constraint for Offline RL").
+
+TD3+BC with the behaviour-cloning target replaced by the action of the dataset sample nearest to (beta*s, pi(s))
+in the joint metric ||(beta*s) (+) a||_2 (`shared/algorithms/prdc.md`, verified against LAMDA-RL/PRDC):
+  key_b = [beta s_b, pi(s_b)] (no gradient),  j_b = argmin_i ||key_b - X_i||,  X_i = [beta s_i, a_i] (whole dataset)
+  L_pi = -lam mean Q1(s, pi(s)) + mean (pi(s) - a_{j_b})^2,  lam = alpha / mean|Q1| (no gradient).
+Critic, target smoothing, delays (one actor step after every 2 critic steps, on the second critic step's batch),
+Polyak targets and state normalisation are TD3+BC's: this module reuses `purerl.agents.td3_bc.make_agent` with a
+`bc_target` hook. The search is an exact blocked brute-force search inside jit (`nearest_index`): X stays one
+un-batched operand under vmap over seeds (the seed axis folds into the query rows). k = 1 only; the "fast"
+(bf16/top-k) search mode of the spec is not implemented. The antmaze reward transform r' = reward_scale * r +
+reward_shift (10000 r - 1 in the reference) is unusual; it is applied after loading. Per-dataset alpha/beta:
+`PRESETS` and `config_for(dataset)`.
+
+Run it: `purerl train prdc --dataset Pendulum-v1-medium-replay --num-updates 100000`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+
+from purerl import offline
+from purerl.agent import Agent, train_fn
+from purerl.agents import td3_bc
+
+
+@dataclass(frozen=True)
+class Config:
+    dataset: str = "Pendulum-v1-medium-replay"
+    """dataset: an hdf5 path, a Minari directory, or an `env-kind` name in the cache (`purerl collect`)"""
+    env: str = ""
+    """evaluation env; empty: the dataset's env_id metadata"""
+    view: str = ""
+    """dataset view: qlearning (d4rl.qlearning_dataset) or exact; empty: exact for purerl files, qlearning for D4RL"""
+    num_updates: int = 1_000_000
+    """gradient steps per seed"""
+    updates_per_iteration: int = 1000
+    """gradient steps per jitted `update` call (even: critic-only and critic+actor steps alternate)"""
+    batch_size: int = 256
+    """minibatch size"""
+    gamma: float = 0.99
+    """discount factor"""
+    tau: float = 0.005
+    """Polyak rate of the target networks (on actor steps)"""
+    actor_lr: float = 3e-4
+    """Adam learning rate of the actor"""
+    critic_lr: float = 3e-4
+    """Adam learning rate of the critics"""
+    alpha: float = 2.5
+    """Q/constraint trade-off: lam = alpha / mean|Q| (40 halfcheetah, 2.5 hopper/walker2d, 7.5 antmaze)"""
+    beta: float = 2.0
+    """state scale of the joint search key (beta s, a); large beta recovers TD3+BC (2.0 locomotion, 7.5 antmaze)"""
+    k: int = 1
+    """which nearest neighbour is the target (only 1 is supported, as used everywhere in the reference)"""
+    policy_freq: int = 2
+    """critic steps per actor step (only 2, TD3's value, is supported)"""
+    policy_noise: float = 0.2
+    """std of the target-policy smoothing noise"""
+    noise_clip: float = 0.5
+    """clip of the target-policy smoothing noise"""
+    reward_scale: float = 1.0
+    """rewards become reward_scale * r + reward_shift (antmaze preset: 10000, -1)"""
+    reward_shift: float = 0.0
+    """see reward_scale"""
+    normalize_states: bool = True
+    """standardise states with the dataset's mean and std + 1e-3 (training, search matrix and evaluation)"""
+    search_block: int = 65536
+    """dataset rows per block of the brute-force nearest-neighbour scan (memory: batch * block * 4 bytes)"""
+    search_mode: str = "exact"
+    """nearest-neighbour search: exact (fp32, HIGHEST precision matmuls); the spec's fast mode is not implemented"""
+    hidden: tuple[int, ...] = (256, 256)
+    """hidden widths of actor and critics"""
+    activation: str = "relu"
+    """hidden activation"""
+    eval_episodes: int = 10
+    """episodes per seed in the final evaluation (deterministic policy)"""
+    brax_backend: str = "generalized"
+    """physics backend when the env is a brax env"""
+
+
+# Per-dataset hyperparameters of the official README (shared/algorithms/prdc.md, sec. 3).
+PRESETS: dict[str, dict[str, float]] = {
+    "prdc-halfcheetah": {"alpha": 40.0, "beta": 2.0},
+    "prdc-locomotion": {"alpha": 2.5, "beta": 2.0},
+    "prdc-antmaze": {"alpha": 7.5, "beta": 7.5, "reward_scale": 10000.0, "reward_shift": -1.0},
+}
+
+
+def preset_name(dataset: str) -> str:
+    """The preset for a dataset name: halfcheetah -> prdc-halfcheetah, antmaze -> prdc-antmaze, else locomotion."""
+    name = dataset.lower()
+    if "halfcheetah" in name:
+        return "prdc-halfcheetah"
+    if "antmaze" in name:
+        return "prdc-antmaze"
+    return "prdc-locomotion"
+
+
+def config_for(dataset: str, **overrides) -> Config:
+    """Config with the per-dataset alpha/beta (and antmaze reward transform) of `PRESETS`, then `overrides`."""
+    return Config(dataset=dataset, **{**PRESETS[preset_name(dataset)], **overrides})
+
+
+# --- the nearest-neighbour search (pure functions, tested against numpy brute force) ---------------------
+
+def build_search_matrix(observations: jax.Array, actions: jax.Array, beta: float) -> jax.Array:
+    """X = [beta * s, a] (N, obs_dim + act_dim), from the (normalised) dataset."""
+    return jnp.concatenate([beta * jnp.asarray(observations, jnp.float32), jnp.asarray(actions, jnp.float32)], 1)
+
+
+def blocked(x: jax.Array, block: int) -> tuple[jax.Array, jax.Array]:
+    """Pad X to a multiple of the block (C = min(block, N)) and reshape to (num_blocks, C, D); also the squared
+    norms (num_blocks, C) with +inf on the pad rows (never selected)."""
+    n, d = x.shape
+    c = min(block, n)
+    nb = -(-n // c)
+    pad = nb * c - n
+    xsq = jnp.concatenate([(x * x).sum(1), jnp.full((pad,), jnp.inf, x.dtype)])
+    xp = jnp.concatenate([x, jnp.zeros((pad, d), x.dtype)])
+    return xp.reshape(nb, c, d), xsq.reshape(nb, c)
+
+
+def nearest_index(xb: jax.Array, xsqb: jax.Array, queries: jax.Array) -> jax.Array:
+    """Exact nearest row of X for each query (M, D) -> (M,) int32 indices into the unpadded X.
+
+    Scans the blocks with score_i = ||X_i||^2 - 2 <y, X_i> (||y||^2 is constant per query), HIGHEST precision;
+    a strict "<" across blocks and argmin's first-index rule inside a block keep the lowest index on ties."""
+    c = xb.shape[1]
+    m = queries.shape[0]
+
+    def body(carry, blk):
+        best_v, best_j, b = carry
+        xblk, xsq = blk
+        scores = xsq[None, :] - 2.0 * jnp.matmul(queries, xblk.T, precision=jax.lax.Precision.HIGHEST)
+        j = jnp.argmin(scores, axis=1)
+        v = jnp.take_along_axis(scores, j[:, None], 1)[:, 0]
+        better = v < best_v
+        return (jnp.where(better, v, best_v), jnp.where(better, b * c + j.astype(jnp.int32), best_j), b + 1), None
+
+    init = (jnp.full((m,), jnp.inf, queries.dtype), jnp.zeros((m,), jnp.int32), jnp.zeros((), jnp.int32))
+    (_, best_j, _), _ = jax.lax.scan(body, init, (xb, xsqb))
+    return best_j
+
+
+def constraint_target(pi: jax.Array, obs: jax.Array, xb: jax.Array, xsqb: jax.Array, actions: jax.Array,
+                      beta: float):
+    """The dataset-constraint target a_hat = a_{j}, j = argmin_i ||[beta s, pi] - X_i|| (no gradient to pi or X),
+    with the index and the squared distance of the neighbour's state part to the query state."""
+    pi, obs = jax.lax.stop_gradient(pi), jax.lax.stop_gradient(obs)
+    xb, xsqb = jax.lax.stop_gradient(xb), jax.lax.stop_gradient(xsqb)
+    query = jnp.concatenate([beta * obs, pi], 1)
+    idx = nearest_index(xb, xsqb, query)
+    neighbour = xb.reshape(-1, xb.shape[-1])[idx]
+    return jax.lax.stop_gradient(actions[idx]), idx, neighbour, query
+
+
+# --- the agent --------------------------------------------------------------------------------------
+
+def validate(config: Config) -> None:
+    td3_bc.validate(config)
+    if not config.beta > 0:
+        raise ValueError(f"beta must be positive (the state scale of the search key), got {config.beta}")
+    if config.k != 1:
+        raise ValueError(f"k must be 1 (the reference queries the single nearest neighbour), got {config.k}")
+    if config.policy_freq != 2:
+        raise ValueError(f"policy_freq must be 2 (TD3+BC's fixed critic/actor pairing), got {config.policy_freq}")
+    if config.search_mode != "exact":
+        raise ValueError(f"search_mode must be 'exact' (fast mode is not implemented), got {config.search_mode!r}")
+    if config.search_block < 1:
+        raise ValueError(f"search_block must be positive, got {config.search_block}")
+
+
+def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent:
+    """PRDC; `data` (from `purerl.offline.prepare`) may be passed to reuse a loaded dataset."""
+    validate(config)
+    if data is None:
+        data = offline.prepare(config.dataset, config.env, config.view, config.normalize_states,
+                               brax_backend=config.brax_backend)
+    offline.require_keys(data.data, "observations", "actions", "rewards", "next_observations", "terminals")
+    if config.reward_scale != 1.0 or config.reward_shift != 0.0:
+        rewards = config.reward_scale * data.data["rewards"] + config.reward_shift
+        data = dataclasses.replace(data, data={**data.data, "rewards": rewards})
+    actions = data.data["actions"]
+    xb, xsqb = blocked(build_search_matrix(data.data["observations"], actions, config.beta), config.search_block)
+
+    def bc_target(pi, batch):
+        obs = batch["observations"]
+        a_hat, _, neighbour, query = constraint_target(pi, obs, xb, xsqb, actions, config.beta)
+        dist = jnp.sqrt(jnp.maximum(((query - neighbour) ** 2).sum(1), 0.0))
+        same_state = jnp.all(neighbour[:, : obs.shape[1]] == query[:, : obs.shape[1]], axis=1)
+        return a_hat, {"dc_loss": ((pi - a_hat) ** 2).mean(), "nn_distance": dist.mean(),
+                       "same_state_fraction": same_state.mean()}
+
+    return td3_bc.make_agent(config, data, bc_target=bc_target)
+
+
+def make_train(config: Config, data: offline.OfflineData | None = None):
+    """`train(key) -> (final TrainState, metrics stacked per iteration)`, fully jittable."""
+    return train_fn(make_agent(config, data))
+
+
+if __name__ == "__main__":
+    from purerl.cli import agent_main
+
+    agent_main("prdc")
