@@ -4,6 +4,7 @@ conjugate / orthogonal projection / decomposition, learning vs BC, determinism, 
 import dataclasses
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -47,12 +48,12 @@ def bandit_path(tmp_path_factory):
 SMALL = dict(num_updates=600, updates_per_iteration=600, hidden=(32, 32), eval_episodes=2)
 
 
-def policy_score(module, config, actor, seeds=(0, 1)):
+def policy_score(module, config, actor, seeds=(0, 1), attr="actor"):
     """Normalised score (0 = the bad action, 100 = the good one) of the trained policy's (mean) action."""
     data = offline.prepare(config.dataset, normalize_states=getattr(config, "normalize_states", False))
     states, _ = vmap_seeds(module.make_train(config), seeds)
     obs = data.data["observations"][:512]
-    actions = jax.vmap(lambda p: actor(p, obs))(states.actor)
+    actions = jax.vmap(lambda p: actor(p, obs))(getattr(states, attr))
     r = reward_of(np.asarray(actions)[..., 0]).mean(axis=1)
     return 100 * (r - reward_of(BAD)) / (reward_of(GOOD) - reward_of(BAD))
 
@@ -202,3 +203,126 @@ def test_prdc_bad_input(bandit_path, tmp_path):
     data = dataclasses.replace(data, data={k: v for k, v in data.data.items() if k != "next_observations"})
     with pytest.raises(ValueError, match="next_observations"):
         prdc.make_agent(prdc.Config(dataset=bandit_path), data)
+
+
+# --- O-DICE ---------------------------------------------------------------------------------------------------
+
+from purerl.agents import odice  # noqa: E402
+
+
+def test_fstar_closed_form_vs_brute_force():
+    y = np.concatenate([np.linspace(-6, 6, 241), [-2.0]])
+    x = np.linspace(0.0, 10.0, 200_001)  # the ratio x >= 0; f(x) = (x - 1)^2
+    brute = np.array([(x * yi - (x - 1) ** 2).max() for yi in y])
+    np.testing.assert_allclose(odice.fstar_chi2(jnp.asarray(y, jnp.float32)), brute, atol=1e-5)
+    assert float(odice.fstar_chi2(jnp.float32(-2.0))) == -1.0 and float(odice.fstar_chi2(jnp.float32(-3.0))) == -1.0
+    grads = jax.vmap(jax.grad(odice.fstar_chi2))(jnp.asarray(y, jnp.float32))
+    np.testing.assert_allclose(grads, np.maximum(0.0, 1.0 + y / 2), atol=1e-6)
+    np.testing.assert_allclose(odice.omega_chi2(jnp.asarray(y)), np.maximum(0.0, 1.0 + y / 2), atol=1e-7)
+    d = jnp.array([-5.0, 0.0, 3.0, 250.0])
+    np.testing.assert_allclose(odice.policy_weights(d), [0.0, 0.0, 3.0, 100.0])
+    np.testing.assert_allclose(odice.policy_weights(d, "omega"), [0.0, 1.0, 2.5, 100.0])
+    assert float(jax.grad(lambda d: odice.policy_weights(d).sum())(d).sum()) == 0.0
+
+
+def value_setup(heads=2, layer_norm=True, reward_shift=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    b, dim = 64, 5
+    batch = {"observations": jnp.asarray(rng.normal(size=(b, dim)), jnp.float32),
+             "next_observations": jnp.asarray(rng.normal(size=(b, dim)), jnp.float32),
+             "rewards": jnp.asarray(rng.normal(size=b) + reward_shift, jnp.float32),
+             "terminals": jnp.asarray(rng.random(b) < 0.2)}
+    v_init, v_apply = odice.make_value((16, 16), layer_norm, heads)
+    params = v_init(jax.random.PRNGKey(seed), jnp.zeros(dim))
+    target = jax.tree.map(lambda p: p + 0.05 * jnp.sin(p * 7.0 + 1.0), params)  # a target different from V
+    return v_apply, params, target, batch
+
+
+def flat(tree):
+    return np.asarray(jax.flatten_util.ravel_pytree(tree)[0], np.float64)
+
+
+def test_orthogonal_projection():
+    v_apply, params, target, batch = value_setup()
+    g_lin, g_f, g_b, _ = odice.value_gradients(v_apply, params, target, batch, 0.6, 1.0, 0.99)
+    g, metrics = odice.combine_gradients(g_lin, g_f, g_b, "orthogonal")
+    perp, gf = flat(g) - flat(g_lin) - flat(g_f), flat(g_f)
+    assert np.linalg.norm(perp) > 0 and np.linalg.norm(gf) > 0
+    assert abs(perp @ gf) <= 1e-5 * np.linalg.norm(perp) * np.linalg.norm(gf)
+    np.testing.assert_allclose(perp, flat(g_b) - float(metrics["c"]) * gf, rtol=1e-5, atol=1e-7)
+    # g_b parallel to g_f: nothing survives the projection
+    g_par, _ = odice.combine_gradients(g_lin, g_f, jax.tree.map(lambda x: -3.0 * x, g_f), "orthogonal")
+    np.testing.assert_allclose(flat(g_par), flat(g_lin) + gf, rtol=1e-5, atol=1e-7)
+    # eta scales the corrected component linearly
+    g_lin2, g_f2, g_b2, _ = odice.value_gradients(v_apply, params, target, batch, 0.6, 2.5, 0.99)
+    g2, _ = odice.combine_gradients(g_lin2, g_f2, g_b2, "orthogonal")
+    np.testing.assert_allclose(flat(g2) - flat(g_lin2) - flat(g_f2), 2.5 * perp, rtol=1e-4, atol=1e-7)
+
+
+def test_decomposition_exactness_and_vjp_equals_reference():
+    v_apply, params, target, batch = value_setup(heads=1)
+    lam, gamma = 0.6, 0.99
+    g_lin, g_f, g_b, _ = odice.value_gradients(v_apply, params, params, batch, lam, 1.0, gamma)
+    g, _ = odice.combine_gradients(g_lin, g_f, g_b, "true")
+    mask = gamma * (1.0 - batch["terminals"].astype(jnp.float32))
+
+    def dual(p):  # J(V) with V(s) and V(s') both live
+        v, vn = v_apply(p, batch["observations"]), v_apply(p, batch["next_observations"])
+        return (1 - lam) * v.mean() + lam * odice.fstar_chi2(batch["rewards"] + mask * vn - v).mean()
+
+    np.testing.assert_allclose(flat(g), flat(jax.grad(dual)(params)), rtol=1e-5, atol=1e-6)
+    # the one-forward-pass vjp equals three jax.grad calls (twin heads, target != V)
+    v_apply, params, target, batch = value_setup(heads=2)
+    fast = odice.value_gradients(v_apply, params, target, batch, lam, 1.3, gamma)[:3]
+    ref = odice.value_gradients_reference(v_apply, params, target, batch, lam, 1.3, gamma)
+    for a, b in zip(fast, ref):
+        np.testing.assert_allclose(flat(a), flat(b), rtol=1e-5, atol=1e-6)
+
+
+def test_degenerate_cases():
+    v_apply, params, target, batch = value_setup(reward_shift=-100.0)  # every delta_f < -2: g_f = 0
+    g_lin, g_f, g_b, _ = odice.value_gradients(v_apply, params, target, batch, 0.6, 1.0, 0.99)
+    assert np.abs(flat(g_f)).max() == 0.0
+    g, metrics = odice.combine_gradients(g_lin, g_f, g_b, "orthogonal")
+    assert np.isfinite(flat(g)).all() and all(np.isfinite(float(v)) for v in metrics.values())
+    np.testing.assert_allclose(flat(g), flat(g_lin) + flat(g_b), rtol=1e-6, atol=1e-8)
+    v_apply, params, target, batch = value_setup()
+    g_lin, g_f, g_b, _ = odice.value_gradients(v_apply, params, target, batch, 0.6, 0.0, 0.99)
+    g, _ = odice.combine_gradients(g_lin, g_f, g_b, "orthogonal")
+    np.testing.assert_allclose(flat(g), flat(g_lin) + flat(g_f), rtol=1e-6, atol=1e-8)
+    g_semi, _ = odice.combine_gradients(g_lin, g_f, g_b, "semi")
+    np.testing.assert_allclose(flat(g_semi), flat(g_lin) + flat(g_f), rtol=1e-6, atol=1e-8)
+
+
+ODICE_SMALL = dict(SMALL, value_hidden=(32, 32), policy_hidden=(32, 32), value_lr=1e-3, policy_lr=1e-3,
+                   reward_mode="none")
+
+
+def test_odice_beats_bc(bandit_path, bc_scores):
+    config = odice.Config(dataset=bandit_path, **{k: v for k, v in ODICE_SMALL.items() if k != "hidden"})
+    policy = odice.GaussianPolicy(1, (32, 32))
+    scores = policy_score(odice, config, lambda p, obs: policy.apply(p, obs)[0], attr="policy")
+    assert np.isfinite(scores).all()
+    assert (scores >= bc_scores + 10).all(), (scores, bc_scores)
+
+
+def test_odice_vmapped_seed_equals_single_run_and_il_mode(bandit_path):
+    config = odice.Config(dataset=bandit_path, num_updates=20, updates_per_iteration=10, value_hidden=(8, 8),
+                          policy_hidden=(8, 8), mode="il", lam=0.4)
+    train = odice.make_train(config)
+    batched, metrics = vmap_seeds(train, [0, 1])
+    single, _ = jax.jit(train)(jax.random.PRNGKey(1))
+    for a, b in zip(jax.tree.leaves((single.policy, single.value)), jax.tree.leaves((batched.policy, batched.value))):
+        np.testing.assert_allclose(a, b[1], rtol=1e-5, atol=1e-6)
+    assert np.isfinite(np.asarray(metrics["policy_loss"])).all()
+
+
+def test_odice_bad_input(bandit_path, tmp_path):
+    for field, value, match in (("lam", 0.0, "lam must lie"), ("lam", 1.0, "lam must lie"), ("lam", 1.5, "lam"),
+                                ("eta", -0.1, "eta must be >= 0"), ("mode", "x", "mode"),
+                                ("gradient", "y", "gradient"), ("weight_form", "z", "weight_form")):
+        with pytest.raises(ValueError, match=match):
+            odice.make_agent(dataclasses.replace(odice.Config(dataset=bandit_path), **{field: value}))
+    no_next = write_bandit(str(tmp_path / "no_next.hdf5"), n=64, next_obs=False)
+    with pytest.raises(ValueError, match="next_observations"):
+        odice.make_agent(odice.Config(dataset=no_next))

@@ -13,7 +13,7 @@ ALGOS: dict[str, str] = {
     "pmoe_sac": "purerl.agents.pmoe_sac",
     "subpo": "purerl.agents.subpo",
     "td3_bc": "purerl.agents.td3_bc", "iql": "purerl.agents.iql", "bc": "purerl.agents.bc",
-    "prdc": "purerl.agents.prdc",
+    "prdc": "purerl.agents.prdc", "odice": "purerl.agents.odice",
 }
 
 
