@@ -1,7 +1,6 @@
 """CDSA (reconstructed, see purerl/agents/cdsa.py): the spec's tests 1-7 plus bad input."""
 
 import dataclasses
-import os
 
 import jax
 import jax.numpy as jnp
@@ -13,8 +12,17 @@ pytestmark = pytest.mark.timeout(600)
 from purerl import data as pdata
 from purerl.agents import cdsa
 
-TINY = cdsa.Config(score_hidden=(64, 64), model_hidden=(64, 64), score_batch=1024, model_batch=256, lr=1e-3,
-                   model_steps=3000, sigma_min=0.08, sigma_max=0.6, cosine_lr=True)
+TINY = cdsa.Config(
+    score_hidden=(64, 64),
+    model_hidden=(64, 64),
+    score_batch=1024,
+    model_batch=256,
+    lr=1e-3,
+    model_steps=3000,
+    sigma_min=0.08,
+    sigma_max=0.6,
+    cosine_lr=True,
+)
 
 MU = np.array([1.0, -0.5], np.float32)
 SIGMA = np.array([[1.0, 0.3], [0.3, 0.5]], np.float32)
@@ -35,7 +43,9 @@ def test_score_matches_analytic_gaussian(gaussian_models):
     pointwise relative error is undefined at x = mu where the true score vanishes)."""
     rng = np.random.default_rng(1)
     x = rng.multivariate_normal(MU, SIGMA, 4000).astype(np.float32)
-    inside = np.einsum("ni,ij,nj->n", x - MU, np.linalg.inv(SIGMA), x - MU) <= 4.0  # within 2 std (Mahalanobis)
+    inside = (
+        np.einsum("ni,ij,nj->n", x - MU, np.linalg.inv(SIGMA), x - MU) <= 4.0
+    )  # within 2 std (Mahalanobis)
     x = x[inside]
     _, _, score_fn = cdsa.model_fns(TINY, gaussian_models, 2, 1)
     for sigma in (0.1, 0.5):
@@ -57,7 +67,7 @@ def test_dsm_loss_identity():
     z = jax.random.normal(kz, (n, d))
     for sigma in (0.1, 0.7):
         c_inv = jnp.asarray(np.linalg.inv(cov + sigma**2 * np.eye(d)), jnp.float32)
-        exact = lambda xn, s: -(xn - mu) @ c_inv.T  # noqa: E731
+        exact = lambda xn, s, c=c_inv: -(xn - mu) @ c.T  # noqa: E731
         loss = float(cdsa.dsm_loss(exact, x, jnp.full((n,), sigma), z))
         target = d - sigma**2 * np.trace(np.linalg.inv(cov + sigma**2 * np.eye(d)))
         assert abs(loss - target) < 0.01 * target, (sigma, loss, target)
@@ -90,9 +100,12 @@ def test_inverse_dynamics_linear_system(linear_models):
     mse = float(jnp.mean((inverse_fn(jnp.asarray(s), jnp.asarray(s @ A.T + a @ B.T)) - a) ** 2))
     assert mse < 1e-3, mse
     cfg = dict(lam=1.0, kappa=0.05, sigma_e=0.1)  # ds = 5e-4 * score: small
-    forms = [jax.vmap(lambda si, ai, f=form: cdsa.correct(forward_fn, inverse_fn, score_fn, si, ai, aux_form=f,
-                                                          **cfg))(jnp.asarray(s), jnp.asarray(a * 0.5))
-             for form in ("jvp", "difference")]
+    forms = [
+        jax.vmap(
+            lambda si, ai, f=form: cdsa.correct(forward_fn, inverse_fn, score_fn, si, ai, aux_form=f, **cfg)
+        )(jnp.asarray(s), jnp.asarray(a * 0.5))
+        for form in ("jvp", "difference")
+    ]
     assert float(jnp.max(jnp.abs(forms[0] - forms[1]))) < 1e-3
     assert float(jnp.max(jnp.abs(forms[0] - a * 0.5))) > 0  # the correction is not trivially zero
 
@@ -106,12 +119,17 @@ def test_off_switch_bitwise(linear_models):
     # includes -0.0 and values outside [-1, 1]: a0 + 0 * x or clipping would change some of them
     base_act = lambda p, o, k: jnp.where(o[:2] > 1.5, -0.0, o[:2] * p * 1.7)  # noqa: E731
     expected = jax.jit(jax.vmap(lambda o: base_act(w, o, None)))(obs)
-    assert np.abs(np.asarray(expected)).max() > 1 and (np.signbit(np.asarray(expected)) & (np.asarray(expected) == 0)).any()
+    assert (
+        np.abs(np.asarray(expected)).max() > 1
+        and (np.signbit(np.asarray(expected)) & (np.asarray(expected) == 0)).any()
+    )
     cfg = dataclasses.replace(TINY, lam=0.0)
     act = cdsa.make_corrected_policy(base_act, models, cfg, obs_mean=models.obs_mean, obs_std=models.obs_std)
     got = jax.jit(jax.vmap(lambda o: act(w, o, None)))(obs)
     assert np.array_equal(np.asarray(got).view(np.uint32), np.asarray(expected).view(np.uint32))
-    swept = jax.jit(jax.vmap(lambda lam: jax.vmap(lambda o: act(w, o, None, lam))(obs)))(jnp.array([0.0, 0.5]))
+    swept = jax.jit(jax.vmap(lambda lam: jax.vmap(lambda o: act(w, o, None, lam))(obs)))(
+        jnp.array([0.0, 0.5])
+    )
     assert np.array_equal(np.asarray(swept[0]).view(np.uint32), np.asarray(expected).view(np.uint32))
     assert not np.array_equal(np.asarray(swept[1]), np.asarray(expected))
 
@@ -125,7 +143,9 @@ def test_correction_direction_point_mass():
     a0 = 0.5 * s / jnp.linalg.norm(s, axis=1, keepdims=True)
 
     def logp_next(lam):
-        a = jax.vmap(lambda si, ai: cdsa.correct(forward_fn, inverse_fn, score_fn, si, ai, lam, 1.0, 0.5))(s, a0)
+        a = jax.vmap(lambda si, ai: cdsa.correct(forward_fn, inverse_fn, score_fn, si, ai, lam, 1.0, 0.5))(
+            s, a0
+        )
         return -0.5 * jnp.sum((s + 0.1 * a) ** 2, 1)
 
     base = logp_next(0.0)
@@ -147,20 +167,35 @@ def test_risk_metrics_vs_numpy():
         x = rng.normal(size=(3, n)).astype(np.float32)
         var = np.quantile(x, alpha, axis=1, method="lower")
         np.testing.assert_array_equal(np.asarray(cdsa.value_at_risk(jnp.asarray(x), alpha)), var)
-        cvar = np.array([row[row <= v].mean() for row, v in zip(x, var)])
-        np.testing.assert_allclose(np.asarray(cdsa.conditional_value_at_risk(jnp.asarray(x), alpha)), cvar,
-                                   rtol=1e-6)
+        cvar = np.array([row[row <= v].mean() for row, v in zip(x, var, strict=True)])
+        np.testing.assert_allclose(
+            np.asarray(cdsa.conditional_value_at_risk(jnp.asarray(x), alpha)), cvar, rtol=1e-6
+        )
 
 
 def _write_dataset(path, shift, seed):
     rng = np.random.default_rng(seed)
     n = 256
     obs = (rng.normal(size=(n, 3)) + shift).astype(np.float32)
-    d = {"observations": obs, "actions": rng.uniform(-1, 1, (n, 1)).astype(np.float32),
-         "rewards": np.zeros(n, np.float32), "next_observations": obs, "terminals": np.ones(n, bool),
-         "timeouts": np.zeros(n, bool)}
-    pdata.write_hdf5(path, d, {"env_id": "Pendulum-v1", "episode_length": 200, "purerl_version": "0",
-                               "ref_min_score": -200.0, "ref_max_score": 0.0})
+    d = {
+        "observations": obs,
+        "actions": rng.uniform(-1, 1, (n, 1)).astype(np.float32),
+        "rewards": np.zeros(n, np.float32),
+        "next_observations": obs,
+        "terminals": np.ones(n, bool),
+        "timeouts": np.zeros(n, bool),
+    }
+    pdata.write_hdf5(
+        path,
+        d,
+        {
+            "env_id": "Pendulum-v1",
+            "episode_length": 200,
+            "purerl_version": "0",
+            "ref_min_score": -200.0,
+            "ref_max_score": 0.0,
+        },
+    )
     return path
 
 
@@ -169,30 +204,77 @@ def test_normalisation_guard(linear_models, tmp_path):
     models, _ = linear_models
     base_act = lambda p, o, k: o[:2]  # noqa: E731
     with pytest.raises(ValueError, match="normalisation statistics differ"):
-        cdsa.make_corrected_policy(base_act, models, TINY, obs_mean=models.obs_mean + 0.1, obs_std=models.obs_std)
+        cdsa.make_corrected_policy(
+            base_act, models, TINY, obs_mean=models.obs_mean + 0.1, obs_std=models.obs_std
+        )
     with pytest.raises(ValueError, match="normalisation statistics differ"):
-        cdsa.make_corrected_policy(base_act, models, TINY, obs_mean=models.obs_mean, obs_std=models.obs_std * 2)
+        cdsa.make_corrected_policy(
+            base_act, models, TINY, obs_mean=models.obs_mean, obs_std=models.obs_std * 2
+        )
     first = _write_dataset(str(tmp_path / "a.hdf5"), 0.0, 0)
     second = _write_dataset(str(tmp_path / "b.hdf5"), 3.0, 1)
     out = tmp_path / "out"
-    cfg = dataclasses.replace(TINY, dataset=first, models_dataset=second, out=str(out), base_updates=2,
-                              model_steps=2, eval_episodes=2)
+    cfg = dataclasses.replace(
+        TINY,
+        dataset=first,
+        models_dataset=second,
+        out=str(out),
+        base_updates=2,
+        model_steps=2,
+        eval_episodes=2,
+    )
     with pytest.raises(ValueError, match="normalisation statistics differ"):
         cdsa.run(cfg)
     assert not out.exists()
 
 
-@pytest.mark.parametrize("field,value,match", [
-    ("sigma_min", 0.0, "sigma_min must be > 0"), ("sigma_max", -1.0, "sigma_max must be > 0"),
-    ("sigma_e", 0.0, "sigma_e must be > 0"), ("sigma_min", 2.0, "sigma_min = 2.0 must be < sigma_max"),
-    ("lam", -0.1, "lam must be >= 0"), ("aux_form", "exact", "aux_form"), ("base", "cql", "base must be"),
-])
+@pytest.mark.parametrize(
+    "field,value,match",
+    [
+        ("sigma_min", 0.0, "sigma_min must be > 0"),
+        ("sigma_max", -1.0, "sigma_max must be > 0"),
+        ("sigma_e", 0.0, "sigma_e must be > 0"),
+        ("sigma_min", 2.0, "sigma_min = 2.0 must be < sigma_max"),
+        ("lam", -0.1, "lam must be >= 0"),
+        ("aux_form", "exact", "aux_form"),
+        ("base", "cql", "base must be"),
+    ],
+)
 def test_bad_config(field, value, match, tmp_path):
     cfg = dataclasses.replace(TINY, **{field: value}, out=str(tmp_path / "out"))
-    data = {"observations": np.zeros((4, 2), np.float32), "actions": np.zeros((4, 1), np.float32),
-            "next_observations": np.zeros((4, 2), np.float32)}
+    data = {
+        "observations": np.zeros((4, 2), np.float32),
+        "actions": np.zeros((4, 1), np.float32),
+        "next_observations": np.zeros((4, 2), np.float32),
+    }
     with pytest.raises(ValueError, match=match):
         cdsa.train_models(data, cfg, jax.random.PRNGKey(0))
     with pytest.raises(ValueError, match=match):
         cdsa.run(cfg)
     assert not (tmp_path / "out").exists()
+
+
+def test_run_base_vs_corrected(tmp_path):
+    """The entry point end to end on a tiny budget: paired evaluation, risk metrics, results.json written."""
+    import json
+
+    path = _write_dataset(str(tmp_path / "d.hdf5"), 0.0, 0)
+    cfg = dataclasses.replace(
+        TINY,
+        dataset=path,
+        base_updates=20,
+        model_steps=20,
+        eval_episodes=3,
+        seeds=(0, 1),
+        base_hidden=(16, 16),
+        score_hidden=(16,),
+        model_hidden=(16,),
+        out=str(tmp_path / "o"),
+    )
+    result = cdsa.run(cfg)
+    with open(tmp_path / "o" / "results.json") as f:
+        assert json.load(f)["summary"] == result["summary"]
+    for name in ("base", "cdsa"):
+        s = result["summary"][name]
+        assert len(s["mean_score"]) == 2 and all(np.isfinite(s["VaR_0.1"]))
+        assert all(v <= m for v, m in zip(s["VaR_0.1"], s["mean_score"], strict=True))

@@ -57,6 +57,8 @@ class Config:
     """base offline agent: td3_bc or iql (trained with its default config except num_updates)"""
     base_updates: int = 100_000
     """gradient steps of the base agent"""
+    base_hidden: tuple[int, ...] = (256, 256)
+    """hidden widths of the base agent's networks"""
     seeds: tuple[int, ...] = (0,)
     """seeds (base policy and CDSA models share the seed), vmapped"""
     sigma_min: float = 0.01
@@ -105,8 +107,17 @@ def validate(config: Config) -> None:
             raise ValueError(f"{name} must be > 0 (a noise level), got {value}")
     if config.sigma_min >= config.sigma_max:
         raise ValueError(f"sigma_min = {config.sigma_min} must be < sigma_max = {config.sigma_max}")
-    check_positive(config, "model_steps", "score_batch", "model_batch", "lr", "kappa", "n_correction_steps",
-                   "eval_episodes", "base_updates")
+    check_positive(
+        config,
+        "model_steps",
+        "score_batch",
+        "model_batch",
+        "lr",
+        "kappa",
+        "n_correction_steps",
+        "eval_episodes",
+        "base_updates",
+    )
     if config.lam < 0:
         raise ValueError(f"lam must be >= 0, got {config.lam}")
     if config.aux_form not in ("jvp", "difference"):
@@ -120,6 +131,7 @@ def validate(config: Config) -> None:
 
 
 # --- the maths ------------------------------------------------------------------------------------------
+
 
 def score_apply(net: MLP, params, x: jax.Array, sigma) -> jax.Array:
     """s(x, sigma) = net([x, log sigma]) / sigma (NCSNv2 parameterisation); sigma scalar or per-row."""
@@ -140,8 +152,18 @@ def sample_sigmas(key: jax.Array, n: int, sigma_min: float, sigma_max: float) ->
     return jnp.exp(jax.random.uniform(key, (n,), minval=jnp.log(sigma_min), maxval=jnp.log(sigma_max)))
 
 
-def correct(forward_fn: Callable, inverse_fn: Callable, score_fn: Callable, s: jax.Array, a0: jax.Array, lam,
-            kappa: float, sigma_e: float, aux_form: str = "jvp", n_steps: int = 1) -> jax.Array:
+def correct(
+    forward_fn: Callable,
+    inverse_fn: Callable,
+    score_fn: Callable,
+    s: jax.Array,
+    a0: jax.Array,
+    lam,
+    kappa: float,
+    sigma_e: float,
+    aux_form: str = "jvp",
+    n_steps: int = 1,
+) -> jax.Array:
     """The state-guided correction (spec 3.1-3.2, [R]) for one state s and base action a0.
 
     forward_fn(s, a) -> predicted next state; inverse_fn(s, s') -> action; score_fn(x, sigma) -> grad log p_sigma.
@@ -173,6 +195,7 @@ def conditional_value_at_risk(returns: jax.Array, alpha: float = 0.1) -> jax.Arr
 
 # --- the models -----------------------------------------------------------------------------------------
 
+
 @struct.dataclass
 class Models:
     score: Any
@@ -192,9 +215,11 @@ def networks(config: Config, obs_dim: int, act_dim: int):
 def model_fns(config: Config, models: Models, obs_dim: int, act_dim: int):
     """(forward_fn, inverse_fn, score_fn) on single normalised states, for `correct`."""
     score, inverse, forward = networks(config, obs_dim, act_dim)
-    return (lambda s, a: s + forward.apply(models.forward, jnp.concatenate([s, a], -1)),
-            lambda s, sp: jnp.tanh(inverse.apply(models.inverse, jnp.concatenate([s, sp], -1))),
-            lambda x, sigma: score_apply(score, models.score, x, sigma))
+    return (
+        lambda s, a: s + forward.apply(models.forward, jnp.concatenate([s, a], -1)),
+        lambda s, sp: jnp.tanh(inverse.apply(models.inverse, jnp.concatenate([s, sp], -1))),
+        lambda x, sigma: score_apply(score, models.score, x, sigma),
+    )
 
 
 def _dims(models: Models) -> tuple[int, int]:
@@ -209,6 +234,7 @@ def train_models(dataset, config: Config, key: jax.Array, obs_mean=None, obs_std
     dataset: an `offline.OfflineData` (its normalisation statistics are stored with the models) or a dict of
     already-normalised arrays `observations`, `actions`, `next_observations` (statistics from obs_mean/obs_std,
     default identity). Inverse/forward models use only stored (s, a, s') rows, never obs[i+1].
+    `key` may carry a leading seed axis (shape (n, 2)): the seeds are then trained in one vmapped program.
     Returns (models, metrics with the loss curves averaged over 100 chunks)."""
     validate(config)
     if isinstance(dataset, offline.OfflineData):
@@ -222,12 +248,17 @@ def train_models(dataset, config: Config, key: jax.Array, obs_mean=None, obs_std
     obs_std = np.ones(obs_dim, np.float32) if obs_std is None else np.asarray(obs_std, np.float32)
     states = jnp.concatenate([obs, nxt])
     score, inverse, forward = networks(config, obs_dim, act_dim)
-    tx = optax.adam(optax.cosine_decay_schedule(config.lr, config.model_steps) if config.cosine_lr else config.lr)
+    tx = optax.adam(
+        optax.cosine_decay_schedule(config.lr, config.model_steps) if config.cosine_lr else config.lr
+    )
 
     def init(key):
         k1, k2, k3 = jax.random.split(key, 3)
-        params = (score.init(k1, jnp.zeros(obs_dim + 1)), inverse.init(k2, jnp.zeros(2 * obs_dim)),
-                  forward.init(k3, jnp.zeros(obs_dim + act_dim)))
+        params = (
+            score.init(k1, jnp.zeros(obs_dim + 1)),
+            inverse.init(k2, jnp.zeros(2 * obs_dim)),
+            forward.init(k3, jnp.zeros(obs_dim + act_dim)),
+        )
         return params, tuple(tx.init(p) for p in params)
 
     def losses(params, key):
@@ -245,11 +276,10 @@ def train_models(dataset, config: Config, key: jax.Array, obs_mean=None, obs_std
     def step(carry, key):
         params, opts = carry
         grads, parts = jax.grad(losses, has_aux=True)(params, key)
-        new = [tx.update(g, o, p) for g, o, p in zip(grads, opts, params)]
-        params = tuple(optax.apply_updates(p, u) for p, (u, _) in zip(params, new))
+        new = [tx.update(g, o, p) for g, o, p in zip(grads, opts, params, strict=True)]
+        params = tuple(optax.apply_updates(p, u) for p, (u, _) in zip(params, new, strict=True))
         return (params, tuple(o for _, o in new)), jnp.stack(parts)
 
-    @jax.jit
     def run(key):
         init_key, run_key = jax.random.split(key)
         (params, _), curve = jax.lax.scan(step, init(init_key), jax.random.split(run_key, config.model_steps))
@@ -257,23 +287,34 @@ def train_models(dataset, config: Config, key: jax.Array, obs_mean=None, obs_std
         curve = curve[: config.model_steps // chunks * chunks].reshape(chunks, -1, 3).mean(1)
         return params, curve
 
-    (p_score, p_inv, p_fwd), curve = run(key)
-    models = Models(p_score, p_inv, p_fwd, jnp.asarray(obs_mean), jnp.asarray(obs_std))
-    return models, {"score_loss": curve[:, 0], "inverse_loss": curve[:, 1], "forward_loss": curve[:, 2]}
+    key = jnp.asarray(key)
+    batched = key.ndim == 2
+    (p_score, p_inv, p_fwd), curve = jax.jit(jax.vmap(run) if batched else run)(key)
+    mean, std = jnp.asarray(obs_mean), jnp.asarray(obs_std)
+    if batched:
+        mean, std = (jnp.broadcast_to(v, (key.shape[0],) + v.shape) for v in (mean, std))
+    models = Models(p_score, p_inv, p_fwd, mean, std)
+    return models, {"score_loss": curve[..., 0], "inverse_loss": curve[..., 1], "forward_loss": curve[..., 2]}
 
 
 def check_normalisation(models: Models, obs_mean, obs_std, atol: float = 1e-6) -> None:
     """ValueError unless the base policy's state-normalisation statistics equal the models' (host values)."""
-    pairs = (("mean", np.asarray(models.obs_mean), np.asarray(obs_mean)),
-             ("std", np.asarray(models.obs_std), np.asarray(obs_std)))
+    pairs = (
+        ("mean", np.asarray(models.obs_mean), np.asarray(obs_mean)),
+        ("std", np.asarray(models.obs_std), np.asarray(obs_std)),
+    )
     for name, ours, theirs in pairs:
         if ours.shape != theirs.shape or not np.allclose(ours, theirs, rtol=0.0, atol=atol):
-            raise ValueError(f"normalisation statistics differ: the CDSA models were trained with state {name} "
-                             f"{ours.ravel()[:4]}..., the base policy uses {theirs.ravel()[:4]}...; train the models "
-                             "with the base policy's statistics")
+            raise ValueError(
+                f"normalisation statistics differ: the CDSA models were trained with state {name} "
+                f"{ours.ravel()[:4]}..., the base policy uses {theirs.ravel()[:4]}...; train the models "
+                "with the base policy's statistics"
+            )
 
 
-def make_corrected_policy(base_act: Callable, models: Models, config: Config, *, obs_mean, obs_std) -> Callable:
+def make_corrected_policy(
+    base_act: Callable, models: Models, config: Config, *, obs_mean, obs_std
+) -> Callable:
     """`act(params, obs, key, lam=config.lam) -> action`: base action a0 = base_act(params, obs, key) on the
     normalised obs, corrected by `correct`. Pure and jittable; lam may be a traced array (vmapped sweeps).
     obs_mean/obs_std: the base policy's normalisation statistics (must equal the models', else ValueError)."""
@@ -283,6 +324,7 @@ def make_corrected_policy(base_act: Callable, models: Models, config: Config, *,
 
 
 # --- entry point: base vs corrected on a dataset -------------------------------------------------------
+
 
 def base_module(name: str):
     from purerl.agents import iql, td3_bc
@@ -309,16 +351,29 @@ def run(config: Config) -> dict:
 
     validate(config)
     mod = base_module(config.base)
-    base_config = dataclasses.replace(mod.Config(dataset=config.dataset, env=config.env),
-                                      num_updates=config.base_updates,
-                                      updates_per_iteration=min(1000, config.base_updates))
+    base_config = dataclasses.replace(
+        mod.Config(dataset=config.dataset, env=config.env),
+        num_updates=config.base_updates,
+        hidden=config.base_hidden,
+        updates_per_iteration=min(1000, config.base_updates),
+    )
     mod.validate(base_config)
-    data = offline.prepare(config.dataset, config.env, base_config.view, base_config.normalize_states,
-                           brax_backend=base_config.brax_backend)
+    data = offline.prepare(
+        config.dataset,
+        config.env,
+        base_config.view,
+        base_config.normalize_states,
+        brax_backend=base_config.brax_backend,
+    )
     model_data = data
     if config.models_dataset and config.models_dataset != config.dataset:
-        model_data = offline.prepare(config.models_dataset, data.env, base_config.view, base_config.normalize_states,
-                                     brax_backend=base_config.brax_backend)
+        model_data = offline.prepare(
+            config.models_dataset,
+            data.env,
+            base_config.view,
+            base_config.normalize_states,
+            brax_backend=base_config.brax_backend,
+        )
         probe = Models(None, None, None, model_data.obs_mean, model_data.obs_std)
         check_normalisation(probe, data.obs_mean, data.obs_std)  # before any training or writing
     obs_dim, act_dim = data.data["observations"].shape[1], data.data["actions"].shape[1]
@@ -327,7 +382,7 @@ def run(config: Config) -> dict:
 
     keys = seed_keys(config.seeds)
     base_states, _ = jax.jit(jax.vmap(train_fn(agent)))(keys)
-    models, curves = _train_seeds(model_data, config, keys)
+    models, curves = train_models(model_data, config, keys)
     base_act = base_policy(config.base, base_config, obs_dim, act_dim)
     mean, std = jnp.asarray(data.obs_mean), jnp.asarray(data.obs_std)
     from purerl.evaluation import evaluate_policy
@@ -343,32 +398,33 @@ def run(config: Config) -> dict:
 
         return jax.vmap(run_policy)(jnp.asarray([0.0, config.lam]))  # same key: paired episodes
 
-    returns = jax.jit(jax.vmap(evaluate_pair))(base_states.actor, models, jax.random.split(keys[0], len(keys)))
+    returns = jax.jit(jax.vmap(evaluate_pair))(
+        base_states.actor, models, jax.random.split(keys[0], len(keys))
+    )
     lo, hi = reference_returns(data.metadata, data.env)
     scores = np.asarray(normalized_score(np.asarray(returns), lo, hi))  # (seeds, 2, episodes)
     summary = {}
     for i, name in enumerate(("base", "cdsa")):
-        summary[name] = {"mean_score": scores[:, i].mean(1).tolist(),
-                         f"VaR_{config.risk_alpha}": np.asarray(value_at_risk(scores[:, i], config.risk_alpha)).tolist(),
-                         f"CVaR_{config.risk_alpha}": np.asarray(
-                             conditional_value_at_risk(scores[:, i], config.risk_alpha)).tolist()}
-    result = {"config": dataclasses.asdict(config), "env": data.env, "summary": summary,
-              "final_model_losses": {k: np.asarray(v)[:, -1].tolist() for k, v in curves.items()},
-              "versions": versions(),
-              "note": "CDSA is reconstructed from the paper's abstract (no public code); see purerl/agents/cdsa.py"}
+        summary[name] = {
+            "mean_score": scores[:, i].mean(1).tolist(),
+            f"VaR_{config.risk_alpha}": np.asarray(value_at_risk(scores[:, i], config.risk_alpha)).tolist(),
+            f"CVaR_{config.risk_alpha}": np.asarray(
+                conditional_value_at_risk(scores[:, i], config.risk_alpha)
+            ).tolist(),
+        }
+    result = {
+        "config": dataclasses.asdict(config),
+        "env": data.env,
+        "summary": summary,
+        "final_model_losses": {k: np.asarray(v)[:, -1].tolist() for k, v in curves.items()},
+        "versions": versions(),
+        "note": "CDSA is reconstructed from the paper's abstract (no public code); see purerl/agents/cdsa.py",
+    }
     if config.out:
         os.makedirs(config.out, exist_ok=True)
         with open(os.path.join(config.out, "results.json"), "w") as f:
             json.dump(result, f, indent=1)
     return result
-
-
-def _train_seeds(data, config: Config, keys):
-    """train_models per seed (a Python loop over a handful of seeds; each call is one jitted scan)."""
-    out = [train_models(data, config, k) for k in keys]
-    models = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *[m for m, _ in out])
-    curves = {k: jnp.stack([c[k] for _, c in out]) for k in out[0][1]}
-    return models, curves
 
 
 def make_corrected_policy_traced(base_act, models: Models, config: Config, obs_dim: int, act_dim: int):
@@ -378,8 +434,18 @@ def make_corrected_policy_traced(base_act, models: Models, config: Config, obs_d
 
     def act(params, obs, key, lam=config.lam):
         a0 = base_act(params, obs, key)
-        return correct(forward_fn, inverse_fn, score_fn, obs, a0, lam, config.kappa, config.sigma_e,
-                       config.aux_form, config.n_correction_steps)
+        return correct(
+            forward_fn,
+            inverse_fn,
+            score_fn,
+            obs,
+            a0,
+            lam,
+            config.kappa,
+            config.sigma_e,
+            config.aux_form,
+            config.n_correction_steps,
+        )
 
     return act
 
