@@ -53,13 +53,13 @@ def _parse(algo: str, argv: list[str]):
 
 
 def train(algo: str, argv: list[str]) -> dict:
-    from purerl import runner
-
-    from purerl import sweep
+    from purerl import runner, sweep
 
     try:
+        multi_process = _join_processes(argv)  # must come before anything touches a device
         module, config, options = _parse(algo, argv)
-        options = _join_processes(options)
+        if multi_process:
+            options = _all_devices(options)
         agent = module.make_agent(config)  # validates the config before anything is compiled
         if options.process_id == 0:
             runner.check_out_dir(options.out, options.overwrite)
@@ -72,19 +72,35 @@ def train(algo: str, argv: list[str]) -> dict:
     return result.summary
 
 
-def _join_processes(options):
-    """Multi-host runs: join jax.distributed and shard the seeds over every process's devices."""
-    if options.num_processes == 1:
-        return options
-    if options.num_processes < 1 or not 0 <= options.process_id < options.num_processes:
-        raise ValueError(
-            f"process_id must lie in [0, num_processes); got {options.process_id} of {options.num_processes}"
-        )
-    import jax
+def _join_processes(argv: list[str]) -> bool:
+    """Multi-host runs: join jax.distributed before JAX initialises its backend (so before the agent
+    modules are imported). The flags are read here and again, with the others, by tyro."""
+    import argparse
 
+    from purerl.runner import RunOptions
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--num-processes", type=int, default=RunOptions.num_processes)
+    parser.add_argument("--process-id", type=int, default=RunOptions.process_id)
+    parser.add_argument("--coordinator", default=RunOptions.coordinator)
+    parser.add_argument("--distributed-timeout", type=int, default=RunOptions.distributed_timeout)
+    flags, _ = parser.parse_known_args(argv)
+    if flags.num_processes == 1:
+        return False
+    if flags.num_processes < 1 or not 0 <= flags.process_id < flags.num_processes:
+        raise ValueError(
+            f"process_id must lie in [0, num_processes); got {flags.process_id} of {flags.num_processes}"
+        )
     from purerl import sweep
 
-    sweep.init_distributed(options.coordinator, options.num_processes, options.process_id, options.distributed_timeout)
+    sweep.init_distributed(flags.coordinator, flags.num_processes, flags.process_id, flags.distributed_timeout)
+    return True
+
+
+def _all_devices(options):
+    """A multi-host run shards the seed axis over every process's devices."""
+    import jax
+
     if options.num_devices == 1:
         options = dataclasses.replace(options, num_devices=jax.device_count())
     if options.num_devices != jax.device_count():
