@@ -30,13 +30,27 @@ def write_bandit(path, n=4096, next_obs=True):
     rng = np.random.default_rng(0)
     obs = rng.normal(size=(n, 3)).astype(np.float32)
     actions = np.where(rng.random(n) < 0.5, GOOD, BAD).astype(np.float32)[:, None]
-    d = {"observations": obs, "actions": actions, "rewards": reward_of(actions[:, 0]).astype(np.float32),
-         "next_observations": rng.normal(size=(n, 3)).astype(np.float32), "terminals": np.ones(n, bool),
-         "timeouts": np.zeros(n, bool)}
+    d = {
+        "observations": obs,
+        "actions": actions,
+        "rewards": reward_of(actions[:, 0]).astype(np.float32),
+        "next_observations": rng.normal(size=(n, 3)).astype(np.float32),
+        "terminals": np.ones(n, bool),
+        "timeouts": np.zeros(n, bool),
+    }
     if not next_obs:
         del d["next_observations"]
-    pdata.write_hdf5(path, d, {"env_id": "Pendulum-v1", "episode_length": 200, "purerl_version": "0",
-                               "ref_min_score": -200.0, "ref_max_score": 0.0})
+    pdata.write_hdf5(
+        path,
+        d,
+        {
+            "env_id": "Pendulum-v1",
+            "episode_length": 200,
+            "purerl_version": "0",
+            "ref_min_score": -200.0,
+            "ref_max_score": 0.0,
+        },
+    )
     return path
 
 
@@ -65,6 +79,7 @@ def bc_scores(bandit_path):
 
 
 # --- PRDC: the nearest-neighbour search ---------------------------------------------------------------------
+
 
 def brute_force(x, queries):
     x, queries = x.astype(np.float64), queries.astype(np.float64)
@@ -101,7 +116,9 @@ def test_vmapped_search_keeps_dataset_unbatched():
     for i in range(s):
         np.testing.assert_array_equal(batched[i], np.asarray(prdc.nearest_index(xb, xsqb, queries[i])))
     hlo = f.lower(queries).as_text()
-    assert f"{s}x3x1024x{dim}" not in hlo and f"{s}x1024x{dim}" not in hlo, "X was broadcast over the seed axis"
+    assert f"{s}x3x1024x{dim}" not in hlo and f"{s}x1024x{dim}" not in hlo, (
+        "X was broadcast over the seed axis"
+    )
 
 
 def test_reduction_to_td3_bc_targets():
@@ -181,8 +198,9 @@ def test_prdc_beats_bc(bandit_path, bc_scores):
 
 
 def test_prdc_vmapped_seed_equals_single_run(bandit_path):
-    config = prdc.Config(dataset=bandit_path, num_updates=20, updates_per_iteration=10, hidden=(8, 8),
-                         search_block=1000)
+    config = prdc.Config(
+        dataset=bandit_path, num_updates=20, updates_per_iteration=10, hidden=(8, 8), search_block=1000
+    )
     train = prdc.make_train(config)
     batched, _ = vmap_seeds(train, [0, 1])
     single, _ = jax.jit(train)(jax.random.PRNGKey(1))
@@ -191,9 +209,13 @@ def test_prdc_vmapped_seed_equals_single_run(bandit_path):
 
 
 def test_prdc_bad_input(bandit_path, tmp_path):
-    for field, value, match in (("beta", 0.0, "beta must be positive"), ("beta", -1.0, "beta must be positive"),
-                                ("k", 2, "k must be 1"), ("search_mode", "fast", "search_mode"),
-                                ("policy_freq", 3, "policy_freq")):
+    for field, value, match in (
+        ("beta", 0.0, "beta must be positive"),
+        ("beta", -1.0, "beta must be positive"),
+        ("k", 2, "k must be 1"),
+        ("search_mode", "fast", "search_mode"),
+        ("policy_freq", 3, "policy_freq"),
+    ):
         with pytest.raises(ValueError, match=match):
             prdc.make_agent(dataclasses.replace(prdc.Config(dataset=bandit_path), **{field: value}))
     no_next = write_bandit(str(tmp_path / "no_next.hdf5"), n=64, next_obs=False)
@@ -215,7 +237,10 @@ def test_fstar_closed_form_vs_brute_force():
     x = np.linspace(0.0, 10.0, 200_001)  # the ratio x >= 0; f(x) = (x - 1)^2
     brute = np.array([(x * yi - (x - 1) ** 2).max() for yi in y])
     np.testing.assert_allclose(odice.fstar_chi2(jnp.asarray(y, jnp.float32)), brute, atol=1e-5)
-    assert float(odice.fstar_chi2(jnp.float32(-2.0))) == -1.0 and float(odice.fstar_chi2(jnp.float32(-3.0))) == -1.0
+    assert (
+        float(odice.fstar_chi2(jnp.float32(-2.0))) == -1.0
+        and float(odice.fstar_chi2(jnp.float32(-3.0))) == -1.0
+    )
     grads = jax.vmap(jax.grad(odice.fstar_chi2))(jnp.asarray(y, jnp.float32))
     np.testing.assert_allclose(grads, np.maximum(0.0, 1.0 + y / 2), atol=1e-6)
     np.testing.assert_allclose(odice.omega_chi2(jnp.asarray(y)), np.maximum(0.0, 1.0 + y / 2), atol=1e-7)
@@ -228,10 +253,12 @@ def test_fstar_closed_form_vs_brute_force():
 def value_setup(heads=2, layer_norm=True, reward_shift=0.0, seed=0):
     rng = np.random.default_rng(seed)
     b, dim = 64, 5
-    batch = {"observations": jnp.asarray(rng.normal(size=(b, dim)), jnp.float32),
-             "next_observations": jnp.asarray(rng.normal(size=(b, dim)), jnp.float32),
-             "rewards": jnp.asarray(rng.normal(size=b) + reward_shift, jnp.float32),
-             "terminals": jnp.asarray(rng.random(b) < 0.2)}
+    batch = {
+        "observations": jnp.asarray(rng.normal(size=(b, dim)), jnp.float32),
+        "next_observations": jnp.asarray(rng.normal(size=(b, dim)), jnp.float32),
+        "rewards": jnp.asarray(rng.normal(size=b) + reward_shift, jnp.float32),
+        "terminals": jnp.asarray(rng.random(b) < 0.2),
+    }
     v_init, v_apply = odice.make_value((16, 16), layer_norm, heads)
     params = v_init(jax.random.PRNGKey(seed), jnp.zeros(dim))
     target = jax.tree.map(lambda p: p + 0.05 * jnp.sin(p * 7.0 + 1.0), params)  # a target different from V
@@ -294,8 +321,9 @@ def test_degenerate_cases():
     np.testing.assert_allclose(flat(g_semi), flat(g_lin) + flat(g_f), rtol=1e-6, atol=1e-8)
 
 
-ODICE_SMALL = dict(SMALL, value_hidden=(32, 32), policy_hidden=(32, 32), value_lr=1e-3, policy_lr=1e-3,
-                   reward_mode="none")
+ODICE_SMALL = dict(
+    SMALL, value_hidden=(32, 32), policy_hidden=(32, 32), value_lr=1e-3, policy_lr=1e-3, reward_mode="none"
+)
 
 
 def test_odice_beats_bc(bandit_path, bc_scores):
@@ -307,20 +335,35 @@ def test_odice_beats_bc(bandit_path, bc_scores):
 
 
 def test_odice_vmapped_seed_equals_single_run_and_il_mode(bandit_path):
-    config = odice.Config(dataset=bandit_path, num_updates=20, updates_per_iteration=10, value_hidden=(8, 8),
-                          policy_hidden=(8, 8), mode="il", lam=0.4)
+    config = odice.Config(
+        dataset=bandit_path,
+        num_updates=20,
+        updates_per_iteration=10,
+        value_hidden=(8, 8),
+        policy_hidden=(8, 8),
+        mode="il",
+        lam=0.4,
+    )
     train = odice.make_train(config)
     batched, metrics = vmap_seeds(train, [0, 1])
     single, _ = jax.jit(train)(jax.random.PRNGKey(1))
-    for a, b in zip(jax.tree.leaves((single.policy, single.value)), jax.tree.leaves((batched.policy, batched.value))):
+    for a, b in zip(
+        jax.tree.leaves((single.policy, single.value)), jax.tree.leaves((batched.policy, batched.value))
+    ):
         np.testing.assert_allclose(a, b[1], rtol=1e-5, atol=1e-6)
     assert np.isfinite(np.asarray(metrics["policy_loss"])).all()
 
 
 def test_odice_bad_input(bandit_path, tmp_path):
-    for field, value, match in (("lam", 0.0, "lam must lie"), ("lam", 1.0, "lam must lie"), ("lam", 1.5, "lam"),
-                                ("eta", -0.1, "eta must be >= 0"), ("mode", "x", "mode"),
-                                ("gradient", "y", "gradient"), ("weight_form", "z", "weight_form")):
+    for field, value, match in (
+        ("lam", 0.0, "lam must lie"),
+        ("lam", 1.0, "lam must lie"),
+        ("lam", 1.5, "lam"),
+        ("eta", -0.1, "eta must be >= 0"),
+        ("mode", "x", "mode"),
+        ("gradient", "y", "gradient"),
+        ("weight_form", "z", "weight_form"),
+    ):
         with pytest.raises(ValueError, match=match):
             odice.make_agent(dataclasses.replace(odice.Config(dataset=bandit_path), **{field: value}))
     no_next = write_bandit(str(tmp_path / "no_next.hdf5"), n=64, next_obs=False)

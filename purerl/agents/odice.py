@@ -122,6 +122,7 @@ class TrainState:
 
 # --- the maths (pure functions, tested against closed forms / brute force) ---------------------------------
 
+
 def fstar_chi2(y: jax.Array) -> jax.Array:
     """Conjugate of f(x) = (x - 1)^2 with x >= 0: y + y^2/4 for y >= -2, else -1."""
     return jnp.where(y >= -2.0, y + 0.25 * y**2, -1.0)
@@ -162,12 +163,21 @@ def value_gradients(v_apply, params, target_params, batch, lam, eta, gamma, f_na
     delta_f, _ = residuals(v_s, v_next, vbar_s, vbar_next, batch["rewards"], batch["terminals"], gamma)
 
     def l_f(vs):
-        return lam * fstar(residuals(vs, v_next, vbar_s, vbar_next, batch["rewards"], batch["terminals"],
-                                     gamma)[0]).mean()
+        return (
+            lam
+            * fstar(
+                residuals(vs, v_next, vbar_s, vbar_next, batch["rewards"], batch["terminals"], gamma)[0]
+            ).mean()
+        )
 
     def l_b(vn):
-        return lam * eta * fstar(residuals(v_s, vn, vbar_s, vbar_next, batch["rewards"], batch["terminals"],
-                                           gamma)[1]).mean()
+        return (
+            lam
+            * eta
+            * fstar(
+                residuals(v_s, vn, vbar_s, vbar_next, batch["rewards"], batch["terminals"], gamma)[1]
+            ).mean()
+        )
 
     zero = jnp.zeros_like(v_s)
     ct_lin = jnp.full_like(v_s, (1.0 - lam) / v_s.size)
@@ -185,8 +195,12 @@ def value_gradients_reference(v_apply, params, target_params, batch, lam, eta, g
     vbar_next = v_apply(target_params, nxt).min(0)
     mask = gamma * (1.0 - batch["terminals"].astype(jnp.float32))
     g_lin = jax.grad(lambda p: (1.0 - lam) * v_apply(p, obs).mean())(params)
-    g_f = jax.grad(lambda p: lam * fstar(batch["rewards"] + mask * vbar_next - v_apply(p, obs)).mean())(params)
-    g_b = jax.grad(lambda p: lam * eta * fstar(batch["rewards"] + mask * v_apply(p, nxt) - vbar_s).mean())(params)
+    g_f = jax.grad(lambda p: lam * fstar(batch["rewards"] + mask * vbar_next - v_apply(p, obs)).mean())(
+        params
+    )
+    g_b = jax.grad(lambda p: lam * eta * fstar(batch["rewards"] + mask * v_apply(p, nxt) - vbar_s).mean())(
+        params
+    )
     return g_lin, g_f, g_b
 
 
@@ -206,8 +220,11 @@ def combine_gradients(g_lin, g_f, g_b, gradient: str = "orthogonal", axis_name: 
         g = flat_lin + flat_f + flat_b
     else:
         g = flat_lin + flat_f
-    metrics = {"c": c, "cos_fb": fb / jnp.maximum(jnp.sqrt(ff * bb), 1e-20),
-               "perp_ratio": jnp.sqrt(perp @ perp) / jnp.maximum(jnp.sqrt(ff), 1e-20)}
+    metrics = {
+        "c": c,
+        "cos_fb": fb / jnp.maximum(jnp.sqrt(ff * bb), 1e-20),
+        "perp_ratio": jnp.sqrt(perp @ perp) / jnp.maximum(jnp.sqrt(ff), 1e-20),
+    }
     return unravel(g), metrics
 
 
@@ -226,6 +243,7 @@ def make_value(hidden, layer_norm: bool, heads: int):
 
 # --- the agent --------------------------------------------------------------------------------------
 
+
 def validate(config: Config) -> None:
     offline.check_common(config)
     check_positive(config, "value_lr", "policy_lr", "weight_clip")
@@ -237,9 +255,13 @@ def validate(config: Config) -> None:
         raise ValueError(f"target_ema must lie in (0, 1], got {config.target_ema}")
     if config.policy_wd < 0:
         raise ValueError(f"policy_wd must be >= 0, got {config.policy_wd}")
-    for field, valid in (("mode", ("rl", "il")), ("gradient", ("orthogonal", "true", "semi")),
-                         ("f_name", tuple(FSTAR)), ("weight_form", ("relu", "omega")),
-                         ("reward_mode", ("iql_scale", "antmaze_m3", "none"))):
+    for field, valid in (
+        ("mode", ("rl", "il")),
+        ("gradient", ("orthogonal", "true", "semi")),
+        ("f_name", tuple(FSTAR)),
+        ("weight_form", ("relu", "omega")),
+        ("reward_mode", ("iql_scale", "antmaze_m3", "none")),
+    ):
         if getattr(config, field) not in valid:
             raise ValueError(f"{field} must be one of {', '.join(valid)}, got {getattr(config, field)!r}")
 
@@ -250,8 +272,14 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
     il = config.mode == "il"
     if data is None:
         scaling = "episode_range" if (config.reward_mode == "iql_scale" and not il) else "none"
-        data = offline.prepare(config.dataset, config.env, config.view, config.normalize_states or il,
-                               reward_scaling=scaling, brax_backend=config.brax_backend)
+        data = offline.prepare(
+            config.dataset,
+            config.env,
+            config.view,
+            config.normalize_states or il,
+            reward_scaling=scaling,
+            brax_backend=config.brax_backend,
+        )
     offline.require_keys(data.data, "observations", "actions", "rewards", "next_observations", "terminals")
     rewards = data.data["rewards"]
     if il:
@@ -263,8 +291,9 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
     action_dim = dataset["actions"].shape[1]
     policy = GaussianPolicy(action_dim, tuple(config.policy_hidden), squash=il)
     v_init, v_apply = make_value(config.value_hidden, config.layer_norm, 2 if config.twin_v else 1)
-    policy_tx = optax.chain(optax.add_decayed_weights(config.policy_wd), optax.scale_by_adam(),
-                            optax.scale(-config.policy_lr))
+    policy_tx = optax.chain(
+        optax.add_decayed_weights(config.policy_wd), optax.scale_by_adam(), optax.scale(-config.policy_lr)
+    )
     value_tx = optax.adam(config.value_lr)
     eta = config.eta if config.gradient != "semi" else 0.0
 
@@ -273,13 +302,20 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
         obs0 = jnp.zeros((obs_dim,))
         policy_params = policy.init(k1, obs0)
         value_params = v_init(k2, obs0)
-        return TrainState(policy_params, value_params, value_params, policy_tx.init(policy_params),
-                          value_tx.init(value_params), key)
+        return TrainState(
+            policy_params,
+            value_params,
+            value_params,
+            policy_tx.init(policy_params),
+            value_tx.init(value_params),
+            key,
+        )
 
     def step(state: TrainState, key):
         batch = offline.sample(dataset, key, config.batch_size)
-        g_lin, g_f, g_b, delta_f = value_gradients(v_apply, state.value, state.value_target, batch, config.lam, eta,
-                                                   config.gamma, config.f_name)
+        g_lin, g_f, g_b, delta_f = value_gradients(
+            v_apply, state.value, state.value_target, batch, config.lam, eta, config.gamma, config.f_name
+        )
         grads, proj = combine_gradients(g_lin, g_f, g_b, config.gradient)
         updates, value_opt = value_tx.update(grads, state.value_opt, state.value)
         value_params = optax.apply_updates(state.value, updates)
@@ -293,25 +329,46 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
 
         p_loss, grads = jax.value_and_grad(policy_loss)(state.policy)
         updates, policy_opt = policy_tx.update(grads, state.policy_opt, state.policy)
-        new = TrainState(optax.apply_updates(state.policy, updates), value_params, value_target, policy_opt,
-                         value_opt, state.key)
-        return new, {"policy_loss": p_loss, "v": v_apply(state.value, batch["observations"]).mean(),
-                     "delta_f": delta_f.mean(), "delta_f_min": delta_f.min(), "delta_f_max": delta_f.max(),
-                     "weight_mean": weights.mean(), "weight_max": weights.max(),
-                     "zero_weight_fraction": (weights == 0).mean(), **proj}
+        new = TrainState(
+            optax.apply_updates(state.policy, updates),
+            value_params,
+            value_target,
+            policy_opt,
+            value_opt,
+            state.key,
+        )
+        return new, {
+            "policy_loss": p_loss,
+            "v": v_apply(state.value, batch["observations"]).mean(),
+            "delta_f": delta_f.mean(),
+            "delta_f_min": delta_f.min(),
+            "delta_f_max": delta_f.max(),
+            "weight_mean": weights.mean(),
+            "weight_max": weights.max(),
+            "zero_weight_fraction": (weights == 0).mean(),
+            **proj,
+        }
 
     def update(state: TrainState):
         key, run_key = jax.random.split(state.key)
         state, metrics = jax.lax.scan(step, state, jax.random.split(run_key, config.updates_per_iteration))
         return state.replace(key=key), {k: v.mean() for k, v in metrics.items()}
 
-    evaluate_params = offline.make_evaluate(data, lambda p, obs, k: policy.apply(p, obs)[0], config.eval_episodes)
+    evaluate_params = offline.make_evaluate(
+        data, lambda p, obs, k: policy.apply(p, obs)[0], config.eval_episodes
+    )
 
     def evaluate(state: TrainState, key):
         return evaluate_params(state.policy, key)
 
-    return Agent(init, update, evaluate, config.num_updates // config.updates_per_iteration,
-                 config.updates_per_iteration, dataclasses.replace(config, env=data.env))
+    return Agent(
+        init,
+        update,
+        evaluate,
+        config.num_updates // config.updates_per_iteration,
+        config.updates_per_iteration,
+        dataclasses.replace(config, env=data.env),
+    )
 
 
 def make_train(config: Config, data: offline.OfflineData | None = None):

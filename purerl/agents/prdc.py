@@ -107,9 +107,12 @@ def config_for(dataset: str, **overrides) -> Config:
 
 # --- the nearest-neighbour search (pure functions, tested against numpy brute force) ---------------------
 
+
 def build_search_matrix(observations: jax.Array, actions: jax.Array, beta: float) -> jax.Array:
     """X = [beta * s, a] (N, obs_dim + act_dim), from the (normalised) dataset."""
-    return jnp.concatenate([beta * jnp.asarray(observations, jnp.float32), jnp.asarray(actions, jnp.float32)], 1)
+    return jnp.concatenate(
+        [beta * jnp.asarray(observations, jnp.float32), jnp.asarray(actions, jnp.float32)], 1
+    )
 
 
 def blocked(x: jax.Array, block: int) -> tuple[jax.Array, jax.Array]:
@@ -139,15 +142,20 @@ def nearest_index(xb: jax.Array, xsqb: jax.Array, queries: jax.Array) -> jax.Arr
         j = jnp.argmin(scores, axis=1)
         v = jnp.take_along_axis(scores, j[:, None], 1)[:, 0]
         better = v < best_v
-        return (jnp.where(better, v, best_v), jnp.where(better, b * c + j.astype(jnp.int32), best_j), b + 1), None
+        return (
+            jnp.where(better, v, best_v),
+            jnp.where(better, b * c + j.astype(jnp.int32), best_j),
+            b + 1,
+        ), None
 
     init = (jnp.full((m,), jnp.inf, queries.dtype), jnp.zeros((m,), jnp.int32), jnp.zeros((), jnp.int32))
     (_, best_j, _), _ = jax.lax.scan(body, init, (xb, xsqb))
     return best_j
 
 
-def constraint_target(pi: jax.Array, obs: jax.Array, xb: jax.Array, xsqb: jax.Array, actions: jax.Array,
-                      beta: float):
+def constraint_target(
+    pi: jax.Array, obs: jax.Array, xb: jax.Array, xsqb: jax.Array, actions: jax.Array, beta: float
+):
     """The dataset-constraint target a_hat = a_{j}, j = argmin_i ||[beta s, pi] - X_i|| (no gradient to pi or X),
     with the index and the squared distance of the neighbour's state part to the query state."""
     pi, obs = jax.lax.stop_gradient(pi), jax.lax.stop_gradient(obs)
@@ -160,6 +168,7 @@ def constraint_target(pi: jax.Array, obs: jax.Array, xb: jax.Array, xsqb: jax.Ar
 
 # --- the agent --------------------------------------------------------------------------------------
 
+
 def validate(config: Config) -> None:
     td3_bc.validate(config)
     if not config.beta > 0:
@@ -167,9 +176,13 @@ def validate(config: Config) -> None:
     if config.k != 1:
         raise ValueError(f"k must be 1 (the reference queries the single nearest neighbour), got {config.k}")
     if config.policy_freq != 2:
-        raise ValueError(f"policy_freq must be 2 (TD3+BC's fixed critic/actor pairing), got {config.policy_freq}")
+        raise ValueError(
+            f"policy_freq must be 2 (TD3+BC's fixed critic/actor pairing), got {config.policy_freq}"
+        )
     if config.search_mode != "exact":
-        raise ValueError(f"search_mode must be 'exact' (fast mode is not implemented), got {config.search_mode!r}")
+        raise ValueError(
+            f"search_mode must be 'exact' (fast mode is not implemented), got {config.search_mode!r}"
+        )
     if config.search_block < 1:
         raise ValueError(f"search_block must be positive, got {config.search_block}")
 
@@ -178,22 +191,28 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
     """PRDC; `data` (from `purerl.offline.prepare`) may be passed to reuse a loaded dataset."""
     validate(config)
     if data is None:
-        data = offline.prepare(config.dataset, config.env, config.view, config.normalize_states,
-                               brax_backend=config.brax_backend)
+        data = offline.prepare(
+            config.dataset, config.env, config.view, config.normalize_states, brax_backend=config.brax_backend
+        )
     offline.require_keys(data.data, "observations", "actions", "rewards", "next_observations", "terminals")
     if config.reward_scale != 1.0 or config.reward_shift != 0.0:
         rewards = config.reward_scale * data.data["rewards"] + config.reward_shift
         data = dataclasses.replace(data, data={**data.data, "rewards": rewards})
     actions = data.data["actions"]
-    xb, xsqb = blocked(build_search_matrix(data.data["observations"], actions, config.beta), config.search_block)
+    xb, xsqb = blocked(
+        build_search_matrix(data.data["observations"], actions, config.beta), config.search_block
+    )
 
     def bc_target(pi, batch):
         obs = batch["observations"]
         a_hat, _, neighbour, query = constraint_target(pi, obs, xb, xsqb, actions, config.beta)
         dist = jnp.sqrt(jnp.maximum(((query - neighbour) ** 2).sum(1), 0.0))
         same_state = jnp.all(neighbour[:, : obs.shape[1]] == query[:, : obs.shape[1]], axis=1)
-        return a_hat, {"dc_loss": ((pi - a_hat) ** 2).mean(), "nn_distance": dist.mean(),
-                       "same_state_fraction": same_state.mean()}
+        return a_hat, {
+            "dc_loss": ((pi - a_hat) ** 2).mean(),
+            "nn_distance": dist.mean(),
+            "same_state_fraction": same_state.mean(),
+        }
 
     return td3_bc.make_agent(config, data, bc_target=bc_target)
 
