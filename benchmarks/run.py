@@ -19,6 +19,7 @@ import os
 import resource
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -65,7 +66,9 @@ def run_case(case, out_dir, seed=0):
     wall = time.perf_counter() - t0
     load_after = os.getloadavg()[0]
     summary = dict(result.summary)
-    curve = np.nanmean(result.metrics["episode_return"], axis=0)
+    with warnings.catch_warnings():  # iterations where no seed finished an episode stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        curve = np.nanmean(result.metrics["episode_return"], axis=0)
     step = max(1, len(curve) // 50)
     summary.update(
         name=case["name"],
