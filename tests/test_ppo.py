@@ -47,16 +47,6 @@ def test_make_train_equals_runner_chunks(tiny_agent, vmapped_run):
     np.testing.assert_allclose(metrics["value_loss"], vmapped_run.metrics["value_loss"][1], rtol=1e-5)
 
 
-def test_two_devices_equal_vmap(tiny_agent, vmapped_run):
-    assert len(jax.devices()) >= 2, "tests/conftest.py should provide 2 CPU devices"
-    sharded = runner.run(
-        "ppo", tiny_agent, runner.RunOptions(num_seeds=len(SEEDS), num_devices=2, chunk_iterations=3, progress=False)
-    )
-    for name, values in sharded.metrics.items():
-        np.testing.assert_allclose(values, vmapped_run.metrics[name], rtol=1e-5, atol=1e-6, err_msg=name)
-    np.testing.assert_allclose(sharded.returns, vmapped_run.returns, rtol=1e-5)
-
-
 def test_resume_is_bit_identical(tiny_agent, tmp_path):
     options = runner.RunOptions(num_seeds=2, chunk_iterations=3, checkpoint_every=3, progress=False)
     full = runner.run("ppo", tiny_agent, dataclasses.replace(options, out=str(tmp_path / "full")))
