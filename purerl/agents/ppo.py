@@ -115,14 +115,19 @@ class TrainState:
 ENV_AXIS = "envs"  # vmap axis of the parallel envs (observation statistics are shared over it)
 
 
-def make_env(config: Config):
-    """The training env: base env -> clip actions -> episode stats -> (optional) obs normalisation."""
+def make_base_env(config: Config):
+    """The unwrapped env with the config's time limit and brax backend."""
     kwargs = {}
     if config.max_episode_steps:
         kwargs["max_steps_in_episode"] = config.max_episode_steps
     if config.env in envs.BRAX_ENVS:
         kwargs["backend"] = config.brax_backend
-    env, env_params = envs.make(config.env, **kwargs)
+    return envs.make(config.env, **kwargs)
+
+
+def make_env(config: Config):
+    """The training env: base env -> clip actions -> episode stats -> (optional) obs normalisation."""
+    env, env_params = make_base_env(config)
     if not envs.is_discrete(env, env_params):
         env = envs.ClipAction(env)
     env = envs.EpisodeStats(env)
@@ -298,7 +303,7 @@ def make_agent(config: Config, drift=None) -> Agent:
         new_state = TrainState(params, opt_state, env_state, obs, key, iteration)
         return new_state, metrics
 
-    eval_env, _ = envs.make(config.env, **({"backend": config.brax_backend} if config.env in envs.BRAX_ENVS else {}))
+    eval_env, _ = make_base_env(config)  # same dynamics, no training wrappers
     if not discrete:
         eval_env = envs.ClipAction(eval_env)
 
