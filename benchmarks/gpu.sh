@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Headline benchmarks on one accelerator in under 10 minutes: PPO CartPole-v1 with 1/8/64/1024 vmapped seeds,
+# PPO on brax halfcheetah (2048 envs), SAC and PMOE-SAC gradient steps/s, TD3+BC updates/s (1M-row dataset,
+# 1 and 8 seeds) and one TA-LPO evolution-strategies generation (64 inner PPO runs).
+#
+#   bash benchmarks/gpu.sh [RESULTS_DIR]        # default benchmarks/results/<device kind>/
+#
+# Needs purerl's dependencies with a CUDA (or TPU) jax. Where pip cannot reach PyPI, put wheels in .whl/ and set
+# PURERL_WHEELS=.whl: they are installed into /tmp/site first (no dependency resolution, nothing else touched).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+export PYTHONUNBUFFERED=1
+if [[ -n "${PURERL_WHEELS:-}" ]]; then
+  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+    "$PURERL_WHEELS"/*.whl
+  export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
+fi
+export PYTHONPATH="$PWD:${PYTHONPATH:-}"
+kind=$("$PYTHON" -c "import jax; print(jax.devices()[0].device_kind.replace(' ', '_'))")
+out=${1:-benchmarks/results/$kind}
+echo "device: $kind -> $out"
+"$PYTHON" -c "import jax, flax, optax; print('jax', jax.__version__, 'flax', flax.__version__, jax.devices())"
+"$PYTHON" benchmarks/run.py --suite accelerator --out "$out"
