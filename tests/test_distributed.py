@@ -1,15 +1,13 @@
 """Multi-process runs on jax.distributed: 2 CPU processes on 127.0.0.1 (gloo collectives)."""
 
 import json
-import os
 import signal
-import socket
-import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
+from loopback import free_port, launch, wait_all
 
 from purerl import runner
 from purerl.agents import ppo
@@ -19,35 +17,17 @@ TINY_FLAGS = ["--total-timesteps", "768", "--num-steps", "32", "--eval-episodes"
 TINY = ppo.Config(total_timesteps=768, num_steps=32, eval_episodes=8)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def process_env():
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    # One CPU device per process: the 2 devices of the run are the 2 processes'.
-    flags = [f for f in env.get("XLA_FLAGS", "").split() if "force_host_platform_device_count" not in f]
-    env["XLA_FLAGS"] = " ".join(flags)
-    return env
-
-
-def launch(out, extra, port):
-    procs = []
-    for pid in range(2):
-        cmd = [sys.executable, "-m", "purerl.cli", "train", "ppo", *extra, "--num-seeds", "4", "--num-processes", "2",
-               "--process-id", str(pid), "--coordinator", f"127.0.0.1:{port}", "--out", str(out)]
-        procs.append(subprocess.Popen(cmd, env=process_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    return procs
+def launch_ppo(out, extra, port):
+    return launch([
+        [sys.executable, "-m", "purerl.cli", "train", "ppo", *extra, "--num-seeds", "4", "--num-processes", "2",
+         "--process-id", str(pid), "--coordinator", f"127.0.0.1:{port}", "--out", str(out)]
+        for pid in range(2)
+    ])
 
 
 def test_two_processes_equal_single_process_vmap(tmp_path):
     out = tmp_path / "multi"
-    procs = launch(out, TINY_FLAGS + ["--no-progress"], free_port())
-    outputs = [p.communicate(timeout=240) for p in procs]
-    for p, (o, e) in zip(procs, outputs, strict=True):
-        assert p.returncode == 0, e[-2000:]
+    wait_all(launch_ppo(out, TINY_FLAGS + ["--no-progress"], free_port()), timeout=240)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["num_processes"] == 2 and summary["num_devices"] == 2
 
@@ -62,7 +42,7 @@ def test_two_processes_equal_single_process_vmap(tmp_path):
 def test_killing_one_process_ends_the_other_with_a_clear_error(tmp_path):
     flags = ["--total-timesteps", "10000000", "--num-steps", "32", "--chunk-iterations", "20",
              "--distributed-timeout", "20"]
-    procs = launch(tmp_path / "killed", flags, free_port())
+    procs = launch_ppo(tmp_path / "killed", flags, free_port())
     survivor, victim = procs
     try:
         deadline = time.time() + 180
