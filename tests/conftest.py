@@ -13,3 +13,9 @@ _FLAGS = (
 _existing = os.environ.get("XLA_FLAGS", "")
 os.environ["XLA_FLAGS"] = " ".join([_existing] + [f for f in _FLAGS if f.split("=")[0] not in _existing]).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+# Several tests, notebooks and subprocesses compile the same programs (a run and its resume, a CLI run and its
+# API twin); JAX's persistent compilation cache lets them share the compiled executables. The cache is keyed
+# by the program, the flags and the jaxlib version, so a hit never changes a result. Ignored by git.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), ".jax_cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
