@@ -4,12 +4,13 @@
   python benchmarks/bench_sac.py learn --algo sac   # Pendulum-v1, 30k env steps, 3 vmapped seeds
 
 Compile time is measured separately (`jax.jit(f).lower(args).compile()`), then the compiled call is timed
-with `block_until_ready`. Results go to benchmarks/results/sac_speed.json and <algo>_pendulum.json.
+with `block_until_ready`. Results go to benchmarks/results/sac_speed.json and <algo>_<env>_<k env steps>k.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -101,10 +102,11 @@ def speed(steps: int) -> None:
     write_json(os.path.join(RESULTS, "sac_speed.json"), out)
 
 
-def learn(algo: str, seeds: list[int], total: int, **overrides) -> None:
+def learn(algo: str, seeds: list[int], total: int, env: str = "Pendulum-v1", out_dir: str = RESULTS,
+          **overrides) -> None:
     load = os.getloadavg()[0]
     module = get(algo)
-    config = module.Config(env="Pendulum-v1", total_timesteps=total, **overrides)
+    config = module.Config(env=env, total_timesteps=total, **overrides)
     agent = module.make_agent(config)
 
     def run(key):
@@ -124,9 +126,9 @@ def learn(algo: str, seeds: list[int], total: int, **overrides) -> None:
     curve = np.asarray(metrics["episode_return"])  # (seeds, iterations); NaN where no episode ended
     steps = (np.arange(curve.shape[1]) + 1) * agent.steps_per_iteration
     out = {
-        "benchmark": f"{algo} on Pendulum-v1, {total} env steps per seed, deterministic eval "
+        "benchmark": f"{algo} on {env}, {total} env steps per seed, deterministic eval "
         f"({config.eval_episodes} episodes/seed)",
-        "bar": "mean eval return > -250 within 30k env steps on 3 of 3 seeds",
+        "bar": "mean eval return > -250 within 30k env steps on 3 of 3 seeds" if env == "Pendulum-v1" else "",
         "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
         "seeds": seeds,
         "eval_return_mean_per_seed": returns.mean(1).tolist(),
@@ -146,18 +148,57 @@ def learn(algo: str, seeds: list[int], total: int, **overrides) -> None:
     print(
         algo, "eval per seed", out["eval_return_mean_per_seed"], f"compile {compile_s:.0f}s run {run_s:.0f}s"
     )
-    write_json(os.path.join(RESULTS, f"{algo}_pendulum.json"), out)
+    name = f"{algo}_{env.lower().replace('-v1', '')}_{total // 1000}k"
+    os.makedirs(out_dir, exist_ok=True)
+    write_json(os.path.join(out_dir, f"{name}.json"), out)
+
+
+def auc_ratio(results_dir: str, env: str, total: int) -> dict:
+    """PMOE-SAC vs SAC area under the training-return curve (mean return over training, per seed): the
+    difference and, where both areas are positive, the ratio of the means, each with a 95% bootstrap CI over
+    seeds; from the two `learn` result files of one env and budget."""
+    from purerl.plotting import bootstrap_ci
+
+    def aucs(algo):
+        with open(os.path.join(results_dir, f"{algo}_{env.lower().replace('-v1', '')}_{total // 1000}k.json")) as f:
+            curve = np.array(json.load(f)["train_episode_return_curve"]["per_seed"], dtype=float)
+        filled = np.where(np.isnan(curve), np.nanmin(curve), curve)  # iterations before the first episode end
+        return filled.mean(axis=1), curve.shape[0]
+
+    pmoe, n = aucs("pmoe_sac")
+    sac, _ = aucs("sac")
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, n, (10_000, 2, n))  # independent resamples of the seeds of each algorithm
+    diff = pmoe[idx[:, 0]].mean(1) - sac[idx[:, 1]].mean(1)
+    out = {"env": env, "total_timesteps": total, "seeds": n, "auc_pmoe_per_seed": pmoe.tolist(),
+           "auc_sac_per_seed": sac.tolist(), "auc_difference": float(pmoe.mean() - sac.mean()),
+           "auc_difference_ci95": [float(np.percentile(diff, 2.5)), float(np.percentile(diff, 97.5))],
+           "auc_mean_ci95": {"pmoe_sac": list(bootstrap_ci(pmoe)), "sac": list(bootstrap_ci(sac))}}
+    if min(pmoe.min(), sac.min()) > 0:  # a ratio only means something for positive areas
+        ratio = pmoe[idx[:, 0]].mean(1) / sac[idx[:, 1]].mean(1)
+        out["auc_ratio"] = float(pmoe.mean() / sac.mean())
+        out["auc_ratio_ci95"] = [float(np.percentile(ratio, 2.5)), float(np.percentile(ratio, 97.5))]
+    print(json.dumps({k: v for k, v in out.items() if k.startswith("auc_") and "per_seed" not in k}))
+    return out
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["speed", "learn"])
+    parser.add_argument("mode", choices=["speed", "learn", "auc"])
     parser.add_argument("--algo", default="sac")
     parser.add_argument("--steps", type=int, default=200, help="gradient steps timed (speed)")
     parser.add_argument("--total", type=int, default=30_000, help="env steps per seed (learn)")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--env", default="Pendulum-v1", help="environment (learn)")
+    parser.add_argument("--num-envs", type=int, default=1, help="parallel envs per seed (learn)")
+    parser.add_argument("--brax-backend", default="spring", help="physics backend for brax envs (learn)")
+    parser.add_argument("--out", default=RESULTS, help="results directory (learn)")
     args = parser.parse_args()
     if args.mode == "speed":
         speed(args.steps)
+    elif args.mode == "auc":  # after `learn` of sac and pmoe_sac on the same --env/--total into --out
+        write_json(os.path.join(args.out, f"pmoe_vs_sac_auc_{args.env.lower().replace('-v1', '')}.json"),
+                   auc_ratio(args.out, args.env, args.total))
     else:
-        learn(args.algo, list(range(args.seeds)), args.total)
+        learn(args.algo, list(range(args.seeds)), args.total, env=args.env, out_dir=args.out,
+              num_envs=args.num_envs, brax_backend=args.brax_backend)

@@ -125,7 +125,7 @@ def learned():
 
 def test_learns_pendulum(learned):
     """8k env steps (64x64 nets): a random or constant policy scores about -1100 to -1500; a working SAC
-    gets far better (the full 30k-step bar, -250 on 3/3 seeds, is in benchmarks/results/sac_pendulum.json)."""
+    gets far better (the full 30k-step bar, -250 on 3/3 seeds, is in benchmarks/results/NVIDIA_H200/sac_pendulum_30k.json)."""
     _, (returns, metrics, _) = learned
     means = np.asarray(returns).mean(1)
     assert np.all(means > -700), means
