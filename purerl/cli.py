@@ -16,6 +16,7 @@ USAGE = """usage: purerl <command> [args]
 commands:
   list                         algorithms and environments
   train <algo> [flags]         train an agent over vmapped seeds (purerl train <algo> --help for flags)
+  train cdsa --base B --dataset D  base offline agent vs +CDSA test-time correction (purerl train cdsa --help)
   train --resume DIR           continue an interrupted run in DIR from its last checkpoint
   collect --env E --kinds K,.. generate D4RL-style offline datasets (purerl collect --help)
   meta-train lpo [flags]       meta-train a learned PPO drift (LPO / TA-LPO) with OpenAI-ES
@@ -182,6 +183,10 @@ def main(argv: list[str] | None = None) -> None:
             resume(rest[1], rest[2:])
         elif not rest or rest[0].startswith("-"):
             _fail("train needs an algorithm name: purerl train <algo> [flags] (see `purerl list`)")
+        elif rest[0] == "cdsa":  # not an Agent: wraps a trained base agent (purerl.agents.cdsa.main)
+            from purerl.agents.cdsa import main as cdsa_main
+
+            cdsa_main(rest[1:])
         else:
             from purerl import agents
 

@@ -278,3 +278,21 @@ def test_run_base_vs_corrected(tmp_path):
         s = result["summary"][name]
         assert len(s["mean_score"]) == 2 and all(np.isfinite(s["VaR_0.1"]))
         assert all(v <= m for v, m in zip(s["VaR_0.1"], s["mean_score"], strict=True))
+
+
+def test_cli_train_cdsa_bad_input(tmp_path, capsys):
+    """`purerl train cdsa` is wired to cdsa.main: bad input exits with a clear error and writes nothing."""
+    from purerl import cli
+
+    out = tmp_path / "out"
+    path = _write_dataset(str(tmp_path / "d.hdf5"), 0.0, 0)
+    for flags, match in (
+        (["--base", "cql", "--dataset", path], "base must be td3_bc or iql"),
+        (["--base", "td3_bc", "--dataset", path, "--sigma-e", "0"], "sigma_e must be > 0"),
+        (["--base", "td3_bc", "--dataset", str(tmp_path / "missing.hdf5")], "neither an existing path"),
+    ):
+        with pytest.raises(SystemExit) as err:
+            cli.main(["train", "cdsa", *flags, "--out", str(out)])
+        assert err.value.code == 2
+        assert match in capsys.readouterr().err
+        assert not out.exists()

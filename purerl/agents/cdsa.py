@@ -22,8 +22,9 @@ scan with three optimisers; the Models carry the dataset's state-normalisation s
 `make_corrected_policy(base_act, models, config, obs_mean=..., obs_std=...) -> act(params, obs, key)` (pure,
 jittable; refuses base-policy statistics that differ from the models'). Entry point (not an `Agent`: CDSA has no
 training loop of its own, it wraps a trained base agent):
-`python -m purerl.agents.cdsa --dataset Pendulum-v1-medium --base td3_bc --out runs/cdsa` trains the base agent and
-the CDSA models, then evaluates base and corrected policy with identical reset keys in one jitted program.
+`purerl train cdsa --dataset Pendulum-v1-medium --base td3_bc --out runs/cdsa` (or `python -m purerl.agents.cdsa`)
+trains the base agent and the CDSA models, then evaluates base and corrected policy with identical reset keys in
+one jitted program.
 """
 
 from __future__ import annotations
@@ -450,7 +451,24 @@ def make_corrected_policy_traced(base_act, models: Models, config: Config, obs_d
     return act
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> dict:
+    """`purerl train cdsa [flags]` and `python -m purerl.agents.cdsa [flags]`: flags from `Config`; bad input
+    (config, dataset, normalisation statistics) exits with `purerl: error: ...` before anything is written."""
+    import sys
+
     import tyro
 
-    print(json.dumps(run(tyro.cli(Config))["summary"], indent=1))
+    from purerl.cli import _fail
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    config = tyro.cli(Config, args=argv, prog="purerl train cdsa", description=(__doc__ or "").split("\n")[0])
+    try:
+        result = run(config)
+    except ValueError as err:
+        _fail(str(err))
+    print(json.dumps(result["summary"], indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    main()
