@@ -8,6 +8,7 @@ from types import ModuleType
 ALGOS: dict[str, str] = {
     "pg": "purerl.agents.pg", "npg_igt": "purerl.agents.npg_igt", "harpg": "purerl.agents.harpg",
     "ppo": "purerl.agents.ppo",
+    "pmoe_ppo": "purerl.agents.pmoe_ppo",
     "trpo": "purerl.agents.trpo", "hnpg": "purerl.agents.hnpg",
     "sac": "purerl.agents.sac",
     "pmoe_sac": "purerl.agents.pmoe_sac",

@@ -165,9 +165,12 @@ def validate(config: Config) -> None:
         raise ValueError(f"gamma and gae_lambda must lie in [0, 1], got {config.gamma}, {config.gae_lambda}")
 
 
-def make_agent(config: Config, drift=None) -> Agent:
+def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Agent:
     """`drift(ratio, log_ratio, advantages, progress) -> D >= 0` replaces the loaded drift of the learned
-    objective (meta-training passes one closing over traced drift params); progress = iteration / iterations."""
+    objective (meta-training passes one closing over traced drift params); progress = iteration / iterations.
+    `network` (optional) replaces the ActorCritic: a flax module whose apply gives (policy, value), with
+    sample/log_prob/entropy on the policy and method="value"; `extra_loss(params, minibatch, policy) ->
+    (loss, stats)` (optional) is added to each minibatch loss (used by `purerl.agents.pmoe_ppo`)."""
     validate(config)
     if config.objective != "clip" and drift is None:
         from purerl.agents import lpo  # drift functions (lpo imports this module)
@@ -177,14 +180,15 @@ def make_agent(config: Config, drift=None) -> Agent:
     check_action_space(env.action_space(env_params))
     discrete = envs.is_discrete(env, env_params)
     obs_shape = env.observation_space(env_params).shape
-    network = ActorCritic(
-        action_dim=envs.action_dim(env, env_params),
-        discrete=discrete,
-        hidden=config.hidden,
-        activation=config.activation,
-        log_std_init=config.log_std_init,
-        obs_ndim=len(obs_shape),
-    )
+    if network is None:
+        network = ActorCritic(
+            action_dim=envs.action_dim(env, env_params),
+            discrete=discrete,
+            hidden=config.hidden,
+            activation=config.activation,
+            log_std_init=config.log_std_init,
+            obs_ndim=len(obs_shape),
+        )
     num_iterations = config.num_iterations
     minibatch_size = config.batch_size // config.num_minibatches
 
@@ -257,6 +261,9 @@ def make_agent(config: Config, drift=None) -> Agent:
             "approx_kl": ((ratio - 1.0) - log_ratio).mean(),
             "clip_fraction": (jnp.abs(ratio - 1.0) > config.clip_eps).mean(),
         }
+        if extra_loss is not None:
+            extra, extra_stats = extra_loss(params, batch, pi)
+            total, stats = total + extra, {**stats, **extra_stats}
         return total, stats
 
     def update(state: TrainState):
