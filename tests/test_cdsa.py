@@ -296,3 +296,17 @@ def test_cli_train_cdsa_bad_input(tmp_path, capsys):
         assert err.value.code == 2
         assert match in capsys.readouterr().err
         assert not out.exists()
+
+
+def test_run_prepares_iql_data_like_iql(monkeypatch):
+    """The IQL base is trained on IQL's own preprocessing (reward scaling, clipped actions), not TD3+BC's."""
+    seen = {}
+
+    def fake_prepare(*args, **kwargs):
+        seen.update(kwargs)
+        raise RuntimeError("stop before loading")
+
+    monkeypatch.setattr(cdsa.offline, "prepare", fake_prepare)
+    with pytest.raises(RuntimeError, match="stop before loading"):
+        cdsa.run(dataclasses.replace(TINY, base="iql", dataset="unused"))
+    assert seen["reward_scaling"] == "episode_range" and seen["clip_actions"] == 1.0 - 1e-5

@@ -359,12 +359,15 @@ def run(config: Config) -> dict:
         updates_per_iteration=min(1000, config.base_updates),
     )
     mod.validate(base_config)
+    # the base agent's own preprocessing (as in its make_agent): IQL scales rewards and clips actions
+    prep = {"reward_scaling": base_config.reward_scaling, "clip_actions": 1.0 - 1e-5} if config.base == "iql" else {}
     data = offline.prepare(
         config.dataset,
         config.env,
         base_config.view,
         base_config.normalize_states,
         brax_backend=base_config.brax_backend,
+        **prep,
     )
     model_data = data
     if config.models_dataset and config.models_dataset != config.dataset:
