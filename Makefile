@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 # XLA's CPU concurrency-optimised scheduler can wedge big vmapped programs on small CPUs (see README,
 # "Known issues"); tests and CI switch it off. User runs are left alone.
 TEST_XLA_FLAGS := --xla_cpu_enable_concurrency_optimized_scheduler=false
+# Two pytest workers, one per core (tests/conftest.py switches off XLA's intra-op thread pool); a test file stays
+# on one worker so that its module fixtures (compiled programs) are built once.
+TEST_WORKERS ?= 2
 
 .PHONY: run test lint clean
 
@@ -20,7 +23,7 @@ run: $(STAMP)
 	$(VENV)/bin/purerl train ppo --env CartPole-v1 --num-seeds 8
 
 test: $(STAMP)
-	PURERL_NOTEBOOK_SMOKE=1 XLA_FLAGS="$(TEST_XLA_FLAGS) $(XLA_FLAGS)" JAX_PLATFORMS=cpu $(VENV)/bin/python -m pytest tests notebooks --nbmake
+	PURERL_NOTEBOOK_SMOKE=1 XLA_FLAGS="$(TEST_XLA_FLAGS) $(XLA_FLAGS)" JAX_PLATFORMS=cpu $(VENV)/bin/python -m pytest tests notebooks --nbmake -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check purerl tests benchmarks
