@@ -346,15 +346,16 @@ def test_pmoe_ppo_mixture_log_prob_brute_force():
     logits = rng.normal(size=(B, K))
     mean, std = rng.normal(size=(B, K, A)), np.exp(0.3 * rng.normal(size=(B, K, A)))
     x = rng.normal(size=(B, A)) * 2.0
-    pi = pmoe_ppo.GaussianMixture(*(jnp.asarray(v, jnp.float32) for v in (logits, mean, std)))
+    f32 = lambda v: jnp.asarray(v, jnp.float32)  # noqa: E731
+    pi = pmoe_ppo.GaussianMixture(f32(logits), f32(mean), f32(std))
     w = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
     ref = [_np_mixture(x[b], w[b], mean[b], std[b]) for b in range(B)]
-    np.testing.assert_allclose(np.asarray(pi.log_prob(jnp.asarray(x, jnp.float32))), ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(pi.log_prob(f32(x))), ref, rtol=1e-5, atol=1e-5)
     # one component: the Gaussian density; far from every component: finite (logsumexp, not exp-then-log)
-    one = pmoe_ppo.GaussianMixture(jnp.zeros((B, 1)), jnp.asarray(mean[:, :1], jnp.float32), jnp.asarray(std[:, :1], jnp.float32))
-    gauss = distrax.MultivariateNormalDiag(jnp.asarray(mean[:, 0], jnp.float32), jnp.asarray(std[:, 0], jnp.float32))
-    xj = jnp.asarray(x, jnp.float32)
-    np.testing.assert_allclose(np.asarray(one.log_prob(xj)), np.asarray(gauss.log_prob(xj)), rtol=1e-6, atol=1e-6)
+    one = pmoe_ppo.GaussianMixture(jnp.zeros((B, 1)), f32(mean[:, :1]), f32(std[:, :1]))
+    gauss = distrax.MultivariateNormalDiag(f32(mean[:, 0]), f32(std[:, 0]))
+    xj = f32(x)
+    np.testing.assert_allclose(np.asarray(one.log_prob(xj)), np.asarray(gauss.log_prob(xj)), 1e-6, 1e-6)
     assert np.all(np.isfinite(np.asarray(pi.log_prob(xj + 40.0))))
     # samples come from the experts (each sample equals one expert's draw)
     s = np.asarray(pi.sample(jax.random.PRNGKey(0)))
@@ -405,7 +406,7 @@ def test_pmoe_ppo_learns_pendulum():
     agent = pmoe_ppo.make_agent(PPO_LEARN)
 
     def run(key):
-        state, _ = jax.lax.scan(lambda s, _: agent.update(s), agent.init(key), None, length=agent.num_iterations)
+        state, _ = jax.lax.scan(lambda s, _: agent.update(s), agent.init(key), None, agent.num_iterations)
         return agent.evaluate(state, jax.random.fold_in(key, 1))
 
     returns = np.asarray(vmap_seeds(run, [0, 1]))

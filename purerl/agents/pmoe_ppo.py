@@ -29,8 +29,8 @@ Run it: `python -m purerl.agents.pmoe_ppo --env Pendulum-v1 --num-experts 5`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import distrax
 import flax.linen as nn
@@ -81,7 +81,7 @@ class GaussianMixture:
 
 
 class TrunkMLP(nn.Module):
-    """`purerl.nn.MLP` (same layers, same parameter names and init) that also returns the last hidden layer."""
+    """`purerl.nn.MLP` (same layers, parameter names and init) that also returns the last hidden layer."""
 
     hidden: Sequence[int]
     out: int
