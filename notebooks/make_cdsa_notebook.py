@@ -85,7 +85,7 @@ md("## Datasets (shared cache with `offline_prdc_odice.ipynb`; SMOKE: a tiny col
 
 code(r"""
 if SMOKE:
-    DATA_DIR = os.path.join(tempfile.gettempdir(), "purerl_notebook_smoke_data")
+    DATA_DIR = os.path.join(tempfile.gettempdir(), "purerl_notebook_smoke_data_cdsa")  # per notebook: no race between parallel test workers
     COLLECT = CollectConfig(env=ENV, kinds=KINDS, size=2000, expert_steps=1000, checkpoint_every=500,
                             sac_learning_starts=500, sac_hidden=(16, 16), ref_episodes=4, eval_episodes=2,
                             num_envs=4, out=DATA_DIR, progress=False)

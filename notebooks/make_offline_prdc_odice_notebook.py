@@ -71,12 +71,12 @@ Collected with `purerl.data.collect` into `$PURERL_DATA` (default `~/.cache/pure
 already exist are reused (`collect` keeps them), so the CDSA notebook and this one share them. The full-mode
 config below is the one of `benchmarks/results/offline_collect_Pendulum-v1.json` (20k rows per kind, 12k-step SAC
 expert; about 6 minutes on this CPU when nothing is cached). SMOKE collects a tiny set (tiny expert) in a temporary
-directory.
+directory of its own.
 """)
 
 code(r"""
 if SMOKE:
-    DATA_DIR = os.path.join(tempfile.gettempdir(), "purerl_notebook_smoke_data")
+    DATA_DIR = os.path.join(tempfile.gettempdir(), "purerl_notebook_smoke_data_prdc_odice")  # per notebook: no race between parallel test workers
     COLLECT = CollectConfig(env=ENV, kinds=KINDS, size=2000, expert_steps=1000, checkpoint_every=500,
                             sac_learning_starts=500, sac_hidden=(16, 16), ref_episodes=4, eval_episodes=2,
                             num_envs=4, out=DATA_DIR, progress=False)
