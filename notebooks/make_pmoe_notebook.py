@@ -198,7 +198,9 @@ md(r"""
 - (a) At 6k env steps and 64x64 nets, PMOE-SAC's training-return AUC was above SAC's (+61, CI [42, 77]), but
   both are far from solved (final eval -332 to -1275); the router stayed near uniform (effective experts
   ~4.0 of 4, one distinguishable mode): at this budget the experts have not separated.
-- (b) PMOE-PPO vs PPO at 32k steps: no difference (AUC +4, CI [-6, 13]). The router also stayed near uniform
+- (b) PMOE-PPO vs PPO at 32k steps: no difference (AUC +4, CI [-6, 13]), and neither has really learned
+  Pendulum yet (an untrained PMOE-PPO evaluates about the same, ~-1040 on seeds 0-1; the PMOE-PPO learning
+  test therefore uses MountainCarContinuous-v0, where 16k steps take it from -51 to +75). The router also stayed near uniform
   (router MSE ~0.16 = its value at uniform weights): with Pendulum's unnormalised returns the value and
   auxiliary-Q gradients dominate PPO's global grad-norm clip (0.5), so the router gets little signal.
   Reward normalisation (the co-author's setting) is not in purerl's PPO; not tried here.

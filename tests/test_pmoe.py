@@ -393,16 +393,18 @@ def test_pmoe_ppo_seed_i_of_vmapped_batch_equals_single_run(ppo_seeds):
 
 
 PPO_LEARN = pmoe_ppo.Config(
-    env="Pendulum-v1", total_timesteps=16 * 128 * 16, num_envs=16, num_steps=128, update_epochs=5,
-    num_minibatches=4, lr=1e-3, anneal_lr=False, gamma=0.95, ent_coef=0.0, clip_value=False,
-    normalize_obs=True, eval_episodes=8, num_experts=5,
+    env="MountainCarContinuous-v0", total_timesteps=16 * 128 * 8, num_envs=16, num_steps=128, update_epochs=5,
+    num_minibatches=4, lr=1e-3, anneal_lr=False, gamma=0.99, ent_coef=0.0, clip_value=False,
+    normalize_obs=True, eval_episodes=4, num_experts=5,
 )
 
 
 @pytest.mark.slow
-def test_pmoe_ppo_learns_pendulum():
-    """PMOE-PPO K=5, 33k env steps, 2 vmapped seeds. Random/initial policy: ~-1250 to -1300; a broken update
-    (no learning) stays there. Measured (shared CPU): final eval -1131 and -963 (mean -1047)."""
+def test_pmoe_ppo_learns_mountain_car_continuous():
+    """PMOE-PPO K=5, 16k env steps, 2 vmapped seeds, MountainCarContinuous-v0 (reaching the flag pays +100).
+    Measured (shared CPU): final eval +80.7 and +68.7; the same run with lr=1e-12 (no learning): -52.0 and
+    -50.9. (Pendulum-v1 was tried first and dropped: at an affordable 33k steps the trained agent,
+    -1131 / -963, was indistinguishable from the untrained one, -1123 / -955.)"""
     agent = pmoe_ppo.make_agent(PPO_LEARN)
 
     def run(key):
@@ -410,7 +412,7 @@ def test_pmoe_ppo_learns_pendulum():
         return agent.evaluate(state, jax.random.fold_in(key, 1))
 
     returns = np.asarray(vmap_seeds(run, [0, 1]))
-    assert returns.mean() > -1160, returns.mean(1)
+    assert returns.mean() > 0.0, returns.mean(1)
 
 
 def test_pmoe_ppo_bad_input():
