@@ -90,7 +90,25 @@ def to_host(tree):
         return jax.device_get(tree)
     from jax.experimental import multihost_utils
 
+    wait_for_all_processes("to_host")
     return multihost_utils.process_allgather(tree, tiled=True)
+
+
+_barriers = iter(range(1 << 62))
+
+
+def wait_for_all_processes(name: str, timeout_s: int = 3600) -> None:
+    """Block until every process gets here (a no-op with one process).
+
+    Processes reach a gather at different times (their compile times differ, more so on a loaded machine),
+    and gloo gives up on a collective after 30 s. The coordination service's barrier waits longer; a process
+    that dies is still detected by the heartbeat timeout of `init_distributed`.
+    """
+    if jax.process_count() == 1:
+        return
+    from jax._src import distributed  # the barrier is not re-exported publicly
+
+    distributed.global_state.client.wait_at_barrier(f"purerl_{name}_{next(_barriers)}", timeout_s * 1000)
 
 
 def init_distributed(coordinator: str | None, num_processes: int | None, process_id: int | None,
