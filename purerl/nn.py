@@ -42,6 +42,7 @@ class MLP(nn.Module):
     out_scale: float = 1.0
     layer_norm: bool = False
     obs_ndim: int = 1  # number of trailing axes that form one observation (3 for MinAtar images)
+    return_hidden: bool = False  # also return the last hidden layer (a router's input in PMOE)
 
     @nn.compact
     def __call__(self, x):
@@ -54,7 +55,8 @@ class MLP(nn.Module):
             if self.layer_norm:
                 x = nn.LayerNorm()(x)
             x = act(x)
-        return dense(self.out, self.out_scale)(x)
+        out = dense(self.out, self.out_scale)(x)
+        return (out, x) if self.return_hidden else out
 
 
 class ActorCritic(nn.Module):

@@ -41,7 +41,7 @@ from purerl import envs
 from purerl.agent import Agent, train_fn
 from purerl.agents import ppo
 from purerl.agents.pmoe_sac import _choose, primitive_metrics
-from purerl.nn import MLP, activation_fn, dense
+from purerl.nn import MLP, dense
 
 
 @dataclass(frozen=True)
@@ -80,26 +80,6 @@ class GaussianMixture:
         return (jax.nn.softmax(self.logits, axis=-1) * self.components.entropy()).sum(-1)
 
 
-class TrunkMLP(nn.Module):
-    """`purerl.nn.MLP` (same layers, parameter names and init) that also returns the last hidden layer."""
-
-    hidden: Sequence[int]
-    out: int
-    activation: str = "tanh"
-    out_scale: float = 1.0
-    obs_ndim: int = 1
-
-    @nn.compact
-    def __call__(self, x):
-        x = jnp.asarray(x, jnp.float32)
-        if self.obs_ndim > 1:
-            x = x.reshape(x.shape[: x.ndim - self.obs_ndim] + (-1,))
-        act = activation_fn(self.activation)
-        for width in self.hidden:
-            x = act(dense(width)(x))
-        return dense(self.out, self.out_scale)(x), x
-
-
 class MixtureActorCritic(nn.Module):
     """K Gaussian experts as one head + router on the stop-gradient trunk, a value MLP and (optionally) an
     auxiliary Q. With K = 1 the parameters are exactly `purerl.nn.ActorCritic`'s (same names and init)."""
@@ -114,7 +94,9 @@ class MixtureActorCritic(nn.Module):
 
     def setup(self):
         K, A = self.num_experts, self.action_dim
-        self.actor = TrunkMLP(self.hidden, K * A, self.activation, out_scale=0.01, obs_ndim=self.obs_ndim)
+        self.actor = MLP(
+            self.hidden, K * A, self.activation, out_scale=0.01, obs_ndim=self.obs_ndim, return_hidden=True
+        )
         self.critic = MLP(self.hidden, 1, self.activation, out_scale=1.0, obs_ndim=self.obs_ndim)
         self.log_std = self.param("log_std", nn.initializers.constant(self.log_std_init), (K * A,))
         if K > 1:
