@@ -8,6 +8,8 @@ docstring) plus the run options of `purerl.runner.RunOptions` (seeds, devices, o
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import sys
 from typing import Annotated
 
@@ -53,29 +55,62 @@ def _parse(algo: str, argv: list[str]):
     return module, args.config, args.run
 
 
-def train(algo: str, argv: list[str]) -> dict:
-    from purerl import runner, sweep
+def train(algo: str, argv: list[str]) -> dict | None:
+    from purerl import runner, sweep, workers
 
     try:
-        multi_process = _join_processes(argv)  # must come before anything touches a device
+        multi_process = _join_processes(argv) is not None  # must come before anything touches a device
         module, config, options = _parse(algo, argv)
         if multi_process:
             options = _all_devices(options)
         agent = module.make_agent(config)  # validates the config before anything is compiled
         if options.process_id == 0:
             runner.check_out_dir(options.out, options.overwrite)
-        sweep.check_devices(options.num_seeds, options.num_devices)
+        num_workers = workers.count(options)
+        if num_workers == 1:
+            sweep.check_devices(options.num_seeds, options.num_devices)
     except ValueError as err:
         _fail(str(err))
+    if num_workers > 1:  # the seeds are split over local processes (purerl.workers); worker 0 writes
+        _exit_if_failed(workers.run(["train", algo, *_without_flag(argv, "--workers"), "--workers",
+                                     str(num_workers)], num_workers))
+        return _saved_summary(options.out)
     result = runner.run(algo, agent, options)
     if options.process_id == 0:
         _print_summary(result.summary, options.out)
     return result.summary
 
 
-def _join_processes(argv: list[str]) -> bool:
+def _without_flag(argv: list[str], flag: str) -> list[str]:
+    """`argv` without `flag VALUE` / `flag=VALUE`."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == flag:
+            skip = True
+        elif not arg.startswith(flag + "="):
+            out.append(arg)
+    return out
+
+
+def _exit_if_failed(code: int) -> None:
+    if code:
+        raise SystemExit(code)
+
+
+def _saved_summary(out: str | None) -> dict | None:
+    path = os.path.join(out, "summary.json") if out else None
+    if path and os.path.isfile(path):
+        with open(path) as f:
+            return json.load(f)
+    return None
+
+
+def _join_processes(argv: list[str]):
     """Multi-host runs: join jax.distributed before JAX initialises its backend (so before the agent
-    modules are imported). The flags are read here and again, with the others, by tyro."""
+    modules are imported). The flags are read here and again, with the others, by tyro. Returns the
+    process flags of a multi-process run, else None."""
     import argparse
 
     from purerl.runner import RunOptions
@@ -87,7 +122,7 @@ def _join_processes(argv: list[str]) -> bool:
     parser.add_argument("--distributed-timeout", type=int, default=RunOptions.distributed_timeout)
     flags, _ = parser.parse_known_args(argv)
     if flags.num_processes == 1:
-        return False
+        return None
     if flags.num_processes < 1 or not 0 <= flags.process_id < flags.num_processes:
         raise ValueError(
             f"process_id must lie in [0, num_processes); got {flags.process_id} of {flags.num_processes}"
@@ -95,7 +130,7 @@ def _join_processes(argv: list[str]) -> bool:
     from purerl import sweep
 
     sweep.init_distributed(flags.coordinator, flags.num_processes, flags.process_id, flags.distributed_timeout)
-    return True
+    return flags
 
 
 def _all_devices(options):
@@ -111,21 +146,28 @@ def _all_devices(options):
     return options
 
 
-def resume(directory: str, argv: list[str]) -> dict:
-    from purerl import agents, runner
+def resume(directory: str, argv: list[str]) -> dict | None:
+    from purerl import agents, runner, workers
 
     try:
+        process = _join_processes(argv)  # a worker process of a resumed multi-worker run
         saved = runner.load_run_config(directory)
         module = agents.get(saved["algo"])
         config = _from_dict(module.Config, saved["config"])
         options = _from_dict(runner.RunOptions, saved["run"])
-        if argv:
+        if argv and process is None:
             raise ValueError(f"--resume takes no other flags (the run's config.json is used); got {argv}")
         agent = module.make_agent(config)
     except ValueError as err:
         _fail(str(err))
+    if process is not None:
+        options = dataclasses.replace(options, process_id=process.process_id, coordinator=process.coordinator)
+    elif options.num_processes > 1 and options.num_processes == options.workers:  # run by local workers
+        _exit_if_failed(workers.run(["train", "--resume", directory], options.workers))
+        return _saved_summary(directory)
     result = runner.run(saved["algo"], agent, options, resume_dir=directory)
-    _print_summary(result.summary, directory)
+    if options.process_id == 0:
+        _print_summary(result.summary, directory)
     return result.summary
 
 

@@ -55,6 +55,9 @@ class RunOptions:
     """HOST:PORT of process 0's coordinator in a multi-host run (default: cluster auto-detection)"""
     distributed_timeout: int = 30
     """seconds after which a silent (dead) process makes the others fail instead of hanging"""
+    workers: int = 0
+    """local worker processes that split the seeds (CPU): 0 = one per CPU core on a CPU-only machine
+    (largest divisor of num_seeds not above the core count; env PURERL_WORKERS overrides), 1 = this process"""
 
     @property
     def seeds(self) -> list[int]:
@@ -70,12 +73,20 @@ def check_out_dir(out: str | None, overwrite: bool) -> None:
 
 
 def chunk_size(num_iterations: int, options: RunOptions) -> int:
-    target = options.chunk_iterations or max(1, math.ceil(num_iterations / 20))
+    target = options.chunk_iterations or _default_chunk(num_iterations)
     if options.checkpoint_every:
         # Chunks must end on every checkpoint iteration: take the largest divisor of the interval.
         every = options.checkpoint_every
         target = max(d for d in range(1, min(target, every) + 1) if every % d == 0)
     return min(target, num_iterations)
+
+
+def _default_chunk(num_iterations: int) -> int:
+    """About 1/20 of the run, preferring a divisor of it between 1/40 and 1/10: then every chunk has the
+    same length and only one chunk program is compiled (a remainder chunk costs a second compile)."""
+    target = max(1, math.ceil(num_iterations / 20))
+    divisors = [d for d in range(math.ceil(num_iterations / 40), num_iterations // 10 + 1) if num_iterations % d == 0]
+    return min(divisors, key=lambda d: abs(d - target)) if divisors else target
 
 
 @dataclass

@@ -78,6 +78,8 @@ def place(tree, num_devices: int = 1):
         return jax.device_put(tree, sharding)
 
     def to_global(x):
+        if isinstance(x, jax.Array) and x.sharding == sharding:  # already placed (e.g. restored in place)
+            return x
         x = np.asarray(x)
         return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
 

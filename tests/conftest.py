@@ -13,6 +13,9 @@ _FLAGS = (
 _existing = os.environ.get("XLA_FLAGS", "")
 os.environ["XLA_FLAGS"] = " ".join([_existing] + [f for f in _FLAGS if f.split("=")[0] not in _existing]).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# CLI runs inside the tests stay in the test process (pytest-xdist already keeps both cores busy); worker
+# processes (purerl.workers) are tested explicitly with --workers.
+os.environ.setdefault("PURERL_WORKERS", "1")
 
 # Several tests, notebooks and subprocesses compile the same programs (a run and its resume, a CLI run and its
 # API twin); JAX's persistent compilation cache lets them share the compiled executables. The cache is keyed

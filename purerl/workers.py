@@ -1,0 +1,111 @@
+"""Local worker processes: split a run's seeds over the CPU cores.
+
+XLA's CPU client runs the small matrix products of RL programs on one core at a time (2 cores gave PPO
+with 8 seeds no speed-up in one process), and several host devices in one process can deadlock its
+thread pool (README, "Known issues"). So on a CPU-only machine `purerl train` starts one process per core
+instead, joined by `jax.distributed` on 127.0.0.1: each owns one CPU device, runs its share of the seeds
+single-threaded, and process 0 gathers the metrics and writes every output. The seeds, their results and
+the files are those of a single-process run (seed i is still `PRNGKey(i)`; equal to rtol 1e-5).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import jax
+
+# Each worker is meant to use exactly one core; these also avoid the CPU client's thread-pool deadlock.
+WORKER_XLA_FLAGS = (
+    "--xla_cpu_multi_thread_eigen=false",
+    "--xla_cpu_enable_concurrency_optimized_scheduler=false",
+)
+
+
+def count(options) -> int:
+    """How many local processes should run `options` (1: run in this process).
+
+    Explicit `--workers N` (or env PURERL_WORKERS) wins; the default is one per core when JAX's backend is
+    the CPU with a single device and nothing else splits the seeds (no --num-devices / --num-processes)."""
+    if options.num_processes > 1 or options.num_devices > 1:
+        return 1
+    requested = options.workers or int(os.environ.get("PURERL_WORKERS", "0") or 0)
+    if requested < 0:
+        raise ValueError(f"workers must be >= 0 (0 = one per CPU core), got {requested}")
+    if requested:
+        if options.num_seeds % requested:
+            raise ValueError(f"num_seeds = {options.num_seeds} is not divisible by workers = {requested}")
+        return requested
+    if jax.default_backend() != "cpu" or jax.device_count() > 1:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(d for d in range(1, min(cores, options.num_seeds) + 1) if options.num_seeds % d == 0)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def worker_env() -> dict[str, str]:
+    """The workers' environment: CPU only, one device each, single-threaded XLA ops (unless the user's
+    XLA_FLAGS already set those flags)."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    flags = [f for f in env.get("XLA_FLAGS", "").split() if "force_host_platform_device_count" not in f]
+    flags += [f for f in WORKER_XLA_FLAGS if not any(g.startswith(f.split("=")[0] + "=") for g in flags)]
+    env["XLA_FLAGS"] = " ".join(flags)
+    return env
+
+
+def run(argv: list[str], workers: int) -> int:
+    """Run `purerl <argv> --num-processes W --process-id i --coordinator ...` in W local processes.
+
+    Process 0 keeps this terminal (progress and summary); the others are silent unless they fail. If one
+    fails, the rest are stopped and its exit status is returned (with its error output)."""
+    port = _free_port()
+    procs, logs = [], []
+    # A terminated parent (e.g. by `timeout`) must not leave its workers running: SIGTERM unwinds to `finally`.
+    main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if main_thread else None
+    for i in range(workers):
+        process = ["--num-processes", str(workers), "--process-id", str(i), "--coordinator", f"127.0.0.1:{port}"]
+        cmd = [sys.executable, "-m", "purerl.cli", *argv, *process]
+        log = None if i == 0 else tempfile.TemporaryFile(mode="w+")
+        logs.append(log)
+        procs.append(subprocess.Popen(cmd, env=worker_env(), stdout=None if i == 0 else subprocess.DEVNULL,
+                                      stderr=log))
+    try:
+        while True:
+            codes = [p.poll() for p in procs]
+            failed = [(i, c) for i, c in enumerate(codes) if c not in (None, 0)]
+            if failed:
+                i, code = failed[0]
+                if logs[i] is not None:
+                    logs[i].seek(0)
+                    error = logs[i].read()[-4000:]
+                    sys.stderr.write(f"purerl: worker process {i} failed (exit {code}):\n{error}")
+                return code
+            if all(c == 0 for c in codes):
+                return 0
+            time.sleep(0.1)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for log in logs:
+            if log is not None:
+                log.close()
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
