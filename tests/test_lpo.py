@@ -219,3 +219,17 @@ def test_saved_drift_round_trips_into_ppo(tmp_path):
     drift = lpo.objective_drift(ppo.Config(objective="learned", drift=path))
     p = jnp.full_like(R, 0.3)
     np.testing.assert_array_equal(drift(R, jnp.log(R), A, p), net.apply(params, R, A, p, jnp.log(R)))
+
+
+@pytest.mark.parametrize("ppo_init", [True, False])
+def test_drift_from_scratch_or_from_ppo_clip_round_trips(tmp_path, ppo_init):
+    """ppo_init=False (the LPO paper's start): zero weights are no drift at all; True: zero weights are PPO-clip."""
+    net, zero = lpo.drift_template(hidden=8, temporal=True, ppo_init=ppo_init)
+    path = str(tmp_path / "d.msgpack")
+    lpo.save_drift(path, zero, hidden=8, temporal=True, ppo_init=ppo_init)
+    loaded_net, _ = lpo.load_drift(path)
+    assert loaded_net.ppo_init is ppo_init
+    drift = lpo.objective_drift(ppo.Config(objective="learned", drift=path))
+    expected = jax.nn.relu(lpo.clip_drift(R, A) - net.shift) if ppo_init else jnp.zeros_like(R)
+    np.testing.assert_allclose(drift(R, jnp.log(R), A, jnp.full_like(R, 0.5)), expected, atol=1e-7)
+    assert bool((expected > 0).any()) is ppo_init

@@ -99,9 +99,9 @@ class DriftNet(nn.Module):
         return jax.nn.relu(g - self.shift)
 
 
-def drift_template(hidden: int = 128, temporal: bool = False):
+def drift_template(hidden: int = 128, temporal: bool = False, ppo_init: bool = True):
     """Zero drift params (the pytree whose shapes every saved drift must match)."""
-    net = DriftNet(hidden=hidden, temporal=temporal)
+    net = DriftNet(hidden=hidden, temporal=temporal, ppo_init=ppo_init)
     params = net.init(jax.random.PRNGKey(0), jnp.ones(3), jnp.zeros(3), jnp.zeros(3))
     return net, jax.tree.map(jnp.zeros_like, params)
 
@@ -133,8 +133,7 @@ def load_drift(path: str):
             saved = raw["params"]
         except Exception as err:  # noqa: BLE001 - any parse failure is a bad file
             raise ValueError(f"drift file {path!r} is not a purerl drift file ({err})") from None
-    net, template = drift_template(int(meta["hidden"]), bool(meta["temporal"]))
-    net = net.clone(ppo_init=bool(meta.get("ppo_init", True)))
+    net, template = drift_template(int(meta["hidden"]), bool(meta["temporal"]), bool(meta.get("ppo_init", True)))
     want = jax.tree.map(np.shape, serialization.to_state_dict(template))
     got = jax.tree.map(np.shape, saved)
     if want != got:
@@ -162,6 +161,9 @@ class MetaConfig:
     """meta-training environment (inner PPO runs on it)"""
     temporal: bool = True
     """TA-LPO (drift also sees training progress n/N); False gives plain LPO"""
+    ppo_init: bool = True
+    """add PPO's clip drift to the network (ES starts at PPO-clip); False: the drift is the network alone and
+    ES starts from (almost) no drift, i.e. an unconstrained policy gradient, as in the LPO paper"""
     generations: int = 30
     """ES generations"""
     population: int = 32
@@ -225,7 +227,7 @@ def validate_meta(cfg: MetaConfig) -> None:
 def make_es(cfg: MetaConfig):
     from evosax.algorithms import Open_ES
 
-    net, template = drift_template(cfg.hidden, cfg.temporal)
+    net, template = drift_template(cfg.hidden, cfg.temporal, cfg.ppo_init)
     lr = optax.exponential_decay(cfg.es_lr, transition_steps=1, decay_rate=0.999, end_value=1e-3)
     std = optax.exponential_decay(cfg.sigma, transition_steps=1, decay_rate=0.999, end_value=min(0.01, cfg.sigma))
     es = Open_ES(
@@ -342,9 +344,10 @@ def meta_train(cfg: MetaConfig, log=print, population_fitness=None) -> dict:
             f"|mean| {row['mean_norm']:.3f} ({times[-1]:.1f} s)")
         if (g + 1) % cfg.checkpoint_every == 0 or g + 1 == cfg.generations:
             _save_checkpoint(ckpt_dir, g + 1, es_state, {"fitness": np.stack(fitness_hist)})
-    save_drift(os.path.join(cfg.out, "drift_mean.msgpack"), es.get_mean(es_state), cfg.hidden, cfg.temporal)
+    drift_meta = (cfg.hidden, cfg.temporal, cfg.ppo_init)
+    save_drift(os.path.join(cfg.out, "drift_mean.msgpack"), es.get_mean(es_state), *drift_meta)
     _, unravel = jax.flatten_util.ravel_pytree(template)
-    save_drift(os.path.join(cfg.out, "drift_best.msgpack"), unravel(es_state.best_solution), cfg.hidden, cfg.temporal)
+    save_drift(os.path.join(cfg.out, "drift_best.msgpack"), unravel(es_state.best_solution), *drift_meta)
     return {
         "es_state": es_state, "fitness": np.stack(fitness_hist) if fitness_hist else np.zeros((0, cfg.population)),
         "compile_s": compile_s, "generation_s": times,
