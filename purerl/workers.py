@@ -48,7 +48,8 @@ def count(options) -> int:
     return max(d for d in range(1, min(cores, options.num_seeds) + 1) if options.num_seeds % d == 0)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now (for the coordinator)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -69,7 +70,8 @@ def run(argv: list[str], workers: int) -> int:
 
     Process 0 keeps this terminal (progress and summary); the others are silent unless they fail. If one
     fails, the rest are stopped and its exit status is returned (with its error output)."""
-    port = _free_port()
+    port = free_port()
+    env = worker_env()
     procs, logs = [], []
     # A terminated parent (e.g. by `timeout`) must not leave its workers running: SIGTERM unwinds to `finally`.
     main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there
@@ -79,7 +81,7 @@ def run(argv: list[str], workers: int) -> int:
         cmd = [sys.executable, "-m", "purerl.cli", *argv, *process]
         log = None if i == 0 else tempfile.TemporaryFile(mode="w+")
         logs.append(log)
-        procs.append(subprocess.Popen(cmd, env=worker_env(), stdout=None if i == 0 else subprocess.DEVNULL,
+        procs.append(subprocess.Popen(cmd, env=env, stdout=None if i == 0 else subprocess.DEVNULL,
                                       stderr=log))
     try:
         while True:

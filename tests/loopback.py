@@ -5,28 +5,16 @@ machine XLA's CPU client can deadlock when one process runs a big program on two
 (README, "Known issues"), while separate processes each get their own thread pool.
 """
 
-import os
-import socket
 import subprocess
 import sys
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def process_env() -> dict:
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    # One CPU device per process: the devices of the run are the processes'.
-    flags = [f for f in env.get("XLA_FLAGS", "").split() if "force_host_platform_device_count" not in f]
-    env["XLA_FLAGS"] = " ".join(flags)
-    return env
+# The processes get the environment of purerl's own CPU workers: one CPU device each, single-threaded ops
+# (the test session already sets those XLA flags, so they are unchanged).
+from purerl.workers import free_port, worker_env  # noqa: F401  (free_port is re-exported to the tests)
 
 
 def launch(commands: list[list[str]]) -> list[subprocess.Popen]:
-    return [subprocess.Popen(cmd, env=process_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return [subprocess.Popen(cmd, env=worker_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for cmd in commands]
 
 
