@@ -121,6 +121,68 @@ def test_vmapped_search_keeps_dataset_unbatched():
     )
 
 
+@pytest.fixture(scope="module")
+def random_search_data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50_000, 23)).astype(np.float32)
+    queries = rng.normal(size=(256, 23)).astype(np.float32)
+    return x, queries, brute_force(x, queries)[1]
+
+
+@pytest.mark.parametrize("precision", ["default", "bf16"])
+def test_fast_search_vs_exact(precision, random_search_data):
+    """Spec sec. 8 test 2: low-precision top-32 per block + exact re-rank returns a neighbour whose squared
+    distance is within 1e-5 relative of the exact minimum for >= 99.9% of queries, and exactly the exact
+    search's index on well-separated data (with duplicate rows: the lower index)."""
+    x, queries, d = random_search_data
+    n, dim = x.shape
+    xb, xsqb = prdc.blocked(jnp.asarray(x), 8192)
+    fast = jax.jit(lambda xb, xsqb, q: prdc.nearest_index_fast(xb, xsqb, q, 32, precision))
+    idx = np.asarray(fast(xb, xsqb, jnp.asarray(queries)))
+    assert idx.max() < n
+    assert np.mean(d[np.arange(256), idx] <= d.min(1) * (1 + 1e-5)) >= 0.999
+    rng = np.random.default_rng(0)
+    # well separated: queries are dataset rows plus small noise; rows 0..99 repeated at the end (ties: lower)
+    sep = np.concatenate([10 * x[:20_000], 10 * x[:100]])
+    rows = rng.integers(0, 20_000, 256)
+    q2 = jnp.asarray(sep[rows] + 0.01 * rng.normal(size=(256, dim)).astype(np.float32))
+    xb2, xsq2 = prdc.blocked(jnp.asarray(sep), 8192)
+    got = np.asarray(fast(xb2, xsq2, q2))
+    np.testing.assert_array_equal(got, np.asarray(jax.jit(prdc.nearest_index)(xb2, xsq2, q2)))
+    np.testing.assert_array_equal(got, rows)
+
+
+def test_fast_search_pad_rows_and_candidate_counts():
+    """The last block holds 5 real rows and 27 zero pad rows: a query at the origin is closest to the zero
+    pad rows by subtraction, yet they are never returned; 1 candidate and more than a block both work."""
+    rng = np.random.default_rng(4)
+    x = (5.0 + rng.normal(size=(69, 3))).astype(np.float32)
+    queries = np.concatenate([np.zeros((1, 3)), rng.normal(size=(15, 3)) + 5.0])
+    queries = jnp.asarray(queries.astype(np.float32))
+    xb, xsqb = prdc.blocked(jnp.asarray(x), 32)
+    exact = np.asarray(jax.jit(prdc.nearest_index)(xb, xsqb, queries))
+    fast = jax.jit(prdc.nearest_index_fast, static_argnums=3)
+    for k in (1, 32, 100):
+        np.testing.assert_array_equal(np.asarray(fast(xb, xsqb, queries, k)), exact)
+
+
+def test_vmapped_fast_search_equals_separate_searches():
+    rng = np.random.default_rng(5)
+    n, dim, s = 3000, 5, 4
+    x = jnp.asarray(rng.normal(size=(n, dim)).astype(np.float32))
+    xb, xsqb = prdc.blocked(x, 1024)
+    queries = jnp.asarray(rng.normal(size=(s, 64, dim)).astype(np.float32))
+    search = prdc.search_fn(prdc.Config(search_mode="fast"))
+    f = jax.jit(jax.vmap(lambda q: search(xb, xsqb, q)))
+    batched = np.asarray(f(queries))
+    single, exact = jax.jit(lambda q: search(xb, xsqb, q)), jax.jit(lambda q: prdc.nearest_index(xb, xsqb, q))
+    for i in range(s):
+        np.testing.assert_array_equal(batched[i], np.asarray(single(queries[i])))
+        np.testing.assert_array_equal(batched[i], np.asarray(exact(queries[i])))
+    hlo = f.lower(queries).as_text()
+    assert f"{s}x3x1024x{dim}" not in hlo and f"{s}x1024x{dim}" not in hlo, "X broadcast over the seed axis"
+
+
 def test_reduction_to_td3_bc_targets():
     """With a large beta and the batch's own (s, a) in X, the neighbour of (beta s, pi(s)) is the sample with the
     same state: the constraint target is the batch action and the actor loss equals TD3+BC's."""
@@ -142,12 +204,15 @@ def test_reduction_to_td3_bc_targets():
 
 
 def test_prdc_agent_with_huge_beta_equals_td3_bc(bandit_path):
+    """Both search modes (the fast one wired through Config.search_mode) reduce to TD3+BC with a huge beta."""
     common = dict(dataset=bandit_path, num_updates=20, updates_per_iteration=20, hidden=(8, 8))
-    p_state, p_metrics = jax.jit(prdc.make_train(prdc.Config(beta=1e4, **common)))(jax.random.PRNGKey(0))
     t_state, _ = jax.jit(td3_bc.make_train(td3_bc.Config(**common)))(jax.random.PRNGKey(0))
-    assert float(p_metrics["same_state_fraction"][-1]) == 1.0
-    for a, b in zip(jax.tree.leaves(p_state.actor), jax.tree.leaves(t_state.actor)):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for mode in ("exact", "fast"):
+        config = prdc.Config(beta=1e4, search_mode=mode, **common)
+        p_state, p_metrics = jax.jit(prdc.make_train(config))(jax.random.PRNGKey(0))
+        assert float(p_metrics["same_state_fraction"][-1]) == 1.0
+        for a, b in zip(jax.tree.leaves(p_state.actor), jax.tree.leaves(t_state.actor)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_gradient_isolation():
@@ -213,7 +278,9 @@ def test_prdc_bad_input(bandit_path, tmp_path):
         ("beta", 0.0, "beta must be positive"),
         ("beta", -1.0, "beta must be positive"),
         ("k", 2, "k must be 1"),
-        ("search_mode", "fast", "search_mode"),
+        ("search_mode", "approx", r"search_mode must be one of \('exact', 'fast'\)"),
+        ("fast_candidates", 0, "fast_candidates must be >= 1"),
+        ("fast_precision", "fp8", "fast_precision must be one of"),
         ("policy_freq", 3, "policy_freq"),
     ):
         with pytest.raises(ValueError, match=match):
