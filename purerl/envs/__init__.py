@@ -98,6 +98,21 @@ def _make_comblock(**kwargs):
 register("comblock", _make_comblock)
 
 
+def _make_ant_coverage(reward: str) -> Callable[..., Any]:
+    def factory(**kwargs):
+        from purerl.envs.ant_coverage import make_ant_coverage
+
+        return make_ant_coverage(reward, **kwargs)
+
+    return factory
+
+
+# SubPO's continuous coverage task (purerl.envs.ant_coverage): brax ant + a 100x100 coverage mask
+ANT_COVERAGE_ENVS = ("ant_coverage", "ant_coverage_modular")
+register("ant_coverage", _make_ant_coverage("submodular"))
+register("ant_coverage_modular", _make_ant_coverage("modular"))
+
+
 def names() -> list[str]:
     """All registered environment names."""
     return list(_REGISTRY)
