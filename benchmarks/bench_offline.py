@@ -45,9 +45,9 @@ def synthetic_file(path: str, rows: int, obs_dim: int = 11, act_dim: int = 3) ->
     pdata.write_hdf5(path, d, {"env_id": "hopper", "episode_length": 1000, "purerl_version": "0"}, overwrite=True)
 
 
-def time_agent(module, path: str, seeds: int, updates: int, chunks: int) -> dict:
+def time_agent(module, path: str, seeds: int, updates: int, chunks: int, **overrides) -> dict:
     config = module.Config(dataset=path, num_updates=updates * chunks, updates_per_iteration=updates,
-                           brax_backend="spring")
+                           brax_backend="spring", **overrides)
     agent = module.make_agent(config)
     keys = seed_keys(range(seeds))
     init = jax.jit(jax.vmap(agent.init))

@@ -80,7 +80,10 @@ class Config:
     """fast mode: candidates kept per block (and overall) for the exact re-rank"""
     fast_precision: str = "default"
     """fast mode: score precision, default (fp32 inputs, Precision.DEFAULT: TF32 on recent NVIDIA GPUs, plain
-    fp32 on CPU) or bf16 (bf16 inputs, fp32 accumulation)"""
+    fp32 on CPU) or bf16 (bf16 inputs, fp32 sums). "default" is the default: on the 2-core CPU bf16 was no
+    faster (benchmarks/results/nn_search_speed.json), and there fast mode is 1.2-1.5x SLOWER than exact (the
+    same fp32 matmul plus top_k, which costs more than argmin): fast mode can only pay off where low-precision
+    matmuls are faster (GPU tensor cores; not measured here)"""
     hidden: tuple[int, ...] = (256, 256)
     """hidden widths of actor and critics"""
     activation: str = "relu"
