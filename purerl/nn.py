@@ -246,3 +246,14 @@ def mixture_log_prob(x: jax.Array, logits: jax.Array, mean: jax.Array, log_std: 
     """
     component = gaussian_log_prob(x[..., None, :], mean, log_std)  # (..., K)
     return jax.nn.logsumexp(jax.nn.log_softmax(logits, axis=-1) + component, axis=-1)
+
+
+class TanhMeanActorCritic(ActorCritic):
+    """`ActorCritic` whose Gaussian mean is squashed into (-1, 1) by tanh (the SubPO ant A2C's actor:
+    MLP -> tanh mean, state-independent log-std). Discrete action spaces are unchanged (categorical)."""
+
+    def policy(self, obs) -> distrax.Distribution:
+        if self.discrete:
+            return super().policy(obs)
+        mean = jnp.tanh(self.actor(obs))
+        return distrax.MultivariateNormalDiag(mean, jnp.exp(self.log_std) * jnp.ones_like(mean))

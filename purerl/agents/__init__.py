@@ -12,7 +12,7 @@ ALGOS: dict[str, str] = {
     "trpo": "purerl.agents.trpo", "hnpg": "purerl.agents.hnpg",
     "sac": "purerl.agents.sac",
     "pmoe_sac": "purerl.agents.pmoe_sac",
-    "subpo": "purerl.agents.subpo",
+    "subpo": "purerl.agents.subpo", "a2c": "purerl.agents.a2c",
     "td3_bc": "purerl.agents.td3_bc", "iql": "purerl.agents.iql", "bc": "purerl.agents.bc",
     "prdc": "purerl.agents.prdc", "odice": "purerl.agents.odice",
 }

@@ -120,7 +120,7 @@ def make_base_env(config: Config):
     kwargs = {}
     if config.max_episode_steps:
         kwargs["max_steps_in_episode"] = config.max_episode_steps
-    if config.env in envs.BRAX_ENVS:
+    if config.env in envs.BRAX_ENVS + envs.ANT_COVERAGE_ENVS:
         kwargs["backend"] = config.brax_backend
     return envs.make(config.env, **kwargs)
 
@@ -139,6 +139,62 @@ def make_env(config: Config):
 def check_action_space(space) -> None:
     if not isinstance(space, spaces.Discrete | spaces.Box):
         raise ValueError(f"PPO supports Discrete and Box action spaces, not {type(space).__name__}")
+
+
+def make_rollout(network, env, env_params, num_envs: int, num_steps: int):
+    """`rollout(params, env_state, obs, key) -> (env_state, obs, Transition [num_steps, num_envs])`: the
+    on-policy rollout of `network` (`apply(params, obs) -> (policy, value)`) in `num_envs` vmapped envs
+    (vmap axis `ENV_AXIS`). Shared with `purerl.agents.a2c`."""
+    vmap_step = jax.vmap(env.step, in_axes=(0, 0, 0, None), axis_name=ENV_AXIS)
+
+    def rollout(params, env_state, obs, key):
+        # All randomness of the rollout is drawn up front, in one batch, rather than split step by step.
+        act_key, env_key = jax.random.split(key)
+        act_keys = jax.random.split(act_key, num_steps)
+        env_keys = jax.random.split(env_key, (num_steps, num_envs))
+
+        def step(carry, keys):
+            env_state, obs = carry
+            act_key, env_keys = keys
+            pi, value = network.apply(params, obs)
+            action = pi.sample(seed=act_key)
+            next_obs, env_state, reward, terminated, truncated, info = vmap_step(
+                env_keys, env_state, action, env_params
+            )
+            done = jnp.logical_or(terminated, truncated)
+            transition = Transition(
+                obs, action, reward, terminated, done, value, pi.log_prob(action),
+                info["final_observation"], info["episode_return"],
+            )
+            return (env_state, next_obs), transition
+
+        (env_state, obs), traj = jax.lax.scan(step, (env_state, obs), (act_keys, env_keys))
+        return env_state, obs, traj
+
+    return rollout
+
+
+def make_evaluate(config, network, env_params, discrete: bool):
+    """`evaluate(state, key) -> returns` of `config.eval_episodes` fresh episodes of the stochastic policy in
+    the base env (no training wrappers; observations normalised with the training statistics if any).
+    Shared with `purerl.agents.a2c`."""
+    eval_env, _ = make_base_env(config)  # same dynamics, no training wrappers
+    if not discrete:
+        eval_env = envs.ClipAction(eval_env)
+
+    def evaluate(state, key):
+        stats = find_obs_stats(state.env_state)
+        stats = stats.merge() if stats is not None else None
+
+        def act(act_key, obs):
+            if stats is not None:
+                obs = stats.normalize(jnp.asarray(obs, jnp.float32))
+            pi, _ = network.apply(state.params, obs)
+            return pi.sample(seed=act_key)
+
+        return evaluate_policy(eval_env, env_params, act, key, config.eval_episodes)
+
+    return evaluate
 
 
 OBJECTIVES = ("clip", "dpo", "learned")
@@ -202,37 +258,13 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
         optax.clip_by_global_norm(config.max_grad_norm), optax.adam(learning_rate, eps=1e-5)
     )
     vmap_reset = jax.vmap(env.reset, in_axes=(0, None), axis_name=ENV_AXIS)
-    vmap_step = jax.vmap(env.step, in_axes=(0, 0, 0, None), axis_name=ENV_AXIS)
+    rollout = make_rollout(network, env, env_params, config.num_envs, config.num_steps)
 
     def init(key):
         key, net_key, env_key = jax.random.split(key, 3)
         params = network.init(net_key, jnp.zeros(obs_shape))
         obs, env_state = vmap_reset(jax.random.split(env_key, config.num_envs), env_params)
         return TrainState(params, optimizer.init(params), env_state, obs, key, jnp.zeros((), jnp.int32))
-
-    def rollout(params, env_state, obs, key):
-        # All randomness of the rollout is drawn up front, in one batch, rather than split step by step.
-        act_key, env_key = jax.random.split(key)
-        act_keys = jax.random.split(act_key, config.num_steps)
-        env_keys = jax.random.split(env_key, (config.num_steps, config.num_envs))
-
-        def step(carry, keys):
-            env_state, obs = carry
-            act_key, env_keys = keys
-            pi, value = network.apply(params, obs)
-            action = pi.sample(seed=act_key)
-            next_obs, env_state, reward, terminated, truncated, info = vmap_step(
-                env_keys, env_state, action, env_params
-            )
-            done = jnp.logical_or(terminated, truncated)
-            transition = Transition(
-                obs, action, reward, terminated, done, value, pi.log_prob(action),
-                info["final_observation"], info["episode_return"],
-            )
-            return (env_state, next_obs), transition
-
-        (env_state, obs), traj = jax.lax.scan(step, (env_state, obs), (act_keys, env_keys))
-        return env_state, obs, traj
 
     def loss_fn(params, batch, progress=None):
         obs, action, old_log_prob, old_value, advantages, targets = batch
@@ -310,21 +342,7 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
         new_state = TrainState(params, opt_state, env_state, obs, key, iteration)
         return new_state, metrics
 
-    eval_env, _ = make_base_env(config)  # same dynamics, no training wrappers
-    if not discrete:
-        eval_env = envs.ClipAction(eval_env)
-
-    def evaluate(state: TrainState, key):
-        stats = find_obs_stats(state.env_state)
-        stats = stats.merge() if stats is not None else None
-
-        def act(act_key, obs):
-            if stats is not None:
-                obs = stats.normalize(jnp.asarray(obs, jnp.float32))
-            pi, _ = network.apply(state.params, obs)
-            return pi.sample(seed=act_key)
-
-        return evaluate_policy(eval_env, env_params, act, key, config.eval_episodes)
+    evaluate = make_evaluate(config, network, env_params, discrete)
 
     return Agent(init, update, evaluate, num_iterations, config.batch_size, config)
 
