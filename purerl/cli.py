@@ -22,6 +22,7 @@ commands:
   train --resume DIR           continue an interrupted run in DIR from its last checkpoint
   collect --env E --kinds K,.. generate D4RL-style offline datasets (purerl collect --help)
   meta-train lpo [flags]       meta-train a learned PPO drift (LPO / TA-LPO) with OpenAI-ES
+  meta-train lpg [flags]       meta-train a learned policy-gradient rule (TA-LPG) on random grid worlds
 """
 
 
@@ -214,10 +215,13 @@ def main(argv: list[str] | None = None) -> None:
         from purerl.data import collect_main
 
         collect_main(rest)
-    elif command == "meta-train":  # learned objectives (purerl.agents.lpo)
-        from purerl.agents.lpo import meta_train_main
+    elif command == "meta-train":  # learned objectives (purerl.agents.lpo) and update rules (purerl.agents.lpg)
+        methods = {"lpo": "purerl.agents.lpo", "lpg": "purerl.agents.lpg"}
+        if not rest or rest[0] not in methods:
+            _fail(f"meta-train needs the method: purerl meta-train {{{'|'.join(methods)}}} [flags]")
+        import importlib
 
-        meta_train_main(rest)
+        importlib.import_module(methods[rest[0]]).meta_train_main(rest[1:])
     elif command == "train":
         if rest and rest[0] == "--resume":
             if len(rest) < 2:

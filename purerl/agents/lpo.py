@@ -21,7 +21,6 @@ import dataclasses
 import json
 import os
 import sys
-import time
 from dataclasses import dataclass
 
 import flax.linen as nn
@@ -33,6 +32,7 @@ import optax
 from flax import serialization
 
 from purerl.agents import ppo
+from purerl.meta import prepare_out, run_generations
 
 # ----------------------------------------------------------------------------------------------------------
 # Drift functions
@@ -280,88 +280,30 @@ def make_generation(cfg: MetaConfig, num_devices: int | None = None, population_
     return es, template, generation
 
 
-def generation_key(seed: int, generation: int):
-    return jax.random.fold_in(jax.random.PRNGKey(seed), generation)
-
-
-def _save_checkpoint(directory, generation, es_state, history):
-    from purerl import checkpoint
-
-    leaves = {str(i): np.asarray(x) for i, x in enumerate(jax.tree.leaves(es_state))}
-    checkpoint.save(directory, generation, leaves, history)
-
-
-def _restore_checkpoint(directory, es_state_template):
-    from purerl import checkpoint
-
-    leaves, treedef = jax.tree.flatten(es_state_template)
-    abstract = {str(i): jax.ShapeDtypeStruct(np.shape(x), jnp.asarray(x).dtype) for i, x in enumerate(leaves)}
-    step, restored, history = checkpoint.restore(directory, abstract)
-    state = jax.tree.unflatten(treedef, [jnp.asarray(restored[str(i)]) for i in range(len(leaves))])
-    return step, state, history
-
-
 def meta_train(cfg: MetaConfig, log=print, population_fitness=None) -> dict:
     """Run (or resume) ES meta-training; writes metrics.jsonl, checkpoints and the drift files to cfg.out.
 
     `population_fitness(population, keys) -> fitness` replaces the inner PPO runs (tests use a toy)."""
     validate_meta(cfg)
-    ckpt_dir = os.path.join(cfg.out, "checkpoints")
-    if not cfg.resume and os.path.isdir(cfg.out) and os.listdir(cfg.out):
-        raise ValueError(f"output directory {cfg.out!r} is not empty (use --resume to continue it)")
-    os.makedirs(cfg.out, exist_ok=True)
+    prepare_out(cfg.out, cfg.resume, dataclasses.asdict(cfg))
     es, template, generation = make_generation(cfg, population_fitness=population_fitness)
-    es_state = init_es_state(cfg, es, template)
-    start, history = 0, {"fitness": np.zeros((0, cfg.population), np.float32)}
-    from purerl import checkpoint
-
-    if cfg.resume and checkpoint.latest(ckpt_dir) is not None:
-        start, es_state, history = _restore_checkpoint(ckpt_dir, es_state)
-        log(f"resumed at generation {start}")
-    with open(os.path.join(cfg.out, "meta_config.json"), "w") as f:
-        json.dump(dataclasses.asdict(cfg), f, indent=1)
-    step = jax.jit(generation)
-    t0 = time.perf_counter()
-    compiled = step.lower(es_state, generation_key(cfg.seed, start)).compile()
-    compile_s = time.perf_counter() - t0
-    log(f"compiled one generation in {compile_s:.1f} s (population {cfg.population}, {cfg.num_devices} device(s))")
-    times = []
-    fitness_hist = list(history["fitness"])
-    for g in range(start, cfg.generations):
-        t = time.perf_counter()
-        es_state, fitness = compiled(es_state, generation_key(cfg.seed, g))
-        fitness = np.asarray(jax.block_until_ready(fitness))
-        times.append(time.perf_counter() - t)
-        fitness_hist.append(fitness)
-        row = {
-            "generation": g + 1, "fitness_mean": float(fitness.mean()), "fitness_max": float(fitness.max()),
-            "fitness_min": float(fitness.min()), "std": float(es_state.std),
-            "mean_norm": float(jnp.linalg.norm(es_state.mean)), "seconds": times[-1],
-        }
-        with open(os.path.join(cfg.out, "metrics.jsonl"), "a") as f:
-            f.write(json.dumps(row) + "\n")
-        log(f"[{g + 1}/{cfg.generations}] fitness mean {row['fitness_mean']:.1f} max {row['fitness_max']:.1f} "
-            f"|mean| {row['mean_norm']:.3f} ({times[-1]:.1f} s)")
-        if (g + 1) % cfg.checkpoint_every == 0 or g + 1 == cfg.generations:
-            _save_checkpoint(ckpt_dir, g + 1, es_state, {"fitness": np.stack(fitness_hist)})
+    res = run_generations(
+        generation, init_es_state(cfg, es, template), out=cfg.out, generations=cfg.generations, seed=cfg.seed,
+        checkpoint_every=cfg.checkpoint_every, resume=cfg.resume, population=cfg.population, log=log,
+        describe=f"population {cfg.population}, {cfg.num_devices} device(s)",
+    )
     drift_meta = (cfg.hidden, cfg.temporal, cfg.ppo_init)
-    save_drift(os.path.join(cfg.out, "drift_mean.msgpack"), es.get_mean(es_state), *drift_meta)
+    save_drift(os.path.join(cfg.out, "drift_mean.msgpack"), es.get_mean(res["es_state"]), *drift_meta)
     _, unravel = jax.flatten_util.ravel_pytree(template)
-    save_drift(os.path.join(cfg.out, "drift_best.msgpack"), unravel(es_state.best_solution), *drift_meta)
-    return {
-        "es_state": es_state, "fitness": np.stack(fitness_hist) if fitness_hist else np.zeros((0, cfg.population)),
-        "compile_s": compile_s, "generation_s": times,
-    }
+    save_drift(os.path.join(cfg.out, "drift_best.msgpack"), unravel(res["es_state"].best_solution), *drift_meta)
+    return res
 
 
 def meta_train_main(argv: list[str]) -> None:
     """`purerl meta-train lpo [flags]`."""
     import tyro
 
-    if not argv or argv[0] != "lpo":
-        print("purerl: error: meta-train needs the method: purerl meta-train lpo [flags]", file=sys.stderr)
-        raise SystemExit(2)
-    cfg = tyro.cli(MetaConfig, args=argv[1:], prog="purerl meta-train lpo", description=__doc__.split("\n")[0])
+    cfg = tyro.cli(MetaConfig, args=argv, prog="purerl meta-train lpo", description=__doc__.split("\n")[0])
     try:
         meta_train(cfg)
     except ValueError as err:
