@@ -171,7 +171,8 @@ def test_brax_ant_coverage_wiring():
     np.testing.assert_array_equal(obs[:2], xy)  # obs[0:2] = torso x, y (positions kept)
     assert 0 < float(jnp.abs(xy).max()) <= 0.1 and int(covered) == 0  # reset noise, no mask
     state = jax.eval_shape(lambda k: env.reset(k, params)[1], jax.random.PRNGKey(0))
-    out = jax.eval_shape(lambda k, s, a: env.step(k, s, a, params), jax.random.PRNGKey(0), state, jnp.zeros(8))
+    out = jax.eval_shape(lambda k, s, a: env.step(k, s, a, params), jax.random.PRNGKey(0), state,
+                         jnp.zeros(8))
     obs_s, state_s, reward_s, term_s, trunc_s, info_s = out
     assert obs_s.shape == (29,) and state_s.mask.shape == (GRID, GRID) and reward_s.shape == ()
     assert info_s["coverage"].dtype == jnp.int32 and info_s["final_observation"].shape == (29,)
@@ -215,7 +216,8 @@ def test_a2c_loss_hand_computed():
     np.testing.assert_allclose(net.init(jax.random.PRNGKey(0), obs[0])["params"]["log_std"], 0.1)
     # advantages and targets are constants: the policy term's log_std gradient is, by hand,
     # -mean_b[A_b (z_b^2 - 1)] per action dimension (z = (a - mean) / std)
-    grads = jax.jit(jax.grad(lambda q: a2c.a2c_loss(net, q, (obs, action, adv, targets), 0.0, 0.0)[0]))(params)
+    policy_term = lambda q: a2c.a2c_loss(net, q, (obs, action, adv, targets), 0.0, 0.0)[0]  # noqa: E731
+    grads = jax.jit(jax.grad(policy_term))(params)
     np.testing.assert_allclose(grads["params"]["log_std"], -np.mean(adv[:, None] * (z**2 - 1), 0), rtol=1e-4)
 
 
