@@ -266,3 +266,32 @@ def test_a2c_seed_of_vmapped_batch_equals_single_run(cartpole_runs):
 def test_a2c_bad_config(change, match):
     with pytest.raises(ValueError, match=match):
         a2c.make_agent(dataclasses.replace(CARTPOLE, **change))
+
+
+def test_a2c_rollout_bootstraps_on_truncation():
+    """Pendulum-v1 never terminates; with a 4-step limit every 4th step is a truncation. The rollout A2C uses
+    keeps the true next observation there (not the reset one) and the A2C advantage bootstraps from it."""
+    from purerl.agents.ppo import make_rollout
+    from purerl.returns import gae
+
+    config = dataclasses.replace(CARTPOLE, env="Pendulum-v1", max_episode_steps=4, num_envs=2, num_steps=6)
+    env, env_params = a2c.make_env(config)
+    network = a2c.make_network(config, env, env_params)
+    agent = a2c.make_agent(config)
+
+    @jax.jit
+    def run(key):
+        state = agent.init(key)
+        rollout = make_rollout(network, env, env_params, 2, 6)
+        _, _, traj = rollout(state.params, state.env_state, state.obs, key)
+        next_values = network.apply(state.params, traj.final_obs, method="value")
+        adv, _ = gae(traj.reward, traj.value, next_values, traj.terminated, traj.done, 0.9, 0.0)
+        return traj, next_values, adv
+
+    traj, next_values, adv = run(jax.random.PRNGKey(0))
+    assert not traj.terminated.any()
+    np.testing.assert_array_equal(traj.done[:, 0], [False, False, False, True, False, False])
+    assert not np.allclose(traj.final_obs[3], traj.obs[4])  # the pre-reset observation, not the reset one
+    np.testing.assert_allclose(traj.final_obs[2], traj.obs[3])  # elsewhere it is the next observation
+    expected = traj.reward[3] + 0.9 * next_values[3] - traj.value[3]  # lambda = 0: one-step TD with bootstrap
+    np.testing.assert_allclose(adv[3], expected, rtol=1e-5, atol=1e-5)
