@@ -9,6 +9,11 @@ measured separately; env steps/s. Separately: the cost of one update iteration a
 (N-HARPG / Vanilla-PG ratio; issue bar <= 2.5).
 
     python benchmarks/bench_pg.py --env CartPole-v1 --iters 100 --batch 5000
+    python benchmarks/bench_pg.py --env walker2d --iters 12 --batch 5000 --no-cost   # brax, spring backend
+
+brax envs (walker2d, reacher, ...) run with the paper code's MuJoCo policy (hidden 64,64) on the brax
+backend `--brax-backend` (default spring: much faster on CPU than generalized). `--gamma0 pg=1e-4,harpg=3e-5`
+overrides the per-method γ0 (the CartPole-tuned defaults below are kept otherwise).
 """
 
 from __future__ import annotations
@@ -19,12 +24,16 @@ import json
 import os
 import time
 
-import jax
-import jax.numpy as jnp
-import numpy as np
+# persistent compilation cache (as tests/conftest.py): the deterministic-evaluation program is identical
+# for all methods of one env, so it compiles once per env, not once per method (brax compiles take minutes)
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), ".jax_cache"))
 
-from purerl.logging import machine, versions, write_json
-from purerl.sweep import seed_keys
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from purerl.logging import machine, versions, write_json  # noqa: E402
+from purerl.sweep import seed_keys  # noqa: E402
 
 # method -> (agent module, gamma_0). Normalized methods: the code's default γ0 = 0.1. The non-normalized
 # ones take raw per-trajectory GPOMDP steps (‖ĝ‖ ~ 20-200 on CartPole), so γ0 = 0.1 diverges. A 20-iteration
@@ -43,6 +52,8 @@ METHODS = {
 LABELS = {"pg": "Vanilla-PG", "npg": "N-PG", "npg_igt": "N-PG-IGT", "harpg": "HARPG", "nharpg": "N-HARPG",
           "nharpg_code": "N-HARPG (code-form B̂v)"}
 FIVE = ("pg", "npg", "npg_igt", "harpg", "nharpg")
+PAPER_BUDGET = ("paper code defaults: 1000 iterations x 1000 env steps (README example: 5000) per run, "
+                "i.e. 1-5 M env steps per seed (MuJoCo envs: mujoco-py v2); per-figure settings unverified")
 
 
 def bootstrap_ci(x, n=10_000, seed=0):
@@ -52,10 +63,20 @@ def bootstrap_ci(x, n=10_000, seed=0):
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def make_config(method, env, iters, batch, gamma_0=None):
+def env_kwargs(env, brax_backend="spring"):
+    """Config fields for brax envs: the paper code's MuJoCo policy (64,64) and the chosen physics backend."""
+    from purerl import envs
+
+    if env in envs.BRAX_ENVS:
+        return {"hidden": (64, 64), "brax_backend": brax_backend}
+    return {}
+
+
+def make_config(method, env, iters, batch, gamma_0=None, brax_backend="spring"):
     module_name, g0 = METHODS[method]
     mod = importlib.import_module(f"purerl.agents.{module_name}")
     extra = {"hvp_form": "garage_code"} if method == "nharpg_code" else {}
+    extra.update(env_kwargs(env, brax_backend))
     name = "nharpg" if method == "nharpg_code" else method
     cfg = mod.Config(env=env, method=name, num_iters=iters, batch_steps=batch, gamma_0=gamma_0 or g0, **extra)
     if module_name == "harpg":  # pay the Hessian rollout out of the same budget
@@ -64,8 +85,8 @@ def make_config(method, env, iters, batch, gamma_0=None):
     return mod, cfg
 
 
-def run_method(method, env, iters, batch, seeds):
-    mod, cfg = make_config(method, env, iters, batch)
+def run_method(method, env, iters, batch, seeds, gamma_0=None, brax_backend="spring"):
+    mod, cfg = make_config(method, env, iters, batch, gamma_0, brax_backend)
     agent = mod.make_agent(cfg)
     train = jax.vmap(mod.make_train(cfg))
     keys = seed_keys(seeds)
@@ -76,7 +97,9 @@ def run_method(method, env, iters, batch, seeds):
     state, metrics = jax.block_until_ready(compiled(keys))
     run_s = time.perf_counter() - t0
     eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 12345))(keys)
+    t0 = time.perf_counter()
     final = np.asarray(jax.jit(jax.vmap(agent.evaluate))(state, eval_keys)).mean(axis=1)
+    eval_s = time.perf_counter() - t0  # compile + run of the deterministic evaluation
     curve = np.asarray(metrics["episode_return"])  # [seeds, iters]
     steps = agent.steps_per_iteration * iters * len(seeds)
     lo, hi = bootstrap_ci(final)
@@ -92,9 +115,13 @@ def run_method(method, env, iters, batch, seeds):
         "final_return_ci95": [lo, hi],
         "train_return_curve_mean": curve.mean(axis=0).tolist(),
         "train_return_curve_ci95": [bootstrap_ci(c) for c in curve.T[:: max(1, iters // 50)]],
+        "grad_norm_first_iters": np.asarray(metrics["grad_norm"]).mean(axis=0)[:3].tolist(),
         "compile_s": compile_s,
         "run_s": run_s,
+        "seconds_per_iteration": run_s / iters,
+        "eval_s": eval_s,
         "env_steps_per_s": steps / run_s,
+        "loadavg_after": list(os.getloadavg()),
     }
 
 
@@ -108,7 +135,8 @@ def iteration_cost(env, batch, seeds, repeats=20):
     for method in ("pg", "nharpg"):
         module_name, g0 = METHODS[method]
         mod = importlib.import_module(f"purerl.agents.{module_name}")
-        agent = mod.make_agent(mod.Config(env=env, method=method, num_iters=1, batch_steps=batch, gamma_0=g0))
+        agent = mod.make_agent(mod.Config(env=env, method=method, num_iters=1, batch_steps=batch, gamma_0=g0,
+                                                **env_kwargs(env)))
         state = jax.jit(jax.vmap(agent.init))(seed_keys(seeds))
         updates[method] = jax.jit(jax.vmap(agent.update)).lower(state).compile()
         states[method], _ = jax.block_until_ready(updates[method](state))  # warm-up
@@ -121,11 +149,13 @@ def iteration_cost(env, batch, seeds, repeats=20):
     for method in ("pg", "nharpg"):
         out[method]["seconds_per_iteration_min"] = float(np.min(out[method]["times"]))
         out[method]["seconds_per_iteration_median"] = float(np.median(out[method]["times"]))
-    out["ratio_nharpg_over_pg"] = out["nharpg"]["seconds_per_iteration_min"] / out["pg"]["seconds_per_iteration_min"]
+    best = {m: out[m]["seconds_per_iteration_min"] for m in ("pg", "nharpg")}
+    out["ratio_nharpg_over_pg"] = best["nharpg"] / best["pg"]
     out["ratio_nharpg_over_pg_median"] = (
         out["nharpg"]["seconds_per_iteration_median"] / out["pg"]["seconds_per_iteration_median"]
     )
-    out["note"] = f"{len(seeds)} vmapped seeds, main batch {batch} steps for both (N-HARPG adds one Hessian episode)"
+    out["note"] = (f"{len(seeds)} vmapped seeds, main batch {batch} steps for both "
+                   "(N-HARPG adds one Hessian episode)")
     return out
 
 
@@ -136,7 +166,7 @@ def plot(result, path):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name, r in result["methods"].items():
+    for r in result["methods"].values():
         curve = np.asarray(r["train_return_curve_mean"])
         x = np.arange(1, curve.size + 1) * r["steps_per_iteration"]
         ax.plot(x, curve, label=f"{r['method']} (final det. {r['final_return_mean']:.0f})")
@@ -157,9 +187,14 @@ def main():
     p.add_argument("--methods", default=",".join(FIVE))
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--no-cost", action="store_true")
-    p.add_argument("--cost-only", action="store_true", help="only (re)measure the iteration cost into the JSON")
+    p.add_argument("--cost-only", action="store_true",
+                   help="only (re)measure the iteration cost into the JSON")
+    p.add_argument("--brax-backend", default="spring", help="physics backend for brax envs")
+    p.add_argument("--gamma0", default="", help="per-method γ0 overrides, e.g. pg=1e-4,harpg=3e-5")
+    p.add_argument("--budget-note", default="", help="free text for the JSON (how the budget was chosen)")
     args = p.parse_args()
     seeds = list(range(args.seeds))
+    gamma0 = {k: float(v) for k, v in (kv.split("=") for kv in args.gamma0.split(",") if kv)}
     result = {
         "benchmark": "bench_pg",
         "env": args.env, "iters": args.iters, "batch": args.batch, "seeds": args.seeds,
@@ -167,8 +202,17 @@ def main():
                     "Hessian episode (H steps) is taken out of its main batch. Final return = deterministic "
                     "policy (argmax / mean action), 32 episodes per seed; CI = 95% bootstrap over seeds.",
         "note": "2-core CPU shared with other jobs: timings are noisy.",
-        "versions": versions(), "machine": machine(), "methods": {},
+        "paper_budget": PAPER_BUDGET,
+        "versions": versions(), "machine": machine(), "loadavg_start": list(os.getloadavg()), "methods": {},
     }
+    if env_kwargs(args.env):
+        result["brax_backend"] = args.brax_backend
+        result["policy_hidden"] = [64, 64]
+        result["dynamics_note"] = ("brax 0.14 re-implementation (backend above), not mujoco-py v2: "
+                                   "different physics engine, contact model, observation layout and reward "
+                                   "details; returns are not comparable to the paper's MuJoCo numbers.")
+    if args.budget_note:
+        result["budget_note"] = args.budget_note
     name = f"pg_{args.env}"
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, name + ".json")
@@ -185,14 +229,18 @@ def main():
             if "iteration_cost" in old:
                 result["iteration_cost"] = old["iteration_cost"]
     for method in args.methods.split(","):
-        r = run_method(method, args.env, args.iters, args.batch, seeds)
+        r = run_method(method, args.env, args.iters, args.batch, seeds, gamma0.get(method), args.brax_backend)
         result["methods"][method] = r
-        print(f"{r['method']:>10}: final {r['final_return_mean']:.1f} CI {np.round(r['final_return_ci95'], 1)} "
-              f"compile {r['compile_s']:.1f}s run {r['run_s']:.1f}s {r['env_steps_per_s']:.0f} steps/s", flush=True)
+        ci = np.round(r["final_return_ci95"], 1)
+        print(f"{r['method']:>10}: final {r['final_return_mean']:.1f} CI {ci} "
+              f"compile {r['compile_s']:.1f}s run {r['run_s']:.1f}s ({r['seconds_per_iteration']:.2f} s/it) "
+              f"eval {r['eval_s']:.1f}s {r['env_steps_per_s']:.0f} steps/s |g0| {r['grad_norm_first_iters']}",
+              flush=True)
         write_json(os.path.join(args.out, name + ".json"), result)
     if not args.no_cost:
         result["iteration_cost"] = iteration_cost(args.env, args.batch, seeds)
         print("iteration cost", json.dumps(result["iteration_cost"]), flush=True)
+    result["loadavg_end"] = list(os.getloadavg())
     write_json(os.path.join(args.out, name + ".json"), result)
     plot(result, os.path.join(args.out, name + ".png"))
 
