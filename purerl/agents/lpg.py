@@ -4,8 +4,8 @@ meta-trained with OpenAI-ES on random grid worlds (`shared/algorithms/learned_ob
 
 The *agent* is tabular (linear, no bias, on `purerl.envs.gridworld` observations): a softmax policy pi(a|s)
 and a categorical "target" y(s) over 8 bins whose meaning the learned rule invents (in LPG it plays the role
-of a value). Every update it collects 20 steps x `num_envs` transitions and takes one SGD step (grad-norm
-clip 0.5, lr 40 for the policy, 4 for y) on the loss the *LPG network* prescribes:
+of a value). Every update it collects 20 steps x `num_envs` transitions and takes one SGD step (grad-norm clip
+0.5 on each of the two, lr 40 for the policy, 4 for y) on the loss the *LPG network* prescribes:
 
     L = mean_t[ pi_hat_t * log pi(a_t|s_t) ] + alpha_y * mean_t KL( y(s_t) || y_hat_t )
 
@@ -153,7 +153,7 @@ class MetaConfig:
     target_coef: float = 0.5
     """alpha_y, weight of KL(y || y_hat) in the agent loss"""
     max_grad_norm: float = 0.5
-    """global gradient-norm clip of each agent update"""
+    """gradient-norm clip of each agent update, applied to the policy and the target separately"""
     eval_episodes: int = 64
     """episodes scored after the lifetime (fitness = their mean return)"""
     min_size: int = 4
@@ -315,8 +315,10 @@ def make_lifetime(cfg: MetaConfig, net: LPGNet | None, rule: str = "lpg", evalua
                 policy_loss, target_loss = agent_loss(agent, rollout, rule_fn)
                 return policy_loss + cfg.target_coef * target_loss
 
-            grads, _ = clip.update(jax.grad(loss)(agent), clip.init(agent))
-            new_agent = {k: agent[k] - lrs[k] * grads[k] for k in agent}
+            grads = jax.grad(loss)(agent)
+            # policy and target are separate SGD learners, each clipped on its own (else a large target
+            # gradient would shrink the policy step)
+            new_agent = {k: agent[k] - lrs[k] * clip.update(grads[k], clip.init(grads[k]))[0] for k in agent}
             live = n < level.lifetime  # updates past this task's lifetime are discarded
             agent = jax.tree.map(lambda new, old: jnp.where(live, new, old), new_agent, agent)
             return (agent, obs, env_state), None
