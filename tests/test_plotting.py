@@ -39,7 +39,7 @@ def test_auc_ratio_ci_brute_force():
     a, b = np.array([2.0, 4.0]), np.array([1.0, 3.0])
     out = auc_ratio_ci(a, b, num_resamples=20_000)
     assert out["difference"] == 1.0 and out["ratio_minus_1"] == 0.5
-    # Each bootstrap mean of 2 seeds takes {x1, (x1+x2)/2, x2} with prob {1/4, 1/2, 1/4}: enumerate all 9 pairs.
+    # A bootstrap mean of 2 seeds is x1, (x1+x2)/2 or x2 with prob 1/4, 1/2, 1/4: enumerate all 9 pairs.
     means_a, means_b, p = np.array([2.0, 3.0, 4.0]), np.array([1.0, 2.0, 3.0]), np.array([0.25, 0.5, 0.25])
     diffs = (means_a[:, None] - means_b[None]).ravel()
     probs = (p[:, None] * p[None]).ravel()
