@@ -6,7 +6,7 @@ from the same distribution: the meta-trained rule vs the ES starting point (a ra
 hand-written REINFORCE reference rule, overall and per lifetime bin, mean with 95% bootstrap CIs over tasks.
 
     XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false \\
-        python benchmarks/bench_lpg.py --generations 150 --population 32 --name lpg_grid
+        python benchmarks/bench_lpg.py --generations 200 --population 64 --name lpg_grid
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import shutil
 import sys
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--generations", type=int, default=150)
-ap.add_argument("--population", type=int, default=32)
+ap.add_argument("--generations", type=int, default=200)
+ap.add_argument("--population", type=int, default=64)
 ap.add_argument("--temporal", type=int, default=1)
-ap.add_argument("--hidden", type=int, default=32)
-ap.add_argument("--num-envs", type=int, default=16)
+ap.add_argument("--hidden", type=int, default=16)
+ap.add_argument("--num-envs", type=int, default=8)
 ap.add_argument("--lifetime", type=int, nargs=2, default=(10, 50))
 ap.add_argument("--episode-cap", type=int, nargs=2, default=(20, 100))
 ap.add_argument("--eval-episodes", type=int, default=32)

@@ -25,7 +25,8 @@ past the task's own N. The population is vmapped and, with several devices, shar
 
 Paper scale (groove README): population 1,024, 2,500 generations, GRU width 256, lifetimes up to 250
 updates, episode caps up to 750 steps -- "under 3 hours on a single GPU". The CPU defaults here are far
-smaller (see `MetaConfig`); `benchmarks/bench_lpg.py` records what was run.
+smaller: `MetaConfig`'s defaults are the CPU run recorded by `benchmarks/bench_lpg.py`
+(`benchmarks/results/lpg_grid.json`).
 """
 
 from __future__ import annotations
@@ -140,9 +141,9 @@ class MetaConfig:
     """devices to shard the population over"""
     seed: int = 0
     """meta-training seed"""
-    hidden: int = 32
+    hidden: int = 16
     """LPG GRU width (paper: 256)"""
-    num_envs: int = 32
+    num_envs: int = 8
     """parallel envs of the inner agent (paper: 64)"""
     rollout_steps: int = 20
     """steps per env per agent update"""
@@ -154,7 +155,7 @@ class MetaConfig:
     """alpha_y, weight of KL(y || y_hat) in the agent loss"""
     max_grad_norm: float = 0.5
     """gradient-norm clip of each agent update, applied to the policy and the target separately"""
-    eval_episodes: int = 64
+    eval_episodes: int = 32
     """episodes scored after the lifetime (fitness = their mean return)"""
     min_size: int = 4
     """smallest grid side"""
@@ -164,9 +165,9 @@ class MetaConfig:
     """most objects per level"""
     num_walls: int = 15
     """wall cells per level (at most a quarter of the grid)"""
-    episode_cap: tuple[int, int] = (20, 200)
+    episode_cap: tuple[int, int] = (20, 100)
     """episode length range, log-uniform (paper: 20-750)"""
-    lifetime: tuple[int, int] = (10, 100)
+    lifetime: tuple[int, int] = (10, 50)
     """agent updates per task, log-uniform (paper: 10-250)"""
     sigma: float = 0.1
     """ES noise std (constant)"""
