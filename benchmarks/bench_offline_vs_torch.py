@@ -1,12 +1,14 @@
-"""purerl vs PyTorch: TD3+BC and IQL gradient updates/s at batch 256 (256x256 nets), 1 seed and 8 seeds, same CPU.
+"""purerl vs PyTorch: TD3+BC and IQL gradient updates/s at batch 256 (256x256 nets), 1 seed and 8 seeds, same
+CPU.
 
-purerl side: `bench_offline.time_agent` (compile timed apart, best of `--chunks` compiled calls of `--updates`
-steps, 1 seed or 8 vmapped seeds, dataset closed over). PyTorch side:
-`benchmarks/torch_reference/td3_bc_iql_torch.py` run with a separate interpreter (`--torch-python`, a venv with the
-CPU build of torch; torch is not a purerl dependency), 2 and 1 intra-op threads, 8 seeds = 8 model sets updated
-one after the other. The two sides alternate per configuration for `--rounds` rounds so load changes on the shared
-CPU hit both; the JSON keeps every round and the ratio uses each side's best round (both are lower bounds of the
-idle machine's speed). The JAX persistent compilation cache is enabled so later rounds skip most compilation.
+purerl side: `bench_offline.time_agent` (compile timed apart, best of `--chunks` compiled calls of
+`--updates` steps, 1 seed or 8 vmapped seeds, dataset closed over). PyTorch side:
+`benchmarks/torch_reference/td3_bc_iql_torch.py` run with a separate interpreter (`--torch-python`, a venv
+with the CPU build of torch; torch is not a purerl dependency), 1 and 2 intra-op threads, 8 seeds = 8 model
+sets updated one after the other. The two sides alternate per configuration for `--rounds` rounds so load
+changes on the shared CPU hit both; the JSON keeps every round and the ratio uses each side's best round
+(both are lower bounds of the idle machine's speed). The JAX persistent compilation cache is enabled so
+later rounds skip most compilation.
 
 Usage: `python benchmarks/bench_offline_vs_torch.py [--rounds 2 --updates 200 --chunks 2 --rows 100000]`
        -> benchmarks/results/offline_vs_torch.json
@@ -32,15 +34,35 @@ from purerl.logging import machine, versions  # noqa: E402
 
 TORCH_SCRIPT = Path(__file__).parent / "torch_reference" / "td3_bc_iql_torch.py"
 TARGET = 4.0
-NOTE = ("2-core CPU shared with other engineers' jobs during the run (load averages recorded per measurement): "
-        "all numbers are noisy lower bounds of the idle machine's speed; both sides ran interleaved under the same "
-        "kind of load.")
+NOTE = (
+    "2-core CPU shared with other engineers' jobs during the run (load averages recorded per measurement): "
+    "all numbers are noisy lower bounds of the idle machine's speed; both sides ran interleaved under "
+    "the same "
+    "kind of load."
+)
 
 
 def torch_run(python: str, algo: str, seeds: int, args) -> list[dict]:
-    cmd = [python, str(TORCH_SCRIPT), "--algo", algo, "--seeds", str(seeds), "--threads", *map(str, args.threads),
-           "--rows", str(args.rows), "--updates", str(args.torch_updates), "--warmup", "10", "--repeats", str(args.torch_repeats),
-           "--max-seconds", str(args.torch_max_seconds)]
+    cmd = [
+        python,
+        str(TORCH_SCRIPT),
+        "--algo",
+        algo,
+        "--seeds",
+        str(seeds),
+        "--threads",
+        *map(str, args.threads),
+        "--rows",
+        str(args.rows),
+        "--updates",
+        str(args.torch_updates),
+        "--warmup",
+        "10",
+        "--repeats",
+        str(args.torch_repeats),
+        "--max-seconds",
+        str(args.torch_max_seconds),
+    ]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=1800).stdout
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
@@ -54,8 +76,12 @@ def summarise(purerl_runs: list[dict], torch_runs: list[dict]) -> list[dict]:
             if not p or not t:
                 continue
             p_best = max(r["updates_per_s_all_seeds"] for r in p)
-            row = {"algo": algo, "seeds": seeds, "purerl_updates_per_s_all_seeds": p_best,
-                   "purerl_updates_per_s_per_seed": round(p_best / seeds, 1)}
+            row = {
+                "algo": algo,
+                "seeds": seeds,
+                "purerl_updates_per_s_all_seeds": p_best,
+                "purerl_updates_per_s_per_seed": round(p_best / seeds, 1),
+            }
             for threads in sorted({r["threads"] for r in t}, reverse=True):
                 tb = max(r["updates_per_s_all_seeds"] for r in t if r["threads"] == threads)
                 row[f"torch_{threads}thr_updates_per_s_all_seeds"] = tb
@@ -69,15 +95,28 @@ def summarise(purerl_runs: list[dict], torch_runs: list[dict]) -> list[dict]:
 
 def result(args, purerl_runs, torch_runs, torch_version) -> dict:
     table = summarise(purerl_runs, torch_runs)
-    return {"benchmark": "TD3+BC / IQL gradient updates/s, batch 256, 256x256 nets: purerl (JAX) vs PyTorch reference",
-            "target": f"purerl >= {TARGET}x the PyTorch reference on the same CPU, 1 seed and 8 seeds",
-            "target_met": bool(table) and all(r["meets_4x"] for r in table),
-            "rows": args.rows, "obs_dim": 11, "act_dim": 3, "batch": 256, "rounds": args.rounds,
-            "summary": table, "purerl_runs": purerl_runs, "torch_runs": torch_runs,
-            "torch_reference": {"script": str(TORCH_SCRIPT.relative_to(Path(__file__).parent.parent)),
-                                "python": args.torch_python, "torch": torch_version,
-                                "seeds_mode": "8 model sets updated sequentially each step (no vmap)"},
-            "note": NOTE, "versions": versions(), "machine": machine()}
+    return {
+        "benchmark": "TD3+BC / IQL gradient updates/s, batch 256, 256x256 nets: purerl (JAX) vs PyTorch",
+        "target": f"purerl >= {TARGET}x the PyTorch reference on the same CPU, 1 seed and 8 seeds",
+        "target_met": bool(table) and all(r["meets_4x"] for r in table),
+        "rows": args.rows,
+        "obs_dim": 11,
+        "act_dim": 3,
+        "batch": 256,
+        "rounds": args.rounds,
+        "summary": table,
+        "purerl_runs": purerl_runs,
+        "torch_runs": torch_runs,
+        "torch_reference": {
+            "script": str(TORCH_SCRIPT.relative_to(Path(__file__).parent.parent)),
+            "python": args.torch_python,
+            "torch": torch_version,
+            "seeds_mode": "8 model sets updated sequentially each step (no vmap)",
+        },
+        "note": NOTE,
+        "versions": versions(),
+        "machine": machine(),
+    }
 
 
 def main():
@@ -86,7 +125,9 @@ def main():
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--updates", type=int, default=200, help="purerl steps per compiled call")
     p.add_argument("--chunks", type=int, default=2, help="purerl timed calls (best is kept)")
-    p.add_argument("--torch-updates", type=int, default=200, help="torch timed updates per repeat (/8 for 8 seeds)")
+    p.add_argument(
+        "--torch-updates", type=int, default=200, help="torch timed updates per repeat (/8 for 8 seeds)"
+    )
     p.add_argument("--torch-repeats", type=int, default=2)
     p.add_argument("--torch-max-seconds", type=float, default=10.0, help="cap per torch repeat")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -95,8 +136,12 @@ def main():
     args = p.parse_args()
     jax.config.update("jax_compilation_cache_dir", args.cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
-    torch_version = subprocess.run([args.torch_python, "-c", "import torch; print(torch.__version__)"],
-                                   check=True, capture_output=True, text=True).stdout.strip()
+    torch_version = subprocess.run(
+        [args.torch_python, "-c", "import torch; print(torch.__version__)"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     purerl_runs, torch_runs = [], []
     out = bench_offline.RESULTS / "offline_vs_torch.json"
     with tempfile.TemporaryDirectory() as tmp:
@@ -107,8 +152,12 @@ def main():
                 for seeds in (1, 8):
                     load = os.getloadavg()
                     t = time.time()
-                    r = {"algo": name, "round": rnd, "loadavg_before": [round(x, 2) for x in load],
-                         **bench_offline.time_agent(module, path, seeds, args.updates, args.chunks)}
+                    r = {
+                        "algo": name,
+                        "round": rnd,
+                        "loadavg_before": [round(x, 2) for x in load],
+                        **bench_offline.time_agent(module, path, seeds, args.updates, args.chunks),
+                    }
                     r["wall_s"] = round(time.time() - t, 1)
                     print(json.dumps(r), flush=True)
                     purerl_runs.append(r)

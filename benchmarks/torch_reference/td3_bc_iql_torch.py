@@ -1,22 +1,23 @@
 """PyTorch reference timing for TD3+BC and IQL gradient updates (batch 256, 256x256 nets) on the CPU.
 
 A minimal re-implementation written for this benchmark (no code copied), structured like the reference
-implementations the speed bar names: sfujim/TD3_BC (separate Actor and twin-Critic modules, deep-copied targets,
-a Python `total_it` counter deciding the actor step, Polyak by a loop over parameters) and CORL-style IQL (TwinQ, V,
-Gaussian actor built on torch.distributions.Normal, CosineAnnealingLR on the actor). Update semantics follow
-`shared/algorithms/offline_data.md` sec. 7 (TD3+BC) and sec. 8 (IQL: V, then the actor with the new V, then the
-critics from the new V(s'), then Polyak), i.e. the same work per step as purerl's agents. Initialisation
-(PyTorch defaults instead of orthogonal) does not change the cost.
+implementations the speed bar names: sfujim/TD3_BC (separate Actor and twin-Critic modules, deep-copied
+targets, a Python `total_it` counter deciding the actor step, Polyak by a loop over parameters) and
+CORL-style IQL (TwinQ, V, Gaussian actor built on torch.distributions.Normal, CosineAnnealingLR on the actor).
+Update semantics follow `shared/algorithms/offline_data.md` sec. 7 (TD3+BC) and sec. 8 (IQL: V, then the
+actor with the new V, then the critics from the new V(s'), then Polyak), i.e. the same work per step as
+purerl's agents. Initialisation (PyTorch defaults instead of orthogonal) does not change the cost.
 
 Data: random tensors with hopper's shapes (obs 11, act 3) held in memory; each update draws a batch with
-torch.randint and indexes the tensors (the reference replay buffers index numpy arrays and copy to torch; the
-in-torch gather is the cheaper choice, so this favours PyTorch slightly).
+torch.randint and indexes the tensors (the reference replay buffers index numpy arrays and copy to torch;
+the in-torch gather is the cheaper choice, so this favours PyTorch slightly).
 
-"8 seeds": PyTorch has no vmap over whole training states here, so 8 independent model sets are updated one after
-the other in each step (8 sequential updates per step); updates/s are reported per seed and over all seeds.
+"8 seeds": PyTorch has no vmap over whole training states here, so 8 independent model sets are updated one
+after the other in each step (8 sequential updates per step); updates/s are reported per seed and over all
+seeds.
 
 Runs in a separate venv with torch installed (never purerl's):
-    /tmp/torchvenv/bin/python benchmarks/torch_reference/td3_bc_iql_torch.py --algo td3_bc --seeds 1 --threads 2
+    /tmp/torchvenv/bin/python benchmarks/torch_reference/td3_bc_iql_torch.py --algo td3_bc --seeds 1
 Prints one JSON object per (algo, seeds, threads) to stdout.
 """
 
@@ -55,7 +56,8 @@ class Data:
         return self.obs[i], self.act[i], self.rew[i], self.next_obs[i], self.not_done[i]
 
 
-# --- TD3+BC (sfujim/TD3_BC structure) ------------------------------------------------------------------------
+# --- TD3+BC (sfujim/TD3_BC structure) ------------------------------------------------------------
+
 
 class Actor(nn.Module):
     def __init__(self):
@@ -80,12 +82,14 @@ class TwinCritic(nn.Module):
 
 
 def polyak(net: nn.Module, target: nn.Module, tau: float) -> None:
-    for p, tp in zip(net.parameters(), target.parameters()):
+    for p, tp in zip(net.parameters(), target.parameters(), strict=True):
         tp.data.copy_(tau * p.data + (1 - tau) * tp.data)
 
 
 class TD3BC:
-    def __init__(self, gamma=0.99, tau=0.005, policy_noise=0.2, noise_clip=0.5, policy_freq=2, alpha=2.5, lr=3e-4):
+    def __init__(
+        self, gamma=0.99, tau=0.005, policy_noise=0.2, noise_clip=0.5, policy_freq=2, alpha=2.5, lr=3e-4
+    ):
         self.actor = Actor()
         self.actor_target = copy.deepcopy(self.actor)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=lr)
@@ -120,7 +124,8 @@ class TD3BC:
             polyak(self.actor, self.actor_target, self.tau)
 
 
-# --- IQL (CORL-style modules; update order of the official code, spec sec. 8) --------------------------------
+# --- IQL (CORL-style modules; update order of the official code, spec sec. 8) --------------------
+
 
 class ValueNet(nn.Module):
     def __init__(self):
@@ -157,7 +162,9 @@ class GaussianPolicy(nn.Module):
 
 
 class IQL:
-    def __init__(self, gamma=0.99, tau=0.005, expectile=0.7, beta=3.0, max_weight=100.0, lr=3e-4, max_steps=1_000_000):
+    def __init__(
+        self, gamma=0.99, tau=0.005, expectile=0.7, beta=3.0, max_weight=100.0, lr=3e-4, max_steps=1_000_000
+    ):
         self.q = TwinQ()
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         self.v = ValueNet()
@@ -166,7 +173,13 @@ class IQL:
         self.v_opt = torch.optim.Adam(self.v.parameters(), lr=lr)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=lr)
         self.actor_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.actor_opt, max_steps)
-        self.gamma, self.tau, self.expectile, self.beta, self.max_weight = gamma, tau, expectile, beta, max_weight
+        self.gamma, self.tau, self.expectile, self.beta, self.max_weight = (
+            gamma,
+            tau,
+            expectile,
+            beta,
+            max_weight,
+        )
 
     def train(self, data: Data) -> None:
         s, a, r, s2, not_done = data.sample()
@@ -204,15 +217,24 @@ class IQL:
 AGENTS = {"td3_bc": TD3BC, "iql": IQL}
 
 
-def measure(algo: str, seeds: int, threads: int, rows: int, batch: int, warmup: int, updates: int,
-            repeats: int, max_seconds: float) -> dict:
+def measure(
+    algo: str,
+    seeds: int,
+    threads: int,
+    rows: int,
+    batch: int,
+    warmup: int,
+    updates: int,
+    repeats: int,
+    max_seconds: float,
+) -> dict:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     data = Data(rows, batch)
     agents = [AGENTS[algo]() for _ in range(seeds)]
 
     def run(n):
-        """Up to n steps (each: one update of every seed); stops early after max_seconds. -> (steps, seconds)."""
+        """Up to n steps (each updates every seed), stopping after max_seconds -> (steps, seconds)."""
         t = time.perf_counter()
         for i in range(n):
             for agent in agents:
@@ -224,12 +246,21 @@ def measure(algo: str, seeds: int, threads: int, rows: int, batch: int, warmup: 
     run(warmup)
     runs = [run(updates) for _ in range(repeats)]
     rate = max(n / s for n, s in runs)
-    return {"algo": algo, "seeds": seeds, "threads": threads, "rows": rows, "batch": batch, "warmup": warmup,
-            "max_seconds_per_repeat": max_seconds, "repeats": [{"steps": n, "s": round(s, 3)} for n, s in runs],
-            "updates_per_s_per_seed": round(rate, 2),
-            "updates_per_s_all_seeds": round(seeds * rate, 2),
-            "seeds_mode": "one model set" if seeds == 1 else f"{seeds} model sets updated sequentially per step",
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+    return {
+        "algo": algo,
+        "seeds": seeds,
+        "threads": threads,
+        "rows": rows,
+        "batch": batch,
+        "warmup": warmup,
+        "max_seconds_per_repeat": max_seconds,
+        "repeats": [{"steps": n, "s": round(s, 3)} for n, s in runs],
+        "updates_per_s_per_seed": round(rate, 2),
+        "updates_per_s_all_seeds": round(seeds * rate, 2),
+        "seeds_mode": "one model set" if seeds == 1 else f"{seeds} model sets updated sequentially per step",
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def main():
@@ -248,8 +279,22 @@ def main():
         for seeds in args.seeds:
             for threads in args.threads:
                 updates = max(2, args.updates // seeds) if seeds > 1 else args.updates
-                print(json.dumps(measure(algo, seeds, threads, args.rows, args.batch, min(args.warmup, updates),
-                                         updates, args.repeats, args.max_seconds)), flush=True)
+                print(
+                    json.dumps(
+                        measure(
+                            algo,
+                            seeds,
+                            threads,
+                            args.rows,
+                            args.batch,
+                            min(args.warmup, updates),
+                            updates,
+                            args.repeats,
+                            args.max_seconds,
+                        )
+                    ),
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":
