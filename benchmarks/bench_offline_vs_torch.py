@@ -38,7 +38,9 @@ NOTE = (
     "2-core CPU shared with other engineers' jobs during the run (load averages recorded per measurement): "
     "all numbers are noisy lower bounds of the idle machine's speed; both sides ran interleaved under "
     "the same "
-    "kind of load."
+    "kind of load. With 2 intra-op threads on the oversubscribed cores PyTorch collapses (OpenMP threads "
+    "wait on each other: 10-100x slower than 1 thread), so the verdict uses the fastest PyTorch setting "
+    "(ratio_vs_fastest_torch, in practice 1 thread); the 2-thread ratios are not a fair comparison."
 )
 
 
