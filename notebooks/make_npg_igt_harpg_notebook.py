@@ -142,9 +142,12 @@ md("""## What this shows and what it does not
   0.25 M / 0.5 M env steps per seed against the paper code's 1-5 M): final deterministic return, mean [95% CI] over 5 seeds.
   **walker2d**: N-PG 350 [299, 401], N-PG-IGT 314 [270, 358], Vanilla-PG 283 [253, 309], HARPG 265 [143, 395],
   N-HARPG: see the table above. **reacher**: N-PG -9.5 [-10.3, -8.8], N-PG-IGT -10.3 [-11.1, -9.5], HARPG -14.2 [-15.8, -12.4]
-  (γ0 = 1e-3 diverged to NaN; re-run at 1e-4), N-HARPG -22.4 [-29.6, -15.2], Vanilla-PG -33.6 [-64.3, -9.9].
-  Plain normalized PG is best or tied-best on both; the momentum/Hessian-corrected methods do not beat it at this
-  budget. A plausible reason (not tested): N-PG-IGT's and N-HARPG's step sizes γ_t ∝ 1/t shrink faster than
+  (γ0 = 1e-3 diverged to NaN; re-run at 1e-4), N-HARPG -22.4 [-29.6, -15.2], Vanilla-PG -33.6 [-64.3, -9.9], against
+  **-12.6 [-14.6, -10.7] for the untrained initial policies** (deterministic mean action, same seeds): on reacher no
+  method learned to reach at this budget; the training return (stochastic policy) rises from -62 mostly by shrinking the
+  action noise (control cost), and N-PG / N-PG-IGT end barely above the untrained deterministic policy while
+  N-HARPG and Vanilla-PG end below it. Plain normalized PG is best or tied-best on both envs; the
+  momentum/Hessian-corrected methods do not beat it at this budget. A plausible reason (not tested): N-PG-IGT's and N-HARPG's step sizes γ_t ∝ 1/t shrink faster than
   N-PG's ∝ t^(-2/3), which matters over only 50-100 iterations.
   Step sizes were not tuned on brax: the normalized methods use the code's γ0 = 0.1, the non-normalized ones
   CartPole-derived values (scaled down 30x on walker2d, where ‖ĝ‖ is ~30x larger). At this budget and with
