@@ -121,9 +121,12 @@ for ax, (env, b) in zip(axes, brax_runs.items()):
         print(f"{env}: no saved benchmark yet (run benchmarks/bench_pg.py --env {env})"); continue
     print(f"== {env}: {b['seeds']} seeds x {b['iters']} iterations x {b['batch']} env steps "
           f"= {b['iters'] * b['batch']:,} steps per seed, backend {b.get('brax_backend')}")
-    for key in ("budget_note", "paper_budget", "dynamics_note", "note"):
+    for key in ("budget_note", "paper_budget", "dynamics_note", "gamma_0_note", "note"):
         if key in b:
             print(f"   {key}: {b[key]}")
+    if "untrained_deterministic_return" in b:
+        u = b["untrained_deterministic_return"]
+        print(f"   untrained initial policies: {u['mean']:.1f} [{u['ci95'][0]:.1f}, {u['ci95'][1]:.1f}]")
     print(f"   {'method':>10} {'gamma_0':>8} {'final det. return':>20} {'95% CI':>18} {'s/iter':>7} {'steps/s':>8} {'compile s':>9}")
     for name, r in b["methods"].items():
         lo, hi = r["final_return_ci95"]
