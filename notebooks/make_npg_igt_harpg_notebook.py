@@ -146,8 +146,7 @@ md("""## What this shows and what it does not
   **walker2d**: N-PG 350 [299, 401], N-PG-IGT 314 [270, 358], Vanilla-PG 283 [253, 309], HARPG 265 [143, 395],
   N-HARPG 241 [132, 342]; untrained initial policies 152 [33, 271]. All five improve on the untrained policies
   (the training return rises from ~160 to 250-310 within the first ~50 k steps and then plateaus), but the CIs overlap
-  heavily: only N-PG vs N-HARPG/HARPG-level differences approach separation, and 5 seeds x 50 iterations cannot rank
-  the methods. **reacher**: N-PG -9.5 [-10.3, -8.8], N-PG-IGT -10.3 [-11.1, -9.5], HARPG -14.2 [-15.8, -12.4]
+  heavily (every pair of 95% CIs overlaps; N-PG is highest), so 5 seeds x 50 iterations do not rank the methods. **reacher**: N-PG -9.5 [-10.3, -8.8], N-PG-IGT -10.3 [-11.1, -9.5], HARPG -14.2 [-15.8, -12.4]
   (γ0 = 1e-3 diverged to NaN; re-run at 1e-4), N-HARPG -22.4 [-29.6, -15.2], Vanilla-PG -33.6 [-64.3, -9.9], against
   **-12.6 [-14.6, -10.7] for the untrained initial policies** (deterministic mean action, same seeds): on reacher no
   method learned to reach at this budget; the training return (stochastic policy) rises from -62 mostly by shrinking the
