@@ -25,6 +25,17 @@ def generation_key(seed: int, generation: int):
     return jax.random.fold_in(jax.random.PRNGKey(seed), generation)
 
 
+def check_population(population: int, num_devices: int) -> None:
+    """An antithetic population must be even and split evenly over the devices."""
+    from purerl.sweep import check_devices
+
+    if population % 2:
+        raise ValueError(f"population must be even (antithetic pairs), got {population}")
+    if population % num_devices:
+        raise ValueError(f"population = {population} is not divisible by num_devices = {num_devices}")
+    check_devices(population, num_devices)
+
+
 def prepare_out(out: str, resume: bool, config: dict) -> None:
     """Refuse to overwrite a non-empty output directory unless resuming; record the config."""
     if not resume and os.path.isdir(out) and os.listdir(out):

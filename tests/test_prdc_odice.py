@@ -105,20 +105,23 @@ def test_nearest_index_exact_vs_brute_force():
     np.testing.assert_array_equal(found, [3, 7, 49_999])
 
 
-def test_vmapped_search_keeps_dataset_unbatched():
+@pytest.mark.parametrize("mode", ["exact", "fast"])
+def test_vmapped_search_equals_separate_searches_and_keeps_dataset_unbatched(mode):
     rng = np.random.default_rng(1)
     n, dim, s = 3000, 5, 4
     x = jnp.asarray(rng.normal(size=(n, dim)).astype(np.float32))
     xb, xsqb = prdc.blocked(x, 1024)
     queries = jnp.asarray(rng.normal(size=(s, 64, dim)).astype(np.float32))
-    f = jax.jit(jax.vmap(lambda q: prdc.nearest_index(xb, xsqb, q)))
+    search = prdc.search_fn(prdc.Config(search_mode=mode))
+    f = jax.jit(jax.vmap(lambda q: search(xb, xsqb, q)))
     batched = np.asarray(f(queries))
+    single, exact = jax.jit(lambda q: search(xb, xsqb, q)), jax.jit(lambda q: prdc.nearest_index(xb, xsqb, q))
     for i in range(s):
-        np.testing.assert_array_equal(batched[i], np.asarray(prdc.nearest_index(xb, xsqb, queries[i])))
+        np.testing.assert_array_equal(batched[i], np.asarray(single(queries[i])))
+        np.testing.assert_array_equal(batched[i], np.asarray(exact(queries[i])))
     hlo = f.lower(queries).as_text()
-    assert f"{s}x3x1024x{dim}" not in hlo and f"{s}x1024x{dim}" not in hlo, (
-        "X was broadcast over the seed axis"
-    )
+    broadcast = (f"{s}x3x1024x{dim}", f"{s}x1024x{dim}")
+    assert not any(shape in hlo for shape in broadcast), "X was broadcast over the seed axis"
 
 
 @pytest.fixture(scope="module")
@@ -164,23 +167,6 @@ def test_fast_search_pad_rows_and_candidate_counts():
     fast = jax.jit(prdc.nearest_index_fast, static_argnums=3)
     for k in (1, 32, 100):
         np.testing.assert_array_equal(np.asarray(fast(xb, xsqb, queries, k)), exact)
-
-
-def test_vmapped_fast_search_equals_separate_searches():
-    rng = np.random.default_rng(5)
-    n, dim, s = 3000, 5, 4
-    x = jnp.asarray(rng.normal(size=(n, dim)).astype(np.float32))
-    xb, xsqb = prdc.blocked(x, 1024)
-    queries = jnp.asarray(rng.normal(size=(s, 64, dim)).astype(np.float32))
-    search = prdc.search_fn(prdc.Config(search_mode="fast"))
-    f = jax.jit(jax.vmap(lambda q: search(xb, xsqb, q)))
-    batched = np.asarray(f(queries))
-    single, exact = jax.jit(lambda q: search(xb, xsqb, q)), jax.jit(lambda q: prdc.nearest_index(xb, xsqb, q))
-    for i in range(s):
-        np.testing.assert_array_equal(batched[i], np.asarray(single(queries[i])))
-        np.testing.assert_array_equal(batched[i], np.asarray(exact(queries[i])))
-    hlo = f.lower(queries).as_text()
-    assert f"{s}x3x1024x{dim}" not in hlo and f"{s}x1024x{dim}" not in hlo, "X broadcast over the seed axis"
 
 
 def test_reduction_to_td3_bc_targets():

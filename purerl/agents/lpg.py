@@ -46,7 +46,7 @@ import optax
 from flax import serialization
 
 from purerl.envs import gridworld
-from purerl.meta import prepare_out, run_generations
+from purerl.meta import check_population, prepare_out, run_generations
 
 TARGET_BINS = 8
 RULES = ("lpg", "reinforce")
@@ -193,23 +193,18 @@ class MetaConfig:
 
 def validate_meta(cfg: MetaConfig) -> None:
     from purerl.agent import check_positive
-    from purerl.sweep import check_devices
 
     check_positive(cfg, "generations", "population", "num_devices", "hidden", "num_envs", "rollout_steps",
                    "actor_lr", "target_lr", "max_grad_norm", "eval_episodes", "eval_tasks", "sigma", "es_lr",
                    "checkpoint_every")
     if cfg.eval_every < 0:
         raise ValueError(f"eval_every must be >= 0, got {cfg.eval_every}")
-    if cfg.population % 2:
-        raise ValueError(f"population must be even (antithetic pairs), got {cfg.population}")
-    if cfg.population % cfg.num_devices:
-        raise ValueError(f"population = {cfg.population} is not divisible by num_devices = {cfg.num_devices}")
+    check_population(cfg.population, cfg.num_devices)
     if cfg.target_coef < 0:
         raise ValueError(f"target_coef must be >= 0, got {cfg.target_coef}")
     if not 0.0 <= cfg.gamma <= 1.0:
         raise ValueError(f"gamma must be in [0, 1], got {cfg.gamma}")
     cfg.distribution().validate()
-    check_devices(cfg.population, cfg.num_devices)
 
 
 class Rollout(NamedTuple):

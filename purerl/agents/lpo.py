@@ -32,7 +32,7 @@ import optax
 from flax import serialization
 
 from purerl.agents import ppo
-from purerl.meta import prepare_out, run_generations
+from purerl.meta import check_population, prepare_out, run_generations
 
 # ----------------------------------------------------------------------------------------------------------
 # Drift functions
@@ -211,16 +211,11 @@ class MetaConfig:
 
 def validate_meta(cfg: MetaConfig) -> None:
     from purerl.agent import check_positive
-    from purerl.sweep import check_devices
 
     check_positive(cfg, "generations", "population", "num_devices", "hidden", "sigma", "es_lr", "checkpoint_every")
-    if cfg.population % 2:
-        raise ValueError(f"population must be even (antithetic pairs), got {cfg.population}")
-    if cfg.population % cfg.num_devices:
-        raise ValueError(f"population = {cfg.population} is not divisible by num_devices = {cfg.num_devices}")
+    check_population(cfg.population, cfg.num_devices)
     if cfg.init_scale < 0:
         raise ValueError(f"init_scale must be >= 0, got {cfg.init_scale}")
-    check_devices(cfg.population, cfg.num_devices)
     ppo.validate(cfg.inner())
 
 
