@@ -219,7 +219,8 @@ def make_env(config: Config) -> CombinationLock:
 
 
 def make_agent_and_parts(config: Config) -> tuple[Agent, dict[str, Any]]:
-    """The agent plus its building blocks (rollout, fit_critics, actor_step, ...) for tests and notebooks."""
+    """The agent plus its building blocks (rollout, fit_critics, critic_pass, actor_step, ...) for tests
+    and notebooks."""
     validate(config)
     horizon = config.horizon
     env = make_env(config)
@@ -282,27 +283,42 @@ def make_agent_and_parts(config: Config) -> tuple[Agent, dict[str, Any]]:
         per_h = lambda h, i: offline_transition(env, env_params, offline, i, h)  # noqa: E731
         return jax.vmap(lambda h, ids: jax.vmap(lambda i: per_h(h, i))(ids))(hs, idx)
 
-    def fit_critics(state: TrainState, traj: Rollout, off, key):
-        """Backward in time: Q_{H-1} first, each Q_h's TD target uses the Q_{h+1} fitted just before."""
-        returns_to_go = jnp.cumsum(traj.reward[::-1], 0)[::-1]  # γ = 1
-        next_policy = jax.tree.map(
-            lambda x: jnp.roll(x, -1, axis=0), state.policy
-        )  # π_{h+1} (h = H-1: unused)
-        off_obs, off_act, off_rew, off_next_obs, _ = off
+    def critic_pass(q, key, next_action, next_inputs, off=None, online=None, backward=True):
+        """One pass over h fitting every Q_h (stacked, leading axis H) with a fresh Adam (`critic_lr`,
+        `critic_steps` full-batch steps) on the sum of the terms given:
+          online = (obs, action, return-to-go), leading axes (H, N):  mean (Q_h(s, a) − G)²;
+          off = `offline_batch(...)` (obs, action, reward, next_obs, done):  mean (Q_h(s, a) − y)² with
+            y = r + Q_{h+1}(s', a') (y = r at h = H−1), a' = next_action(next_inputs[h], s', key_h) where
+            key_h = split(key, H)[h] and next_inputs is any pytree with leading axis H.
+        backward=True (the agent): h = H−1..0, each target uses the Q_{h+1} fitted just before.
+        backward=False (forward order, kept to test that the order matters): h = 0..H−1, every target
+        uses the unfitted Q_{h+1} of `q`.
+        Returns (fitted stacked Q, final loss_on per h, final loss_off per h); an absent term's loss is 0."""
+        if off is None and online is None:
+            raise ValueError("critic_pass needs offline data, on-policy data or both")
+        unfitted_next = None if backward else jax.tree.map(lambda x: jnp.roll(x, -1, axis=0), q)
 
         def per_h(q_next, inputs):
-            h, q_h, pi_next, obs, act, ret, o_obs, o_act, o_rew, o_next, k = inputs
-            if config.hybrid:
-                mean, log_std = policy_net.apply(pi_next, o_next)
-                next_act = mean + jnp.exp(log_std) * jax.random.normal(k, mean.shape)
+            h, q_h, q_next_unfitted, next_in, on, o, k = inputs
+            if not backward:
+                q_next = q_next_unfitted
+            if o is not None:
+                o_obs, o_act, o_rew, o_next, _ = o
+                next_act = next_action(next_in, o_next, k)
                 bootstrap = jnp.where(h == horizon - 1, 0.0, q_net.apply(q_next, o_next, next_act))
                 y_off = jax.lax.stop_gradient(o_rew + bootstrap)
 
             def losses(q_params):
-                loss_on = jnp.mean((q_net.apply(q_params, obs, act) - ret) ** 2)
-                if not config.hybrid:
-                    return loss_on, (loss_on, jnp.zeros(()))
-                loss_off = jnp.mean((q_net.apply(q_params, o_obs, o_act) - y_off) ** 2)
+                loss_on = loss_off = jnp.zeros(())
+                if on is not None:
+                    obs, act, ret = on
+                    loss_on = jnp.mean((q_net.apply(q_params, obs, act) - ret) ** 2)
+                if o is not None:
+                    loss_off = jnp.mean((q_net.apply(q_params, o_obs, o_act) - y_off) ** 2)
+                if on is None:
+                    return loss_off, (loss_on, loss_off)
+                if o is None:
+                    return loss_on, (loss_on, loss_off)
                 return loss_on + loss_off, (loss_on, loss_off)
 
             def adam_step(carry, _):
@@ -317,22 +333,24 @@ def make_agent_and_parts(config: Config) -> tuple[Agent, dict[str, Any]]:
             _, final_parts = losses(q_new)
             return q_new, (q_new, final_parts)
 
-        q_last = jax.tree.map(lambda x: x[-1], state.q)
-        inputs = (
-            hs,
-            state.q,
-            next_policy,
-            traj.obs,
-            traj.action,
-            returns_to_go,
-            off_obs,
-            off_act,
-            off_rew,
-            off_next_obs,
-            jax.random.split(key, horizon),
-        )
-        _, (q_new, (loss_on, loss_off)) = jax.lax.scan(per_h, q_last, inputs, reverse=True)
+        q_last = jax.tree.map(lambda x: x[-1], q)
+        inputs = (hs, q, unfitted_next, next_inputs, online, off, jax.random.split(key, horizon))
+        _, (q_new, (loss_on, loss_off)) = jax.lax.scan(per_h, q_last, inputs, reverse=backward)
         return q_new, loss_on, loss_off
+
+    def sample_action(pi_params, obs, key):
+        mean, log_std = policy_net.apply(pi_params, obs)
+        return mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+
+    def fit_critics(state: TrainState, traj: Rollout, off, key):
+        """Backward in time: Q_{H-1} first, each Q_h's TD target uses the Q_{h+1} fitted just before and
+        a' ~ π_{h+1}(s'); plus the Monte-Carlo loss on the rollout (`hybrid=False`: that loss only)."""
+        returns_to_go = jnp.cumsum(traj.reward[::-1], 0)[::-1]  # γ = 1
+        next_policy = jax.tree.map(
+            lambda x: jnp.roll(x, -1, axis=0), state.policy
+        )  # π_{h+1} (h = H-1: unused)
+        online = (traj.obs, traj.action, returns_to_go)
+        return critic_pass(state.q, key, sample_action, next_policy, off if config.hybrid else None, online)
 
     def dist(pi_params, obs):
         mean, log_std = policy_net.apply(pi_params, obs)
@@ -398,6 +416,7 @@ def make_agent_and_parts(config: Config) -> tuple[Agent, dict[str, Any]]:
     parts = {
         "rollout": rollout,
         "fit_critics": fit_critics,
+        "critic_pass": critic_pass,
         "actor_step": actor_step,
         "offline_batch": offline_batch,
         "value": value,
