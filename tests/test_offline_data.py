@@ -160,6 +160,24 @@ def test_episode_boundaries(walk_data):
     assert (data["observations"][starts, 1] == 0).all()
 
 
+def test_policy_sequence_follows_the_on_policy_schedule():
+    """PPO experts' training data is regenerated: policy i acts for steps [i n, (i + 1) n) of every env, and
+    episodes run on across policy changes (as in the learner's rollouts); rows are in replay layout."""
+    env = Walk()
+    behaviour = pcollect.Behaviour(env, env.default_params, num_envs=4)
+    policies = jnp.array([-0.5, 0.25, 0.75])  # policy i always plays action policies[i]
+    rows = behaviour.policy_sequence(lambda p, k, o: (jnp.full((1,), p), jnp.zeros(())), policies,
+                                     steps_per_policy=7, num_envs=3, key=jax.random.PRNGKey(0))
+    assert rows["actions"].shape == (3 * 7 * 3, 1)
+    step = np.arange(63) // 3  # row j = step j // E of env j % E
+    np.testing.assert_allclose(rows["actions"][:, 0], np.asarray(policies)[step // 7])
+    grid = {k: v.reshape((21, 3) + v.shape[1:]) for k, v in rows.items()}
+    done = grid["terminals"] | grid["timeouts"]
+    same = np.all(grid["next_observations"][:-1] == grid["observations"][1:], axis=-1)
+    np.testing.assert_array_equal(same, ~done[:-1])  # no reset at the policy changes (steps 7 and 14)
+    assert (grid["observations"][7, :, 1] > 0).any()
+
+
 def test_episode_order_and_stitch():
     done = np.array([[0, 1], [1, 0], [0, 0], [0, 1]], bool)  # (T=4, E=2)
     t, e = pcollect.episode_order(done)
@@ -384,6 +402,13 @@ def test_collect_bad_config():
         pcollect.validate(pcollect.CollectConfig(env="CartPole-v1", expert_steps=10_000))
     with pytest.raises(ValueError, match="checkpoint_every"):
         pcollect.validate(pcollect.CollectConfig(checkpoint_every=300, sac_rollout_steps=250))
+    with pytest.raises(ValueError, match="unknown expert_algo 'td3'; valid: sac, ppo"):
+        pcollect.validate(pcollect.CollectConfig(expert_algo="td3"))
+    with pytest.raises(ValueError, match="multiple of ppo_num_envs"):
+        pcollect.validate(pcollect.CollectConfig(expert_algo="ppo", checkpoint_every=3000))
+    with pytest.raises(ValueError, match="num_minibatches"):  # PPO's own batch arithmetic, before compiling
+        pcollect.validate(pcollect.CollectConfig(expert_algo="ppo", ppo_num_envs=5, ppo_num_steps=10,
+                                                 checkpoint_every=1000, expert_steps=1000))
 
 
 def test_cli_collect_rejects_bad_kind(capsys):

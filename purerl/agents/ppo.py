@@ -197,6 +197,18 @@ def make_evaluate(config, network, env_params, discrete: bool):
     return evaluate
 
 
+def make_network(config: Config, env, env_params) -> ActorCritic:
+    """PPO's default actor-critic for `env` (also rebuilt by `purerl.data.collect` to act with saved params)."""
+    return ActorCritic(
+        action_dim=envs.action_dim(env, env_params),
+        discrete=envs.is_discrete(env, env_params),
+        hidden=config.hidden,
+        activation=config.activation,
+        log_std_init=config.log_std_init,
+        obs_ndim=len(env.observation_space(env_params).shape),
+    )
+
+
 OBJECTIVES = ("clip", "dpo", "learned")
 
 
@@ -237,14 +249,7 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
     discrete = envs.is_discrete(env, env_params)
     obs_shape = env.observation_space(env_params).shape
     if network is None:
-        network = ActorCritic(
-            action_dim=envs.action_dim(env, env_params),
-            discrete=discrete,
-            hidden=config.hidden,
-            activation=config.activation,
-            log_std_init=config.log_std_init,
-            obs_ndim=len(obs_shape),
-        )
+        network = make_network(config, env, env_params)
     num_iterations = config.num_iterations
     minibatch_size = config.batch_size // config.num_minibatches
 

@@ -44,6 +44,7 @@ from purerl.data.cache import dataset_path, default_cache_dir
 from purerl.data.layout import write_hdf5
 
 KINDS = ("random", "medium", "expert", "medium-replay", "medium-expert", "full-replay")
+EXPERT_ALGOS = ("sac", "ppo")
 _KIND_SALT = {kind: i + 1 for i, kind in enumerate(KINDS)}
 _EVAL_SALT, _REF_SALT, _REPLAY_SALT, _TRAIN_SALT = 101, 102, 103, 104
 
@@ -84,6 +85,13 @@ class CollectConfig:
     """SAC expert: random warm-up transitions"""
     sac_hidden: tuple[int, ...] = (256, 256)
     """SAC expert: hidden widths"""
+    expert_algo: str = "sac"
+    """learner of the expert and medium policies: "sac" (D4RL's) or "ppo" (far cheaper per env step on a CPU;
+    medium-replay / full-replay are then its on-policy data, regenerated: see the module docstring)"""
+    ppo_num_envs: int = 16
+    """PPO expert: parallel envs"""
+    ppo_num_steps: int = 128
+    """PPO expert: steps per env per iteration (checkpoint_every must be a multiple of ppo_num_envs * this)"""
     overwrite: bool = False
     """replace existing dataset files and a mismatching expert checkpoint"""
     progress: bool = True
@@ -96,23 +104,30 @@ def validate(config: CollectConfig) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown dataset kind {kind!r} in kinds; valid kinds: {', '.join(KINDS)}")
     for name in ("size", "expert_steps", "checkpoint_every", "num_envs", "eval_episodes", "ref_episodes",
-                 "sac_num_envs", "sac_rollout_steps"):
+                 "sac_num_envs", "sac_rollout_steps", "ppo_num_envs", "ppo_num_steps"):
         if getattr(config, name) <= 0:
             raise ValueError(f"{name} must be positive, got {getattr(config, name)!r}")
+    if config.expert_algo not in EXPERT_ALGOS:
+        raise ValueError(f"unknown expert_algo {config.expert_algo!r}; valid: {', '.join(EXPERT_ALGOS)}")
     if not 0.0 < config.medium_fraction < 1.0:
         raise ValueError(f"medium_fraction must lie in (0, 1), got {config.medium_fraction}")
     if config.episode_length < 0:
         raise ValueError(f"episode_length must be >= 0, got {config.episode_length}")
-    per_iteration = config.sac_num_envs * config.sac_rollout_steps
+    names = ("sac_num_envs", "sac_rollout_steps") if config.expert_algo == "sac" else ("ppo_num_envs", "ppo_num_steps")
+    per_iteration = getattr(config, names[0]) * getattr(config, names[1])
     if config.checkpoint_every % per_iteration:
-        raise ValueError(f"checkpoint_every = {config.checkpoint_every} is not a multiple of sac_num_envs * "
-                         f"sac_rollout_steps = {per_iteration}")
+        raise ValueError(f"checkpoint_every = {config.checkpoint_every} is not a multiple of {names[0]} * "
+                         f"{names[1]} = {per_iteration}")
     if config.expert_steps < config.checkpoint_every:
         raise ValueError(f"expert_steps = {config.expert_steps} is less than checkpoint_every = "
                          f"{config.checkpoint_every}")
     env, params = envs.make(config.env, **_env_kwargs(config))
     if envs.is_discrete(env, params):
         raise ValueError(f"env {config.env!r} has discrete actions; offline datasets need continuous actions")
+    if config.expert_algo == "ppo":
+        from purerl.agents import ppo
+
+        ppo.validate(ppo_config(config))  # e.g. a batch that the 32 minibatches do not divide
 
 
 def _env_kwargs(config: CollectConfig) -> dict:
@@ -150,40 +165,63 @@ class Behaviour:
         action = jax.random.uniform(key, (self.act_dim,), minval=-1.0, maxval=1.0)
         return action, jnp.asarray(-self.act_dim * np.log(2.0), jnp.float32)
 
+    def _start(self, key, num_envs: int):
+        return jax.vmap(self.env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), self.env_params)
+
+    def _step(self, act, params, carry, key):
+        """One step of all envs (auto-reset) acting with `act(params, .)`: the labelled D4RL row."""
+        env, env_params = self.env, self.env_params
+        obs, state = carry
+        num_envs = obs.shape[0]
+        act_key, env_key = jax.random.split(key)
+        action, log_prob = jax.vmap(act, in_axes=(None, 0, 0))(params, jax.random.split(act_key, num_envs), obs)
+        action = jnp.clip(action, -1.0, 1.0)
+        next_obs, state, reward, terminated, truncated, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+            jax.random.split(env_key, num_envs), state, action, env_params
+        )
+        row = {
+            "observations": obs, "actions": action, "rewards": reward,
+            "next_observations": info["final_observation"], "terminals": terminated,
+            "timeouts": truncated & ~terminated, "infos/action_log_probs": log_prob,
+        }
+        return (next_obs, state), row
+
     def _rollout_fns(self, act):
         if ("rollout", act) in self._fns:
             return self._fns[("rollout", act)]
-        env, env_params, num_envs = self.env, self.env_params, self.num_envs
-        chunk_len = int(env_params.max_steps_in_episode)
-        vstep = jax.vmap(env.step, in_axes=(0, 0, 0, None))
-
-        @jax.jit
-        def start(key):
-            return jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), env_params)
+        chunk_len = int(self.env_params.max_steps_in_episode)
+        start = jax.jit(lambda key: self._start(key, self.num_envs))
 
         @jax.jit
         def chunk(params, obs, state, key):
-            def step(carry, k):
-                obs, state = carry
-                act_key, env_key = jax.random.split(k)
-                keys = jax.random.split(act_key, num_envs)
-                action, log_prob = jax.vmap(act, in_axes=(None, 0, 0))(params, keys, obs)
-                action = jnp.clip(action, -1.0, 1.0)
-                next_obs, state, reward, terminated, truncated, info = vstep(
-                    jax.random.split(env_key, num_envs), state, action, env_params
-                )
-                row = {
-                    "observations": obs, "actions": action, "rewards": reward,
-                    "next_observations": info["final_observation"], "terminals": terminated,
-                    "timeouts": truncated & ~terminated, "infos/action_log_probs": log_prob,
-                }
-                return (next_obs, state), row
-
+            step = lambda carry, k: self._step(act, params, carry, k)  # noqa: E731
             (obs, state), rows = jax.lax.scan(step, (obs, state), jax.random.split(key, chunk_len))
             return obs, state, rows
 
         self._fns[("rollout", act)] = (start, chunk)
         return start, chunk
+
+    def policy_sequence(self, act, policies, steps_per_policy: int, num_envs: int, key) -> dict[str, np.ndarray]:
+        """The data-collection schedule of an on-policy learner, regenerated: `num_envs` envs step continuously
+        (episodes run on across policy changes) and act with `policies[i]` (a pytree with a leading axis) for
+        steps i * steps_per_policy ... (i + 1) * steps_per_policy - 1. Rows in replay layout: row j is step
+        j // num_envs of env j % num_envs."""
+        if ("sequence", act, steps_per_policy, num_envs) not in self._fns:
+            def run(policies, key):
+                start_key, run_key = jax.random.split(key)
+                carry = self._start(start_key, num_envs)
+
+                def block(carry, inputs):
+                    params, block_key = inputs
+                    step = lambda c, k: self._step(act, params, c, k)  # noqa: E731
+                    return jax.lax.scan(step, carry, jax.random.split(block_key, steps_per_policy))
+
+                n = jax.tree.leaves(policies)[0].shape[0]
+                _, rows = jax.lax.scan(block, carry, (policies, jax.random.split(run_key, n)))
+                return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[3:]), rows)
+
+            self._fns[("sequence", act, steps_per_policy, num_envs)] = jax.jit(run)
+        return jax.device_get(self._fns[("sequence", act, steps_per_policy, num_envs)](policies, key))
 
     def rollout(self, act, params, key, size: int) -> dict[str, np.ndarray]:
         """Exactly `size` episode-contiguous rows of complete episodes; the cut last row is flagged a timeout."""
@@ -264,6 +302,8 @@ def stitch(first: dict[str, np.ndarray], second: dict[str, np.ndarray], cap: int
 def _fingerprint(config: CollectConfig) -> str:
     keys = ("env", "seed", "expert_steps", "checkpoint_every", "episode_length", "brax_backend", "eval_episodes",
             "ref_episodes", "sac_num_envs", "sac_rollout_steps", "sac_learning_starts", "sac_hidden")
+    if config.expert_algo != "sac":  # SAC fingerprints stay as they were, so existing caches remain valid
+        keys += ("expert_algo", "ppo_num_envs", "ppo_num_steps")
     return repr({k: getattr(config, k) for k in keys})
 
 
@@ -278,18 +318,72 @@ def sac_config(config: CollectConfig):
     )
 
 
-def train_expert(config: CollectConfig, out: str) -> dict:
-    """Train (or reload) the SAC expert: checkpoints (list of actor params), evals, refs, replay buffer."""
-    from purerl.agents import sac
+def ppo_config(config: CollectConfig):
+    """PPO for MuJoCo-style control (the PPO paper's settings, 64x64 tanh nets, observation normalisation)."""
+    from purerl.agents import ppo
 
-    path = os.path.join(out, f"{config.env}-expert-purerl-v0.ckpt.npz")
-    agent = sac.make_agent(sac_config(config))
-    policy = sac.gaussian_policy(sac_config(config), envs.action_dim(*envs.make(config.env, **_env_kwargs(config))))
+    return ppo.Config(
+        env=config.env, total_timesteps=config.expert_steps, num_envs=config.ppo_num_envs,
+        num_steps=config.ppo_num_steps, update_epochs=10, num_minibatches=32, lr=3e-4, anneal_lr=False,
+        gamma=0.99, gae_lambda=0.95, clip_eps=0.2, clip_value=True, ent_coef=0.0, hidden=(64, 64),
+        activation="tanh", normalize_obs=True, max_episode_steps=config.episode_length,
+        brax_backend=config.brax_backend,
+    )
+
+
+@dataclass(frozen=True)
+class ExpertLearner:
+    """What collect needs from the expert's learner. `act(policy, key, obs) -> (action in [-1, 1], log_prob)`
+    acts with a `snapshot(state)` of the learner; `on_policy` learners keep one snapshot per iteration (their
+    training data is regenerated from that sequence), off-policy ones keep their replay buffer."""
+
+    agent: object
+    act: object
+    snapshot: object
+    on_policy: bool
+
+
+def expert_learner(config: CollectConfig) -> ExpertLearner:
     env, env_params = envs.make(config.env, **_env_kwargs(config))
-    behaviour = Behaviour(env, env_params, lambda p, k, o: policy.sample(p, o, k), config.num_envs)
+    if config.expert_algo == "sac":
+        from purerl.agents import sac
+
+        policy = sac.gaussian_policy(sac_config(config), envs.action_dim(env, env_params))
+        return ExpertLearner(sac.make_agent(sac_config(config)), lambda p, k, o: policy.sample(p, o, k),
+                             lambda state: state.learner.actor_params, on_policy=False)
+    from purerl.agents import ppo
+    from purerl.envs.wrappers import find_obs_stats
+
+    train_env, train_params = ppo.make_env(ppo_config(config))
+    network = ppo.make_network(ppo_config(config), train_env, train_params)
+    space = env.action_space(env_params)
+    low, high = jnp.asarray(space.low, jnp.float32), jnp.asarray(space.high, jnp.float32)
+
+    def act(policy, key, obs):
+        # as in training: observations normalised with the learner's statistics, the Gaussian sample clipped
+        # to the bounds by the env; log_prob is that of the unclipped sample
+        pi, _ = network.apply(policy["params"], policy["obs_stats"].normalize(obs))
+        sample = pi.sample(seed=key)
+        action = 2.0 * (jnp.clip(sample, low, high) - low) / (high - low) - 1.0
+        return action, pi.log_prob(sample)
+
+    def snapshot(state):
+        return {"params": state.params, "obs_stats": find_obs_stats(state.env_state).merge()}
+
+    return ExpertLearner(ppo.make_agent(ppo_config(config)), act, snapshot, on_policy=True)
+
+
+def train_expert(config: CollectConfig, out: str) -> dict:
+    """Train (or reload) the expert: checkpoints (list of policy snapshots), evals, refs, and the training data's
+    source (SAC: the replay buffer; PPO: the per-iteration policy sequence)."""
+    path = os.path.join(out, f"{config.env}-expert-purerl-v0.ckpt.npz")
+    learner = expert_learner(config)
+    agent = learner.agent
+    env, env_params = envs.make(config.env, **_env_kwargs(config))
+    behaviour = Behaviour(env, env_params, learner.act, config.num_envs)
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), _TRAIN_SALT)
     state = jax.jit(agent.init)(key)
-    treedef = jax.tree.structure(state.learner.actor_params)
+    treedef = jax.tree.structure(jax.eval_shape(learner.snapshot, state))
     buffer_keys = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
     if os.path.exists(path):
         saved = np.load(path, allow_pickle=False)
@@ -298,24 +392,36 @@ def train_expert(config: CollectConfig, out: str) -> dict:
             leaves = [saved[f"leaf{i}"] for i in range(treedef.num_leaves)]
             checkpoints = [jax.tree.unflatten(treedef, [leaf[j] for leaf in leaves]) for j in range(n)]
             _log(config, f"reusing the expert checkpoint {path}")
-            return {"checkpoints": checkpoints, "evals": saved["evals"], "ref_min": float(saved["ref_min"]),
-                    "ref_max": float(saved["ref_max"]), "steps": saved["steps"], "path": path,
-                    "buffer": {k: saved["buffer_" + k] for k in buffer_keys}, "behaviour": behaviour,
-                    "train_s": float(saved["train_s"])}
+            expert = {"checkpoints": checkpoints, "evals": saved["evals"], "ref_min": float(saved["ref_min"]),
+                      "ref_max": float(saved["ref_max"]), "steps": saved["steps"], "path": path,
+                      "behaviour": behaviour, "train_s": float(saved["train_s"])}
+            if learner.on_policy:
+                expert["sequence"] = jax.tree.unflatten(
+                    treedef, [saved[f"sequence{i}"] for i in range(treedef.num_leaves)])
+            else:
+                expert["buffer"] = {k: saved["buffer_" + k] for k in buffer_keys}
+            return expert
         if not config.overwrite:
             raise ValueError(f"expert checkpoint {path!r} was made with another config; pass --overwrite to retrain")
     per_chunk = config.checkpoint_every // agent.steps_per_iteration
     num_chunks = config.expert_steps // config.checkpoint_every
-    run_chunk = jax.jit(lambda s: jax.lax.scan(lambda c, _: agent.update(c), s, None, length=per_chunk))
-    checkpoints, steps = [jax.device_get(state.learner.actor_params)], [0]
+
+    def iteration(state, _):
+        policy = learner.snapshot(state) if learner.on_policy else None  # the policy this iteration acts with
+        state, metrics = agent.update(state)
+        return state, (metrics["episode_return"], policy)
+
+    run_chunk = jax.jit(lambda s: jax.lax.scan(iteration, s, None, length=per_chunk))
+    checkpoints, steps, sequence = [jax.device_get(learner.snapshot(state))], [0], []
     t0 = time.perf_counter()
     for i in range(num_chunks):
-        state, metrics = run_chunk(state)
-        checkpoints.append(jax.device_get(state.learner.actor_params))
-        steps.append(int(state.env_steps))
-        ret = float(np.nanmean(np.asarray(metrics["episode_return"])))
-        _log(config, f"expert SAC {i + 1}/{num_chunks} ({steps[-1]} env steps, train return {ret:.1f}, "
-                     f"{time.perf_counter() - t0:.0f} s)")
+        state, (returns, policies) = run_chunk(state)
+        checkpoints.append(jax.device_get(learner.snapshot(state)))
+        sequence.append(jax.device_get(policies))
+        steps.append((i + 1) * config.checkpoint_every)
+        ret = float(np.nanmean(np.asarray(returns)))
+        _log(config, f"expert {config.expert_algo.upper()} {i + 1}/{num_chunks} ({steps[-1]} env steps, train "
+                     f"return {ret:.1f}, {time.perf_counter() - t0:.0f} s)")
     train_s = time.perf_counter() - t0
     eval_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), _EVAL_SALT)
     evals = np.array([behaviour.evaluate(behaviour.act, p, jax.random.fold_in(eval_key, j), config.eval_episodes)
@@ -324,23 +430,45 @@ def train_expert(config: CollectConfig, out: str) -> dict:
     ref_max = behaviour.evaluate(behaviour.act, checkpoints[-1], jax.random.fold_in(ref_key, 0), config.ref_episodes)
     ref_min = behaviour.evaluate(behaviour.act_random, checkpoints[-1], jax.random.fold_in(ref_key, 1),
                                  config.ref_episodes)
-    data = jax.device_get(state.buffer.data)
-    n = int(state.env_steps)
-    buffer = {
-        "observations": data.obs[:n], "actions": data.action[:n], "rewards": data.reward[:n],
-        "next_observations": data.next_obs[:n], "terminals": data.terminated[:n],
-        "timeouts": data.truncated[:n] & ~data.terminated[:n],
-    }
+    expert = {"checkpoints": checkpoints, "evals": evals, "ref_min": ref_min, "ref_max": ref_max,
+              "steps": np.array(steps), "path": path, "behaviour": behaviour, "train_s": train_s}
+    if learner.on_policy:
+        expert["sequence"] = jax.tree.map(lambda *xs: np.concatenate(xs), *sequence)
+        extra = {f"sequence{i}": leaf for i, leaf in enumerate(jax.tree.leaves(expert["sequence"]))}
+    else:
+        data = jax.device_get(state.buffer.data)
+        n = int(state.env_steps)
+        expert["buffer"] = {
+            "observations": data.obs[:n], "actions": data.action[:n], "rewards": data.reward[:n],
+            "next_observations": data.next_obs[:n], "terminals": data.terminated[:n],
+            "timeouts": data.truncated[:n] & ~data.terminated[:n],
+        }
+        extra = {"buffer_" + k: v for k, v in expert["buffer"].items()}
     leaves = [np.stack(x) for x in zip(*[jax.tree.leaves(p) for p in checkpoints])]
     os.makedirs(out, exist_ok=True)
     np.savez(path + ".tmp.npz", fingerprint=_fingerprint(config), evals=evals, ref_min=ref_min, ref_max=ref_max,
-             steps=np.array(steps), train_s=train_s, **{f"leaf{i}": leaf for i, leaf in enumerate(leaves)},
-             **{"buffer_" + k: v for k, v in buffer.items()})
+             steps=np.array(steps), train_s=train_s, **{f"leaf{i}": leaf for i, leaf in enumerate(leaves)}, **extra)
     os.replace(path + ".tmp.npz", path)
     _log(config, f"expert: trained in {train_s:.0f} s, evals {np.round(evals, 1).tolist()}, "
                  f"ref_min {ref_min:.1f}, ref_max {ref_max:.1f}")
-    return {"checkpoints": checkpoints, "evals": evals, "ref_min": ref_min, "ref_max": ref_max,
-            "steps": np.array(steps), "path": path, "buffer": buffer, "behaviour": behaviour, "train_s": train_s}
+    return expert
+
+
+def training_data(config: CollectConfig, expert: dict, rows: int) -> dict[str, np.ndarray]:
+    """The expert run's first `rows` training transitions, episode-contiguous (`replay_dataset`). SAC: its replay
+    buffer. PPO: its on-policy data, regenerated with the same policy per iteration, envs and schedule
+    (`Behaviour.policy_sequence`; the random draws differ from the training run's)."""
+    if "buffer" in expert:
+        rows = min(rows, len(expert["buffer"]["observations"]))
+        return replay_dataset(expert["buffer"], config.sac_num_envs, rows - rows % config.sac_num_envs)
+    per_iteration = config.ppo_num_envs * config.ppo_num_steps
+    iterations = min(-(-rows // per_iteration), len(jax.tree.leaves(expert["sequence"])[0]))
+    policies = jax.tree.map(lambda x: x[:iterations], expert["sequence"])
+    key = jax.random.fold_in(jax.random.PRNGKey(config.seed), _REPLAY_SALT)
+    buffer = expert["behaviour"].policy_sequence(expert["behaviour"].act, policies, config.ppo_num_steps,
+                                                 config.ppo_num_envs, key)
+    rows = min(rows, iterations * per_iteration)
+    return replay_dataset(buffer, config.ppo_num_envs, rows - rows % config.ppo_num_envs)
 
 
 def medium_index(evals: np.ndarray, ref_min: float, ref_max: float, fraction: float) -> int:
@@ -385,10 +513,9 @@ def build(config: CollectConfig, out: str | None = None) -> tuple[dict, dict]:
         elif kind == "expert":
             data = behaviour.rollout(behaviour.act, checkpoints[-1], key, config.size)
         elif kind == "medium-replay":
-            data = replay_dataset(expert["buffer"], config.sac_num_envs, int(steps[m]))
+            data = training_data(config, expert, int(steps[m]))
         elif kind == "full-replay":
-            rows = min(config.size, len(expert["buffer"]["observations"]))
-            data = replay_dataset(expert["buffer"], config.sac_num_envs, rows - rows % config.sac_num_envs)
+            data = training_data(config, expert, config.size)
         else:  # medium-expert
             data = stitch(make("medium"), make("expert"), 2 * config.size)
         cache[kind] = data
@@ -406,7 +533,7 @@ def build(config: CollectConfig, out: str | None = None) -> tuple[dict, dict]:
         "ref_max_score": ref_max,
         "medium_fraction": config.medium_fraction,
         "medium_checkpoint": m,
-        "algorithm": "SAC",
+        "algorithm": config.expert_algo.upper(),
         "expert_steps": int(steps[-1]),
         "purerl_version": purerl.__version__,
         "git_hash": _git_hash(),
