@@ -27,20 +27,6 @@ def launch_ppo(out, extra, port):
     ])
 
 
-def test_two_processes_equal_single_process_vmap(tmp_path):
-    out = tmp_path / "multi"
-    wait_all(launch_ppo(out, TINY_FLAGS + ["--no-progress"], free_port()), timeout=240)
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["num_processes"] == 2 and summary["num_devices"] == 2
-
-    single = runner.run("ppo", ppo.make_agent(TINY), runner.RunOptions(num_seeds=4, chunk_iterations=3, progress=False))
-    np.testing.assert_allclose(summary["final_return_per_seed"], single.summary["final_return_per_seed"], rtol=1e-5)
-    curves = read_metrics_csv(str(out / "metrics.csv"))
-    for name in ("episode_return", "value_loss", "approx_kl"):
-        multi = np.array([[v for _, v in curves[name][seed]] for seed in range(4)])
-        np.testing.assert_allclose(multi, single.metrics[name], rtol=1e-4, atol=1e-6, err_msg=name)
-
-
 def test_killing_one_process_ends_the_other_with_a_clear_error(tmp_path):
     flags = ["--total-timesteps", "10000000", "--num-steps", "32", "--chunk-iterations", "20",
              "--distributed-timeout", "20"]
@@ -84,6 +70,8 @@ def single_process_run():
 
 
 def test_workers_split_the_seeds_and_resume(tmp_path, single_process_run):
+    """`--workers 2` runs `purerl train --num-processes 2 --process-id i --coordinator ...` in 2 local processes
+    (jax.distributed over gloo), so this also covers the multi-process path: results equal the 1-process vmap."""
     out = tmp_path / "workers"
     cli = [sys.executable, "-m", "purerl.cli", "train"]
     flags = TINY_FLAGS + ["--num-seeds", "4", "--checkpoint-every", "3", "--no-progress"]
@@ -93,6 +81,10 @@ def test_workers_split_the_seeds_and_resume(tmp_path, single_process_run):
     np.testing.assert_allclose(summary["final_return_per_seed"],
                                single_process_run.summary["final_return_per_seed"], rtol=1e-5)
     assert json.loads((out / "config.json").read_text())["run"]["workers"] == 2
+    curves = read_metrics_csv(str(out / "metrics.csv"))
+    for name in ("episode_return", "value_loss", "approx_kl"):
+        multi = np.array([[v for _, v in curves[name][seed]] for seed in range(4)])
+        np.testing.assert_allclose(multi, single_process_run.metrics[name], rtol=1e-4, atol=1e-6, err_msg=name)
 
     # A crash after iteration 3: the resumed run starts the workers again and ends where the full run did.
     crashed = tmp_path / "crashed"
