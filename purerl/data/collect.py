@@ -24,6 +24,17 @@ Pipeline for one environment:
    log pi(a|s) for the rollout kinds (the replay buffer does not store it).
 Files: `<out>/<env>-<kind>-purerl-v0.hdf5`, gzip; an existing file is kept (skipped), never replaced unless
 `overwrite`.
+
+`expert_algo="ppo"` (the offline-data issue allows a PPO expert where SAC is too slow: on a 2-core CPU SAC's
+256x256 updates run at ~25-70 per second, so D4RL's 1M-step SAC expert takes hours, while PPO's 64x64 nets
+train at thousands of env steps per second): the kinds keep their definitions with PPO as the learner. PPO has
+no replay buffer; its training data is the on-policy rollouts, so medium-replay / full-replay are those
+rollouts *regenerated* (`Behaviour.policy_sequence`): `ppo_num_envs` envs step continuously (episodes run on
+across updates, as in training) and act with the policy of each iteration (kept after every iteration, with
+its observation statistics frozen at the iteration's start) for that iteration's `ppo_num_steps` steps. Same
+policies, envs and schedule as the training run; only the random draws differ. Actions are PPO's Gaussian
+samples clipped to the bounds (rescaled to [-1, 1]); `infos/action_log_probs` is the log-density of the
+unclipped sample. The file metadata's `algorithm` says which learner made it.
 """
 
 from __future__ import annotations
