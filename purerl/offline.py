@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +51,7 @@ def env_name(dataset: str, env: str = "") -> str:
 
 
 def prepare(dataset: str, env: str = "", view: str = "", normalize_states: bool = False, obs_eps: float = 1e-3,
-            reward_scaling: str = "none", clip_actions: float = 0.0, brax_backend: str = "generalized") -> OfflineData:
+            reward_scaling: str = "none", clip_actions: float = 0.0, brax_backend: str = "") -> OfflineData:
     """Load and preprocess a dataset for an offline agent (see the module docstring).
 
     reward_scaling: "none", "episode_range" (IQL MuJoCo: r * 1000 / (max - min episode return)) or "antmaze"
@@ -67,7 +68,12 @@ def prepare(dataset: str, env: str = "", view: str = "", normalize_states: bool 
     if "episode_length" in meta:
         kwargs["max_steps_in_episode"] = int(meta["episode_length"])
     if name in envs.BRAX_ENVS:
-        kwargs["backend"] = brax_backend
+        # evaluate in the physics the data came from, unless asked otherwise
+        collected_with = str(meta.get("brax_backend", "") or "")
+        kwargs["backend"] = brax_backend or collected_with or "generalized"
+        if collected_with and kwargs["backend"] != collected_with:
+            print(f"purerl: warning: {path} was collected with brax backend {collected_with!r}; evaluating in "
+                  f"{kwargs['backend']!r}", file=sys.stderr)
     base, env_params = envs.make(name, **kwargs)
     if envs.is_discrete(base, env_params):
         raise ValueError(f"env {name!r} has discrete actions; the offline agents need continuous actions")

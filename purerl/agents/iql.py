@@ -73,8 +73,8 @@ class Config:
     """hidden activation"""
     eval_episodes: int = 10
     """episodes per seed in the final evaluation (mean action)"""
-    brax_backend: str = "generalized"
-    """physics backend when the env is a brax env"""
+    brax_backend: str = ""
+    """physics backend of a brax evaluation env ("" = the dataset's, from its metadata; else generalized)"""
 
 
 class GaussianActor(nn.Module):

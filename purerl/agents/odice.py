@@ -90,8 +90,8 @@ class Config:
     """standardise states with the dataset's mean and std + 1e-3 (always on in mode il)"""
     eval_episodes: int = 10
     """episodes per seed in the final evaluation (clipped policy mean)"""
-    brax_backend: str = "generalized"
-    """physics backend when the env is a brax env"""
+    brax_backend: str = ""
+    """physics backend of a brax evaluation env ("" = the dataset's, from its metadata; else generalized)"""
 
 
 class GaussianPolicy(nn.Module):

@@ -90,8 +90,8 @@ class Config:
     """hidden activation"""
     eval_episodes: int = 10
     """episodes per seed in the final evaluation (deterministic policy)"""
-    brax_backend: str = "generalized"
-    """physics backend when the env is a brax env"""
+    brax_backend: str = ""
+    """physics backend of a brax evaluation env ("" = the dataset's, from its metadata; else generalized)"""
 
 
 # Per-dataset hyperparameters of the official README (shared/algorithms/prdc.md, sec. 3).
