@@ -153,6 +153,8 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--num-experts", type=int, default=5)
     p.add_argument("--eval-episodes", type=int, default=8)
+    p.add_argument("--note", default="2-core CPU shared with other jobs: timings are noisy lower bounds of this "
+                   "machine's speed", help="what else ran on the machine (recorded in the result file)")
     p.add_argument("--name", default="", help="result file name (default pmoe_ppo_vs_ppo_<env>_<k>k)")
     args = p.parse_args()
 
@@ -194,9 +196,7 @@ def main() -> None:
         "wall_s": wall_s,
         "load_average_before": list(load_before),
         "load_average_after": list(os.getloadavg()),
-        "note": "2-core CPU shared with other jobs (another engineer's brax benchmark and a meta-training "
-        "run): "
-        "timings are noisy lower bounds of this machine's speed",
+        "note": args.note,
         "versions": versions(),
         "machine": machine(),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
