@@ -11,6 +11,7 @@ import os
 import sys
 
 import nbformat as nbf
+from nbgen import write_notebook
 
 # (e): the result files of `python benchmarks/bench_pmoe_ppo_brax.py --env ENV` and their budget (k env steps per seed)
 RESULT_NAMES, BUDGET_K = '"pmoe_ppo_vs_ppo_hopper_196k", "pmoe_ppo_vs_ppo_halfcheetah_196k"', "197"
@@ -287,29 +288,5 @@ md(r"""
 Rerunning the notebook recomputes (a), (b) and (d); these sentences describe the saved outputs only.
 """)
 
-nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pmoe.ipynb")
-if os.path.exists(path):  # keep the saved outputs (and ids, metadata) of unchanged cells
-    old = nbf.read(path, as_version=4)
-    nb.metadata = old.metadata
-    saved = {(c.cell_type, c.source): c for c in old.cells}
-    for cell in nb.cells:
-        prev = saved.get((cell.cell_type, cell.source))
-        if prev is not None:
-            cell.id, cell.metadata = prev.get("id", cell.get("id")), prev.metadata
-            if cell.cell_type == "code":
-                cell.outputs, cell.execution_count = prev.outputs, prev.execution_count
-if "--execute-new" in sys.argv:
-    from nbclient import NotebookClient
-
-    new = [c for c in nb.cells if c.cell_type == "code" and not c.outputs]
-    part = nbf.v4.new_notebook(cells=new, metadata=nb.metadata)
-    NotebookClient(part, timeout=600, resources={"metadata": {"path": os.path.dirname(path)}}).execute()
-    count = max([c.execution_count or 0 for c in nb.cells if c.cell_type == "code"], default=0)
-    for cell, done in zip(new, part.cells, strict=True):
-        count += 1
-        cell.outputs, cell.execution_count = done.outputs, count
-        for out in cell.outputs:
-            if "execution_count" in out:
-                out["execution_count"] = count
-nbf.write(nb, path)
+write_notebook(cells, os.path.join(os.path.dirname(os.path.abspath(__file__)), "pmoe.ipynb"),
+               execute_new="--execute-new" in sys.argv)
