@@ -3,13 +3,13 @@ with a 95% bootstrap CI, at a CPU budget (the papers: 1M updates, 256x256 nets, 
 
   python benchmarks/bench_offline_brax.py --datasets hopper-medium-replay hopper-medium --updates 20000
 
-Every (dataset, algorithm) is one jitted program vmapped over the seeds: train `--updates` gradient updates, then
-evaluate `--eval-episodes` episodes per seed in the brax env the data came from (same physics backend, the
-agent's own state normalisation). Compile time is measured apart from run time. Scores use the dataset's own
-reference returns (`ref_min_score` / `ref_max_score` in its metadata: purerl's random policy and its expert),
-so they are NOT comparable with published D4RL numbers. The verdict per dataset: does PRDC / O-DICE beat
-TD3+BC or IQL with non-overlapping 95% CIs (the offline issue's reproduction bar). Results are written after
-every algorithm to benchmarks/results/<name>.json, so a stopped run keeps what it finished.
+Every (dataset, algorithm) is one jitted program vmapped over the seeds: train `--updates` gradient updates,
+then evaluate `--eval-episodes` episodes per seed in the brax env the data came from (same physics backend,
+the agent's own state normalisation). Compile time is measured apart from run time. Scores use the dataset's
+own reference returns (`ref_min_score` / `ref_max_score` in its metadata: purerl's random policy and its
+expert), so they are NOT comparable with published D4RL numbers. The verdict per dataset: does PRDC / O-DICE
+beat TD3+BC or IQL with non-overlapping 95% CIs (the offline issue's reproduction bar). Results are written
+after every algorithm to benchmarks/results/<name>.json, so a stopped run keeps what it finished.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from purerl import data as pdata  # noqa: E402
 from purerl.agent import train_fn  # noqa: E402
 from purerl.agents import bc, iql, odice, prdc, td3_bc  # noqa: E402
 from purerl.data.score import normalized_score, reference_returns  # noqa: E402
-from purerl.logging import machine, versions  # noqa: E402
+from purerl.logging import compile_and_run, machine, versions  # noqa: E402
 from purerl.plotting import bootstrap_ci  # noqa: E402
 from purerl.sweep import seed_keys  # noqa: E402
 
@@ -44,7 +44,8 @@ RESULTS = Path(__file__).parent / "results"
 ALGOS = ("PRDC", "O-DICE", "TD3+BC", "IQL", "BC")
 
 
-def make_config(algo: str, path: str, updates: int, chunk: int, hidden: tuple[int, ...], batch: int, episodes: int):
+def make_config(algo: str, path: str, updates: int, chunk: int, hidden: tuple[int, ...], batch: int,
+                episodes: int):
     common = dict(num_updates=updates, updates_per_iteration=chunk, batch_size=batch, eval_episodes=episodes)
     if algo == "PRDC":
         return prdc, prdc.config_for(path, hidden=hidden, **common)
@@ -64,13 +65,7 @@ def run_one(algo: str, path: str, meta: dict, args) -> dict:
         state, metrics = train(key)
         return agent.evaluate(state, jax.random.fold_in(key, 12345)), metrics
 
-    keys = seed_keys(range(args.seeds))
-    t = time.perf_counter()
-    compiled = jax.jit(jax.vmap(program)).lower(keys).compile()
-    compile_s = time.perf_counter() - t
-    t = time.perf_counter()
-    returns, metrics = jax.block_until_ready(compiled(keys))
-    run_s = time.perf_counter() - t
+    (returns, metrics), compile_s, run_s = compile_and_run(jax.vmap(program), seed_keys(range(args.seeds)))
     returns = np.asarray(returns, np.float64)  # (seeds, episodes)
     low, high = reference_returns(meta)
     scores = normalized_score(returns, low, high).mean(axis=1)
@@ -123,8 +118,8 @@ def main() -> None:
     args = parser.parse_args()
     out = RESULTS / f"{args.name}.json"
     record = {
-        "benchmark": "PRDC / O-DICE vs TD3+BC / IQL / BC on purerl brax datasets, normalised score, 95% bootstrap CI "
-                     "over seeds",
+        "benchmark": "PRDC / O-DICE vs TD3+BC / IQL / BC on purerl brax datasets, normalised score, 95% "
+                     "bootstrap CI over seeds",
         "budget": f"{args.updates} gradient updates per seed, batch {args.batch}, hidden {args.hidden}, "
                   f"{args.seeds} seeds, {args.eval_episodes} evaluation episodes per seed; the papers use 1M "
                   "updates on D4RL MuJoCo with 256x256 nets",
@@ -142,8 +137,9 @@ def main() -> None:
             "path": path,
             "rows": int(len(pdata.load(path)["observations"])),
             "metadata": {k: (v.item() if hasattr(v, "item") else v) for k, v in meta.items()
-                         if k in ("env_id", "kind", "algorithm", "brax_backend", "expert_steps", "policy_step",
-                                  "ref_min_score", "ref_max_score", "medium_fraction", "git_hash")},
+                         if k in ("env_id", "kind", "algorithm", "brax_backend", "expert_steps",
+                                  "policy_step", "ref_min_score", "ref_max_score", "medium_fraction",
+                                  "git_hash")},
             "results": [],
         }
         for algo in args.algos:

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from purerl import replay  # noqa: E402
 from purerl.agents import get  # noqa: E402
-from purerl.logging import machine, versions, write_json  # noqa: E402
+from purerl.logging import compile_and_run, machine, versions, write_json  # noqa: E402
 from purerl.sweep import seed_keys  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
@@ -115,13 +115,7 @@ def learn(algo: str, seeds: list[int], total: int, env: str = "Pendulum-v1", out
         )
         return agent.evaluate(state, jax.random.fold_in(key, 0x5EED)), metrics
 
-    keys = seed_keys(seeds)
-    t0 = time.perf_counter()
-    compiled = jax.jit(jax.vmap(run)).lower(keys).compile()
-    compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    returns, metrics = jax.block_until_ready(compiled(keys))
-    run_s = time.perf_counter() - t0
+    (returns, metrics), compile_s, run_s = compile_and_run(jax.vmap(run), seed_keys(seeds))
     returns = np.asarray(returns)
     curve = np.asarray(metrics["episode_return"])  # (seeds, iterations); NaN where no episode ended
     steps = (np.arange(curve.shape[1]) + 1) * agent.steps_per_iteration

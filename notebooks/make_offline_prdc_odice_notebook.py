@@ -2,8 +2,10 @@
 """Writes notebooks/offline_prdc_odice.ipynb (run: python notebooks/make_offline_prdc_odice_notebook.py)."""
 
 import os
+import sys
 
 import nbformat as nbf
+from nbgen import write_notebook
 
 cells = []
 md = lambda s: cells.append(nbf.v4.new_markdown_cell(s.strip()))  # noqa: E731
@@ -24,12 +26,13 @@ score $100\,(R - R_\text{random}) / (R_\text{expert} - R_\text{random})$ with th
 mean over seeds with a 95 % percentile-bootstrap CI over seeds (`purerl.plotting.bootstrap_ci`).
 
 **What this is NOT.** The papers train for **1M gradient updates** on the **D4RL MuJoCo** datasets
-(hopper, halfcheetah, walker2d; 256x256 networks, O-DICE's policy 1024x1024), 5-10 seeds. The purerl brax
-hopper/halfcheetah/walker2d datasets cannot be generated on this 2-core shared CPU in the time available, so
-this notebook runs on **gymnax Pendulum-v1** datasets made by `purerl collect` (a SAC expert; *medium* = rollouts of
-the first checkpoint reaching 1/3 of the random-to-expert range, *medium-replay* = that checkpoint's replay buffer),
-with **small networks and a few thousand updates** (the budget cell below prints the exact numbers). The results
-say how the implementations behave at that budget; they are **not** a reproduction of the papers' tables.
+(hopper, halfcheetah, walker2d; 256x256 networks, O-DICE's policy 1024x1024), 5-10 seeds. This notebook trains
+on **gymnax Pendulum-v1** datasets made by `purerl collect` (a SAC expert; *medium* = rollouts of the first
+checkpoint reaching 1/3 of the random-to-expert range, *medium-replay* = that checkpoint's replay buffer), with
+**small networks and a few thousand updates** (the budget cell below prints the exact numbers). The last section
+shows the runs on purerl's **brax hopper / walker2d / halfcheetah** datasets (PPO experts, CPU budget), recorded by
+`benchmarks/bench_offline_brax.py`. The results say how the implementations behave at these budgets; they are
+**not** a reproduction of the papers' D4RL tables.
 """)
 
 code(r"""
@@ -59,7 +62,8 @@ NUM_UPDATES = 50 if SMOKE else int(os.environ.get("OFFLINE_NB_UPDATES", "5000"))
 HIDDEN = (16, 16) if SMOKE else (64, 64)
 BATCH = 64 if SMOKE else 256
 EVAL_EPISODES = 2 if SMOKE else 10
-ALGOS = ["PRDC", "O-DICE", "TD3+BC", "IQL", "BC"]
+# SMOKE (CI): three programs only, to keep the suite short; IQL and BC have their own tests
+ALGOS = ["PRDC", "O-DICE", "TD3+BC"] if SMOKE else ["PRDC", "O-DICE", "TD3+BC", "IQL", "BC"]
 print(f"budget: {NUM_UPDATES} gradient updates per seed, batch {BATCH}, networks {HIDDEN}, {len(SEEDS)} seeds, "
       f"{EVAL_EPISODES} evaluation episodes per seed (papers: 1M updates, 256x256 nets, D4RL MuJoCo)")
 """)
@@ -174,8 +178,9 @@ check below is printed per dataset for what it is worth.
 code(r"""
 for kind in KINDS:
     for algo in ("PRDC", "O-DICE"):
-        beats = [b for b in ("TD3+BC", "IQL") if CI[algo, kind][1] > CI[b, kind][2]]
-        loses = [b for b in ("TD3+BC", "IQL") if CI[algo, kind][2] < CI[b, kind][1]]
+        bases = [b for b in ("TD3+BC", "IQL") if b in ALGOS]
+        beats = [b for b in bases if CI[algo, kind][1] > CI[b, kind][2]]
+        loses = [b for b in bases if CI[algo, kind][2] < CI[b, kind][1]]
         verdict = (f"beats {', '.join(beats)}" if beats else "beats neither TD3+BC nor IQL") + (
             f"; worse than {', '.join(loses)}" if loses else "")
         print(f"{kind:14s} {algo:7s} {verdict} (non-overlapping 95% CIs)")
@@ -183,9 +188,40 @@ print(f"\nnotebook wall time {time.time() - T0:.0f} s (shared 2-core CPU; includ
       f"{len(SCORES)} programs)")
 """)
 
-nb = nbf.v4.new_notebook()
-nb["cells"] = cells
-nb["metadata"] = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}}
-here = os.path.dirname(os.path.abspath(__file__))
-nbf.write(nb, os.path.join(here, "offline_prdc_odice.ipynb"))
-print("wrote notebooks/offline_prdc_odice.ipynb")
+md(r"""
+## Brax hopper / walker2d / halfcheetah datasets (recorded by `benchmarks/bench_offline_brax.py`, not re-run here)
+
+Datasets made by `purerl collect --expert-algo ppo --expert-steps 3000000 --size 200000 --brax-backend spring`
+(a PPO expert: SAC, D4RL's learner, runs at ~25-70 updates/s on this CPU, i.e. hours per expert; see
+`benchmarks/results/offline_collect_brax.json`). *medium* = rollouts of the first checkpoint reaching 1/3 of the
+random-to-expert range, *medium-replay* = PPO's on-policy data up to that checkpoint (regenerated). The PPO
+experts are much weaker than D4RL's SAC experts, and brax is not gym-MuJoCo: **scores are normalised with each
+file's own reference returns and are not comparable with the papers' D4RL tables.** The budget (updates,
+networks, seeds) is printed below; the papers train 1M updates.
+""")
+
+code(r"""
+import json
+from pathlib import Path
+
+import numpy as np
+
+import purerl
+
+results = Path(purerl.__file__).resolve().parent.parent / "benchmarks" / "results"
+for path in sorted(results.glob("offline_brax_*.json")):
+    record = json.loads(path.read_text())
+    print(f"=== {path.name}: {record['budget']}\n    {record['command']}")
+    for name, entry in record["datasets"].items():
+        m = entry["metadata"]
+        print(f"{name}: {entry['rows']} rows, {m['algorithm']} expert ({m['expert_steps']} env steps), reference "
+              f"returns [{m['ref_min_score']:.0f}, {m['ref_max_score']:.0f}], brax backend {m['brax_backend']}")
+        for r in entry["results"]:
+            lo, hi = r["score_ci95"]
+            print(f"  {r['algo']:7s} {r['score_mean']:6.1f} [{lo:6.1f}, {hi:6.1f}]  per seed {np.round(r['score_per_seed'], 1)}"
+                  f"  ({r['updates_per_s']:.0f} updates/s, {len(r['score_per_seed'])} vmapped seeds, compile {r['compile_s']:.0f} s)")
+        print("  verdict (non-overlapping 95% CIs):", entry.get("verdict"), "\n")
+""")
+
+write_notebook(cells, os.path.join(os.path.dirname(os.path.abspath(__file__)), "offline_prdc_odice.ipynb"),
+               execute_new="--execute-new" in sys.argv)

@@ -1,5 +1,5 @@
-"""Shared by the notebook generators (`make_*_notebook.py`): write a notebook, keeping the saved outputs of the
-cells whose source did not change, and optionally execute only the new or edited code cells.
+"""Shared by the notebook generators (`make_*_notebook.py`): write a notebook, keeping the saved outputs of
+the cells whose source did not change, and optionally execute only the new or edited code cells.
 
 Full-mode runs of the notebooks take minutes to hours on a 2-core CPU; regenerating one after editing a single
 cell should not throw the other cells' recorded outputs away. Cells run with `--execute-new` must be
@@ -32,7 +32,8 @@ def write_notebook(cells: list, path: str, execute_new: bool = False, timeout: i
 
         new = [c for c in nb.cells if c.cell_type == "code" and not c.outputs]
         part = nbf.v4.new_notebook(cells=new, metadata=nb.metadata)
-        NotebookClient(part, timeout=timeout, resources={"metadata": {"path": os.path.dirname(path)}}).execute()
+        resources = {"metadata": {"path": os.path.dirname(path)}}
+        NotebookClient(part, timeout=timeout, resources=resources).execute()
         count = max([c.execution_count or 0 for c in nb.cells if c.cell_type == "code"], default=0)
         for cell, done in zip(new, part.cells, strict=True):
             count += 1
