@@ -4,6 +4,7 @@
 import os
 
 import nbformat as nbf
+from nbgen import write_notebook
 
 cells = []
 md = lambda s: cells.append(nbf.v4.new_markdown_cell(s.strip()))  # noqa: E731
@@ -30,8 +31,8 @@ VaR$_{0.1}$ (the lower empirical 0.1-quantile of per-episode scores) and CVaR$_{
 95 % bootstrap CIs over seeds.
 
 **Budget vs the paper.** The paper uses D4RL MuJoCo / AntMaze with base policies trained for 1M updates (and
-models presumably for ~1e5-1e6 steps; spec: 200k). The purerl brax datasets cannot be generated on this 2-core
-shared CPU in time, so this runs on **gymnax Pendulum-v1** datasets from `purerl collect` (shared with
+models presumably for ~1e5-1e6 steps; spec: 200k). This runs on **gymnax Pendulum-v1** datasets from `purerl
+collect` (the purerl brax datasets, made later with PPO experts, are not used here yet; shared with
 `offline_prdc_odice.ipynb` through the dataset cache), with small networks and a few thousand updates (printed
 below). IQL uses state normalisation here (its MuJoCo default is off) so that one set of CDSA models, trained under
 the dataset's statistics, serves both base policies (the normalisation guard checks it).
@@ -227,9 +228,4 @@ print(f"VaR_0.1 raised on {raised}/{len(VERDICT)} (dataset, base) combinations a
 print(f"\nnotebook wall time {time.time() - T0:.0f} s (shared 2-core CPU, includes XLA compilation)")
 """)
 
-nb = nbf.v4.new_notebook()
-nb["cells"] = cells
-nb["metadata"] = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}}
-here = os.path.dirname(os.path.abspath(__file__))
-nbf.write(nb, os.path.join(here, "cdsa.ipynb"))
-print("wrote notebooks/cdsa.ipynb")
+write_notebook(cells, os.path.join(os.path.dirname(os.path.abspath(__file__)), "cdsa.ipynb"))
