@@ -212,6 +212,8 @@ results = Path(purerl.__file__).resolve().parent.parent / "benchmarks" / "result
 for path in sorted(results.glob("offline_brax_*.json")):
     record = json.loads(path.read_text())
     print(f"=== {path.name}: {record['budget']}\n    {record['command']}")
+    if "note" in record:
+        print("    note:", record["note"])
     for name, entry in record["datasets"].items():
         m = entry["metadata"]
         print(f"{name}: {entry['rows']} rows, {m['algorithm']} expert ({m['expert_steps']} env steps), reference "
