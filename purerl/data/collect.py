@@ -359,14 +359,16 @@ def expert_learner(config: CollectConfig) -> ExpertLearner:
     if config.expert_algo == "sac":
         from purerl.agents import sac
 
-        policy = sac.gaussian_policy(sac_config(config), envs.action_dim(env, env_params))
-        return ExpertLearner(sac.make_agent(sac_config(config)), lambda p, k, o: policy.sample(p, o, k),
+        sac_cfg = sac_config(config)
+        policy = sac.gaussian_policy(sac_cfg, envs.action_dim(env, env_params))
+        return ExpertLearner(sac.make_agent(sac_cfg), lambda p, k, o: policy.sample(p, o, k),
                              lambda state: state.learner.actor_params, on_policy=False)
     from purerl.agents import ppo
     from purerl.envs.wrappers import find_obs_stats
 
-    train_env, train_params = ppo.make_env(ppo_config(config))
-    network = ppo.make_network(ppo_config(config), train_env, train_params)
+    ppo_cfg = ppo_config(config)
+    train_env, train_params = ppo.make_env(ppo_cfg)
+    network = ppo.make_network(ppo_cfg, train_env, train_params)
     space = env.action_space(env_params)
     low, high = jnp.asarray(space.low, jnp.float32), jnp.asarray(space.high, jnp.float32)
 
@@ -381,7 +383,7 @@ def expert_learner(config: CollectConfig) -> ExpertLearner:
     def snapshot(state):
         return {"params": state.params, "obs_stats": find_obs_stats(state.env_state).merge()}
 
-    return ExpertLearner(ppo.make_agent(ppo_config(config)), act, snapshot, on_policy=True)
+    return ExpertLearner(ppo.make_agent(ppo_cfg), act, snapshot, on_policy=True)
 
 
 def train_expert(config: CollectConfig, out: str) -> dict:
