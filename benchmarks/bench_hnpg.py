@@ -6,9 +6,16 @@
   paper's stopping rule: the moving average (window 10 iterations) of the training batch's success rate
   exceeds 0.5; a run that never does within the iteration cap counts as "not solved" (None).
 
-Usage: `python benchmarks/bench_hnpg.py speed` or
-`python benchmarks/bench_hnpg.py solve --horizons 5 10 --iters 150 300`.
-Writes benchmarks/results/hnpg_speed.json or hnpg_solve.json.
+- `headline`: one long HNPG (or `--trpo`) run at one horizon (default H = 50, the spec's 1.5M-step budget =
+  1500 iterations x 1000 steps), 5 vmapped seeds, in compiled chunks of `--chunk` iterations so the result file
+  (success per iteration, samples to solve so far, timings) is rewritten after every chunk and a run cut off by
+  `--max-seconds` still leaves its evidence. It stops early once every seed has met the stopping rule.
+
+Usage: `python benchmarks/bench_hnpg.py speed`,
+`python benchmarks/bench_hnpg.py solve --horizons 5 10 --iters 150 300 [--name hnpg_solve_h10]` or
+`python benchmarks/bench_hnpg.py headline --horizon 50 --iters 1500 --chunk 50 --max-seconds 600`.
+Writes benchmarks/results/hnpg_speed.json, hnpg_solve.json (or `--name`.json) or hnpg_headline_h<H>.json
+(`--out DIR` writes elsewhere).
 """
 
 from __future__ import annotations
@@ -121,31 +128,111 @@ def solve(horizons, iters, seeds: int) -> dict:
     return {"stopping_rule": "moving average (10 iterations) of training-batch success > 0.5", "runs": rows}
 
 
+def headline(horizon: int, iters: int, seeds: int, chunk: int, max_seconds: float, hybrid: bool, write) -> dict:
+    """Train in compiled chunks, rewriting the result after each, until `iters` or `max_seconds` run out."""
+    config = hnpg.Config(horizon=horizon, num_iters=iters, hybrid=hybrid)
+    agent = hnpg.make_agent(config)
+    keys = seed_keys(range(seeds))
+    start = time.perf_counter()
+    t = time.perf_counter()
+    init_c = jax.jit(jax.vmap(agent.init)).lower(keys).compile()
+    compile_init = time.perf_counter() - t
+    state, init_run = _timed(init_c, keys)
+
+    def run_chunk(state):
+        return jax.lax.scan(lambda s, _: jax.vmap(agent.update)(s), state, None, length=chunk)
+
+    t = time.perf_counter()
+    chunk_c = jax.jit(run_chunk).lower(state).compile()
+    compile_chunk = time.perf_counter() - t
+    success, chunk_times = [], []
+    result = {}
+    while len(success) * chunk < iters:
+        (state, metrics), dt = _timed(chunk_c, state)
+        chunk_times.append(dt)
+        success.append(np.asarray(metrics["success"]).T)  # (seeds, chunk)
+        curve = np.concatenate(success, axis=1)
+        solved = samples_to_solve(curve, config.steps_per_iter)
+        result = {
+            "horizon": horizon,
+            "method": "HNPG" if hybrid else "TRPO (hybrid=False)",
+            "seeds": seeds,
+            "iteration_cap": iters,
+            "iterations_run": curve.shape[1],
+            "online_samples_per_seed": curve.shape[1] * config.steps_per_iter,
+            "samples_to_solve_per_seed (None = not solved yet)": solved,
+            "solved_seeds": sum(x is not None for x in solved),
+            "success_ma10_last_per_seed": curve[:, -10:].mean(1).round(3).tolist(),
+            "max_success_per_seed": curve.max(1).round(3).tolist(),
+            "compile_init_s": compile_init,
+            "init_run_s (offline data collection)": init_run,
+            "compile_update_chunk_s": compile_chunk,
+            "iterations_per_chunk": chunk,
+            "chunk_run_s": chunk_times,
+            "iterations_per_s (all seeds together)": chunk / float(np.median(chunk_times)),
+            "wall_s": time.perf_counter() - start,
+            "success_per_iteration": curve.round(3).tolist(),
+        }
+        write(result)
+        print(
+            f"iter {curve.shape[1]}: success ma10 {result['success_ma10_last_per_seed']} solved {solved} "
+            f"({dt:.1f} s/chunk)",
+            flush=True,
+        )
+        if all(x is not None for x in solved):
+            print("stopping: every seed has met the stopping rule", flush=True)
+            break
+        if time.perf_counter() - start + dt > max_seconds:
+            print(f"stopping: the next chunk would pass --max-seconds {max_seconds}", flush=True)
+            break
+    return result
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["speed", "solve"])
+    parser.add_argument("what", choices=["speed", "solve", "headline"])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--chunk", type=int, default=5)
     parser.add_argument("--chunks", type=int, default=3)
     parser.add_argument("--horizon", type=int, default=50)
     parser.add_argument("--horizons", type=int, nargs="+", default=[5, 10])
     parser.add_argument("--iters", type=int, nargs="+", default=[150, 300])
+    parser.add_argument("--max-seconds", type=float, default=float("inf"), help="headline: wall-clock cap")
+    parser.add_argument("--trpo", action="store_true", help="headline: hybrid=False")
+    parser.add_argument("--name", default=None, help="result file name (without .json)")
+    parser.add_argument("--out", default=str(RESULTS), help="results folder")
+    parser.add_argument("--note", default=NOTE, help="what the machine was doing (stored in the result)")
     args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    default_name = {
+        "speed": "hnpg_speed",
+        "solve": "hnpg_solve",
+        "headline": f"hnpg_headline_h{args.horizon}" + ("_trpo" if args.trpo else ""),
+    }[args.what]
+    path = out / f"{args.name or default_name}.json"
+
+    def write(result: dict) -> None:
+        result.update(
+            versions=versions(),
+            machine=machine(),
+            note=args.note,
+            command="python benchmarks/bench_hnpg.py " + " ".join(os.sys.argv[1:]),
+        )
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result, indent=2, default=str))
+        tmp.replace(path)  # atomic: a reader never sees half a file
+
     if args.what == "speed":
         result = speed(args.seeds, args.chunk, args.chunks, args.horizon)
-        name = "hnpg_speed.json"
-    else:
+    elif args.what == "solve":
         result = solve(args.horizons, args.iters, args.seeds)
-        name = "hnpg_solve.json"
-    result.update(
-        versions=versions(),
-        machine=machine(),
-        note=NOTE,
-        command="python benchmarks/bench_hnpg.py " + " ".join(os.sys.argv[1:]),
-    )
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / name).write_text(json.dumps(result, indent=2, default=str))
-    print(json.dumps(result, indent=2, default=str))
+    else:
+        result = headline(
+            args.horizon, args.iters[0], args.seeds, args.chunk, args.max_seconds, not args.trpo, write
+        )
+    write(result)
+    print(json.dumps({k: v for k, v in result.items() if k != "success_per_iteration"}, indent=2, default=str))
 
 
 if __name__ == "__main__":

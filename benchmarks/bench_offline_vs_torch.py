@@ -12,6 +12,8 @@ later rounds skip most compilation.
 
 Usage: `python benchmarks/bench_offline_vs_torch.py [--rounds 2 --updates 200 --chunks 2 --rows 100000]`
        -> benchmarks/results/offline_vs_torch.json
+On a GPU machine whose python has both jax (CUDA) and torch:
+`python benchmarks/bench_offline_vs_torch.py --torch-python python3 --device cuda --threads 1 --name X`.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ def torch_run(python: str, algo: str, seeds: int, args) -> list[dict]:
         str(args.torch_repeats),
         "--max-seconds",
         str(args.torch_max_seconds),
+        "--device",
+        args.device,
     ]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=1800).stdout
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
@@ -99,7 +103,8 @@ def result(args, purerl_runs, torch_runs, torch_version) -> dict:
     table = summarise(purerl_runs, torch_runs)
     return {
         "benchmark": "TD3+BC / IQL gradient updates/s, batch 256, 256x256 nets: purerl (JAX) vs PyTorch",
-        "target": f"purerl >= {TARGET}x the PyTorch reference on the same CPU, 1 seed and 8 seeds",
+        "target": f"purerl >= {TARGET}x the PyTorch reference on the same machine, 1 seed and 8 seeds",
+        "device": args.device,
         "target_met": bool(table) and all(r["meets_4x"] for r in table),
         "rows": args.rows,
         "obs_dim": 11,
@@ -115,7 +120,7 @@ def result(args, purerl_runs, torch_runs, torch_version) -> dict:
             "torch": torch_version,
             "seeds_mode": "8 model sets updated sequentially each step (no vmap)",
         },
-        "note": NOTE,
+        "note": args.note,
         "versions": versions(),
         "machine": machine(),
     }
@@ -135,6 +140,9 @@ def main():
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--rows", type=int, default=100_000)
     p.add_argument("--cache", default=str(Path(__file__).parent.parent / ".jax_cache"))
+    p.add_argument("--device", default="cpu", help="where PyTorch runs: cpu, or cuda next to a GPU jax")
+    p.add_argument("--name", default="offline_vs_torch", help="result file name (without .json)")
+    p.add_argument("--note", default=NOTE, help="what the machine was doing (stored in the result)")
     args = p.parse_args()
     jax.config.update("jax_compilation_cache_dir", args.cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
@@ -145,7 +153,7 @@ def main():
         text=True,
     ).stdout.strip()
     purerl_runs, torch_runs = [], []
-    out = bench_offline.RESULTS / "offline_vs_torch.json"
+    out = bench_offline.RESULTS / f"{args.name}.json"
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "hopper-synthetic.hdf5")
         bench_offline.synthetic_file(path, args.rows)

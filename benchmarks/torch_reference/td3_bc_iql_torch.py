@@ -1,4 +1,4 @@
-"""PyTorch reference timing for TD3+BC and IQL gradient updates (batch 256, 256x256 nets) on the CPU.
+"""PyTorch reference timing for TD3+BC and IQL gradient updates (batch 256, 256x256 nets) on a CPU or GPU.
 
 A minimal re-implementation written for this benchmark (no code copied), structured like the reference
 implementations the speed bar names: sfujim/TD3_BC (separate Actor and twin-Critic modules, deep-copied
@@ -15,6 +15,9 @@ the in-torch gather is the cheaper choice, so this favours PyTorch slightly).
 "8 seeds": PyTorch has no vmap over whole training states here, so 8 independent model sets are updated one
 after the other in each step (8 sequential updates per step); updates/s are reported per seed and over all
 seeds.
+
+`--device cuda` runs the same code on a GPU (models and data on the device, timings synchronised), the
+setting of the published JAX-vs-PyTorch comparisons.
 
 Runs in a separate venv with torch installed (never purerl's):
     /tmp/torchvenv/bin/python benchmarks/torch_reference/td3_bc_iql_torch.py --algo td3_bc --seeds 1
@@ -42,17 +45,17 @@ def mlp(inp: int, out: int) -> nn.Sequential:
 class Data:
     """Random offline dataset; `sample()` returns one minibatch (obs, act, reward, next_obs, not_done)."""
 
-    def __init__(self, rows: int, batch: int, seed: int = 0):
-        g = torch.Generator().manual_seed(seed)
-        self.obs = torch.randn(rows, OBS, generator=g)
-        self.act = torch.rand(rows, ACT, generator=g) * 2 - 1
-        self.rew = torch.randn(rows, 1, generator=g)
-        self.next_obs = torch.randn(rows, OBS, generator=g)
-        self.not_done = (torch.rand(rows, 1, generator=g) > 0.001).float()
-        self.rows, self.batch = rows, batch
+    def __init__(self, rows: int, batch: int, seed: int = 0, device: str = "cpu"):
+        g = torch.Generator().manual_seed(seed)  # drawn on the CPU, then moved: same data on every device
+        self.obs = torch.randn(rows, OBS, generator=g).to(device)
+        self.act = (torch.rand(rows, ACT, generator=g) * 2 - 1).to(device)
+        self.rew = torch.randn(rows, 1, generator=g).to(device)
+        self.next_obs = torch.randn(rows, OBS, generator=g).to(device)
+        self.not_done = (torch.rand(rows, 1, generator=g) > 0.001).float().to(device)
+        self.rows, self.batch, self.device = rows, batch, device
 
     def sample(self):
-        i = torch.randint(0, self.rows, (self.batch,))
+        i = torch.randint(0, self.rows, (self.batch,), device=self.device)
         return self.obs[i], self.act[i], self.rew[i], self.next_obs[i], self.not_done[i]
 
 
@@ -227,20 +230,30 @@ def measure(
     updates: int,
     repeats: int,
     max_seconds: float,
+    device: str = "cpu",
 ) -> dict:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    data = Data(rows, batch)
-    agents = [AGENTS[algo]() for _ in range(seeds)]
+    data = Data(rows, batch, device=device)
+    with torch.device(device):
+        agents = [AGENTS[algo]() for _ in range(seeds)]
+
+    def sync():
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()  # CUDA kernels run asynchronously: time only finished work
 
     def run(n):
         """Up to n steps (each updates every seed), stopping after max_seconds -> (steps, seconds)."""
+        sync()
         t = time.perf_counter()
         for i in range(n):
-            for agent in agents:
-                agent.train(data)
+            with torch.device(device):
+                for agent in agents:
+                    agent.train(data)
             if time.perf_counter() - t > max_seconds:
+                sync()
                 return i + 1, time.perf_counter() - t
+        sync()
         return n, time.perf_counter() - t
 
     run(warmup)
@@ -260,6 +273,7 @@ def measure(
         "seeds_mode": "one model set" if seeds == 1 else f"{seeds} model sets updated sequentially per step",
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
     }
 
 
@@ -274,6 +288,7 @@ def main():
     p.add_argument("--updates", type=int, default=300, help="timed updates per seed per repeat")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--max-seconds", type=float, default=15.0, help="cap per repeat (a repeat stops early)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
     args = p.parse_args()
     for algo in args.algo:
         for seeds in args.seeds:
@@ -291,6 +306,7 @@ def main():
                             updates,
                             args.repeats,
                             args.max_seconds,
+                            args.device,
                         )
                     ),
                     flush=True,
