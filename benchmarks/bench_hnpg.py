@@ -29,6 +29,7 @@ from pathlib import Path
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_enable_concurrency_optimized_scheduler=false")
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from purerl.agents import hnpg  # noqa: E402
@@ -128,10 +129,40 @@ def solve(horizons, iters, seeds: int) -> dict:
     return {"stopping_rule": "moving average (10 iterations) of training-batch success > 0.5", "runs": rows}
 
 
+def good_action_probability(parts: dict, n_obs: int = 32, n_act: int = 16):
+    """`f(policy, env_params, key) -> (H,)`: for each timestep h, the probability that the lock decodes an action
+    drawn from π_h into the good action, averaged over fresh observations of both on-lock states. It shows how
+    far the backward-in-time learning has come: the success rate is the product over h, so it stays at 0 until
+    every π_h is right, while this shows which π_h already are."""
+    env, policy_net = parts["env"], parts["policy_net"]
+
+    def per_seed(policy, env_params, key):
+        lock = env.lock(env_params)
+
+        def per_h(pi_h, h, key):
+            obs_key, act_key = jax.random.split(key)
+            z = jnp.arange(n_obs) % 2
+            obs = jax.vmap(lambda k, z_: env.observe(k, z_, h, env_params))(jax.random.split(obs_key, n_obs), z)
+            mean, log_std = policy_net.apply(pi_h, obs)
+            act = mean + jnp.exp(log_std) * jax.random.normal(act_key, (n_act, *mean.shape))
+            probs = jax.nn.softmax(act / env_params.temperature, axis=-1)  # the env's categorical decoding
+            return jnp.take_along_axis(probs, lock[z, h][None, :, None], axis=-1).mean()
+
+        return jax.vmap(per_h)(policy, jnp.arange(env.horizon), jax.random.split(key, env.horizon))
+
+    return jax.jit(jax.vmap(per_seed, in_axes=(0, 0, None)))
+
+
+def learned_suffix(p_good: np.ndarray) -> list[int]:
+    """Per seed: how many of the last timesteps pick the good action with probability > 0.5."""
+    return [int(np.argmin(np.append(row[::-1] > 0.5, False))) for row in p_good]
+
+
 def headline(horizon: int, iters: int, seeds: int, chunk: int, max_seconds: float, hybrid: bool, write) -> dict:
     """Train in compiled chunks, rewriting the result after each, until `iters` or `max_seconds` run out."""
     config = hnpg.Config(horizon=horizon, num_iters=iters, hybrid=hybrid)
-    agent = hnpg.make_agent(config)
+    agent, parts = hnpg.make_agent_and_parts(config)
+    p_good_fn = good_action_probability(parts)
     keys = seed_keys(range(seeds))
     start = time.perf_counter()
     t = time.perf_counter()
@@ -145,7 +176,7 @@ def headline(horizon: int, iters: int, seeds: int, chunk: int, max_seconds: floa
     t = time.perf_counter()
     chunk_c = jax.jit(run_chunk).lower(state).compile()
     compile_chunk = time.perf_counter() - t
-    success, chunk_times = [], []
+    success, chunk_times, suffix_history = [], [], []
     result = {}
     while len(success) * chunk < iters:
         (state, metrics), dt = _timed(chunk_c, state)
@@ -153,6 +184,8 @@ def headline(horizon: int, iters: int, seeds: int, chunk: int, max_seconds: floa
         success.append(np.asarray(metrics["success"]).T)  # (seeds, chunk)
         curve = np.concatenate(success, axis=1)
         solved = samples_to_solve(curve, config.steps_per_iter)
+        p_good = np.asarray(p_good_fn(state.policy, state.env_params, jax.random.key(len(success))))
+        suffix_history.append(learned_suffix(p_good))
         result = {
             "horizon": horizon,
             "method": "HNPG" if hybrid else "TRPO (hybrid=False)",
@@ -164,6 +197,9 @@ def headline(horizon: int, iters: int, seeds: int, chunk: int, max_seconds: floa
             "solved_seeds": sum(x is not None for x in solved),
             "success_ma10_last_per_seed": curve[:, -10:].mean(1).round(3).tolist(),
             "max_success_per_seed": curve.max(1).round(3).tolist(),
+            "learned_suffix_per_seed (last timesteps with P(good action) > 0.5)": suffix_history[-1],
+            "learned_suffix_after_each_chunk": suffix_history,
+            "p_good_action_per_h_per_seed": p_good.round(3).tolist(),
             "compile_init_s": compile_init,
             "init_run_s (offline data collection)": init_run,
             "compile_update_chunk_s": compile_chunk,
@@ -176,6 +212,7 @@ def headline(horizon: int, iters: int, seeds: int, chunk: int, max_seconds: floa
         write(result)
         print(
             f"iter {curve.shape[1]}: success ma10 {result['success_ma10_last_per_seed']} solved {solved} "
+            f"learned suffix {suffix_history[-1]} "
             f"({dt:.1f} s/chunk)",
             flush=True,
         )

@@ -235,8 +235,11 @@ def measure(
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     data = Data(rows, batch, device=device)
-    with torch.device(device):
-        agents = [AGENTS[algo]() for _ in range(seeds)]
+    agents = [AGENTS[algo]() for _ in range(seeds)]
+    for agent in agents:  # Module.to moves parameters in place, so the optimisers keep pointing at them
+        for module in vars(agent).values():
+            if isinstance(module, nn.Module):
+                module.to(device)
 
     def sync():
         if device.startswith("cuda"):
@@ -247,9 +250,8 @@ def measure(
         sync()
         t = time.perf_counter()
         for i in range(n):
-            with torch.device(device):
-                for agent in agents:
-                    agent.train(data)
+            for agent in agents:
+                agent.train(data)
             if time.perf_counter() - t > max_seconds:
                 sync()
                 return i + 1, time.perf_counter() - t
