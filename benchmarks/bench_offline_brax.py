@@ -45,10 +45,11 @@ ALGOS = ("PRDC", "O-DICE", "TD3+BC", "IQL", "BC")
 
 
 def make_config(algo: str, path: str, updates: int, chunk: int, hidden: tuple[int, ...], batch: int,
-                episodes: int):
+                episodes: int, prdc_alpha: float | None = None):
     common = dict(num_updates=updates, updates_per_iteration=chunk, batch_size=batch, eval_episodes=episodes)
     if algo == "PRDC":
-        return prdc, prdc.config_for(path, hidden=hidden, **common)
+        alpha = {} if prdc_alpha is None else {"alpha": prdc_alpha}  # else the per-dataset preset
+        return prdc, prdc.config_for(path, hidden=hidden, **alpha, **common)
     if algo == "O-DICE":
         return odice, odice.Config(dataset=path, value_hidden=hidden, policy_hidden=hidden, **common)
     module = {"TD3+BC": td3_bc, "IQL": iql, "BC": bc}[algo]
@@ -57,7 +58,7 @@ def make_config(algo: str, path: str, updates: int, chunk: int, hidden: tuple[in
 
 def run_one(algo: str, path: str, meta: dict, args) -> dict:
     module, config = make_config(algo, path, args.updates, args.chunk, tuple(args.hidden), args.batch,
-                                 args.eval_episodes)
+                                 args.eval_episodes, args.prdc_alpha)
     agent = module.make_agent(config)
     train = train_fn(agent)
 
@@ -115,6 +116,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--name", default="offline_brax")
+    parser.add_argument("--prdc-alpha", type=float, default=None,
+                        help="PRDC's alpha instead of the per-dataset preset (40 halfcheetah, 2.5 hopper/walker2d)")
     args = parser.parse_args()
     out = RESULTS / f"{args.name}.json"
     record = {
