@@ -29,7 +29,6 @@ from pathlib import Path
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_enable_concurrency_optimized_scheduler=false")
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from purerl.agents import hnpg  # noqa: E402
@@ -129,40 +128,18 @@ def solve(horizons, iters, seeds: int) -> dict:
     return {"stopping_rule": "moving average (10 iterations) of training-batch success > 0.5", "runs": rows}
 
 
-def good_action_probability(parts: dict, n_obs: int = 32, n_act: int = 16):
-    """`f(policy, env_params, key) -> (H,)`: for each timestep h, the probability that the lock decodes an action
-    drawn from π_h into the good action, averaged over fresh observations of both on-lock states. It shows how
-    far the backward-in-time learning has come: the success rate is the product over h, so it stays at 0 until
-    every π_h is right, while this shows which π_h already are."""
-    env, policy_net = parts["env"], parts["policy_net"]
-
-    def per_seed(policy, env_params, key):
-        lock = env.lock(env_params)
-
-        def per_h(pi_h, h, key):
-            obs_key, act_key = jax.random.split(key)
-            z = jnp.arange(n_obs) % 2
-            obs = jax.vmap(lambda k, z_: env.observe(k, z_, h, env_params))(jax.random.split(obs_key, n_obs), z)
-            mean, log_std = policy_net.apply(pi_h, obs)
-            act = mean + jnp.exp(log_std) * jax.random.normal(act_key, (n_act, *mean.shape))
-            probs = jax.nn.softmax(act / env_params.temperature, axis=-1)  # the env's categorical decoding
-            return jnp.take_along_axis(probs, lock[z, h][None, :, None], axis=-1).mean()
-
-        return jax.vmap(per_h)(policy, jnp.arange(env.horizon), jax.random.split(key, env.horizon))
-
-    return jax.jit(jax.vmap(per_seed, in_axes=(0, 0, None)))
-
-
 def learned_suffix(p_good: np.ndarray) -> list[int]:
     """Per seed: how many of the last timesteps pick the good action with probability > 0.5."""
     return [int(np.argmin(np.append(row[::-1] > 0.5, False))) for row in p_good]
 
 
-def headline(horizon: int, iters: int, seeds: int, chunk: int, max_seconds: float, hybrid: bool, write) -> dict:
+def headline(
+    horizon: int, iters: int, seeds: int, chunk: int, max_seconds: float, hybrid: bool, write
+) -> dict:
     """Train in compiled chunks, rewriting the result after each, until `iters` or `max_seconds` run out."""
     config = hnpg.Config(horizon=horizon, num_iters=iters, hybrid=hybrid)
     agent, parts = hnpg.make_agent_and_parts(config)
-    p_good_fn = good_action_probability(parts)
+    p_good_fn = hnpg.good_action_probability(parts)
     keys = seed_keys(range(seeds))
     start = time.perf_counter()
     t = time.perf_counter()
@@ -269,7 +246,9 @@ def main():
             args.horizon, args.iters[0], args.seeds, args.chunk, args.max_seconds, not args.trpo, write
         )
     write(result)
-    print(json.dumps({k: v for k, v in result.items() if k != "success_per_iteration"}, indent=2, default=str))
+    print(
+        json.dumps({k: v for k, v in result.items() if k != "success_per_iteration"}, indent=2, default=str)
+    )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ After `--iters` iterations on the H-step lock (spec defaults otherwise), for a f
 state z (0 = A, 1 = B, 2 = dead) it records, over 64 fresh observations: the good action of that (z, h), where
 π_h's mean action points (argmax counts), π_h's mean std, and Q_h(s, e_k) for every one-hot action e_k (the
 actions the offline expert takes). It also records the per-timestep good-action probability every 100
-iterations (see `bench_hnpg.good_action_probability`).
+iterations (`hnpg.good_action_probability`).
 
 Usage: `python benchmarks/probe_hnpg.py --horizon 30 --iters 400` -> benchmarks/results/hnpg_probe_h30.json
 """
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from bench_hnpg import RESULTS, good_action_probability  # noqa: E402
+from bench_hnpg import RESULTS  # noqa: E402
 
 from purerl.agents import hnpg  # noqa: E402
 from purerl.logging import machine, versions  # noqa: E402
@@ -39,7 +39,7 @@ def main():
     config = hnpg.Config(horizon=args.horizon)
     agent, parts = hnpg.make_agent_and_parts(config)
     env, policy_net, q_net = parts["env"], parts["policy_net"], parts["q_net"]
-    p_good_fn = good_action_probability(parts)
+    p_good_fn = hnpg.good_action_probability(parts)
     add_seed_axis = lambda tree: jax.tree.map(lambda x: x[None], tree)  # noqa: E731
 
     state = jax.jit(agent.init)(jax.random.key(args.seed))
@@ -47,7 +47,9 @@ def main():
     history, t = [], time.perf_counter()
     for i in range(args.iters // 100):
         state, metrics = run(state)
-        p = np.asarray(p_good_fn(add_seed_axis(state.policy), add_seed_axis(state.env_params), jax.random.key(i)))
+        p = np.asarray(
+            p_good_fn(add_seed_axis(state.policy), add_seed_axis(state.env_params), jax.random.key(i))
+        )
         history.append(
             {
                 "iteration": (i + 1) * 100,
@@ -68,9 +70,9 @@ def main():
             keys = jax.random.split(jax.random.key(100 * h + z), 64)
             obs = jax.vmap(lambda k, z=z, h=h: env.observe(k, z, h, state.env_params))(keys)
             mean, log_std = policy_net.apply(pi_h, obs)
-            q = jax.vmap(lambda a, obs=obs: q_net.apply(q_h, obs, jnp.broadcast_to(a, (64, env.num_actions))))(
-                one_hots
-            )
+            q = jax.vmap(
+                lambda a, obs=obs: q_net.apply(q_h, obs, jnp.broadcast_to(a, (64, env.num_actions)))
+            )(one_hots)
             probes.append(
                 {
                     "h": h,

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from purerl import runner, sweep
+from purerl import runner
 from purerl.agent import train_fn
 from purerl.agents import ppo
 from purerl.cli import main as cli_main

@@ -431,6 +431,32 @@ def make_agent(config: Config) -> Agent:
     return make_agent_and_parts(config)[0]
 
 
+def good_action_probability(parts: dict, n_obs: int = 32, n_act: int = 16):
+    """Diagnostic, jitted: `f(policy, env_params, key) -> (seeds, H)` for stacked policies and lock params with a
+    leading seed axis. Entry (i, h) is the probability that the lock decodes an action drawn from π_h into the
+    good action, averaged over fresh observations of both on-lock states (A and B). The success rate is the
+    product over h, so it stays at 0 until every π_h is right; this shows which π_h already are."""
+    env, policy_net = parts["env"], parts["policy_net"]
+
+    def per_seed(policy, env_params, key):
+        lock = env.lock(env_params)
+
+        def per_h(pi_h, h, key):
+            obs_key, act_key = jax.random.split(key)
+            z = jnp.arange(n_obs) % 2
+            obs = jax.vmap(lambda k, z_: env.observe(k, z_, h, env_params))(
+                jax.random.split(obs_key, n_obs), z
+            )
+            mean, log_std = policy_net.apply(pi_h, obs)
+            act = mean + jnp.exp(log_std) * jax.random.normal(act_key, (n_act, *mean.shape))
+            probs = jax.nn.softmax(act / env_params.temperature, axis=-1)  # the env's categorical decoding
+            return jnp.take_along_axis(probs, lock[z, h][None, :, None], axis=-1).mean()
+
+        return jax.vmap(per_h)(policy, jnp.arange(env.horizon), jax.random.split(key, env.horizon))
+
+    return jax.jit(jax.vmap(per_seed, in_axes=(0, 0, None)))
+
+
 def make_train(config: Config):
     """`train(key) -> (final TrainState, metrics stacked per iteration)`, fully jittable."""
     return train_fn(make_agent(config))
