@@ -199,23 +199,22 @@ def test_critic_backward_pass_recovers_lock_values_and_forward_order_does_not():
 
 
 @SLOW_COMPILE
-def test_good_action_probability_diagnostic():
+def test_good_action_probability_diagnostic(small):
     """Initial policy (mean ~ 0, std 1): about 1/A per step. A policy that always plays lock A's good action:
     1 where A and B share the good action, else 1/2 (right in A, wrong in B), so z must be indexed correctly."""
-    config = hnpg.Config(horizon=4, batch_steps=40, offline_episodes=100)
-    agent, parts = hnpg.make_agent_and_parts(config)
-    state = jax.vmap(agent.init)(seed_keys(range(2)))
+    _, parts, state, _ = small
+    one_seed = lambda tree: jax.tree.map(lambda x: x[None], tree)  # noqa: E731  (the diagnostic's seed axis)
+    policy, env_params = one_seed(state.policy), one_seed(state.env_params)
     diag = hnpg.good_action_probability(parts, n_obs=64, n_act=64)
-    p0 = np.asarray(diag(state.policy, state.env_params, jax.random.key(0)))
-    assert p0.shape == (2, 4)
+    p0 = np.asarray(diag(policy, env_params, jax.random.key(0)))
+    assert p0.shape == (1, SMALL.horizon)
     np.testing.assert_allclose(p0, 0.1, atol=0.04)
 
-    lock = np.asarray(jax.vmap(parts["env"].lock)(state.env_params))  # (seeds, 2, H)
-    params = state.policy["params"]
-    mlp = params["TorchMLP_0"]
+    lock = np.asarray(parts["env"].lock(state.env_params))  # (2, H): good actions in A and in B
+    mlp = policy["params"]["TorchMLP_0"]
     last = sorted(mlp)[-1]  # the output layer
     mlp[last]["kernel"] = jnp.zeros_like(mlp[last]["kernel"])
-    mlp[last]["bias"] = 5.0 * jax.nn.one_hot(lock[:, 0, :], config.action_dim)  # (seeds, H, A)
-    params["log_std"] = jnp.full_like(params["log_std"], -3.0)
-    p1 = np.asarray(diag(state.policy, state.env_params, jax.random.key(1)))
-    np.testing.assert_allclose(p1, np.where(lock[:, 0] == lock[:, 1], 1.0, 0.5), atol=1e-3)
+    mlp[last]["bias"] = 5.0 * jax.nn.one_hot(lock[None, 0], SMALL.action_dim)  # (1, H, A)
+    policy["params"]["log_std"] = jnp.full_like(policy["params"]["log_std"], -3.0)
+    p1 = np.asarray(diag(policy, env_params, jax.random.key(1)))
+    np.testing.assert_allclose(p1[0], np.where(lock[0] == lock[1], 1.0, 0.5), atol=1e-3)
