@@ -164,6 +164,8 @@ def headline(
         p_good = np.asarray(p_good_fn(state.policy, state.env_params, jax.random.key(len(success))))
         suffix_history.append(learned_suffix(p_good))
         result = {
+            "benchmark": f"{'HNPG' if hybrid else 'TRPO (hybrid=False)'} on the H={horizon} combination lock: "
+            "online samples to solve (moving-average success > 0.5), per-timestep good-action probability",
             "horizon": horizon,
             "method": "HNPG" if hybrid else "TRPO (hybrid=False)",
             "seeds": seeds,

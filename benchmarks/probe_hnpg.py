@@ -87,6 +87,7 @@ def main():
             )
             print(json.dumps(probes[-1]), flush=True)
     result = {
+        "benchmark": f"HNPG probe on the H={args.horizon} lock: late-timestep critics Q_h(s, e_k) and policies",
         "horizon": args.horizon,
         "seed": args.seed,
         "iterations": args.iters,
