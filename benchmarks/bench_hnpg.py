@@ -6,10 +6,10 @@
   paper's stopping rule: the moving average (window 10 iterations) of the training batch's success rate
   exceeds 0.5; a run that never does within the iteration cap counts as "not solved" (None).
 
-- `headline`: one long HNPG (or `--trpo`) run at one horizon (default H = 50, the spec's 1.5M-step budget =
-  1500 iterations x 1000 steps), 5 vmapped seeds, in compiled chunks of `--chunk` iterations so the result file
-  (success per iteration, samples to solve so far, timings) is rewritten after every chunk and a run cut off by
-  `--max-seconds` still leaves its evidence. It stops early once every seed has met the stopping rule.
+- `headline`: one long HNPG (or `--trpo`) run at one horizon (default H = 50, the spec's 1.5M-step budget
+  = 1500 iterations x 1000 steps), 5 vmapped seeds, in compiled chunks of `--chunk` iterations so the result
+  file (success per iteration, samples to solve so far, timings) is rewritten after every chunk and a run cut
+  off by `--max-seconds` still leaves its evidence. It stops early once every seed has met the stopping rule.
 
 Usage: `python benchmarks/bench_hnpg.py speed`,
 `python benchmarks/bench_hnpg.py solve --horizons 5 10 --iters 150 300 [--name hnpg_solve_h10]` or
@@ -163,11 +163,12 @@ def headline(
         solved = samples_to_solve(curve, config.steps_per_iter)
         p_good = np.asarray(p_good_fn(state.policy, state.env_params, jax.random.key(len(success))))
         suffix_history.append(learned_suffix(p_good))
+        method = "HNPG" if hybrid else "TRPO (hybrid=False)"
         result = {
-            "benchmark": f"{'HNPG' if hybrid else 'TRPO (hybrid=False)'} on the H={horizon} combination lock: "
-            "online samples to solve (moving-average success > 0.5), per-timestep good-action probability",
+            "benchmark": f"{method} on the H={horizon} combination lock: online samples to solve "
+            "(moving-average success > 0.5), per-timestep good-action probability",
             "horizon": horizon,
-            "method": "HNPG" if hybrid else "TRPO (hybrid=False)",
+            "method": method,
             "seeds": seeds,
             "iteration_cap": iters,
             "iterations_run": curve.shape[1],
@@ -212,7 +213,9 @@ def main():
     parser.add_argument("--chunks", type=int, default=3)
     parser.add_argument("--horizon", type=int, default=50)
     parser.add_argument("--horizons", type=int, nargs="+", default=[5, 10])
-    parser.add_argument("--iters", type=int, nargs="+", default=[150, 300])
+    parser.add_argument(
+        "--iters", type=int, nargs="+", default=None, help="iteration caps (solve: 150 300; headline: 1500)"
+    )
     parser.add_argument("--max-seconds", type=float, default=float("inf"), help="headline: wall-clock cap")
     parser.add_argument("--trpo", action="store_true", help="headline: hybrid=False")
     parser.add_argument("--name", default=None, help="result file name (without .json)")
@@ -242,11 +245,10 @@ def main():
     if args.what == "speed":
         result = speed(args.seeds, args.chunk, args.chunks, args.horizon)
     elif args.what == "solve":
-        result = solve(args.horizons, args.iters, args.seeds)
+        result = solve(args.horizons, args.iters or [150, 300], args.seeds)
     else:
-        result = headline(
-            args.horizon, args.iters[0], args.seeds, args.chunk, args.max_seconds, not args.trpo, write
-        )
+        iters = args.iters[0] if args.iters else 1500
+        result = headline(args.horizon, iters, args.seeds, args.chunk, args.max_seconds, not args.trpo, write)
     write(result)
     print(
         json.dumps({k: v for k, v in result.items() if k != "success_per_iteration"}, indent=2, default=str)

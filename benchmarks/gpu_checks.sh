@@ -36,19 +36,25 @@ for step in "${steps[@]}"; do
     hnpg-*)
       timeout $((hnpg_seconds + 40)) "$PYTHON" benchmarks/bench_hnpg.py headline --horizon "${step#hnpg-}" \
         --iters 1500 --chunk 50 --seeds 5 --max-seconds "$hnpg_seconds" --out "$out" --note "$note"
+      rc=$?
       ;;
     torch)
       timeout 150 "$PYTHON" benchmarks/bench_offline_vs_torch.py --torch-python "$PYTHON" --device cuda \
         --threads 1 --rounds 1 --updates 2000 --chunks 2 --torch-updates 400 --torch-repeats 2 \
         --torch-max-seconds 3 --name offline_vs_torch_gpu --note "$note"
+      rc=$?
       cp benchmarks/results/offline_vs_torch_gpu.json "$out"/
       ;;
     prdc)
       timeout 110 "$PYTHON" benchmarks/bench_prdc_odice.py --rows 1000000 --updates 500 --chunks 2
+      rc=$?
       cp benchmarks/results/prdc_odice_speed_1000000.json "$out"/
       ;;
-    *) echo "unknown step $step (hnpg-H, torch, prdc)" ;;
+    *)
+      echo "unknown step $step (hnpg-H, torch, prdc)"
+      rc=2
+      ;;
   esac
-  echo "rc $?"
+  echo "$step: rc $rc (124: its time limit ended it)"
 done
 ls -la "$out"

@@ -71,7 +71,7 @@ def main():
             obs = jax.vmap(lambda k, z=z, h=h: env.observe(k, z, h, state.env_params))(keys)
             mean, log_std = policy_net.apply(pi_h, obs)
             q = jax.vmap(
-                lambda a, obs=obs: q_net.apply(q_h, obs, jnp.broadcast_to(a, (64, env.num_actions)))
+                lambda a, obs=obs, q_h=q_h: q_net.apply(q_h, obs, jnp.broadcast_to(a, (64, env.num_actions)))
             )(one_hots)
             probes.append(
                 {
@@ -87,7 +87,7 @@ def main():
             )
             print(json.dumps(probes[-1]), flush=True)
     result = {
-        "benchmark": f"HNPG probe on the H={args.horizon} lock: late-timestep critics Q_h(s, e_k) and policies",
+        "benchmark": f"HNPG probe, H={args.horizon} lock: late-timestep critics Q_h(s, e_k) and policies",
         "horizon": args.horizon,
         "seed": args.seed,
         "iterations": args.iters,

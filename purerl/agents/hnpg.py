@@ -432,10 +432,10 @@ def make_agent(config: Config) -> Agent:
 
 
 def good_action_probability(parts: dict, n_obs: int = 32, n_act: int = 16):
-    """Diagnostic, jitted: `f(policy, env_params, key) -> (seeds, H)` for stacked policies and lock params with a
-    leading seed axis. Entry (i, h) is the probability that the lock decodes an action drawn from π_h into the
-    good action, averaged over fresh observations of both on-lock states (A and B). The success rate is the
-    product over h, so it stays at 0 until every π_h is right; this shows which π_h already are."""
+    """Diagnostic, jitted: `f(policy, env_params, key) -> (seeds, H)` for stacked policies and lock params
+    with a leading seed axis. Entry (i, h) is the probability that the lock decodes an action drawn from π_h
+    into the good action, averaged over fresh observations of both on-lock states (A and B). The success rate
+    is the product over h, so it stays at 0 until every π_h is right; this shows which π_h already are."""
     env, policy_net = parts["env"], parts["policy_net"]
 
     def per_seed(policy, env_params, key):
