@@ -200,8 +200,9 @@ def test_critic_backward_pass_recovers_lock_values_and_forward_order_does_not():
 
 @SLOW_COMPILE
 def test_good_action_probability_diagnostic(small):
-    """Initial policy (mean ~ 0, std 1): about 1/A per step. A policy that always plays lock A's good action:
-    1 where A and B share the good action, else 1/2 (right in A, wrong in B), so z must be indexed correctly."""
+    """Initial policy (mean ~ 0, std 1): about 1/A per step. A policy that always plays lock A's good
+    action: 1 where A and B share the good action, else 1/2 (right in A, wrong in B), so z must be indexed
+    correctly."""
     _, parts, state, _ = small
     one_seed = lambda tree: jax.tree.map(lambda x: x[None], tree)  # noqa: E731  (the diagnostic's seed axis)
     policy, env_params = one_seed(state.policy), one_seed(state.env_params)
