@@ -45,22 +45,33 @@ def _timed(fn, *args):
     return out, time.perf_counter() - t
 
 
-def speed(seeds: int, chunk: int, chunks: int, horizon: int) -> dict:
-    config = hnpg.Config(horizon=horizon, batch_steps=1000)
-    agent = hnpg.make_agent(config)
+def compile_chunked(agent, seeds: int, chunk: int):
+    """Compile the vmapped init and a scan of `chunk` vmapped updates apart from running them ->
+    (initial state, compiled chunk, timings dict)."""
     keys = seed_keys(range(seeds))
-    init = jax.vmap(agent.init)
+    t = time.perf_counter()
+    init_c = jax.jit(jax.vmap(agent.init)).lower(keys).compile()
+    compile_init = time.perf_counter() - t
+    state, init_run = _timed(init_c, keys)
 
     def run_chunk(state):
         return jax.lax.scan(lambda s, _: jax.vmap(agent.update)(s), state, None, length=chunk)
 
     t = time.perf_counter()
-    init_c = jax.jit(init).lower(keys).compile()
-    init_compile = time.perf_counter() - t
-    state, init_run = _timed(init_c, keys)
-    t = time.perf_counter()
     chunk_c = jax.jit(run_chunk).lower(state).compile()
-    chunk_compile = time.perf_counter() - t
+    timings = {
+        "compile_init_s": compile_init,
+        "init_run_s (offline data collection)": init_run,
+        "compile_update_chunk_s": time.perf_counter() - t,
+        "iterations_per_chunk": chunk,
+    }
+    return state, chunk_c, timings
+
+
+def speed(seeds: int, chunk: int, chunks: int, horizon: int) -> dict:
+    config = hnpg.Config(horizon=horizon, batch_steps=1000)
+    agent = hnpg.make_agent(config)
+    state, chunk_c, timings = compile_chunked(agent, seeds, chunk)
     times = []
     for _ in range(chunks):
         (state, metrics), dt = _timed(chunk_c, state)
@@ -71,10 +82,7 @@ def speed(seeds: int, chunk: int, chunks: int, horizon: int) -> dict:
         "seeds": seeds,
         "steps_per_iteration_per_seed": agent.steps_per_iteration,
         "offline_episodes_per_seed": config.offline_episodes,
-        "compile_init_s": init_compile,
-        "init_run_s (offline data collection)": init_run,
-        "compile_update_chunk_s": chunk_compile,
-        "iterations_per_chunk": chunk,
+        **timings,
         "chunk_run_s": times,
         "iterations_per_s (all seeds together)": chunk / run_s,
         "env_steps_per_s (all seeds)": chunk * seeds * agent.steps_per_iteration / run_s,
@@ -140,19 +148,8 @@ def headline(
     config = hnpg.Config(horizon=horizon, num_iters=iters, hybrid=hybrid)
     agent, parts = hnpg.make_agent_and_parts(config)
     p_good_fn = hnpg.good_action_probability(parts)
-    keys = seed_keys(range(seeds))
     start = time.perf_counter()
-    t = time.perf_counter()
-    init_c = jax.jit(jax.vmap(agent.init)).lower(keys).compile()
-    compile_init = time.perf_counter() - t
-    state, init_run = _timed(init_c, keys)
-
-    def run_chunk(state):
-        return jax.lax.scan(lambda s, _: jax.vmap(agent.update)(s), state, None, length=chunk)
-
-    t = time.perf_counter()
-    chunk_c = jax.jit(run_chunk).lower(state).compile()
-    compile_chunk = time.perf_counter() - t
+    state, chunk_c, timings = compile_chunked(agent, seeds, chunk)
     success, chunk_times, suffix_history = [], [], []
     result = {}
     while len(success) * chunk < iters:
@@ -180,10 +177,7 @@ def headline(
             "learned_suffix_per_seed (last timesteps with P(good action) > 0.5)": suffix_history[-1],
             "learned_suffix_after_each_chunk": suffix_history,
             "p_good_action_per_h_per_seed": p_good.round(3).tolist(),
-            "compile_init_s": compile_init,
-            "init_run_s (offline data collection)": init_run,
-            "compile_update_chunk_s": compile_chunk,
-            "iterations_per_chunk": chunk,
+            **timings,
             "chunk_run_s": chunk_times,
             "iterations_per_s (all seeds together)": chunk / float(np.median(chunk_times)),
             "wall_s": time.perf_counter() - start,
