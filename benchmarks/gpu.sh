@@ -9,14 +9,7 @@
 # PURERL_WHEELS=.whl: they are installed into /tmp/site first (no dependency resolution, nothing else touched).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-python3}
-export PYTHONUNBUFFERED=1
-if [[ -n "${PURERL_WHEELS:-}" ]]; then
-  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
-    "$PURERL_WHEELS"/*.whl
-  export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
-fi
-export PYTHONPATH="$PWD:${PYTHONPATH:-}"
+source benchmarks/gpu_env.sh
 kind=$("$PYTHON" -c "import jax; print(jax.devices()[0].device_kind.replace(' ', '_'))")
 out=${1:-benchmarks/results/$kind}
 echo "device: $kind -> $out"

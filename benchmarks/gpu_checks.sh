@@ -8,8 +8,7 @@
 #
 #   bash benchmarks/gpu_checks.sh RESULTS_DIR [STEP ...]      # default steps: hnpg-50 torch prdc
 #
-# Needs a CUDA jax and, for `torch`, torch with CUDA in the same python. Where pip cannot reach PyPI, put wheels
-# in .whl/ and set PURERL_WHEELS=.whl (installed into /tmp/site, nothing else touched).
+# Needs a CUDA jax and, for `torch`, torch with CUDA in the same python; PURERL_WHEELS: see gpu_env.sh.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: gpu_checks.sh RESULTS_DIR [STEP ...]}
@@ -18,15 +17,8 @@ steps=("$@")
 [[ ${#steps[@]} -gt 0 ]] || steps=(hnpg-50 torch prdc)
 hnpg_seconds=${HNPG_SECONDS:-300}
 mkdir -p "$out"
-PYTHON=${PYTHON:-python3}
-export PYTHONUNBUFFERED=1
 export XLA_PYTHON_CLIENT_MEM_FRACTION=0.5 # leave half the GPU to the PyTorch process of `torch`
-if [[ -n "${PURERL_WHEELS:-}" ]]; then
-  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
-    "$PURERL_WHEELS"/*.whl || exit 1
-  export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
-fi
-export PYTHONPATH="$PWD:${PYTHONPATH:-}"
+source benchmarks/gpu_env.sh
 "$PYTHON" -c "import jax, flax, optax, torch; print('jax', jax.__version__, jax.devices(), 'torch', torch.__version__)"
 note="one idle GPU, nothing else running (benchmarks/gpu_checks.sh)"
 
