@@ -105,14 +105,35 @@ def test_nearest_index_exact_vs_brute_force():
     np.testing.assert_array_equal(found, [3, 7, 49_999])
 
 
-@pytest.mark.parametrize("mode", ["exact", "fast"])
+def test_nearest_index_tree_vs_brute_force(random_search_data):
+    """The kd-tree search is exact: on structured data (clusters, exact duplicates, leaves of unequal size, so
+    pad rows) where the box bounds prune most leaves, and on unstructured random data where they prune few."""
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(40, 6)) * 4
+    x = (centres[rng.integers(0, 40, 20_003)] + 0.3 * rng.normal(size=(20_003, 6))).astype(np.float32)
+    x = np.concatenate([x, x[:50]])  # exact duplicates: the lower row wins
+    queries = np.concatenate([x[:64] + 0.05 * rng.normal(size=(64, 6)), rng.normal(size=(64, 6)) * 6, x[[3, 7]]])
+    queries = jnp.asarray(queries.astype(np.float32))
+    index = prdc.build_leaf_index(x, 100)
+    assert bool(jnp.any(index.rows == len(x)))  # some leaves are padded
+    idx = np.asarray(jax.jit(prdc.nearest_index_tree)(index, queries))
+    np.testing.assert_array_equal(idx, brute_force(x, np.asarray(queries))[0])
+    assert list(idx[-2:]) == [3, 7]
+    x, queries, d = random_search_data
+    idx = np.asarray(jax.jit(prdc.nearest_index_tree)(prdc.build_leaf_index(x, 256), jnp.asarray(queries)))
+    np.testing.assert_array_equal(idx, d.argmin(1))
+    assert prdc.resolved_search_mode(prdc.Config()) == ("tree" if jax.default_backend() == "cpu" else "exact")
+
+
+@pytest.mark.parametrize("mode", ["exact", "fast", "tree"])
 def test_vmapped_search_equals_separate_searches_and_keeps_dataset_unbatched(mode):
     rng = np.random.default_rng(1)
     n, dim, s = 3000, 5, 4
     x = jnp.asarray(rng.normal(size=(n, dim)).astype(np.float32))
     xb, xsqb = prdc.blocked(x, 1024)
     queries = jnp.asarray(rng.normal(size=(s, 64, dim)).astype(np.float32))
-    search = prdc.search_fn(prdc.Config(search_mode=mode))
+    config = prdc.Config(search_mode=mode, tree_leaf_size=64)
+    search = prdc.search_fn(config, x)
     f = jax.jit(jax.vmap(lambda q: search(xb, xsqb, q)))
     batched = np.asarray(f(queries))
     single, exact = jax.jit(lambda q: search(xb, xsqb, q)), jax.jit(lambda q: prdc.nearest_index(xb, xsqb, q))
@@ -121,6 +142,8 @@ def test_vmapped_search_equals_separate_searches_and_keeps_dataset_unbatched(mod
         np.testing.assert_array_equal(batched[i], np.asarray(exact(queries[i])))
     hlo = f.lower(queries).as_text()
     broadcast = (f"{s}x3x1024x{dim}", f"{s}x1024x{dim}")
+    if mode == "tree":  # the leaf table stays one operand: the seeds' queries are searched as one set
+        broadcast = ("x".join(map(str, (s, *prdc.build_leaf_index(x, 64).points.shape))),)
     assert not any(shape in hlo for shape in broadcast), "X was broadcast over the seed axis"
 
 
@@ -190,10 +213,10 @@ def test_reduction_to_td3_bc_targets():
 
 
 def test_prdc_agent_with_huge_beta_equals_td3_bc(bandit_path):
-    """Both search modes (the fast one wired through Config.search_mode) reduce to TD3+BC with a huge beta."""
+    """Every search mode (wired through Config.search_mode) reduces to TD3+BC with a huge beta."""
     common = dict(dataset=bandit_path, num_updates=20, updates_per_iteration=20, hidden=(8, 8))
     t_state, _ = jax.jit(td3_bc.make_train(td3_bc.Config(**common)))(jax.random.PRNGKey(0))
-    for mode in ("exact", "fast"):
+    for mode in ("exact", "fast", "tree"):
         config = prdc.Config(beta=1e4, search_mode=mode, **common)
         p_state, p_metrics = jax.jit(prdc.make_train(config))(jax.random.PRNGKey(0))
         assert float(p_metrics["same_state_fraction"][-1]) == 1.0
@@ -264,7 +287,8 @@ def test_prdc_bad_input(bandit_path, tmp_path):
         ("beta", 0.0, "beta must be positive"),
         ("beta", -1.0, "beta must be positive"),
         ("k", 2, "k must be 1"),
-        ("search_mode", "approx", r"search_mode must be one of \('exact', 'fast'\)"),
+        ("search_mode", "approx", r"search_mode must be one of \('auto', 'exact', 'tree', 'fast'\)"),
+        ("tree_leaf_size", 0, "tree_leaf_size must be >= 1"),
         ("fast_candidates", 0, "fast_candidates must be >= 1"),
         ("fast_precision", "fp8", "fast_precision must be one of"),
         ("policy_freq", 3, "policy_freq"),

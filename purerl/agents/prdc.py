@@ -6,11 +6,16 @@ in the joint metric ||(beta*s) (+) a||_2 (`shared/algorithms/prdc.md`, verified 
   L_pi = -lam mean Q1(s, pi(s)) + mean (pi(s) - a_{j_b})^2,  lam = alpha / mean|Q1| (no gradient).
 Critic, target smoothing, delays (one actor step after every 2 critic steps, on the second critic step's batch),
 Polyak targets and state normalisation are TD3+BC's: this module reuses `purerl.agents.td3_bc.make_agent` with a
-`bc_target` hook. The search is an exact blocked brute-force search inside jit (`nearest_index`, the default):
-X stays one un-batched operand under vmap over seeds (the seed axis folds into the query rows). k = 1 only.
-The spec's optional fast mode (`search_mode="fast"`, `nearest_index_fast`) scores each block at low precision,
-keeps the `fast_candidates` best rows per block with `lax.top_k` (merged into a running top-k), then re-ranks
-those candidates with exact fp32 ||y - X_i||^2 computed by subtraction. The antmaze reward transform
+`bc_target` hook. Every search mode but `fast` is exact (k = 1 only):
+- `exact`: a blocked brute-force scan inside jit (`nearest_index`); X stays one un-batched operand under vmap
+  over seeds (the seed axis folds into the query rows). The GPU's choice: one big matmul per block.
+- `tree`: the rows grouped into kd-tree leaves (`build_leaf_index`, on the host, once); a query scans only the
+  leaves whose bounding box is nearer than the best row of its own leaf (`nearest_index_tree`). On the CPU,
+  where the brute force is compute-bound, this is 20-30x less work once the actor is near the data.
+- `auto` (default): tree on the CPU, exact elsewhere.
+- `fast` (the spec's optional mode, `nearest_index_fast`): low-precision block scores, the `fast_candidates`
+  best rows per block by `lax.top_k` (merged into a running top-k), then an exact fp32 re-rank by subtraction.
+The antmaze reward transform
 r' = reward_scale * r + reward_shift (10000 r - 1 in the reference) is unusual; it is applied after loading.
 Per-dataset alpha/beta: `PRESETS` and `config_for(dataset)`.
 
@@ -22,9 +27,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from purerl import offline
 from purerl.agent import Agent, train_fn
@@ -73,9 +80,13 @@ class Config:
     """standardise states with the dataset's mean and std + 1e-3 (training, search matrix and evaluation)"""
     search_block: int = 65536
     """dataset rows per block of the brute-force nearest-neighbour scan (memory: batch * block * 4 bytes)"""
-    search_mode: str = "exact"
-    """nearest-neighbour search: exact (fp32, HIGHEST precision matmuls) or fast (low-precision block scores,
-    top-`fast_candidates` per block, exact fp32 re-rank by subtraction; the argmin over the candidates)"""
+    search_mode: str = "auto"
+    """nearest-neighbour search, all exact except fast: exact (brute force over every row, fp32 HIGHEST precision
+    matmuls; the GPU's choice), tree (kd-tree leaves with box bounds, scanning only the leaves that can hold the
+    neighbour; the CPU's choice: benchmarks/results/prdc_tree_speed.json), auto (tree on CPU, exact elsewhere) or
+    fast (low-precision block scores, top-`fast_candidates` per block, exact fp32 re-rank by subtraction)"""
+    tree_leaf_size: int = 256
+    """tree mode: rows per kd-tree leaf (smaller: tighter bounds and fewer rows scanned, more leaves to bound)"""
     fast_candidates: int = 32
     """fast mode: candidates kept per block (and overall) for the exact re-rank"""
     fast_precision: str = "default"
@@ -139,7 +150,7 @@ def blocked(x: jax.Array, block: int) -> tuple[jax.Array, jax.Array]:
     return xp.reshape(nb, c, d), xsq.reshape(nb, c)
 
 
-SEARCH_MODES = ("exact", "fast")
+SEARCH_MODES = ("auto", "exact", "tree", "fast")
 FAST_PRECISIONS = ("default", "bf16")
 
 
@@ -216,12 +227,126 @@ def nearest_index_fast(
     return jnp.where(dist == best, cand, jnp.iinfo(jnp.int32).max).min(1)
 
 
-def search_fn(config: Config):
-    """The (xb, xsqb, queries) -> indices search of the config's search_mode."""
-    if config.search_mode == "fast":
+class LeafIndex(NamedTuple):
+    """X's rows grouped into the leaves of a kd-tree (`build_leaf_index`), for the exact `nearest_index_tree`."""
+
+    points: jax.Array  # (L, D, S) the rows of each leaf, transposed; pad rows are +inf (never the nearest)
+    rows: jax.Array  # (L, S) int32 their row numbers in X; pad rows hold N
+    lo: jax.Array  # (D, L) each leaf's bounding box: lower corner
+    hi: jax.Array  # (D, L) upper corner
+
+
+def build_leaf_index(x, leaf_size: int) -> LeafIndex:
+    """Split X's rows at the median of their widest dimension, recursively, until every group holds at most
+    `leaf_size` rows (the leaves of a balanced kd-tree); built once on the host, O(N log N)."""
+    x = np.asarray(x, np.float32)
+    n, d = x.shape
+    groups = [np.arange(n)]
+    while max(len(g) for g in groups) > leaf_size:
+        halves = []
+        for g in groups:
+            pts = x[g]
+            order = np.argpartition(pts[:, np.argmax(pts.max(0) - pts.min(0))], len(g) // 2)
+            halves += [g[order[: len(g) // 2]], g[order[len(g) // 2 :]]]
+        groups = halves
+    groups = [np.sort(g) for g in groups]
+    size = max(len(g) for g in groups)
+    rows = np.full((len(groups), size), n, np.int32)
+    points = np.full((len(groups), d, size), np.inf, np.float32)
+    for leaf, g in enumerate(groups):
+        rows[leaf, : len(g)] = g
+        points[leaf, :, : len(g)] = x[g].T
+    lo = np.stack([x[g].min(0) for g in groups], 1)
+    hi = np.stack([x[g].max(0) for g in groups], 1)
+    return LeafIndex(*map(jnp.asarray, (points, rows, lo, hi)))
+
+
+# A leaf is searched when its box's lower bound is within this relative margin of the best distance found in
+# the query's first leaf: fp32 rounding of the bound and of the distances (~D * 6e-8 relative) must not drop
+# the leaf holding the true neighbour.
+BOUND_MARGIN = 1e-5
+
+
+@jax.custom_batching.custom_vmap
+def nearest_index_tree(index: LeafIndex, queries: jax.Array) -> jax.Array:
+    """Exact nearest row of X for each query (M, D) -> (M,) int32, scanning only the kd leaves that can hold it.
+
+    1. A lower bound of the squared distance from each query to each leaf's box, (M, L).
+    2. Scan each query's lowest-bound leaf: its best squared distance is an upper bound of the answer.
+    3. Scan every other (query, leaf) pair whose lower bound is within that upper bound, one pair per
+       while_loop step (a contiguous slice of the leaf table; a gather of many leaves is far slower on CPU).
+    Distances are fp32 by subtraction; ties go to the lower row number, as in the brute-force search. The cost
+    follows the number of pairs: for queries near the data a few leaves each instead of all N rows; for queries
+    far from every row (an untrained actor) up to a few percent of N. Under vmap (seeds) the batched queries
+    are folded into one query set, so the leaf table is never batched and the loop runs once."""
+    points, rows, lo, hi = index
+    num_leaves = points.shape[0]
+    m = queries.shape[0]
+    gap = jnp.maximum(jnp.maximum(lo[None] - queries[:, :, None], queries[:, :, None] - hi[None]), 0.0)
+    bound = (gap * gap).sum(1)  # (M, L)
+
+    def scan_leaf(i, leaf):
+        dist = ((points[leaf] - queries[i][:, None]) ** 2).sum(0)  # (S,)
+        v = dist.min()
+        return v, jnp.where(dist == v, rows[leaf], jnp.iinfo(jnp.int32).max).min()
+
+    first = jnp.argmin(bound, 1)
+    best_v, best_j = jax.vmap(scan_leaf)(jnp.arange(m), first)
+    todo = (bound <= best_v[:, None] * (1.0 + BOUND_MARGIN)).at[jnp.arange(m), first].set(False)
+    rank = jnp.cumsum(todo.ravel(), dtype=jnp.int32)  # rank[p]: number of pairs to scan up to flat position p
+
+    def body(carry):
+        k, best_v, best_j = carry
+        flat = jnp.searchsorted(rank, k + 1)  # the flat position of the (k+1)-th pair
+        i, leaf = flat // num_leaves, flat % num_leaves
+        v, j = scan_leaf(i, leaf)
+        better = (v < best_v[i]) | ((v == best_v[i]) & (j < best_j[i]))
+        return (
+            k + 1,
+            best_v.at[i].set(jnp.where(better, v, best_v[i])),
+            best_j.at[i].set(jnp.where(better, j, best_j[i])),
+        )
+
+    _, _, best_j = jax.lax.while_loop(lambda carry: carry[0] < rank[-1], body, (0, best_v, best_j))
+    return best_j
+
+
+@nearest_index_tree.def_vmap
+def _nearest_index_tree_vmap(axis_size, in_batched, index, queries):
+    """vmap over query batches with one shared index: search all the batches' queries at once."""
+    index_batched, queries_batched = in_batched
+    if any(jax.tree.leaves(index_batched)):  # a different index per batch element: one search after another
+        index = jax.tree.map(
+            lambda x, b: x if b else jnp.broadcast_to(x, (axis_size, *x.shape)), index, index_batched
+        )
+        queries = queries if queries_batched else jnp.broadcast_to(queries, (axis_size, *queries.shape))
+        return jax.lax.map(lambda args: nearest_index_tree(*args), (index, queries)), True
+    if not queries_batched:
+        return nearest_index_tree(index, queries), False
+    flat = nearest_index_tree(index, queries.reshape(-1, queries.shape[-1]))
+    return flat.reshape(queries.shape[:-1]), True
+
+
+def resolved_search_mode(config: Config) -> str:
+    """auto -> tree on the CPU (where the brute-force scan is compute-bound), exact on accelerators."""
+    if config.search_mode == "auto":
+        return "tree" if jax.default_backend() == "cpu" else "exact"
+    return config.search_mode
+
+
+def search_fn(config: Config, x: jax.Array | None = None):
+    """The (xb, xsqb, queries) -> indices search of the config's search_mode; tree mode builds its index from
+    the (unblocked) search matrix `x`."""
+    mode = resolved_search_mode(config)
+    if mode == "fast":
         return functools.partial(
             nearest_index_fast, candidates=config.fast_candidates, precision=config.fast_precision
         )
+    if mode == "tree":
+        if x is None:
+            raise ValueError("search_mode tree needs the search matrix x to build its kd-tree index")
+        index = build_leaf_index(x, config.tree_leaf_size)
+        return lambda xb, xsqb, queries: nearest_index_tree(index, queries)
     return nearest_index
 
 
@@ -263,6 +388,8 @@ def validate(config: Config) -> None:
         raise ValueError(f"fast_candidates must be >= 1, got {config.fast_candidates}")
     if config.fast_precision not in FAST_PRECISIONS:
         raise ValueError(f"fast_precision must be one of {FAST_PRECISIONS}, got {config.fast_precision!r}")
+    if config.tree_leaf_size < 1:
+        raise ValueError(f"tree_leaf_size must be >= 1, got {config.tree_leaf_size}")
     if config.search_block < 1:
         raise ValueError(f"search_block must be positive, got {config.search_block}")
 
@@ -279,10 +406,9 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
         rewards = config.reward_scale * data.data["rewards"] + config.reward_shift
         data = dataclasses.replace(data, data={**data.data, "rewards": rewards})
     actions = data.data["actions"]
-    xb, xsqb = blocked(
-        build_search_matrix(data.data["observations"], actions, config.beta), config.search_block
-    )
-    search = search_fn(config)
+    x = build_search_matrix(data.data["observations"], actions, config.beta)
+    xb, xsqb = blocked(x, config.search_block)
+    search = search_fn(config, x)
 
     def bc_target(pi, batch):
         obs = batch["observations"]
