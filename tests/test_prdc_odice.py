@@ -122,7 +122,10 @@ def test_nearest_index_tree_vs_brute_force(random_search_data):
     x, queries, d = random_search_data
     idx = np.asarray(jax.jit(prdc.nearest_index_tree)(prdc.build_leaf_index(x, 256), jnp.asarray(queries)))
     np.testing.assert_array_equal(idx, d.argmin(1))
-    assert prdc.resolved_search_mode(prdc.Config()) == ("tree" if jax.default_backend() == "cpu" else "exact")
+    on_cpu = jax.default_backend() == "cpu"
+    assert prdc.resolved_search_mode(prdc.Config(), prdc.TREE_MIN_ROWS) == ("tree" if on_cpu else "exact")
+    assert prdc.resolved_search_mode(prdc.Config(), prdc.TREE_MIN_ROWS - 1) == "exact"
+    assert prdc.resolved_search_mode(prdc.Config(search_mode="tree"), 10) == "tree"
 
 
 @pytest.mark.parametrize("mode", ["exact", "fast", "tree"])
@@ -271,9 +274,11 @@ def test_prdc_beats_bc(bandit_path, bc_scores):
     assert (scores >= bc_scores + 10).all(), (scores, bc_scores)
 
 
-def test_prdc_vmapped_seed_equals_single_run(bandit_path):
+@pytest.mark.parametrize("mode", ["exact", "tree"])
+def test_prdc_vmapped_seed_equals_single_run(bandit_path, mode):
     config = prdc.Config(
-        dataset=bandit_path, num_updates=20, updates_per_iteration=10, hidden=(8, 8), search_block=1000
+        dataset=bandit_path, num_updates=20, updates_per_iteration=10, hidden=(8, 8), search_block=1000,
+        search_mode=mode, tree_leaf_size=64,
     )
     train = prdc.make_train(config)
     batched, _ = vmap_seeds(train, [0, 1])

@@ -12,7 +12,7 @@ Polyak targets and state normalisation are TD3+BC's: this module reuses `purerl.
 - `tree`: the rows grouped into kd-tree leaves (`build_leaf_index`, on the host, once); a query scans only the
   leaves whose bounding box is nearer than the best row of its own leaf (`nearest_index_tree`). On the CPU,
   where the brute force is compute-bound, this is 20-30x less work once the actor is near the data.
-- `auto` (default): tree on the CPU, exact elsewhere.
+- `auto` (default): tree on the CPU for datasets of 32k rows or more, exact otherwise.
 - `fast` (the spec's optional mode, `nearest_index_fast`): low-precision block scores, the `fast_candidates`
   best rows per block by `lax.top_k` (merged into a running top-k), then an exact fp32 re-rank by subtraction.
 The antmaze reward transform
@@ -81,10 +81,11 @@ class Config:
     search_block: int = 65536
     """dataset rows per block of the brute-force nearest-neighbour scan (memory: batch * block * 4 bytes)"""
     search_mode: str = "auto"
-    """nearest-neighbour search, all exact except fast: exact (brute force over every row, fp32 HIGHEST precision
-    matmuls; the GPU's choice), tree (kd-tree leaves with box bounds, scanning only the leaves that can hold the
-    neighbour; the CPU's choice: benchmarks/results/prdc_tree_speed.json), auto (tree on CPU, exact elsewhere) or
-    fast (low-precision block scores, top-`fast_candidates` per block, exact fp32 re-rank by subtraction)"""
+    """nearest-neighbour search, all exact except fast: exact (brute force over every row, fp32 HIGHEST
+    precision matmuls; the GPU's choice), tree (kd-tree leaves with box bounds, scanning only the leaves that
+    can hold the neighbour; the CPU's choice, benchmarks/results/prdc_odice_speed_hopper_1000000.json), auto
+    (tree on the CPU from TREE_MIN_ROWS = 32k rows, exact otherwise) or fast (low-precision block scores,
+    top-`fast_candidates` per block, exact fp32 re-rank by subtraction)"""
     tree_leaf_size: int = 256
     """tree mode: rows per kd-tree leaf (smaller: tighter bounds and fewer rows scanned, more leaves to bound)"""
     fast_candidates: int = 32
@@ -327,24 +328,31 @@ def _nearest_index_tree_vmap(axis_size, in_batched, index, queries):
     return flat.reshape(queries.shape[:-1]), True
 
 
-def resolved_search_mode(config: Config) -> str:
-    """auto -> tree on the CPU (where the brute-force scan is compute-bound), exact on accelerators."""
+# Below this many rows the brute-force scan is as fast as the tree search on the 2-core CPU (5k rows: 2.0 vs
+# 2.4 ms per 256 queries, 20k: 4.2 vs 4.7, 50k: 27 vs 8.4, 123k: 85 vs 10; real hopper rows, policy actions
+# ~0.6 from the data's).
+TREE_MIN_ROWS = 32_768
+
+
+def resolved_search_mode(config: Config, rows: int) -> str:
+    """auto -> tree on the CPU for datasets of at least `TREE_MIN_ROWS` rows (where the brute-force scan is
+    compute-bound), exact otherwise and on accelerators (one big matmul per block)."""
     if config.search_mode == "auto":
-        return "tree" if jax.default_backend() == "cpu" else "exact"
+        return "tree" if jax.default_backend() == "cpu" and rows >= TREE_MIN_ROWS else "exact"
     return config.search_mode
 
 
 def search_fn(config: Config, x: jax.Array | None = None):
-    """The (xb, xsqb, queries) -> indices search of the config's search_mode; tree mode builds its index from
-    the (unblocked) search matrix `x`."""
-    mode = resolved_search_mode(config)
+    """The (xb, xsqb, queries) -> indices search of the config's search_mode; tree mode (and auto) build the
+    kd-tree index from the (unblocked) search matrix `x`."""
+    if x is None and config.search_mode in ("tree", "auto"):
+        raise ValueError(f"search_mode {config.search_mode} needs the search matrix x to build its index")
+    mode = resolved_search_mode(config, 0 if x is None else x.shape[0])
     if mode == "fast":
         return functools.partial(
             nearest_index_fast, candidates=config.fast_candidates, precision=config.fast_precision
         )
     if mode == "tree":
-        if x is None:
-            raise ValueError("search_mode tree needs the search matrix x to build its kd-tree index")
         index = build_leaf_index(x, config.tree_leaf_size)
         return lambda xb, xsqb, queries: nearest_index_tree(index, queries)
     return nearest_index
