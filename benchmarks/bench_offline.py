@@ -45,7 +45,11 @@ def synthetic_file(path: str, rows: int, obs_dim: int = 11, act_dim: int = 3) ->
     pdata.write_hdf5(path, d, {"env_id": "hopper", "episode_length": 1000, "purerl_version": "0"}, overwrite=True)
 
 
-def time_agent(module, path: str, seeds: int, updates: int, chunks: int, **overrides) -> dict:
+def time_agent(module, path: str, seeds: int, updates: int, chunks: int, stages=(0,), **overrides) -> dict:
+    """Compile `update` (`updates` gradient steps per call, `seeds` vmapped) apart from running it, then time
+    `chunks` calls. With several `stages` (gradient steps done before each timed group; untimed calls fill
+    the gaps) the cost is also measured later in training, for costs that depend on the policy (PRDC's tree
+    search); the top-level keys are the first stage's."""
     config = module.Config(dataset=path, num_updates=updates * chunks, updates_per_iteration=updates,
                            brax_backend="spring", **overrides)
     agent = module.make_agent(config)
@@ -55,17 +59,26 @@ def time_agent(module, path: str, seeds: int, updates: int, chunks: int, **overr
     t = time.perf_counter()
     update = jax.jit(jax.vmap(agent.update), donate_argnums=0).lower(state).compile()
     compile_s = time.perf_counter() - t
-    times = []
-    for _ in range(chunks):
-        t = time.perf_counter()
-        state, metrics = update(state)
-        jax.block_until_ready(metrics)
-        times.append(time.perf_counter() - t)
-    best = min(times)
+    done, timed = 0, []
+    for stage in stages:
+        while done < stage:
+            state, metrics = update(state)
+            jax.block_until_ready(metrics)
+            done += updates
+        times = []
+        for _ in range(chunks):
+            t = time.perf_counter()
+            state, metrics = update(state)
+            jax.block_until_ready(metrics)
+            times.append(time.perf_counter() - t)
+        best = min(times)
+        timed.append({"after_updates": stage, "call_s": [round(x, 3) for x in times],
+                      "updates_per_s_per_seed": round(updates / best, 1),
+                      "updates_per_s_all_seeds": round(seeds * updates / best, 1)})
+        done += updates * chunks
+    first = {k: v for k, v in timed[0].items() if k != "after_updates"}
     return {"seeds": seeds, "updates_per_call": updates, "calls": chunks, "compile_s": round(compile_s, 2),
-            "call_s": [round(x, 3) for x in times],
-            "updates_per_s_per_seed": round(updates / best, 1),
-            "updates_per_s_all_seeds": round(seeds * updates / best, 1)}
+            **first, **({"stages": timed} if len(stages) > 1 else {})}
 
 
 def speed(args) -> dict:

@@ -1,10 +1,22 @@
 """PRDC (with its exact nearest-neighbour search over the whole dataset) and O-DICE gradient updates/s vs TD3+BC on
-the same synthetic hopper-shaped dataset (obs 11, act 3), batch 256, 1 and 8 vmapped seeds; compile time measured
-apart from run time (reuses `bench_offline.synthetic_file` / `time_agent`). The issue's speed bar: a PRDC update
-with the exact search over a 1M-row dataset costs at most 3x a TD3+BC update (`prdc_over_td3_bc` below).
+the same data, batch 256, 1 and 8 vmapped seeds; compile time measured apart from run time (reuses
+`bench_offline.time_agent`). The issue's speed bar: a PRDC update with the exact search over a 1M-row dataset
+costs at most 3x a TD3+BC update (`cost_ratios_per_update` below).
 
-Usage: `python benchmarks/bench_prdc_odice.py [--rows 1000000 --updates 20 --chunks 2]`
-       -> benchmarks/results/prdc_odice_speed.json
+Data (`--data`):
+- `hopper` (default): real states and actions, the purerl hopper files in the dataset cache (`purerl collect`),
+  random, medium-replay, full-replay, medium, expert (922,880 distinct rows), topped up to `--rows` with
+  medium-expert rows (copies of medium/expert rows).
+- `synthetic`: i.i.d. Gaussian states and uniform actions of hopper's shapes (`bench_offline.synthetic_file`);
+  the tree search's worst case (no structure for its bounds to use), not what an RL dataset looks like.
+
+PRDC runs once per `--prdc-modes` search mode. The tree search's cost depends on how far the actor's actions are
+from the data, so every run is timed at each of `--stages` (gradient steps done before the timed calls): at
+initialisation (an untrained actor, far from the data) and later in training. The brute-force `exact` search
+costs the same at every stage, so it is timed at initialisation only.
+
+Usage: `python benchmarks/bench_prdc_odice.py [--rows 1000000 --updates 50 --chunks 3 --stages 0 2000]`
+       -> benchmarks/results/prdc_odice_speed_<data>_<rows>.json
 """
 
 from __future__ import annotations
@@ -14,59 +26,102 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_enable_concurrency_optimized_scheduler=false")
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_offline import NOTE, synthetic_file, time_agent  # noqa: E402
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
+from bench_offline import synthetic_file, time_agent  # noqa: E402
 
+from purerl import data as pdata  # noqa: E402
 from purerl.agents import odice, prdc, td3_bc  # noqa: E402
 from purerl.logging import machine, versions  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
+CACHE = Path.home() / ".cache" / "purerl" / "datasets"
+HOPPER_KINDS = ("random", "medium-replay", "full-replay", "medium", "expert", "medium-expert")
+KEYS = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
+
+
+def hopper_file(path: str, rows: int) -> None:
+    """The cached purerl hopper files, concatenated in `HOPPER_KINDS` order and cut at `rows`."""
+    parts, have = {k: [] for k in KEYS}, 0
+    for kind in HOPPER_KINDS:
+        source = CACHE / f"hopper-{kind}-purerl-v0.hdf5"
+        if not source.exists():
+            raise FileNotFoundError(f"{source} is missing: run `purerl collect --env hopper` first")
+        with h5py.File(source) as f:
+            take = min(rows - have, len(f["observations"]))
+            for k in KEYS:
+                parts[k].append(f[k][:take])
+        have += take
+        if have == rows:
+            break
+    if have < rows:
+        raise ValueError(f"the cached hopper files hold only {have} rows, fewer than --rows {rows}")
+    data = {k: np.concatenate(v) for k, v in parts.items()}
+    pdata.write_hdf5(path, data, {"env_id": "hopper", "episode_length": 1000, "purerl_version": "0"},
+                     overwrite=True)
+
+
+def ratios(results: list[dict]) -> dict:
+    """Per-update cost of each PRDC/O-DICE run over TD3+BC's with the same seeds, at each timed stage."""
+    out = {}
+    for r in results:
+        base = next((b for b in results if b["algo"] == "td3_bc" and b["seeds"] == r["seeds"]), None)
+        if base is None or r["algo"] == "td3_bc":
+            continue
+        for stage in r.get("stages", [{"after_updates": 0, **r}]):
+            out[f"{r['algo']}_over_td3_bc_{r['seeds']}_seeds_after_{stage['after_updates']}"] = round(
+                base["updates_per_s_per_seed"] / stage["updates_per_s_per_seed"], 2
+            )
+    return out
 
 
 def main():
     parser = argparse.ArgumentParser()
+    parser.add_argument("--data", choices=("hopper", "synthetic"), default="hopper")
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--updates", type=int, default=20)
-    parser.add_argument("--chunks", type=int, default=2)
+    parser.add_argument("--updates", type=int, default=50, help="gradient steps per timed call")
+    parser.add_argument("--chunks", type=int, default=3, help="timed calls per stage (the best one counts)")
+    parser.add_argument("--stages", type=int, nargs="+", default=[0, 2000])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--prdc-modes", nargs="+", default=["tree", "exact"], choices=prdc.SEARCH_MODES)
+    parser.add_argument("--odice", action="store_true", help="also time O-DICE")
+    parser.add_argument("--out", default="")
     args = parser.parse_args()
-    results = []
-    out = RESULTS / f"prdc_odice_speed_{args.rows}.json"
+    out = Path(args.out or RESULTS / f"prdc_odice_speed_{args.data}_{args.rows}.json")
+    results, start = [], time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "hopper-synthetic.hdf5")
-        synthetic_file(path, args.rows)
+        path = os.path.join(tmp, "hopper-bench.hdf5")
+        (hopper_file if args.data == "hopper" else synthetic_file)(path, args.rows)
         for seeds in args.seeds:
-            for name, module in (("td3_bc", td3_bc), ("prdc", prdc), ("odice", odice)):
-                r = {"algo": name, **time_agent(module, path, seeds, args.updates, args.chunks)}
+            runs = [("td3_bc", td3_bc, {}, [0])]
+            for mode in args.prdc_modes:
+                stages = args.stages if mode == "tree" else [0]
+                runs.append((f"prdc_{mode}", prdc, {"search_mode": mode}, stages))
+            if args.odice:
+                runs.append(("odice", odice, {}, [0]))
+            for name, module, overrides, stages in runs:
+                r = {"algo": name, **time_agent(module, path, seeds, args.updates, args.chunks, stages, **overrides)}
                 print(json.dumps(r), flush=True)
                 results.append(r)
-                ratios = {}
-                for s in args.seeds:
-                    by = {x["algo"]: x["updates_per_s_per_seed"] for x in results if x["seeds"] == s}
-                    if "td3_bc" in by and "prdc" in by:
-                        ratios[f"prdc_over_td3_bc_{s}_seeds"] = round(by["td3_bc"] / by["prdc"], 2)
-                    if "td3_bc" in by and "odice" in by:
-                        ratios[f"odice_over_td3_bc_{s}_seeds"] = round(by["td3_bc"] / by["odice"], 2)
-                RESULTS.mkdir(exist_ok=True)
-                with open(out, "w") as f:
-                    json.dump(
-                        {
-                            "benchmark": "offline gradient updates/s, batch 256, dataset closed over; "
-                            "PRDC exact blocked NN search (block 65536, fp32 HIGHEST); O-DICE 1024x1024 policy",
-                            "rows": args.rows,
-                            "results": results,
-                            "cost_ratios_per_update": ratios,
-                            "note": NOTE,
-                            "versions": versions(),
-                            "machine": machine(),
-                        },
-                        f,
-                        indent=2,
-                    )
+                out.parent.mkdir(parents=True, exist_ok=True)
+                tmp_out = out.with_suffix(".tmp")
+                tmp_out.write_text(json.dumps({
+                    "benchmark": "offline gradient updates/s, batch 256, 256x256 nets, dataset closed over; PRDC's "
+                    "search modes (all exact): tree = kd-tree leaves of 256 rows, exact = blocked brute force "
+                    "(block 65536, fp32 HIGHEST)",
+                    "command": "python benchmarks/bench_prdc_odice.py " + " ".join(sys.argv[1:]),
+                    "data": args.data, "rows": args.rows, "results": results,
+                    "cost_ratios_per_update": ratios(results),
+                    "elapsed_s": round(time.time() - start, 1), "load_average_1_5_15min": os.getloadavg(),
+                    "versions": versions(), "machine": machine(),
+                }, indent=2))
+                tmp_out.replace(out)
     print(f"wrote {out}")
 
 

@@ -4,7 +4,7 @@
 #   hnpg-H   HNPG headline on the H-step combination lock, 5 vmapped seeds, up to the spec's 1.5M-step budget,
 #            with the per-timestep good-action diagnostic (issue 5); HNPG_SECONDS caps it (default 300);
 #   torch    TD3+BC / IQL updates/s, purerl (JAX) vs the PyTorch reference, both on the GPU (issue 8);
-#   prdc     PRDC (exact NN search over 1M rows) and O-DICE updates/s vs TD3+BC, 1 and 8 seeds (issue 9).
+#   prdc     PRDC (brute-force exact NN search over 1M rows) and O-DICE updates/s vs TD3+BC, 1 and 8 seeds (issue 9).
 #
 #   bash benchmarks/gpu_checks.sh RESULTS_DIR [STEP ...]      # default steps: hnpg-50 torch prdc
 #
@@ -38,9 +38,10 @@ for step in "${steps[@]}"; do
       cp benchmarks/results/offline_vs_torch_gpu.json "$out"/
       ;;
     prdc)
-      timeout 110 "$PYTHON" benchmarks/bench_prdc_odice.py --rows 1000000 --updates 500 --chunks 2
+      # the brute-force search (the GPU's choice) on synthetic rows: the device has no dataset cache
+      timeout 110 "$PYTHON" benchmarks/bench_prdc_odice.py --data synthetic --rows 1000000 --updates 500 \
+        --chunks 2 --stages 0 --prdc-modes exact --odice --out "$out"/prdc_odice_speed_1000000.json
       rc=$?
-      cp benchmarks/results/prdc_odice_speed_1000000.json "$out"/
       ;;
     *)
       echo "unknown step $step (hnpg-H, torch, prdc)"
