@@ -10,8 +10,9 @@ Polyak targets and state normalisation are TD3+BC's: this module reuses `purerl.
 - `exact`: a blocked brute-force scan inside jit (`nearest_index`); X stays one un-batched operand under vmap
   over seeds (the seed axis folds into the query rows). The GPU's choice: one big matmul per block.
 - `tree`: the rows grouped into kd-tree leaves (`build_leaf_index`, on the host, once); a query scans only the
-  leaves whose bounding box is nearer than the best row of its own leaf (`nearest_index_tree`). On the CPU,
-  where the brute force is compute-bound, this is 20-30x less work once the actor is near the data.
+  leaves whose bounding box is nearer than the best row of its own leaf (`nearest_index_tree`). On the 2-core
+  CPU it is 8x faster than the brute force at 123k rows and 2.6-4.5x at 1M (real hopper rows; per-leaf loop
+  steps, not arithmetic, dominate it).
 - `auto` (default): tree on the CPU for datasets of 32k rows or more, exact otherwise.
 - `fast` (the spec's optional mode, `nearest_index_fast`): low-precision block scores, the `fast_candidates`
   best rows per block by `lax.top_k` (merged into a running top-k), then an exact fp32 re-rank by subtraction.
