@@ -251,15 +251,15 @@ def build_leaf_index(x, leaf_size: int) -> LeafIndex:
             order = np.argpartition(pts[:, np.argmax(pts.max(0) - pts.min(0))], len(g) // 2)
             halves += [g[order[: len(g) // 2]], g[order[len(g) // 2 :]]]
         groups = halves
-    groups = [np.sort(g) for g in groups]
     size = max(len(g) for g in groups)
     rows = np.full((len(groups), size), n, np.int32)
     points = np.full((len(groups), d, size), np.inf, np.float32)
+    lo, hi = np.empty((d, len(groups)), np.float32), np.empty((d, len(groups)), np.float32)
     for leaf, g in enumerate(groups):
-        rows[leaf, : len(g)] = g
-        points[leaf, :, : len(g)] = x[g].T
-    lo = np.stack([x[g].min(0) for g in groups], 1)
-    hi = np.stack([x[g].max(0) for g in groups], 1)
+        g = np.sort(g)
+        pts = x[g]
+        rows[leaf, : len(g)], points[leaf, :, : len(g)] = g, pts.T
+        lo[:, leaf], hi[:, leaf] = pts.min(0), pts.max(0)
     return LeafIndex(*map(jnp.asarray, (points, rows, lo, hi)))
 
 
