@@ -211,6 +211,14 @@ import numpy as np
 import purerl
 
 results = Path(purerl.__file__).resolve().parent.parent / "benchmarks" / "results"
+sys.path.insert(0, str(results.parent))
+from bench_offline_brax import verdicts  # noqa: E402
+
+from purerl.agents import prdc  # noqa: E402
+
+# Each file is listed as recorded, and its runs are pooled by dataset and budget for the summary below
+# (algorithms recorded in separate files meet there).
+pooled = {}
 for path in sorted(results.glob("offline_brax_*.json")):
     record = json.loads(path.read_text())
     print(f"=== {path.name}: {record['budget']}\n    {record['command']}")
@@ -221,26 +229,17 @@ for path in sorted(results.glob("offline_brax_*.json")):
         print(f"{name}: {entry['rows']} rows, {m['algorithm']} expert ({m['expert_steps']} env steps), reference "
               f"returns [{m['ref_min_score']:.0f}, {m['ref_max_score']:.0f}], brax backend {m['brax_backend']}")
         for r in entry["results"]:
+            algo = r["algo"]
+            if algo == "PRDC" and r["config"]["alpha"] != prdc.config_for(name).alpha:
+                algo = f"PRDC alpha={r['config']['alpha']:g}"  # not the paper's preset
+            pooled.setdefault((name, record["budget"].split(";")[0]), {})[algo] = {**r, "algo": algo}
             lo, hi = r["score_ci95"]
             print(f"  {r['algo']:7s} {r['score_mean']:6.1f} [{lo:6.1f}, {hi:6.1f}]  per seed {np.round(r['score_per_seed'], 1)}"
                   f"  ({r['updates_per_s']:.0f} updates/s, {len(r['score_per_seed'])} vmapped seeds, compile {r['compile_s']:.0f} s)")
         print("  verdict (non-overlapping 95% CIs):", entry.get("verdict"), "\n")
 
-# The same runs pooled by dataset and budget (algorithms recorded in separate files meet here), with the issue's
-# verdict: does PRDC / O-DICE beat TD3+BC or IQL with non-overlapping 95% CIs at the same budget?
-sys.path.insert(0, str(results.parent))
-from bench_offline_brax import verdicts  # noqa: E402
-
-from purerl.agents import prdc  # noqa: E402
-
-pooled = {}
-for path in sorted(results.glob("offline_brax_*.json")):
-    record = json.loads(path.read_text())
-    for name, entry in record["datasets"].items():
-        for r in entry["results"]:
-            if r["algo"] == "PRDC" and r["config"]["alpha"] != prdc.config_for(name).alpha:
-                r = {**r, "algo": f"PRDC alpha={r['config']['alpha']:g}"}  # not the paper's preset
-            pooled.setdefault((name, record["budget"].split(";")[0]), {})[r["algo"]] = r
+# Pooled by dataset and budget, with the verdict: does PRDC / O-DICE beat TD3+BC or IQL with
+# non-overlapping 95% CIs at the same budget?
 for (name, budget), by_algo in pooled.items():
     print(f"{name}, {budget}")
     for algo, r in sorted(by_algo.items(), key=lambda kv: -kv[1]["score_mean"]):
