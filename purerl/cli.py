@@ -7,10 +7,12 @@ docstring) plus the run options of `purerl.runner.RunOptions` (seeds, devices, o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import sys
+import traceback
 from typing import Annotated
 
 USAGE = """usage: purerl <command> [args]
@@ -29,6 +31,27 @@ commands:
 def _fail(message: str) -> None:
     print(f"purerl: error: {message}", file=sys.stderr)
     raise SystemExit(2)
+
+
+@contextlib.contextmanager
+def _exit_at_once_on_error(process_id: int):
+    """In a process of a multi-process run, any error ends this process at once, its last line the error.
+
+    A normal exit would run `jax.distributed`'s shutdown barrier, which waits minutes for the other
+    processes (they sit in a collective, waiting for this one) and then aborts natively. `os._exit` skips
+    it: the others see the process gone (the worker parent stops them; on a cluster the coordination
+    service's heartbeat timeout ends them)."""
+    try:
+        yield
+    except SystemExit as stop:  # _fail has printed its one line
+        sys.stderr.flush()
+        os._exit(stop.code if isinstance(stop.code, int) else 1)
+    except BaseException as err:  # noqa: BLE001 -- report anything, then leave without the barrier
+        traceback.print_exc()
+        print(f"purerl: error: process {process_id}: {type(err).__name__}: {err}".rstrip(), file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
 
 
 def _parse(algo: str, argv: list[str]):
@@ -57,10 +80,20 @@ def _parse(algo: str, argv: list[str]):
 
 
 def train(algo: str, argv: list[str]) -> dict | None:
+    try:
+        process = _join_processes(argv)  # must come before anything touches a device
+    except ValueError as err:
+        _fail(str(err))
+    if process is None:
+        return _train(algo, argv, multi_process=False)
+    with _exit_at_once_on_error(process.process_id):
+        return _train(algo, argv, multi_process=True)
+
+
+def _train(algo: str, argv: list[str], multi_process: bool) -> dict | None:
     from purerl import runner, sweep, workers
 
     try:
-        multi_process = _join_processes(argv) is not None  # must come before anything touches a device
         module, config, options = _parse(algo, argv)
         if multi_process:
             options = _all_devices(options)
@@ -148,10 +181,20 @@ def _all_devices(options):
 
 
 def resume(directory: str, argv: list[str]) -> dict | None:
+    try:
+        process = _join_processes(argv)  # a worker process of a resumed multi-worker run
+    except ValueError as err:
+        _fail(str(err))
+    if process is None:
+        return _resume(directory, argv, process)
+    with _exit_at_once_on_error(process.process_id):
+        return _resume(directory, argv, process)
+
+
+def _resume(directory: str, argv: list[str], process) -> dict | None:
     from purerl import agents, runner, workers
 
     try:
-        process = _join_processes(argv)  # a worker process of a resumed multi-worker run
         saved = runner.load_run_config(directory)
         module = agents.get(saved["algo"])
         config = _from_dict(module.Config, saved["config"])

@@ -89,24 +89,44 @@ def run(argv: list[str], workers: int) -> int:
             failed = [(i, c) for i, c in enumerate(codes) if c not in (None, 0)]
             if failed:
                 i, code = failed[0]
-                if logs[i] is not None:
-                    logs[i].seek(0)
-                    error = logs[i].read()[-4000:]
-                    sys.stderr.write(f"purerl: worker process {i} failed (exit {code}):\n{error}")
-                return code
+                _stop(procs)  # before reporting, so that nothing prints after the failing worker's error
+                _report_failure(i, code, logs[i])
+                return code if code > 0 else 128 - code
             if all(c == 0 for c in codes):
                 return 0
             time.sleep(0.1)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        _stop(procs)
         for log in logs:
             if log is not None:
                 log.close()
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def _report_failure(index: int, code: int, log) -> None:
+    """The failing worker's own error output (ending in its `purerl: error: ...` line), or for a worker that
+    was killed and printed nothing, one line saying so. Worker 0 writes to this terminal itself."""
+    output = ""
+    if log is not None:
+        log.flush()
+        log.seek(0)
+        output = log.read()[-4000:].rstrip()
+    if output.splitlines() and output.splitlines()[-1].startswith("purerl: error:"):
+        sys.stderr.write(f"purerl: worker process {index} failed (exit {code}); its output:\n{output}\n")
+    elif index != 0 or code < 0:
+        cause = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
+        if output:
+            sys.stderr.write(output + "\n")
+        sys.stderr.write(f"purerl: error: worker process {index} {cause}; the other workers were stopped\n")
+    sys.stderr.flush()
 
 
 def _exit_on_sigterm(signum, frame):

@@ -10,11 +10,11 @@ backend; brax's own AutoResetWrapper avoids it by replaying one initial state pe
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import warnings
 from typing import Any
-
 
 import jax.numpy as jnp
 from flax import struct
@@ -45,6 +45,31 @@ class BraxEnvState(environment.EnvState):
     time: int
 
 
+@contextlib.contextmanager
+def _models_on_a_local_device():
+    """Make brax's MJCF loader put the model's arrays on this process's own device.
+
+    brax builds every system through `mujoco.mjx.put_model(mj)`, which (with no device given) picks
+    `jax.devices()[0]`. Once `jax.distributed` is up, that is process 0's device in *every* process, so in
+    the others the env's constants live on a device they cannot address, and the first jit that closes over
+    them fails ("Closing over jax.Array that spans non-addressable devices"). `jax.local_devices()[0]` is the
+    same device in a single-process run.
+    """
+    import jax
+    from mujoco import mjx
+
+    put_model = mjx.put_model
+
+    def put_model_locally(m, device=None, **kwargs):
+        return put_model(m, device=device or jax.local_devices()[0], **kwargs)
+
+    mjx.put_model = put_model_locally
+    try:
+        yield
+    finally:
+        mjx.put_model = put_model
+
+
 class BraxEnv(environment.Environment):
     """A brax env (`brax.envs.get_environment(name, backend=...)`) as a gymnax environment."""
 
@@ -59,8 +84,8 @@ class BraxEnv(environment.Environment):
 
         self._name = name
         self.backend = backend
-        with warnings.catch_warnings():  # brax warns that it is unmaintained on every env build
-            warnings.simplefilter("ignore", UserWarning)
+        with warnings.catch_warnings(), _models_on_a_local_device():
+            warnings.simplefilter("ignore", UserWarning)  # brax warns that it is unmaintained on every build
             self.brax_env = brax_envs.get_environment(name, backend=backend, **brax_kwargs)
 
     @property
