@@ -81,18 +81,22 @@ def run(argv: list[str], workers: int) -> int:
         cmd = [sys.executable, "-m", "purerl.cli", *argv, *process]
         log = None if i == 0 else tempfile.TemporaryFile(mode="w+")
         logs.append(log)
-        procs.append(subprocess.Popen(cmd, env=env, stdout=None if i == 0 else subprocess.DEVNULL,
-                                      stderr=log))
+        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE if i == 0 else subprocess.DEVNULL,
+                                      stderr=log, text=True if i == 0 else None))
+    forward = threading.Thread(target=_forward_output, args=(procs[0].stdout,), daemon=True)
+    forward.start()
     try:
         while True:
             codes = [p.poll() for p in procs]
             failed = [(i, c) for i, c in enumerate(codes) if c not in (None, 0)]
             if failed:
-                i, code = failed[0]
+                # A worker killed by a signal is the cause when others fail with it (their collectives broke).
+                i, code = min(failed, key=lambda f: (f[1] > 0, f[0]))
                 _stop(procs)  # before reporting, so that nothing prints after the failing worker's error
                 _report_failure(i, code, logs[i])
                 return code if code > 0 else 128 - code
             if all(c == 0 for c in codes):
+                forward.join(timeout=10)
                 return 0
             time.sleep(0.1)
     finally:
@@ -102,6 +106,15 @@ def run(argv: list[str], workers: int) -> int:
                 log.close()
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _forward_output(stream) -> None:
+    """Worker 0's stdout, minus gloo's connection notices: gloo (the CPU collectives library, C++) prints
+    "[Gloo] Rank 0 is connected to 1 peer ranks ..." to stdout when the workers first communicate."""
+    for line in stream:
+        if not line.startswith("[Gloo] "):
+            sys.stdout.write(line)
+            sys.stdout.flush()
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:

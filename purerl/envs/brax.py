@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import logging
 import warnings
 from typing import Any
@@ -43,6 +44,20 @@ class BraxEnvParams(environment.EnvParams):
 class BraxEnvState(environment.EnvState):
     brax_state: Any
     time: int
+
+
+def _import_brax_envs():
+    """`brax.envs`, imported without the lines that mujoco's MJX prints when the optional GPU packages
+    (warp, mujoco_warp) are absent: `mujoco/mjx/warp/__init__.py` prints them to stdout on import. They are
+    irrelevant on CPUs and confused new users; any other output of the import is passed on."""
+    logging.getLogger("absl").setLevel(logging.ERROR)  # and absl's import-time warnings
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        from brax import envs
+    other = [line for line in captured.getvalue().splitlines() if not line.startswith("Failed to import ")]
+    if other:
+        print("\n".join(other))
+    return envs
 
 
 @contextlib.contextmanager
@@ -78,9 +93,7 @@ class BraxEnv(environment.Environment):
             raise ValueError(f"unknown brax env {name!r}; valid: {', '.join(BRAX_ENVS)}")
         if backend not in BRAX_BACKENDS:
             raise ValueError(f"unknown brax backend {backend!r}; valid: {', '.join(BRAX_BACKENDS)}")
-        # brax prints import warnings about optional GPU packages (warp); they are irrelevant here.
-        logging.getLogger("absl").setLevel(logging.ERROR)
-        from brax import envs as brax_envs
+        brax_envs = _import_brax_envs()
 
         self._name = name
         self.backend = backend
