@@ -109,10 +109,18 @@ def _train(algo: str, argv: list[str], multi_process: bool) -> dict | None:
         _exit_if_failed(workers.run(["train", algo, *_without_flag(argv, "--workers"), "--workers",
                                      str(num_workers)], num_workers))
         return _saved_summary(options.out)
-    result = runner.run(algo, agent, options)
+    result = _run(runner, algo, agent, options)
     if options.process_id == 0:
         _print_summary(result.summary, options.out)
     return result.summary
+
+
+def _run(runner, algo, agent, options, resume_dir=None):
+    try:
+        return runner.run(algo, agent, options, resume_dir=resume_dir)
+    except runner.TrainingDiverged as err:  # not a usage error: exit status 1
+        print(f"purerl: error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def _without_flag(argv: list[str], flag: str) -> list[str]:
@@ -199,9 +207,9 @@ def _resume(directory: str, argv: list[str], process) -> dict | None:
         module = agents.get(saved["algo"])
         config = _from_dict(module.Config, saved["config"])
         options = _from_dict(runner.RunOptions, saved["run"])
-        if argv and process is None:
-            raise ValueError(f"--resume takes no other flags (the run's config.json is used); got {argv}")
         agent = module.make_agent(config)
+        if argv and process is None:  # flags change the agent's config from here on (e.g. after divergence)
+            agent = _change_on_resume(module, agent, argv, directory, saved)
     except ValueError as err:
         _fail(str(err))
     if process is not None:
@@ -209,10 +217,44 @@ def _resume(directory: str, argv: list[str], process) -> dict | None:
     elif options.num_processes > 1 and options.num_processes == options.workers:  # run by local workers
         _exit_if_failed(workers.run(["train", "--resume", directory], options.workers))
         return _saved_summary(directory)
-    result = runner.run(saved["algo"], agent, options, resume_dir=directory)
+    result = _run(runner, saved["algo"], agent, options, resume_dir=directory)
     if options.process_id == 0:
         _print_summary(result.summary, directory)
     return result.summary
+
+
+def _change_on_resume(module, agent, argv: list[str], directory: str, saved: dict):
+    """The agent with `argv` applied to the saved config, recorded in the run's config.json.
+
+    Only the agent's flags can change (the seeds, devices and outputs are the run's own), and only in ways
+    that keep the shapes of the train state, so that the checkpoint still fits: learning rates,
+    coefficients, the budget (`--total-timesteps` extends a run). Checked before anything is written."""
+    import jax
+    import tyro
+
+    from purerl import checkpoint
+    from purerl.logging import write_json
+
+    config = tyro.cli(module.Config, args=argv, default=agent.config, prog=f"purerl train --resume {directory}")
+    changed = {k: v for k, v in dataclasses.asdict(config).items() if v != dataclasses.asdict(agent.config)[k]}
+    new_agent = module.make_agent(config)
+    key = jax.random.PRNGKey(0)
+    old_shapes, new_shapes = jax.eval_shape(agent.init, key), jax.eval_shape(new_agent.init, key)
+    if jax.tree.structure(old_shapes) != jax.tree.structure(new_shapes) or jax.tree.leaves(old_shapes) != \
+            jax.tree.leaves(new_shapes):
+        raise ValueError(f"{', '.join(changed)} cannot change on --resume: it changes the shapes of the train "
+                         "state, so the checkpoint no longer fits (start a new run instead)")
+    latest = checkpoint.latest(os.path.join(directory, "checkpoints"))
+    if latest is None:
+        raise ValueError(f"cannot resume: {directory!r} has no checkpoint")
+    if latest >= new_agent.num_iterations:
+        raise ValueError(f"the run has already done {latest} of {new_agent.num_iterations} iterations; "
+                         "raise the budget to continue it")
+    history = [*saved.get("changed_on_resume", []), {"from_iteration": latest, "flags": list(argv),
+                                                      "changed": changed}]
+    write_json(os.path.join(directory, "config.json"),
+               dict(saved, config=dataclasses.asdict(config), changed_on_resume=history))
+    return new_agent
 
 
 def _from_dict(cls, values: dict):

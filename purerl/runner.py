@@ -138,9 +138,12 @@ def run(
             )
         state = init(keys)
 
+    state_names = _float_leaf_names(state)
+
     def scan_chunk(length):
         def body(s):
-            return jax.lax.scan(lambda c, _: agent.update(c), s, None, length=length)
+            s, metrics = jax.lax.scan(lambda c, _: agent.update(c), s, None, length=length)
+            return s, metrics, _finite_float_leaves(s)
 
         return jax.jit(sweep.over_seeds(body, num_devices), donate_argnums=0)
 
@@ -166,13 +169,19 @@ def run(
             length = min(chunk - iteration % chunk, total - iteration)
             fn = get_compiled(length)
             t0 = time.perf_counter()
-            state, metrics = fn(state)
-            metrics = sweep.to_host(metrics)  # waits for the chunk; (num_seeds, length) per metric
+            state, metrics, finite = fn(state)
+            # waits for the chunk; (num_seeds, length) per metric, (num_seeds, leaves) finite flags
+            metrics, finite = sweep.to_host((metrics, finite))
             run_s += time.perf_counter() - t0
+            first = iteration + 1
             iteration += length
             for name, value in metrics.items():
                 host_metrics.setdefault(name, []).append(np.asarray(value))
             progress.update(iteration, _progress_stats(metrics, iteration * agent.steps_per_iteration))
+            problem = _non_finite(metrics, np.asarray(finite), state_names, first, seeds)
+            if problem:  # nothing of this chunk is checkpointed: the last checkpoint stays the last finite one
+                progress.close()
+                _stop_diverged(problem, out if writer else None, ckpt_dir, algo, agent, options, host_metrics)
             at_checkpoint = options.checkpoint_every and iteration % options.checkpoint_every == 0
             if ckpt_dir and (at_checkpoint or iteration == total):
                 checkpoint.save(ckpt_dir, iteration, state, _concat(host_metrics))
@@ -191,6 +200,7 @@ def run(
     steps_per_seed = total * agent.steps_per_iteration
     env_name = getattr(agent.config, "env", getattr(agent.config, "dataset", ""))
     summary = {
+        "status": "completed",
         "algo": algo,
         "env": env_name,
         "num_seeds": len(seeds),
@@ -216,6 +226,72 @@ def run(
         write_metrics_csv(os.path.join(out, "metrics.csv"), metrics, seeds, agent.steps_per_iteration)
         write_json(os.path.join(out, "summary.json"), summary)
     return RunResult(state, metrics, returns, summary)
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss, metric or part of the train state became non-finite; the run stopped at the end of that chunk."""
+
+
+def _float_leaf_names(state) -> list[str]:
+    """Names ('.params.actor.Dense_0.kernel', ...) of the float leaves of one seed's state, in tree order."""
+    leaves = jax.tree_util.tree_flatten_with_path(state)[0]
+    return [jax.tree_util.keystr(path, simple=True, separator=".") for path, x in leaves
+            if np.issubdtype(x.dtype, np.inexact)]
+
+
+def _finite_float_leaves(state) -> jax.Array:
+    """One flag per float leaf of the state: are all its values finite? (In the jitted chunk, per seed.)"""
+    import jax.numpy as jnp
+
+    flags = [jnp.isfinite(x).all() for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.stack(flags) if flags else jnp.ones((0,), bool)
+
+
+def _non_finite(metrics: dict[str, np.ndarray], finite: np.ndarray, state_names: list[str], first: int,
+                seeds: list[int]) -> str | None:
+    """What became non-finite in the chunk that began at iteration `first`, or None.
+
+    A metric that is +-inf names its first iteration. NaN is not an error in a metric: agents report NaN for
+    "no value this iteration" (no episode ended, learning not started). A NaN loss that is applied reaches the
+    parameters, and any non-finite float in the state (parameters, optimiser, env, buffers) is caught at the
+    end of its chunk."""
+    bad_metrics = []
+    for name, values in metrics.items():
+        values = np.asarray(values)
+        if np.issubdtype(values.dtype, np.floating) and np.isinf(values).any():
+            hits = np.argwhere(np.isinf(values))  # (seed row, iteration column)
+            row, col = hits[np.argmin(hits[:, 1])]
+            bad_metrics.append((col, row, name))
+    if bad_metrics:
+        col, row, name = min(bad_metrics)
+        return f"non-finite {name} at iteration {first + col} (seed {seeds[row]})"
+    if finite.size and not finite.all():
+        row, leaf = np.argwhere(~finite)[0]
+        others = int((~finite[row]).sum()) - 1  # by the chunk's end a NaN has often spread to other leaves
+        length = next(iter(metrics.values())).shape[1] if metrics else 1
+        last = first + length - 1
+        return (f"non-finite {state_names[leaf]}{f' (and {others} more state arrays)' if others else ''} at "
+                f"iteration {last} (seed {seeds[row]}; found at the end of the chunk of iterations {first}-{last})")
+    return None
+
+
+def _stop_diverged(problem, out, ckpt_dir, algo, agent, options, host_metrics) -> None:
+    """Record the divergence (metrics so far, summary.json with the status) and raise TrainingDiverged."""
+    last = checkpoint.latest(ckpt_dir) if ckpt_dir else None
+    if last is not None:
+        hint = (f"; the last finite checkpoint (iteration {last}) is kept: change a flag and continue with "
+                f"`purerl train --resume {out or os.path.dirname(ckpt_dir)} --FLAG VALUE`")
+    else:
+        hint = "; no checkpoint was saved before it (--checkpoint-every N keeps one to resume from)"
+    if out:
+        write_metrics_csv(os.path.join(out, "metrics.csv"), _concat(host_metrics), options.seeds,
+                          agent.steps_per_iteration)
+        write_json(os.path.join(out, "summary.json"), {
+            "status": "non-finite", "error": problem, "algo": algo, "num_seeds": options.num_seeds,
+            "seeds": options.seeds, "last_finite_checkpoint": last, "versions": versions(), "machine": machine(),
+        })
+    sweep.wait_for_all_processes("diverged")  # process 0 has written its files before any process exits
+    raise TrainingDiverged(problem + hint)
 
 
 def _concat(host_metrics: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
