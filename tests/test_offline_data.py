@@ -2,9 +2,10 @@
 bad input (spec `offline_data.md`, tests 1-6)."""
 
 import importlib
-import json
 import os
+import warnings
 
+import bad_datasets
 import h5py
 import jax
 import jax.numpy as jnp
@@ -26,7 +27,7 @@ def synthetic(n_eps=(4, 3, 5), obs_dim=2, act_dim=1, seed=0, dones=("terminal", 
     """Episodes stored contiguously; each ends with a terminal or a timeout row."""
     rng = np.random.default_rng(seed)
     rows = {k: [] for k in pdata.FLAT_KEYS}
-    for length, done in zip(n_eps, dones):
+    for length, done in zip(n_eps, dones, strict=True):
         obs = rng.normal(size=(length + 1, obs_dim)).astype(np.float32)
         rows["observations"].append(obs[:-1])
         rows["next_observations"].append(obs[1:])
@@ -75,7 +76,8 @@ def test_qlearning_without_timeouts_uses_step_counter():
     d = synthetic(n_eps=(3, 3), dones=("timeout", "timeout"))
     no_tout = {k: v for k, v in d.items() if k != "timeouts"}
     np.testing.assert_array_equal(
-        pdata.qlearning_view(no_tout, max_episode_steps=3)["observations"], pdata.qlearning_view(d)["observations"]
+        pdata.qlearning_view(no_tout, max_episode_steps=3)["observations"],
+        pdata.qlearning_view(d)["observations"],
     )
 
 
@@ -181,9 +183,9 @@ def test_policy_sequence_follows_the_on_policy_schedule():
 def test_episode_order_and_stitch():
     done = np.array([[0, 1], [1, 0], [0, 0], [0, 1]], bool)  # (T=4, E=2)
     t, e = pcollect.episode_order(done)
-    assert list(zip(t, e)) == [(0, 1), (0, 0), (1, 0), (1, 1), (2, 1), (3, 1)]
+    assert list(zip(t, e, strict=True)) == [(0, 1), (0, 0), (1, 0), (1, 1), (2, 1), (3, 1)]
     t, e = pcollect.episode_order(done, tails=True)
-    assert list(zip(t, e))[-2:] == [(2, 0), (3, 0)]
+    assert list(zip(t, e, strict=True))[-2:] == [(2, 0), (3, 0)]
     a = synthetic(n_eps=(2, 3), dones=("timeout", "timeout"))
     a["timeouts"][-1] = False  # unfinished last episode: cut away by stitch
     b = synthetic(n_eps=(2,), dones=("terminal",), seed=1)
@@ -233,8 +235,9 @@ def test_kinds(collected):
     meta = loaded["medium"][1]
     evals = np.load(os.path.join(config.out, "Pendulum-v1-expert-purerl-v0.ckpt.npz"))["evals"]
     m = meta["medium_checkpoint"]
-    assert m == pcollect.medium_index(evals, meta["ref_min_score"], meta["ref_max_score"], config.medium_fraction)
-    threshold = meta["ref_min_score"] + config.medium_fraction * (meta["ref_max_score"] - meta["ref_min_score"])
+    lo, hi = meta["ref_min_score"], meta["ref_max_score"]
+    assert m == pcollect.medium_index(evals, lo, hi, config.medium_fraction)
+    threshold = lo + config.medium_fraction * (hi - lo)
     assert all(evals[j] < threshold for j in range(1, m))
     # medium-replay: exactly the replay transitions before the medium checkpoint (sac_num_envs = 1: in order)
     saved = np.load(os.path.join(config.out, "Pendulum-v1-expert-purerl-v0.ckpt.npz"))
@@ -277,27 +280,21 @@ def test_existing_file_never_overwritten(collected, tmp_path):
 # --- 5. Minari --------------------------------------------------------------------------------------------
 
 def write_minari(root, data_format="hdf5", dict_obs=False):
-    os.makedirs(os.path.join(root, "data"), exist_ok=True)
-    with open(os.path.join(root, "metadata.json"), "w") as f:
-        json.dump({"data_format": data_format, "ref_min_score": -10.0, "ref_max_score": 30.0,
-                   "dataset_id": "test/x-v0"}, f)
+    """A hand-made dataset in Minari 0.5's layout (`data/metadata.json`, `data/main_data.hdf5`); the real
+    thing, written by minari itself, is checked in `test_minari_written_by_minari`."""
     rng = np.random.default_rng(0)
     episodes = []
-    with h5py.File(os.path.join(root, "data", "main_data.hdf5"), "w") as f:
-        for i, t in enumerate((3, 5)):
-            g = f.create_group(f"episode_{i}")
-            obs = rng.normal(size=(t + 1, 2)).astype(np.float32)
-            if dict_obs:
-                g["observations/a"] = obs[:, :1]
-                g["observations/b"] = obs[:, 1:]
-            else:
-                g["observations"] = obs
-            g["actions"] = rng.uniform(-1, 1, (t, 1)).astype(np.float32)
-            g["rewards"] = rng.normal(size=t)
-            g["terminations"] = np.arange(t) == t - 1 if i == 0 else np.zeros(t, bool)
-            g["truncations"] = np.zeros(t, bool) if i == 0 else np.arange(t) == t - 1
-            episodes.append((obs, g["actions"][()], g["rewards"][()]))
-    return episodes
+    for i, t in enumerate((3, 5)):
+        episodes.append({
+            "observations": rng.normal(size=(t + 1, 2)).astype(np.float32),
+            "actions": rng.uniform(-1, 1, (t, 1)).astype(np.float32),
+            "rewards": rng.normal(size=t),
+            "terminations": np.arange(t) == t - 1 if i == 0 else np.zeros(t, bool),
+            "truncations": np.zeros(t, bool) if i == 0 else np.arange(t) == t - 1,
+        })
+    bad_datasets.write_minari_dir(root, episodes, {"ref_min_score": -10.0, "ref_max_score": 30.0},
+                                  data_format=data_format, dict_obs=dict_obs)
+    return [(e["observations"], e["actions"], e["rewards"]) for e in episodes]
 
 
 def test_minari_conversion(tmp_path):
@@ -305,14 +302,25 @@ def test_minari_conversion(tmp_path):
     episodes = write_minari(root)
     d = pdata.load(root)  # exact by default
     assert d["observations"].shape == (8, 2)
-    np.testing.assert_array_equal(d["observations"], np.concatenate([episodes[0][0][:-1], episodes[1][0][:-1]]))
-    np.testing.assert_array_equal(d["next_observations"], np.concatenate([episodes[0][0][1:], episodes[1][0][1:]]))
-    np.testing.assert_allclose(d["rewards"], np.concatenate([episodes[0][2], episodes[1][2]]).astype(np.float32))
+    (obs0, _, rew0), (obs1, _, rew1) = episodes
+    np.testing.assert_array_equal(d["observations"], np.concatenate([obs0[:-1], obs1[:-1]]))
+    np.testing.assert_array_equal(d["next_observations"], np.concatenate([obs0[1:], obs1[1:]]))
+    np.testing.assert_allclose(d["rewards"], np.concatenate([rew0, rew1]).astype(np.float32))
     np.testing.assert_array_equal(d["terminals"], [0, 0, 1, 0, 0, 0, 0, 0])
     np.testing.assert_array_equal(d["timeouts"], [0, 0, 0, 0, 0, 0, 0, 1])
     meta = pdata.metadata(root)
     assert pdata.reference_returns(meta) == (-10.0, 30.0)
     assert pdata.score_of([10.0], meta) == pytest.approx(50.0)
+    # the dataset's data/ directory works too; its main_data.hdf5 gets a pointer to the directory
+    np.testing.assert_array_equal(pdata.load(os.path.join(root, "data"))["actions"], d["actions"])
+    with pytest.raises(ValueError, match="looks like a Minari main_data.hdf5 file; pass its dataset dir"):
+        pdata.load(os.path.join(root, "data", "main_data.hdf5"))
+    # not a Minari directory / the Minari < 0.5 layout (no metadata.json)
+    with pytest.raises(ValueError, match="is not a Minari dataset directory"):
+        pdata.load(str(tmp_path))
+    os.remove(os.path.join(root, "data", "metadata.json"))
+    with pytest.raises(ValueError, match="written by Minari < 0.5"):
+        pdata.load(root)
 
 
 def test_minari_dict_obs_and_arrow(tmp_path):
@@ -324,8 +332,81 @@ def test_minari_dict_obs_and_arrow(tmp_path):
     np.testing.assert_array_equal(d["observations"][:3], episodes[0][0][:-1])
     arrow = str(tmp_path / "arrow")
     write_minari(arrow, data_format="arrow")
-    with pytest.raises(ValueError, match="pyarrow"):
+    try:
+        import pyarrow  # noqa: F401
+        expected = "'arrow' datasets are not supported yet"
+    except ImportError:
+        expected = "needs pyarrow"
+    with pytest.raises(ValueError, match=expected):
         pdata.load(arrow)
+
+
+def collect_minari(env, dataset_id, episodes):
+    """Random episodes recorded by minari's own DataCollector, saved as a dataset in the hdf5 format (minari's
+    default, named explicitly) under $MINARI_DATASETS_PATH/<dataset_id>."""
+    import minari
+
+    # minari warns about unset author, code_permalink, ... and (dict case) an env spec it cannot serialise
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        collector = minari.DataCollector(env, data_format="hdf5")
+        collector.action_space.seed(0)
+        for seed in range(episodes):
+            collector.reset(seed=seed)
+            done = False
+            while not done:
+                _, _, terminated, truncated, _ = collector.step(collector.action_space.sample())
+                done = terminated or truncated
+        collector.create_dataset(dataset_id, ref_min_score=-1.0, ref_max_score=1.0, algorithm_name="random")
+    collector.close()
+    return minari.load_dataset(dataset_id)
+
+
+@pytest.mark.parametrize("env_id", ["Pendulum-v1", "CartPole-v1", "dict"])
+def test_minari_written_by_minari(tmp_path, monkeypatch, env_id):
+    """A dataset written by minari itself loads with the arrays minari's own reader gives, per row."""
+    pytest.importorskip("minari", reason="minari is a dev extra (pip install -e '.[dev]')")
+    import gymnasium as gym
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))  # nothing written to ~/.minari
+    if env_id == "dict":  # dict observations: Pendulum's split into "a" (cos, sin) and "b" (velocity)
+        base = gym.make("Pendulum-v1", max_episode_steps=12)
+        space = gym.spaces.Dict({"a": gym.spaces.Box(-1, 1, (2,)), "b": gym.spaces.Box(-8, 8, (1,))})
+        env = gym.wrappers.TransformObservation(base, lambda o: {"a": o[:2], "b": o[2:]}, space)
+    else:
+        env = gym.make(env_id, max_episode_steps=20)
+    dataset_id = f"purerl-test/{env_id.split('-')[0].lower()}-v0"
+    dataset = collect_minari(env, dataset_id, episodes=4)
+    root = tmp_path / dataset_id
+    # minari's layout: metadata.json and main_data.hdf5 under <dataset_id>/data, nothing at the root
+    assert sorted(os.listdir(root)) == ["data"]
+    assert sorted(os.listdir(root / "data")) == ["main_data.hdf5", "metadata.json"]
+    episodes = list(dataset.iterate_episodes())
+    assert len(episodes) == 4
+    if env_id == "dict":
+        obs = [np.concatenate([e.observations["a"], e.observations["b"]], 1) for e in episodes]
+    else:
+        obs = [np.asarray(e.observations, np.float32).reshape(len(e.observations), -1) for e in episodes]
+    expected = {
+        "observations": np.concatenate([o[:-1] for o in obs]),
+        "next_observations": np.concatenate([o[1:] for o in obs]),
+        "actions": np.concatenate([np.asarray(e.actions, np.float32).reshape(len(e.rewards), -1)
+                                   for e in episodes]),
+        "rewards": np.concatenate([e.rewards for e in episodes]).astype(np.float32),
+        "terminals": np.concatenate([e.terminations for e in episodes]),
+        "timeouts": np.concatenate([e.truncations for e in episodes]),
+    }
+    obs_keys = ["a", "b"] if env_id == "dict" else None
+    for path in (root, root / "data"):
+        d = pdata.load(str(path), obs_keys=obs_keys)
+        assert len(d["rewards"]) == dataset.total_steps
+        for key, value in expected.items():
+            np.testing.assert_array_equal(d[key], value, err_msg=key)
+    # Pendulum's episodes end at the time limit; random CartPole falls over before step 20 (seeded)
+    assert expected["terminals" if env_id == "CartPole-v1" else "timeouts"].sum() == 4
+    eps = pdata.load(str(root), view="episodes", obs_keys=obs_keys)
+    assert [len(e["rewards"]) for e in eps] == [len(e.rewards) for e in episodes]
+    assert pdata.reference_returns(pdata.metadata(str(root), obs_keys)) == (-1.0, 1.0)
 
 
 # --- 6. normalised score ------------------------------------------------------------------------------------
@@ -373,6 +454,43 @@ def test_validation_errors(tmp_path):
         pdata.load(str(tmp_path / "none.hdf5"))
 
 
+@pytest.mark.parametrize("fmt", bad_datasets.FORMATS)
+@pytest.mark.parametrize("case", bad_datasets.CASES)
+def test_bad_dataset_files(tmp_path, fmt, case):
+    """Each defect gives a ValueError naming the key (and the first bad row), at load and metadata time."""
+    path = bad_datasets.write_bad_datasets(str(tmp_path), fmt)[case]
+    expected = bad_datasets.MESSAGES[fmt][case]
+    with pytest.raises(ValueError, match=expected):
+        pdata.load(path)
+    with pytest.raises(ValueError, match=expected):  # the CLI reads the metadata first (env_id)
+        pdata.metadata(path)
+
+
+@pytest.mark.parametrize("fmt", bad_datasets.FORMATS)
+def test_bad_dataset_baseline_is_good(tmp_path, fmt):
+    """Without its defect each bad file is a valid Pendulum-v1 dataset."""
+    path = bad_datasets.write_good_dataset(str(tmp_path / ("good.hdf5" if fmt == "hdf5" else "good")), fmt)
+    d = pdata.load(path, env_obs_dim=bad_datasets.OBS_DIM, env_act_dim=bad_datasets.ACT_DIM)
+    for key, value in bad_datasets.good_rows().items():
+        np.testing.assert_array_equal(d[key], value)
+
+
+def test_validate_values():
+    d = synthetic()
+    with pytest.raises(ValueError, match=r"key 'observations' has dtype \|O \(Python objects"):
+        pdata.validate({**d, "observations": d["observations"].astype(object)})
+    next_obs = np.where(np.arange(12)[:, None] == 4, -np.inf, d["next_observations"])
+    with pytest.raises(ValueError, match=r"'next_observations' holds a non-finite value \(-inf\) at row 4"):
+        pdata.validate({**d, "next_observations": next_obs})
+    with pytest.raises(ValueError, match=r"key 'terminals' holds a non-finite value \(nan\) at row 0"):
+        pdata.validate({**d, "terminals": np.where(np.arange(12) == 0, np.nan, 0.0)})
+    with pytest.raises(ValueError, match=r"'next_observations' has shape \(12, 3\) but 'observations' has"):
+        pdata.validate({**d, "next_observations": np.zeros((12, 3), np.float32)})
+    with pytest.raises(ValueError, match="key 'rewards' is a scalar; it needs one row per transition"):
+        pdata.validate({**d, "rewards": np.float32(1.0)})
+    pdata.validate({**d, "infos/action_log_probs": np.full(12, -np.inf)})  # only the flat keys are checked
+
+
 def test_dataset_env_mismatch(tmp_path):
     from purerl import offline
 
@@ -415,5 +533,6 @@ def test_cli_collect_rejects_bad_kind(capsys):
     from purerl.cli import main
 
     with pytest.raises(SystemExit):
-        main(["collect", "--env", "Pendulum-v1", "--kinds", "medium,bogus", "--size", "10", "--out", "/nonexistent"])
+        main(["collect", "--env", "Pendulum-v1", "--kinds", "medium,bogus", "--size", "10", "--out",
+              "/nonexistent"])
     assert "unknown dataset kind 'bogus'" in capsys.readouterr().err

@@ -18,7 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from purerl.data.layout import FLAT_KEYS, read_hdf5, validate
+from purerl.data.layout import (
+    FLAT_KEYS,
+    dtype_problem,
+    first_nonfinite,
+    nonfinite_message,
+    open_hdf5,
+    read_hdf5,
+    validate,
+)
 
 VIEWS = ("qlearning", "exact", "episodes")
 
@@ -76,11 +84,13 @@ def episodes_view(data: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
     ends = np.nonzero(done)[0] + 1
     starts = np.concatenate([[0], ends])
     stops = np.concatenate([ends, [len(done)]])
-    return [{k: v[a:b] for k, v in flat.items()} for a, b in zip(starts, stops) if b > a]
+    return [{k: v[a:b] for k, v in flat.items()} for a, b in zip(starts, stops, strict=True) if b > a]
 
 
 def read(path: str, obs_keys: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any], str]:
-    """Raw arrays, metadata and format ("purerl", "d4rl" or "minari") of a file or Minari directory."""
+    """Raw arrays, metadata and format ("purerl", "d4rl" or "minari") of a file or Minari directory.
+
+    The data is validated here (keys, dtypes, shapes, NaN/inf), so `metadata(path)` refuses a bad file too."""
     if not os.path.exists(path):
         raise ValueError(f"dataset {path!r} not found")
     if os.path.isdir(path):
@@ -88,8 +98,13 @@ def read(path: str, obs_keys: list[str] | None = None) -> tuple[dict[str, np.nda
         return data, metadata, "minari"
     data, metadata = read_hdf5(path)
     if "observations" not in data:
+        if any(key.startswith("episode_") for key in data):
+            raise ValueError(
+                f"{path!r} looks like a Minari main_data.hdf5 file; pass its dataset directory "
+                f"{os.path.dirname(os.path.dirname(os.path.abspath(path)))!r} instead"
+            )
         raise ValueError(f"{path!r} is not a D4RL/purerl dataset: the root has no 'observations' dataset")
-    validate(data)
+    validate(data, source=path)
     fmt = "purerl" if "purerl_version" in metadata else "d4rl"
     return _squeeze(data), metadata, fmt
 
@@ -99,13 +114,13 @@ def load(path: str, view: str | None = None, obs_keys: list[str] | None = None, 
     """Load a dataset. Returns a dict of numpy arrays (views "qlearning"/"exact") or a list of episodes.
 
     `view=None` picks "exact" for purerl files and Minari directories (which store next observations
-    exactly) and "qlearning" for real D4RL files. `env_obs_dim`/`env_act_dim` check the dataset against an env.
-    Use `metadata(path)` for the file's metadata (reference returns etc.).
+    exactly) and "qlearning" for real D4RL files. `env_obs_dim`/`env_act_dim` check the dataset against an
+    env. Use `metadata(path)` for the file's metadata (reference returns etc.).
     """
     if view is not None and view not in VIEWS:
         raise ValueError(f"unknown view {view!r}; valid views: {', '.join(VIEWS)}")
     data, meta, fmt = read(path, obs_keys)
-    validate(data, env_obs_dim, env_act_dim)
+    validate(data, env_obs_dim, env_act_dim, source=path)
     view = view or ("qlearning" if fmt == "d4rl" else "exact")
     if view == "episodes":
         return episodes_view(data)
@@ -121,63 +136,132 @@ def metadata(path: str, obs_keys: list[str] | None = None) -> dict[str, Any]:
 
 # --- Minari -------------------------------------------------------------------------------------------
 
-def read_minari(directory: str, obs_keys: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """A Minari dataset directory (`metadata.json` + `data/main_data.hdf5`) as flat D4RL arrays.
+MINARI_KEYS = ("observations", "actions", "rewards", "terminations", "truncations")
+"""The per-episode datasets of a Minari hdf5 file (group `episode_{id}`); observations has T + 1 rows."""
+
+
+def minari_data_dir(directory: str) -> str:
+    """The directory holding a Minari dataset's `metadata.json` and data files.
+
+    Minari (0.5, `MinariStorage`) writes `<datasets path>/<dataset_id>/data/metadata.json` and, for the hdf5
+    format, `.../data/main_data.hdf5`; both the dataset directory and its `data/` directory are accepted."""
+    for candidate in (os.path.join(directory, "data"), directory):
+        if os.path.isfile(os.path.join(candidate, "metadata.json")):
+            return candidate
+    if os.path.isfile(os.path.join(directory, "data", "main_data.hdf5")):
+        raise ValueError(
+            f"{directory!r} looks like a Minari dataset written by Minari < 0.5 (data/main_data.hdf5 "
+            "without data/metadata.json), which Minari >= 0.5 does not read either; download it again with "
+            "minari >= 0.5"
+        )
+    raise ValueError(
+        f"{directory!r} is not a Minari dataset directory: neither {directory}/data/metadata.json nor "
+        f"{directory}/metadata.json exists; pass the directory minari wrote (<datasets path>/<dataset_id>)"
+    )
+
+
+def read_minari(directory: str,
+                obs_keys: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """A Minari dataset directory (`data/metadata.json` + `data/main_data.hdf5`) as flat D4RL arrays.
 
     Per episode (groups `episode_{i}` in id order): observations (T+1) -> obs = [:-1], next = [1:];
-    terminals = terminations, timeouts = truncations. Dict observations need `obs_keys` (concatenated in order).
+    terminals = terminations, timeouts = truncations. Dict observations need `obs_keys` (concatenated in
+    order).
+    Each episode is checked (keys, dtypes, row counts, NaN/inf) and errors name the episode and the row.
     """
-    meta_path = os.path.join(directory, "metadata.json")
-    if not os.path.isfile(meta_path):
-        raise ValueError(f"{directory!r} is not a Minari dataset directory: metadata.json not found")
-    with open(meta_path) as f:
-        meta = json.load(f)
+    import h5py
+
+    data_dir = minari_data_dir(directory)
+    meta_path = os.path.join(data_dir, "metadata.json")
+    try:
+        with open(meta_path) as f:
+            meta = json.load(f)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"Minari metadata {meta_path!r} could not be read as JSON ({err})") from None
     data_format = meta.get("data_format", "hdf5")
-    if data_format == "arrow":
+    if data_format in ("arrow", "parquet"):
         try:
             import pyarrow  # noqa: F401
         except ImportError:
             raise ValueError(
-                f"Minari dataset {directory!r} is stored in the 'arrow' format, which needs pyarrow "
+                f"Minari dataset {directory!r} is stored in the {data_format!r} format, which needs pyarrow "
                 "(pip install pyarrow); purerl reads Minari 'hdf5' datasets without it"
             ) from None
-        raise ValueError(f"Minari 'arrow' datasets are not supported yet ({directory!r}); convert it to 'hdf5'")
+        raise ValueError(
+            f"Minari {data_format!r} datasets are not supported yet ({directory!r}); convert it to 'hdf5'"
+        )
     if data_format != "hdf5":
         raise ValueError(f"unknown Minari data_format {data_format!r} in {meta_path}")
-    path = os.path.join(directory, "data", "main_data.hdf5")
+    path = os.path.join(data_dir, "main_data.hdf5")
     if not os.path.isfile(path):
-        raise ValueError(f"Minari dataset {directory!r} has no data/main_data.hdf5")
-    import h5py
+        raise ValueError(f"Minari dataset {directory!r} has no {path}")
+    prefix = f"dataset {directory!r}: "
 
     parts: dict[str, list[np.ndarray]] = {k: [] for k in FLAT_KEYS}
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path, fix="write or download the Minari dataset again") as f:
         names = sorted((k for k in f if k.startswith("episode_")), key=lambda k: int(k.split("_")[1]))
         for name in names:
             ep = f[name]
-            for key in ("observations", "actions", "rewards", "terminations", "truncations"):
+            for key in MINARI_KEYS:
                 if key not in ep:
-                    raise ValueError(f"Minari episode {name!r} is missing the key {key!r}")
+                    raise ValueError(
+                        f"{prefix}{name} is missing the key {key!r} (has: {', '.join(sorted(ep))}); a Minari "
+                        f"episode needs {', '.join(MINARI_KEYS)}"
+                    )
             obs = ep["observations"]
             if isinstance(obs, h5py.Group):
                 if not obs_keys:
                     raise ValueError(
-                        f"Minari observations are a dict with keys {sorted(obs)}; pass obs_keys=[...] to pick "
-                        "and concatenate them"
+                        f"Minari observations are a dict with keys {sorted(obs)}; pass obs_keys=[...] to "
+                        "pick and concatenate them"
                     )
-                obs = np.concatenate([np.asarray(obs[k][()], np.float32).reshape(len(obs[k]), -1) for k in obs_keys], 1)
+                missing = [k for k in obs_keys if k not in obs]
+                if missing:
+                    raise ValueError(f"{prefix}{name}: obs_keys {missing} are not among the observations' "
+                                     f"keys {sorted(obs)}")
+                raw = {f"observations/{k}": obs[k][()] for k in obs_keys}
             else:
-                obs = np.asarray(obs[()], np.float32)
-                obs = obs.reshape(len(obs), -1)
-            t = len(ep["actions"])
-            if len(obs) != t + 1:
-                raise ValueError(f"Minari episode {name!r}: observations has {len(obs)} rows, expected T + 1 = {t + 1}")
-            actions = np.asarray(ep["actions"][()], np.float32)
+                raw = {"observations": obs[()]}
+            raw.update({key: ep[key][()] for key in MINARI_KEYS[1:]})
+            for key, value in raw.items():
+                problem = dtype_problem(value)
+                if problem:
+                    raise ValueError(f"{prefix}{name}: key {key!r} has {problem}, not numbers; purerl reads "
+                                     "numeric observations and actions (Box or Discrete spaces)")
+            t = len(raw["rewards"])
+            for key, value in raw.items():
+                rows = t + 1 if key.startswith("observations") else t
+                if len(value) != rows:
+                    raise ValueError(
+                        f"{prefix}{name}: key {key!r} has {len(value)} rows but 'rewards' has {t} (length "
+                        "mismatch); a Minari episode holds T actions, rewards, terminations, truncations and "
+                        "T + 1 observations"
+                    )
+            for key, value in raw.items():
+                found = first_nonfinite(value)
+                if found:
+                    raise ValueError(nonfinite_message(prefix, key, *found, where=f" of {name}"))
+            obs = [v.reshape(t + 1, -1) for k, v in raw.items() if k.startswith("observations")]
+            obs = np.concatenate(obs, 1)
+            if parts["observations"] and obs.shape[1] != parts["observations"][0].shape[1]:
+                raise ValueError(
+                    f"{prefix}{name}: observations have dimension {obs.shape[1]} but {names[0]}'s have "
+                    f"{parts['observations'][0].shape[1]}"
+                )
+            actions = raw["actions"].reshape(t, -1)
+            if parts["actions"] and actions.shape[1] != parts["actions"][0].shape[1]:
+                raise ValueError(
+                    f"{prefix}{name}: actions have dimension {actions.shape[1]} but {names[0]}'s have "
+                    f"{parts['actions'][0].shape[1]}"
+                )
             parts["observations"].append(obs[:-1])
             parts["next_observations"].append(obs[1:])
-            parts["actions"].append(actions.reshape(t, -1))
-            parts["rewards"].append(np.asarray(ep["rewards"][()], np.float32).reshape(t))
-            parts["terminals"].append(np.asarray(ep["terminations"][()], bool).reshape(t))
-            parts["timeouts"].append(np.asarray(ep["truncations"][()], bool).reshape(t))
+            parts["actions"].append(actions)
+            parts["rewards"].append(raw["rewards"].reshape(t))
+            parts["terminals"].append(np.asarray(raw["terminations"], bool).reshape(t))
+            parts["timeouts"].append(np.asarray(raw["truncations"], bool).reshape(t))
     if not names:
-        raise ValueError(f"Minari dataset {directory!r} has no episodes")
-    return {k: np.concatenate(v) for k, v in parts.items()}, meta
+        raise ValueError(f"Minari dataset {directory!r} has no episodes (no episode_* groups in {path})")
+    data = {k: np.concatenate(v) for k, v in parts.items()}
+    validate(data, source=directory)
+    return data, meta
