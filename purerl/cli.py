@@ -15,22 +15,20 @@ import sys
 import traceback
 from typing import Annotated
 
+from purerl.flags import fail as _fail  # light: no jax import (keeps `purerl --help` fast)
+
 USAGE = """usage: purerl <command> [args]
 
 commands:
   list                         algorithms and environments
   train <algo> [flags]         train an agent over vmapped seeds (purerl train <algo> --help for flags)
   train cdsa --base B --dataset D  base offline agent vs +CDSA test-time correction (purerl train cdsa --help)
-  train --resume DIR           continue an interrupted run in DIR from its last checkpoint
+  train --resume DIR [flags]   continue the run in DIR from its last checkpoint (agent flags such as --lr or
+                               --total-timesteps may change, if the train state keeps its shapes)
   collect --env E --kinds K,.. generate D4RL-style offline datasets (purerl collect --help)
   meta-train lpo [flags]       meta-train a learned PPO drift (LPO / TA-LPO) with OpenAI-ES
   meta-train lpg [flags]       meta-train a learned policy-gradient rule (TA-LPG) on random grid worlds
 """
-
-
-def _fail(message: str) -> None:
-    print(f"purerl: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
 
 
 @contextlib.contextmanager
@@ -58,7 +56,7 @@ def _parse(algo: str, argv: list[str]):
     """Parse `argv` into (agent Config, RunOptions) with tyro; flags are not prefixed."""
     import tyro
 
-    from purerl import agents
+    from purerl import agents, flags
     from purerl.runner import RunOptions
 
     module = agents.get(algo)
@@ -73,9 +71,8 @@ def _parse(algo: str, argv: list[str]):
         frozen=True,
     )
 
-    args = tyro.cli(
-        Args, args=argv, prog=f"purerl train {algo}", description=(module.__doc__ or "").strip().split("\n")[0],
-    )
+    args = flags.parse(Args, argv, prog=f"purerl train {algo}",
+                       description=(module.__doc__ or "").strip().split("\n")[0])
     return module, args.config, args.run
 
 
@@ -230,12 +227,11 @@ def _change_on_resume(module, agent, argv: list[str], directory: str, saved: dic
     that keep the shapes of the train state, so that the checkpoint still fits: learning rates,
     coefficients, the budget (`--total-timesteps` extends a run). Checked before anything is written."""
     import jax
-    import tyro
 
-    from purerl import checkpoint
+    from purerl import checkpoint, flags
     from purerl.logging import write_json
 
-    config = tyro.cli(module.Config, args=argv, default=agent.config, prog=f"purerl train --resume {directory}")
+    config = flags.parse(module.Config, argv, prog=f"purerl train --resume {directory}", default=agent.config)
     changed = {k: v for k, v in dataclasses.asdict(config).items() if v != dataclasses.asdict(agent.config)[k]}
     new_agent = module.make_agent(config)
     key = jax.random.PRNGKey(0)

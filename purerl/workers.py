@@ -33,6 +33,8 @@ def count(options) -> int:
 
     Explicit `--workers N` (or env PURERL_WORKERS) wins; the default is one per core when JAX's backend is
     the CPU with a single device and nothing else splits the seeds (no --num-devices / --num-processes)."""
+    if options.num_seeds < 1:
+        raise ValueError(f"num_seeds must be positive, got {options.num_seeds}")
     if options.num_processes > 1 or options.num_devices > 1:
         return 1
     requested = options.workers or int(os.environ.get("PURERL_WORKERS", "0") or 0)

@@ -459,16 +459,14 @@ def main(argv: list[str] | None = None) -> dict:
     (config, dataset, normalisation statistics) exits with `purerl: error: ...` before anything is written."""
     import sys
 
-    import tyro
-
-    from purerl.cli import _fail
+    from purerl import flags
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    config = tyro.cli(Config, args=argv, prog="purerl train cdsa", description=(__doc__ or "").split("\n")[0])
+    config = flags.parse(Config, argv, prog="purerl train cdsa", description=(__doc__ or "").split("\n")[0])
     try:
         result = run(config)
     except ValueError as err:
-        _fail(str(err))
+        flags.fail(str(err))
     print(json.dumps(result["summary"], indent=1))
     return result
 

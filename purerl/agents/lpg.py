@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -427,12 +426,11 @@ def evaluate_rule(cfg: MetaConfig, lpg_params, levels: gridworld.Level, keys, ru
 
 def meta_train_main(argv: list[str]) -> None:
     """`purerl meta-train lpg [flags]`."""
-    import tyro
+    from purerl import flags
 
-    cfg = tyro.cli(MetaConfig, args=argv, prog="purerl meta-train lpg", description=__doc__.split("\n")[0])
+    cfg = flags.parse(MetaConfig, argv, prog="purerl meta-train lpg", description=__doc__.split("\n")[0])
     try:
         meta_train(cfg)
     except ValueError as err:
-        print(f"purerl: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+        flags.fail(str(err))
     print(f"LPG files in {cfg.out}: lpg_mean.msgpack, lpg_best.msgpack")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 from dataclasses import dataclass
 
 import flax.linen as nn
@@ -296,12 +295,11 @@ def meta_train(cfg: MetaConfig, log=print, population_fitness=None) -> dict:
 
 def meta_train_main(argv: list[str]) -> None:
     """`purerl meta-train lpo [flags]`."""
-    import tyro
+    from purerl import flags
 
-    cfg = tyro.cli(MetaConfig, args=argv, prog="purerl meta-train lpo", description=__doc__.split("\n")[0])
+    cfg = flags.parse(MetaConfig, argv, prog="purerl meta-train lpo", description=__doc__.split("\n")[0])
     try:
         meta_train(cfg)
     except ValueError as err:
-        print(f"purerl: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+        flags.fail(str(err))
     print(f"drift files in {cfg.out}: drift_mean.msgpack, drift_best.msgpack")

@@ -46,6 +46,8 @@ from purerl.nn import MLP, dense
 
 @dataclass(frozen=True)
 class Config(ppo.Config):
+    env: str = "Pendulum-v1"
+    """environment name (see `purerl list`); PMOE's Gaussian experts need a continuous action space"""
     num_experts: int = 5
     """K, the number of Gaussian experts (primitives); 1 is exactly PPO"""
     router_coef: float = 1.0

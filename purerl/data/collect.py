@@ -588,16 +588,15 @@ def _backend_version(env: str) -> str:
 
 def main(argv: list[str]) -> dict[str, str]:
     """`purerl collect --env ENV --kinds a,b --size N --out DIR [...]` (tyro flags of CollectConfig)."""
-    import tyro
+    from purerl import flags
 
     argv = list(argv)
     for i, arg in enumerate(argv):  # accept comma-separated kinds as well as space-separated
         if arg == "--kinds" and i + 1 < len(argv) and "," in argv[i + 1]:
             argv[i + 1: i + 2] = argv[i + 1].split(",")
-    config = tyro.cli(CollectConfig, args=argv, prog="purerl collect",
-                      description="Generate D4RL-style offline datasets from purerl's own SAC.")
+    config = flags.parse(CollectConfig, argv, prog="purerl collect",
+                         description="Generate D4RL-style offline datasets from purerl's own SAC.")
     try:
         return collect(config)
     except ValueError as err:
-        print(f"purerl: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+        flags.fail(str(err))
