@@ -89,13 +89,13 @@ if args.worker >= 0:
 import numpy as np  # noqa: E402
 
 from purerl import logging as plog  # noqa: E402
-from purerl.workers import WORKER_XLA_FLAGS  # noqa: E402
+from purerl.cpu import CPU_XLA_FLAGS  # noqa: E402
 
 SCHEDULER_OFF = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
 setups = {
     "1 process, 1 device, XLA's multi-threaded ops": (1, SCHEDULER_OFF),
-    "1 process, 1 device, single-threaded ops": (1, " ".join(WORKER_XLA_FLAGS)),
-    "2 processes x 1 device (population sharded), single-threaded ops": (2, " ".join(WORKER_XLA_FLAGS)),
+    "1 process, 1 device, single-threaded ops": (1, " ".join(CPU_XLA_FLAGS)),
+    "2 processes x 1 device (population sharded), single-threaded ops": (2, " ".join(CPU_XLA_FLAGS)),
 }
 load_before = os.getloadavg()[0]
 results = {}

@@ -15,6 +15,7 @@ import sys
 import traceback
 from typing import Annotated
 
+from purerl.cpu import with_cpu_flags
 from purerl.flags import fail as _fail  # light: no jax import (keeps `purerl --help` fast)
 
 USAGE = """usage: purerl <command> [args]
@@ -286,6 +287,8 @@ def agent_main(algo: str, argv: list[str] | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "jax" not in sys.modules:  # XLA reads its flags once, when jax starts (purerl.cpu says why these)
+        os.environ["XLA_FLAGS"] = with_cpu_flags(os.environ.get("XLA_FLAGS", ""))
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return

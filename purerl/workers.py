@@ -21,11 +21,8 @@ import time
 
 import jax
 
-# Each worker is meant to use exactly one core; these also avoid the CPU client's thread-pool deadlock.
-WORKER_XLA_FLAGS = (
-    "--xla_cpu_multi_thread_eigen=false",
-    "--xla_cpu_enable_concurrency_optimized_scheduler=false",
-)
+from purerl.cpu import with_cpu_flags
+
 
 
 def count(options) -> int:
@@ -62,8 +59,7 @@ def worker_env() -> dict[str, str]:
     XLA_FLAGS already set those flags)."""
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     flags = [f for f in env.get("XLA_FLAGS", "").split() if "force_host_platform_device_count" not in f]
-    flags += [f for f in WORKER_XLA_FLAGS if not any(g.startswith(f.split("=")[0] + "=") for g in flags)]
-    env["XLA_FLAGS"] = " ".join(flags)
+    env["XLA_FLAGS"] = with_cpu_flags(" ".join(flags))
     return env
 
 
