@@ -109,23 +109,28 @@ def run(
     out = resume_dir or options.out
     if resume_dir is None and jax.process_index() == 0:
         check_out_dir(out, options.overwrite)
-    num_devices = options.num_devices
+    # Each process trains its own share of the seeds in a program of its own (no collective inside it): the
+    # seeds are independent, and a process's program is then exactly a one-process run of those seeds.
+    # Processes meet only between chunks, to gather metrics (process 0 writes) and to checkpoint.
+    num_devices = options.num_devices // jax.process_count()  # this process's devices
+    my_seeds = sweep.process_seeds(seeds)
     total = agent.num_iterations
     chunk = chunk_size(total, options)
     ckpt_dir = os.path.join(out, "checkpoints") if out else None
 
     init = jax.jit(sweep.over_seeds(agent.init, num_devices))
-    keys = sweep.place(sweep.seed_keys(seeds), num_devices)
+    keys = sweep.place(sweep.seed_keys(my_seeds), num_devices)
 
     writer = jax.process_index() == 0  # in multi-host runs only process 0 writes files
     iteration, host_metrics = 0, {}
     if resume_dir is not None:
         abstract = jax.eval_shape(init, keys)
-        if num_devices > 1:  # restore straight into the seed sharding (each process reads its shards)
-            sharding = sweep.seed_sharding(num_devices)
-            abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract)
+        # restore straight into the seed sharding over every process's devices (each reads its own rows)
+        sharding = sweep.seed_sharding(options.num_devices)
+        abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct((len(seeds),) + x.shape[1:], x.dtype,
+                                                               sharding=sharding), abstract)
         iteration, state, saved = checkpoint.restore(ckpt_dir, abstract)
-        state = sweep.place(state, num_devices)
+        state = sweep.place(sweep.to_local(state, num_devices), num_devices)
         host_metrics = {k: [v] for k, v in saved.items()}
     else:
         if out and writer:
@@ -184,13 +189,14 @@ def run(
                 _stop_diverged(problem, out if writer else None, ckpt_dir, algo, agent, options, host_metrics)
             at_checkpoint = options.checkpoint_every and iteration % options.checkpoint_every == 0
             if ckpt_dir and (at_checkpoint or iteration == total):
-                checkpoint.save(ckpt_dir, iteration, state, _concat(host_metrics))
+                checkpoint.save(ckpt_dir, iteration, sweep.to_global(state, options.num_devices),
+                                _concat(host_metrics))
     finally:
         progress.close()
 
     metrics = _concat(host_metrics)
     t0 = time.perf_counter()
-    eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, EVAL_SALT))(sweep.seed_keys(seeds))
+    eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, EVAL_SALT))(sweep.seed_keys(my_seeds))
     evaluate = jax.jit(sweep.over_seeds(agent.evaluate, num_devices))
     returns = np.asarray(sweep.to_host(evaluate(state, sweep.place(eval_keys, num_devices))))
     eval_s = time.perf_counter() - t0
@@ -205,7 +211,7 @@ def run(
         "env": env_name,
         "num_seeds": len(seeds),
         "seeds": seeds,
-        "num_devices": num_devices,
+        "num_devices": options.num_devices,
         "num_processes": jax.process_count(),
         "iterations": total,
         "total_timesteps": steps_per_seed,

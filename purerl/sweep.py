@@ -45,7 +45,13 @@ def check_devices(num_seeds: int, num_devices: int) -> None:
 
 
 def seed_mesh(num_devices: int) -> Mesh:
-    return Mesh(np.asarray(jax.devices()[:num_devices]), (SEED_AXIS,))
+    """A 1-D mesh of this process's first `num_devices` devices; more than this process has: the devices of
+    every process in process order, so that process p holds the p-th contiguous block of the seed axis."""
+    local = jax.local_devices()
+    if num_devices <= len(local):
+        return Mesh(np.asarray(local[:num_devices]), (SEED_AXIS,))
+    ordered = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
+    return Mesh(np.asarray(ordered[:num_devices]), (SEED_AXIS,))
 
 
 def over_seeds(fn: Callable, num_devices: int = 1) -> Callable:
@@ -74,7 +80,7 @@ def place(tree, num_devices: int = 1):
     if num_devices == 1:
         return tree
     sharding = seed_sharding(num_devices)
-    if jax.process_count() == 1:
+    if sharding.is_fully_addressable:
         return jax.device_put(tree, sharding)
 
     def to_global(x):
@@ -86,8 +92,40 @@ def place(tree, num_devices: int = 1):
     return jax.tree.map(to_global, tree)
 
 
+def process_seeds(seeds: Sequence[int]) -> list[int]:
+    """This process's contiguous share of `seeds` (all of them in a single-process run)."""
+    share = len(seeds) // jax.process_count()
+    return list(seeds)[jax.process_index() * share:(jax.process_index() + 1) * share]
+
+
+def to_global(tree, num_devices: int):
+    """Process-local seed-batched arrays (this process's share) as global arrays over `num_devices` devices
+    of every process, without computing anything (for checkpoints, which each process writes its part of)."""
+    if jax.process_count() == 1:
+        return tree
+    sharding = seed_sharding(num_devices)
+    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), tree)
+
+
+def to_local(tree, num_local_devices: int):
+    """The inverse of `to_global`: this process's rows of global seed-batched arrays, on its own devices."""
+    if jax.process_count() == 1:
+        return tree
+
+    def local(x):
+        shards = sorted(x.addressable_shards, key=lambda s: s.index[0].start or 0)
+        if len(shards) == 1:
+            return shards[0].data
+        shape = (sum(s.data.shape[0] for s in shards),) + x.shape[1:]
+        return jax.make_array_from_single_device_arrays(shape, seed_sharding(num_local_devices),
+                                                        [s.data for s in shards])
+
+    return jax.tree.map(local, tree)
+
+
 def to_host(tree):
-    """Fetch a seed-batched pytree to host numpy arrays (gathered from every process if several)."""
+    """Fetch a seed-batched pytree to host numpy arrays: process-local arrays are concatenated over the
+    processes in process order; global arrays are gathered whole."""
     if jax.process_count() == 1:
         return jax.device_get(tree)
     from jax.experimental import multihost_utils
