@@ -141,7 +141,7 @@ def run(
                 os.path.join(out, "config.json"),
                 {"algo": algo, "config": dataclasses.asdict(agent.config), "run": dataclasses.asdict(options)},
             )
-        state = init(keys)
+        state = sweep.init_over_seeds(agent.init, sweep.seed_keys(my_seeds), num_devices)
 
     state_names = _float_leaf_names(state)
 

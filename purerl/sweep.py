@@ -71,6 +71,35 @@ def seed_sharding(num_devices: int) -> NamedSharding:
     return NamedSharding(seed_mesh(num_devices), P(SEED_AXIS))
 
 
+def shares_cpu_thread_pool(num_devices: int) -> bool:
+    """Whether several devices of the seed mesh are CPU devices of this process.
+
+    Such devices share the process's one intra-op thread pool (one thread per core). jaxlib's LAPACK
+    kernels (QR, LU, Cholesky, eigh, ...) split a batch of large enough matrices into tasks on that pool and
+    block their own pool thread until the tasks are done; once a kernel is blocked on every pool thread, the
+    tasks never run and the program deadlocks at 0% CPU (jaxlib 0.10.2, with or without the purerl.cpu
+    flags). flax's orthogonal init under vmap is such a kernel (a batched QR per 64x64 layer): two CPU
+    devices on a 2-core machine, each initialising its seeds, hang every time. GPUs use cuSOLVER instead.
+    """
+    if num_devices == 1 or jax.default_backend() != "cpu":
+        return False
+    here = jax.process_index()
+    return sum(d.process_index == here for d in seed_mesh(num_devices).devices.flat) > 1
+
+
+def init_over_seeds(init: Callable, keys, num_devices: int = 1):
+    """`init(key)` for every row of the host `keys`, placed for `over_seeds(..., num_devices)` programs.
+
+    Where `shares_cpu_thread_pool`, the states come from the one-device program (`jit(vmap(init))` on the
+    default device) and are then split over the devices: initialisation holds the agents' batched LAPACK
+    kernels, and a single device's program never blocks every pool thread. The initial states are then bit
+    for bit those of a one-device run.
+    """
+    if shares_cpu_thread_pool(num_devices):
+        return place(jax.jit(over_seeds(init))(keys), num_devices)
+    return jax.jit(over_seeds(init, num_devices))(place(keys, num_devices))
+
+
 def place(tree, num_devices: int = 1):
     """Put a seed-batched pytree where `over_seeds(..., num_devices)` programs expect it.
 

@@ -108,3 +108,25 @@ def test_worker_processes_equal_one_process_bitwise(batch_of_four, tmp_path):
         values = np.array([[v for _, v in curves[name][seed]] for seed in range(4)])
         expected = np.array([[float(f"{float(v):.6g}") for v in row] for row in batch_of_four.metrics[name]])
         np.testing.assert_array_equal(values, expected, err_msg=name)  # metrics.csv keeps 6 significant digits
+
+
+@pytest.fixture(scope="module")
+def sharded():
+    """Seeds 0..3 sharded over the session's 2 fake CPU devices in this one process (`--num-devices 2`)."""
+    assert jax.local_device_count() == 2, "conftest.py sets --xla_force_host_platform_device_count=2"
+    return run(4, num_devices=2)
+
+
+def test_sharding_over_devices_in_one_process_runs_and_repeats_bitwise(sharded):
+    """The one-process multi-device path (a multi-GPU machine's): it used to deadlock on CPU devices in init."""
+    assert sharded.summary["num_devices"] == 2
+    assert_same(sharded, run(4, num_devices=2))
+
+
+def test_sharded_equals_vmapped_to_rounding_then_drifts(sharded, batch_of_four):
+    """XLA compiles the partitioned program with other fusions, so it rounds differently in the last bit from
+    the first update on: the runs agree to float rounding at first and, being chaotic, drift apart later."""
+    for name in ("episode_return", "value_loss", "approx_kl", "policy_loss"):
+        np.testing.assert_allclose(sharded.metrics[name][:, :4], batch_of_four.metrics[name][:, :4], rtol=1e-4,
+                                   atol=1e-7, err_msg=name)
+    np.testing.assert_array_equal(sharded.metrics["episode_return"][:, :4], batch_of_four.metrics["episode_return"][:, :4])
