@@ -1,7 +1,6 @@
-"""Test session set-up: CPU only, two fake CPU devices (for the sharding tests) and the XLA CPU flags that
-prevent a known thread-pool deadlock of big vmapped programs on small CPUs (README, "Known issues"):
-with 2 host devices a sharded PPO program still hung once with only the scheduler flag, so Eigen's
-intra-op thread pool is switched off too. All must be set before jax is imported, hence here."""
+"""Test session set-up: CPU only, two fake CPU devices (for the sharding tests) and the two XLA CPU flags that
+every `purerl` command sets (purerl.cpu), so that in-process runs compute what the CLI computes, bit for bit.
+All must be set before jax is imported, hence here."""
 
 import os
 
