@@ -263,7 +263,8 @@ def _from_dict(cls, values: dict):
 def _print_summary(summary: dict, out: str | None) -> None:
     per_seed = " ".join(f"{r:.1f}" for r in summary["final_return_per_seed"])
     print(
-        f"{summary['algo']} on {summary['env']}: {summary['num_seeds']} seed(s) x {summary['total_timesteps']} env steps\n"
+        f"{summary['algo']}{' on ' + summary['env'] if summary['env'] else ''}: {summary['num_seeds']} seed(s) x "
+        f"{summary['total_timesteps']} env steps\n"
         f"  final return (mean of {summary['eval_episodes']} episodes per seed): mean {summary['final_return_mean']:.1f}"
         f"  min {summary['final_return_min']:.1f}  max {summary['final_return_max']:.1f}\n"
         f"  per seed: {per_seed}\n"
