@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from purerl import checkpoint, sweep
@@ -239,7 +240,7 @@ class TrainingDiverged(RuntimeError):
 
 
 def _float_leaf_names(state) -> list[str]:
-    """Names ('.params.actor.Dense_0.kernel', ...) of the float leaves of one seed's state, in tree order."""
+    """Names ('params.params.actor.Dense_0.kernel', ...) of the float leaves of the state, in tree order."""
     leaves = jax.tree_util.tree_flatten_with_path(state)[0]
     return [jax.tree_util.keystr(path, simple=True, separator=".") for path, x in leaves
             if np.issubdtype(x.dtype, np.inexact)]
@@ -247,8 +248,6 @@ def _float_leaf_names(state) -> list[str]:
 
 def _finite_float_leaves(state) -> jax.Array:
     """One flag per float leaf of the state: are all its values finite? (In the jitted chunk, per seed.)"""
-    import jax.numpy as jnp
-
     flags = [jnp.isfinite(x).all() for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.inexact)]
     return jnp.stack(flags) if flags else jnp.ones((0,), bool)
 

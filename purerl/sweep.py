@@ -1,10 +1,12 @@
 """Sweeps: one program over many seeds (vmap), split over devices (shard_map).
 
 Seed `s` always means the key `jax.random.PRNGKey(s)`, so seed i of a vmapped batch is the same run as
-a single run with seed i. With several devices, the seed axis is sharded over a 1-D mesh named "seeds"
-and each device runs `vmap` over its share; nothing is communicated between seeds. The mesh is built
-from `jax.devices()`, which after `jax.distributed.initialize` spans every process, so multi-host
-sweeps need no change here or in the agents.
+a single run with seed i (bit for bit inside any batch of two or more seeds; docs/running.md). With
+several devices, the seed axis is sharded over a 1-D mesh named "seeds" and each device runs `vmap` over
+its share; nothing is communicated between seeds. A mesh of at most this process's devices is local; a
+larger one spans every process (after `jax.distributed.initialize`), for programs that need all members
+at once, such as an ES generation. Training runs use local programs: each process trains its share of the
+seeds (`process_seeds`), and `to_host`, `to_global` and `to_local` move the results between processes.
 """
 
 from __future__ import annotations
