@@ -25,7 +25,6 @@ import jax
 from purerl.cpu import with_cpu_flags
 
 
-
 def count(options) -> int:
     """How many local processes should run `options` (1: run in this process).
 

@@ -8,16 +8,15 @@
 """
 
 from purerl.data.cache import dataset_path, default_cache_dir, resolve
+
+# NB: the name `collect` is the function; the module is `importlib.import_module("purerl.data.collect")`.
+from purerl.data.collect import KINDS, CollectConfig, collect  # noqa: E402
+from purerl.data.collect import main as collect_main  # noqa: E402
 from purerl.data.layout import FLAT_KEYS, REQUIRED_KEYS, read_hdf5, validate, write_hdf5
 from purerl.data.load import VIEWS, episodes_view, exact_view, load, metadata, qlearning_view, read_minari
 from purerl.data.prep import antmaze_shift, clip_actions, iql_reward_scale, normalize_states
 from purerl.data.refs import D4RL_REFS, d4rl_refs
 from purerl.data.score import normalized_score, reference_returns, score_of
-
-# NB: the name `collect` is the function; the module is `importlib.import_module("purerl.data.collect")`.
-from purerl.data.collect import CollectConfig, KINDS, collect  # noqa: E402
-from purerl.data.collect import main as collect_main  # noqa: E402
-
 
 __all__ = [
     "CollectConfig", "KINDS", "FLAT_KEYS", "REQUIRED_KEYS", "VIEWS", "D4RL_REFS", "antmaze_shift", "clip_actions", "collect", "collect_main",
