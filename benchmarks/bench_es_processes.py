@@ -1,8 +1,8 @@
 """Seconds per ES generation of TA-LPO meta-training (population 32, inner PPO on CartPole-v1) with the
 population on 1 device vs sharded over 2 devices.
 
-Two fake host devices in one process hang in XLA's CPU runtime here (the known thread-pool deadlock, see
-`shared/algorithms/learned_objectives.md` section 4 and tests/loopback.py), so "2 devices" is measured the
+Two fake host devices in one process can hang in XLA's CPU runtime here (jaxlib's batched LAPACK kernels
+block the shared intra-op pool: README, "Known issues"), so "2 devices" is measured the
 way `purerl train` uses both cores: 2 processes with one CPU device each, joined by jax.distributed on
 127.0.0.1, the population sharded over them by `purerl.sweep.over_seeds` (shard_map). Compile time is
 measured separately from the generations.

@@ -8,7 +8,7 @@ then evaluate `--eval-episodes` episodes per seed in the brax env the data came 
 the agent's own state normalisation). Compile time is measured apart from run time. Scores use the dataset's
 own reference returns (`ref_min_score` / `ref_max_score` in its metadata: purerl's random policy and its
 expert), so they are NOT comparable with published D4RL numbers. The verdict per dataset: does PRDC / O-DICE
-beat TD3+BC or IQL with non-overlapping 95% CIs (the offline issue's reproduction bar). Results are written
+beat TD3+BC or IQL with non-overlapping 95% CIs (the reproduction criterion). Results are written
 after every algorithm to benchmarks/results/<name>.json, so a stopped run keeps what it finished.
 """
 

@@ -6,7 +6,7 @@ rollout (hessian_batch_episodes = 1 episode of H steps) is paid out of the same 
 return of the deterministic policy (32 episodes per seed), mean ± 95% bootstrap CI over seeds; training
 curve (mean undiscounted return of the sampled episodes per iteration); compile time and run time
 measured separately; env steps/s. Separately: the cost of one update iteration at the same main batch
-(N-HARPG / Vanilla-PG ratio; issue bar <= 2.5).
+(N-HARPG / Vanilla-PG ratio; target <= 2.5).
 
     python benchmarks/bench_pg.py --env CartPole-v1 --iters 100 --batch 5000
     python benchmarks/bench_pg.py --env walker2d --iters 12 --batch 5000 --no-cost   # brax, spring backend

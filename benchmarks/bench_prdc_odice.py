@@ -1,6 +1,6 @@
 """PRDC (with its exact nearest-neighbour search over the whole dataset) and O-DICE gradient updates/s vs TD3+BC on
 the same data, batch 256, 1 and 8 vmapped seeds; compile time measured apart from run time (reuses
-`bench_offline.time_agent`). The issue's speed bar: a PRDC update with the exact search over a 1M-row dataset
+`bench_offline.time_agent`). The speed target: a PRDC update with the exact search over a 1M-row dataset
 costs at most 3x a TD3+BC update (`cost_ratios_per_update` below).
 
 Data (`--data`):

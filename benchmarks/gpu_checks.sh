@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The GPU-only checks of the open issues, each with its own time limit, results copied into RESULTS_DIR as soon
+# The GPU-only checks of the agents, each with its own time limit, results copied into RESULTS_DIR as soon
 # as a step ends (a step that runs long costs only itself):
 #   hnpg-H   HNPG headline on the H-step combination lock, 5 vmapped seeds, up to the spec's 1.5M-step budget,
-#            with the per-timestep good-action diagnostic (issue 5); HNPG_SECONDS caps it (default 300);
-#   torch    TD3+BC / IQL updates/s, purerl (JAX) vs the PyTorch reference, both on the GPU (issue 8);
-#   prdc     PRDC (brute-force exact NN search over 1M rows) and O-DICE updates/s vs TD3+BC, 1 and 8 seeds (issue 9).
+#            with the per-timestep good-action diagnostic; HNPG_SECONDS caps it (default 300);
+#   torch    TD3+BC / IQL updates/s, purerl (JAX) vs the PyTorch reference, both on the GPU;
+#   prdc     PRDC (brute-force exact NN search over 1M rows) and O-DICE updates/s vs TD3+BC, 1 and 8 seeds.
 #
 #   bash benchmarks/gpu_checks.sh RESULTS_DIR [STEP ...]      # default steps: hnpg-50 torch prdc
 #

@@ -17,7 +17,7 @@ md(r"""
 abstract and two third-party summaries could be read. Verified from those: a denoising score model of the
 dataset-density gradient, an inverse-dynamics model that turns state guidance into an auxiliary action, applied
 to a frozen pre-trained offline policy, and VaR as the risk metric. Everything else is ours — see
-`shared/algorithms/cdsa.md` sections 2-3 (items marked [R]) and the notice at the top of `purerl/agents/cdsa.py`:
+the reconstruction notice at the top of `purerl/agents/cdsa.py`, which lists every assumption:
 the noise-conditional score model and its DSM weighting, the forward model (the paper names none), the correction
 rule $a = \mathrm{clip}(a_0 + \lambda\, J_{s'} I(s, s_1)\,\kappa\sigma_e^2 s_\phi(s_1, \sigma_e))$ with
 $s_1 = s + f(s, a_0)$, all hyperparameters and the exact VaR/CVaR definitions. The paper's numbers could not be
@@ -216,7 +216,7 @@ plt.tight_layout()
 plt.show()
 """)
 
-md("## Issue bars (mean not lowered by more than 1 point; VaR_0.1 raised on at least half of the combinations)")
+md("## Targets (mean not lowered by more than 1 point; VaR_0.1 raised on at least half of the combinations)")
 
 code(r"""
 for kind, base, dm, dv in VERDICT:

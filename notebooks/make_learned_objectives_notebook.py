@@ -63,7 +63,7 @@ md(r"""
 
 Every generation samples 32 drift networks (16 antithetic pairs around the ES mean), trains one inner PPO agent
 per member (all members share the inner seed: common random numbers) and moves the mean along the
-fitness-weighted noise. The bar of the issue: the mean fitness of the last 10 generations exceeds that of the
+fitness-weighted noise. The test of learning: the mean fitness of the last 10 generations exceeds that of the
 first 10, with a bootstrap CI (over generations) that excludes 0.
 """)
 

@@ -102,7 +102,7 @@ Read from `benchmarks/results/pg_walker2d.json` / `pg_reacher.json` (written by
 `python benchmarks/bench_pg.py --env walker2d|reacher ...`; the exact command, budget and the paper code's budget are
 stored in each JSON and printed below). Policy: Gaussian MLP (64, 64), tanh, state-independent std (init 1), as the
 paper's code uses for MuJoCo; horizon H = 1000 (walker2d) / 50 (reacher). **Budget vs paper:** these runs had about
-25 minutes of a shared 2-core CPU per env (the issue allows an hour on 2 free cores), i.e. a few hundred thousand env
+25 minutes of a shared 2-core CPU per env, i.e. a few hundred thousand env
 steps per seed, against up to 1000 iterations x 1000-5000 steps (1-5 M steps) per run in the paper's code. **Dynamics:**
 brax's spring backend is a simplified impulse/spring contact model, not MuJoCo's; brax walker2d / reacher also differ
 from Walker2d-v2 / Reacher-v2 in observation layout, reward terms and termination details, so the returns below are

@@ -170,9 +170,9 @@ plt.show()
 """)
 
 md(r"""
-## Issue bar: do PRDC and O-DICE beat TD3+BC or IQL (non-overlapping CIs)?
+## Verdict: do PRDC and O-DICE beat TD3+BC or IQL (non-overlapping CIs)?
 
-The issue asks for this on 3 MuJoCo medium-replay datasets; here there is one environment (Pendulum-v1), so the
+The papers report this on 3 MuJoCo medium-replay datasets; here there is one environment (Pendulum-v1), so the
 check below is printed per dataset for what it is worth.
 """)
 
@@ -238,7 +238,7 @@ for path in sorted(results.glob("offline_brax_*.json")):
                   f"  ({r['updates_per_s']:.0f} updates/s, {len(r['score_per_seed'])} vmapped seeds, compile {r['compile_s']:.0f} s)")
         print("  verdict (non-overlapping 95% CIs):", entry.get("verdict"), "\n")
 
-# Pooled by dataset and budget, with the issue's verdict: does PRDC / O-DICE beat TD3+BC or IQL with
+# Pooled by dataset and budget, with the verdict: does PRDC / O-DICE beat TD3+BC or IQL with
 # non-overlapping 95% CIs at the same budget?
 for (name, budget), by_algo in pooled.items():
     print(f"{name}, {budget}")

@@ -1,7 +1,7 @@
 """Shared machinery of the stochastic policy-gradient agents (`pg`, `npg_igt`, `harpg`).
 
 Fatkhullin, Barakat, Kireeva, He, "Stochastic Policy Gradient Methods: Improved Sample Complexity for
-Fisher-non-degenerate Policies", ICML 2023. Spec: `shared/algorithms/npg_igt_harpg.md`.
+Fisher-non-degenerate Policies", ICML 2023.
 
 Everything works on a *flat* parameter vector θ and a `logp_fn(θ, obs, action) -> log π_θ(a|s)` that
 broadcasts over leading axes. Trajectories are a flat batch of steps (`Episodes`) with a segment id per

@@ -4,7 +4,7 @@ A minimal re-implementation written for this benchmark (no code copied), structu
 implementations the speed bar names: sfujim/TD3_BC (separate Actor and twin-Critic modules, deep-copied
 targets, a Python `total_it` counter deciding the actor step, Polyak by a loop over parameters) and
 CORL-style IQL (TwinQ, V, Gaussian actor built on torch.distributions.Normal, CosineAnnealingLR on the actor).
-Update semantics follow `shared/algorithms/offline_data.md` sec. 7 (TD3+BC) and sec. 8 (IQL: V, then the
+Update semantics follow purerl's `td3_bc.py` and `iql.py` docstrings (IQL: V, then the
 actor with the new V, then the critics from the new V(s'), then Polyak), i.e. the same work per step as
 purerl's agents. Initialisation (PyTorch defaults instead of orthogonal) does not change the cost.
 

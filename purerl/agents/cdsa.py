@@ -1,5 +1,5 @@
 """CDSA (Liu, Yang & Li 2024, arXiv 2406.07541): denoising-score test-time action correction of a frozen offline
-policy. Spec: `shared/algorithms/cdsa.md`.
+policy.
 
 RECONSTRUCTION NOTICE. No public code exists and only the abstract and third-party summaries could be read.
 Verified from those: a denoising score model of the dataset density's gradient field, an inverse-dynamics model

@@ -2,7 +2,7 @@
 
 Never queries Q at actions outside the dataset: V is fitted by expectile regression to min(Q1_bar, Q2_bar)(s, a)
 at dataset actions, Q by TD to r + gamma V(s'), and the policy by advantage-weighted regression. Verified against
-ikostrikov/implicit_q_learning (`shared/algorithms/offline_data.md`, sec. 8). One gradient step, in this order:
+ikostrikov/implicit_q_learning. One gradient step, in this order:
 1. V:  L_V = mean L2_tau(min Q_bar(s, a) - V(s)),  L2_tau(u) = |tau - 1(u < 0)| u^2;
 2. actor: w = min(exp(beta (min Q_bar(s, a) - V_new(s))), 100),  L_pi = -mean w log pi(a|s);
 3. critics: y = r + gamma (1 - terminal) V_new(s'),  L_Q = mean (Q1 - y)^2 + (Q2 - y)^2;

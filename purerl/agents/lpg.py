@@ -1,6 +1,6 @@
 """TA-LPG: a temporally-aware Learned Policy Gradient (Jackson et al., 2024, "Discovering Temporally-Aware
 Reinforcement Learning Algorithms", after Oh et al., 2020, "Discovering Reinforcement Learning Algorithms"),
-meta-trained with OpenAI-ES on random grid worlds (`shared/algorithms/learned_objectives.md` section 2.2).
+meta-trained with OpenAI-ES on random grid worlds (`purerl.envs.gridworld`).
 
 The *agent* is tabular (linear, no bias, on `purerl.envs.gridworld` observations): a softmax policy pi(a|s)
 and a categorical "target" y(s) over 8 bins whose meaning the learned rule invents (in LPG it plays the role

@@ -2,7 +2,7 @@
 via Orthogonal-gradient Update"); offline RL and (`--mode il`) offline imitation learning.
 
 V minimises the V-DICE dual J(V) = (1 - lam) E[V(s)] + lam E[f*(r + gamma (1 - d) V(s') - V(s))] with the Pearson
-chi-square conjugate f*(y) = y + y^2/4 (y >= -2), -1 below (`shared/algorithms/odice.md`, verified against
+chi-square conjugate f*(y) = y + y^2/4 (y >= -2), -1 below (read against
 maoliyuan/ODICE-Pytorch). Per step, with V_bar an EMA target (min over the twin heads):
   delta_f = r + gamma (1-d) V_bar(s') - V(s),  g_f = grad lam mean f*(delta_f)         (forward: through V(s))
   delta_b = r + gamma (1-d) V(s') - V_bar(s),  g_b = grad lam eta mean f*(delta_b)     (backward: through V(s'))

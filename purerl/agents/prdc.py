@@ -1,7 +1,7 @@
 """PRDC (Ran, Li, Zhang, Zhang & Yu, ICML 2023, "Policy Regularization with Dataset Constraint for Offline RL").
 
 TD3+BC with the behaviour-cloning target replaced by the action of the dataset sample nearest to (beta*s, pi(s))
-in the joint metric ||(beta*s) (+) a||_2 (`shared/algorithms/prdc.md`, verified against LAMDA-RL/PRDC):
+in the joint metric ||(beta*s) (+) a||_2 (read against LAMDA-RL/PRDC):
   key_b = [beta s_b, pi(s_b)] (no gradient),  j_b = argmin_i ||key_b - X_i||,  X_i = [beta s_i, a_i] (whole dataset)
   L_pi = -lam mean Q1(s, pi(s)) + mean (pi(s) - a_{j_b})^2,  lam = alpha / mean|Q1| (no gradient).
 Critic, target smoothing, delays (one actor step after every 2 critic steps, on the second critic step's batch),
@@ -107,7 +107,7 @@ class Config:
     """physics backend of a brax evaluation env ("" = the dataset's, from its metadata; else generalized)"""
 
 
-# Per-dataset hyperparameters of the official README (shared/algorithms/prdc.md, sec. 3).
+# Per-dataset hyperparameters of the authors' README.
 PRESETS: dict[str, dict[str, float]] = {
     "prdc-halfcheetah": {"alpha": 40.0, "beta": 2.0},
     "prdc-locomotion": {"alpha": 2.5, "beta": 2.0},

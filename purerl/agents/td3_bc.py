@@ -1,7 +1,7 @@
 """TD3+BC (Fujimoto & Gu, NeurIPS 2021, "A Minimalist Approach to Offline Reinforcement Learning").
 
 TD3 on a fixed dataset plus a behaviour-cloning term in the actor loss, with states normalised by the dataset's
-mean and std (+1e-3). Verified against sfujim/TD3_BC (see `shared/algorithms/offline_data.md`, sec. 7):
+mean and std (+1e-3). Read against sfujim/TD3_BC:
 - critic (every step): a' = clip(pi_bar(s') + clip(N(0, 0.2^2), -0.5, 0.5), -1, 1),
   y = r + gamma (1 - terminal) min(Q1_bar, Q2_bar)(s', a'), loss MSE(Q1, y) + MSE(Q2, y);
 - actor (every 2nd step): lam = alpha / mean|Q1(s, pi(s))| (no gradient through lam),

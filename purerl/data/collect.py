@@ -1,5 +1,5 @@
 """`collect`: D4RL-style datasets (random, medium, expert, medium-replay, medium-expert, full-replay) from
-purerl's own SAC (`purerl.agents.sac`), deterministic given the seed (`shared/algorithms/offline_data.md`, sec. 3-4).
+purerl's own SAC (`purerl.agents.sac`), deterministic given the seed.
 
 Pipeline for one environment:
 1. Train SAC for `expert_steps` env steps (replay capacity = expert_steps, so nothing is overwritten), keeping the
@@ -25,7 +25,7 @@ Pipeline for one environment:
 Files: `<out>/<env>-<kind>-purerl-v0.hdf5`, gzip; an existing file is kept (skipped), never replaced unless
 `overwrite`.
 
-`expert_algo="ppo"` (the offline-data issue allows a PPO expert where SAC is too slow: on a 2-core CPU SAC's
+`expert_algo="ppo"` (a PPO expert where SAC is too slow: on a 2-core CPU SAC's
 256x256 updates run at ~25-70 per second, so D4RL's 1M-step SAC expert takes hours, while PPO's 64x64 nets
 train at thousands of env steps per second): the kinds keep their definitions with PPO as the learner. PPO has
 no replay buffer; its training data is the on-policy rollouts, so medium-replay / full-replay are those

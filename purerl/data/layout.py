@@ -4,8 +4,7 @@ Root datasets, N rows, episodes stored contiguously (an episode ends at a row wi
 observations (N, obs_dim), actions (N, act_dim), rewards (N,), next_observations (N, obs_dim),
 terminals (N,) bool (true termination), timeouts (N,) bool (time limit without termination),
 `infos/action_log_probs` (N,) and `metadata/*` scalars. Source: D4RL
-`scripts/generation/mujoco/collect_data.py` and `d4rl/offline_env.py` (see
-`shared/algorithms/offline_data.md`, sec. 2).
+`scripts/generation/mujoco/collect_data.py` and `d4rl/offline_env.py`.
 Loading checks every file (`validate`): keys, dtypes, shapes, NaN/inf.
 """
 

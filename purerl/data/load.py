@@ -1,6 +1,6 @@
 """`load(path, view=...)`: read purerl/D4RL hdf5 files and Minari directories into a pytree of arrays.
 
-Views (see `shared/algorithms/offline_data.md`, sec. 6):
+Views:
 - "qlearning": exactly `d4rl.qlearning_dataset` — for i in 0..N-2, rows with `timeouts[i]` are skipped, the
   others give (observations[i], actions[i], rewards[i], next = observations[i+1], terminals[i]); row N-1 is
   never emitted. Without a `timeouts` key the time limit is an episode-step counter == max_episode_steps - 1.

@@ -1,5 +1,5 @@
-"""Continuous coverage task of SubPO (Prajapat et al., ICLR 2024, "Submodular Reinforcement Learning", §4.6
-of `shared/algorithms/subpo.md`): an ant walks on the plane and is paid for the ground it covers.
+"""Continuous coverage task of SubPO (Prajapat et al., ICLR 2024, "Submodular Reinforcement Learning",
+sec. 4.6): an ant walks on the plane and is paid for the ground it covers.
 
 A 100 × 100 coverage mask lies over [−20, 20]² (cells of 0.4 m). After every step the torso position
 (x, y) marks the 5 × 5 cell block [i, i+5) × [j, j+5), i = ⌊(x + 20)/0.4⌋, j = ⌊(y + 20)/0.4⌋ (block

@@ -1,5 +1,5 @@
-"""Random grid worlds: the task distribution TA-LPG is meta-trained on (`shared/algorithms/learned_objectives.md`
-section 2.2, the `all_vrandlife` distribution of the groove code).
+"""Random grid worlds: the task distribution TA-LPG is meta-trained on (the
+`all_vrandlife` distribution of the authors' groove code).
 
 A *level* is sampled once per task and held in a `Level` pytree of fixed-shape arrays (the largest grid and
 object count), so levels of different sizes vmap together: a height x width grid (4-10 each) inside a 10 x 10
