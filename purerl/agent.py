@@ -21,14 +21,19 @@ from typing import Any
 import jax
 
 
+ENV_STEPS = "env steps"  # interactions with the environment, per seed
+UPDATES = "updates"  # gradient updates on a fixed dataset, per seed
+
+
 @dataclass(frozen=True)
 class Agent:
     init: Callable[[jax.Array], Any]
     update: Callable[[Any], tuple[Any, dict[str, jax.Array]]]
     evaluate: Callable[[Any, jax.Array], jax.Array]
     num_iterations: int
-    steps_per_iteration: int  # env steps per iteration and seed (the sample budget's unit)
+    steps_per_iteration: int  # budget units per iteration and seed (env steps, unless `budget_unit` says otherwise)
     config: Any
+    budget_unit: str = ENV_STEPS  # what the budget counts: ENV_STEPS (online agents) or UPDATES (offline agents)
 
 
 def train_fn(agent: Agent) -> Callable[[jax.Array], tuple[Any, dict[str, jax.Array]]]:

@@ -262,14 +262,17 @@ def _from_dict(cls, values: dict):
 
 def _print_summary(summary: dict, out: str | None) -> None:
     per_seed = " ".join(f"{r:.1f}" for r in summary["final_return_per_seed"])
+    unit = summary["budget_unit"]
+    budget, throughput = (summary[k] for k in (("total_timesteps", "env_steps_per_s") if unit == "env steps"
+                                               else ("total_updates", "updates_per_s")))
     print(
         f"{summary['algo']}{' on ' + summary['env'] if summary['env'] else ''}: {summary['num_seeds']} seed(s) x "
-        f"{summary['total_timesteps']} env steps\n"
+        f"{budget} {unit}\n"
         f"  final return (mean of {summary['eval_episodes']} episodes per seed): mean {summary['final_return_mean']:.1f}"
         f"  min {summary['final_return_min']:.1f}  max {summary['final_return_max']:.1f}\n"
         f"  per seed: {per_seed}\n"
         f"  compile {summary['compile_s']:.1f} s, run {summary['run_s']:.1f} s, "
-        f"{summary['env_steps_per_s']:,.0f} env steps/s"
+        f"{throughput:,.0f} {unit}/s"
         + (f"\n  outputs in {out}" if out else "")
     )
 

@@ -67,12 +67,14 @@ def _jsonable(x):
     return str(x)
 
 
-def write_metrics_csv(path: str, metrics: dict[str, np.ndarray], seeds, steps_per_iteration: int) -> None:
-    """Long format: seed, iteration, env_steps, metric, value; arrays are (num_seeds, num_iterations)."""
+def write_metrics_csv(path: str, metrics: dict[str, np.ndarray], seeds, steps_per_iteration: int,
+                      budget_unit: str = "env steps") -> None:
+    """Long format: seed, iteration, <budget>, metric, value; arrays are (num_seeds, num_iterations). The third
+    column counts the agent's budget unit: `env_steps`, or `updates` for offline agents."""
     tmp = f"{path}.tmp"
     with open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["seed", "iteration", "env_steps", "metric", "value"])
+        writer.writerow(["seed", "iteration", budget_unit.replace(" ", "_"), "metric", "value"])
         for name in sorted(metrics):
             values = np.asarray(metrics[name])
             for row, seed in enumerate(seeds):
@@ -82,23 +84,22 @@ def write_metrics_csv(path: str, metrics: dict[str, np.ndarray], seeds, steps_pe
 
 
 def read_metrics_csv(path: str) -> dict[str, dict[int, list[tuple[int, float]]]]:
-    """metric -> seed -> [(env_steps, value)], the inverse of `write_metrics_csv` (for plots)."""
+    """metric -> seed -> [(budget, value)], the inverse of `write_metrics_csv` (for plots); the budget is the
+    file's third column (env steps or updates)."""
     out: dict[str, dict[int, list[tuple[int, float]]]] = {}
     with open(path) as f:
-        for row in csv.DictReader(f):
-            out.setdefault(row["metric"], {}).setdefault(int(row["seed"]), []).append(
-                (int(row["env_steps"]), float(row["value"]))
-            )
+        rows = csv.reader(f)
+        next(rows)  # header: seed, iteration, env_steps | updates, metric, value
+        for seed, _, budget, metric, value in rows:
+            out.setdefault(metric, {}).setdefault(int(seed), []).append((int(budget), float(value)))
     return out
 
 
 class Progress:
     """A live progress line, updated between jitted chunks (never from inside the compiled program)."""
 
-    def __init__(self, total: int, steps_per_iteration: int, num_seeds: int, enabled: bool = True, label: str = ""):
+    def __init__(self, total: int, enabled: bool = True, label: str = ""):
         self.total = total
-        self.steps_per_iteration = steps_per_iteration
-        self.num_seeds = num_seeds
         self.enabled = enabled
         self.label = label
         self.start = time.perf_counter()

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purerl import checkpoint, sweep
-from purerl.agent import Agent
+from purerl.agent import ENV_STEPS, Agent
 from purerl.logging import Progress, machine, versions, write_json, write_metrics_csv
 
 EVAL_SALT = 0x5EED  # evaluation keys are fold_in(PRNGKey(seed), EVAL_SALT): disjoint from training
@@ -165,9 +165,7 @@ def run(
         return compiled[length]
 
     start_iteration = iteration
-    progress = Progress(
-        total, agent.steps_per_iteration, len(seeds), options.progress and writer, label=f"{algo} {len(seeds)} seed(s)"
-    )
+    progress = Progress(total, options.progress and writer, label=f"{algo} {len(seeds)} seed(s)")
     progress.update(iteration, {})
     run_s = 0.0
     try:
@@ -183,7 +181,8 @@ def run(
             iteration += length
             for name, value in metrics.items():
                 host_metrics.setdefault(name, []).append(np.asarray(value))
-            progress.update(iteration, _progress_stats(metrics, iteration * agent.steps_per_iteration))
+            progress.update(iteration, _progress_stats(metrics, iteration * agent.steps_per_iteration,
+                                                       agent.budget_unit))
             problem = _non_finite(metrics, np.asarray(finite), state_names, first, seeds)
             if problem:  # nothing of this chunk is checkpointed: the last checkpoint stays the last finite one
                 progress.close()
@@ -215,7 +214,8 @@ def run(
         "num_devices": options.num_devices,
         "num_processes": jax.process_count(),
         "iterations": total,
-        "total_timesteps": steps_per_seed,
+        "budget_unit": agent.budget_unit,
+        **_budget(agent.budget_unit, steps_per_seed, len(seeds) * executed * agent.steps_per_iteration / max(run_s, 1e-9)),
         "final_return_mean": float(per_seed.mean()),
         "final_return_min": float(per_seed.min()),
         "final_return_max": float(per_seed.max()),
@@ -223,14 +223,14 @@ def run(
         "eval_episodes": int(returns.shape[1]),
         "compile_s": round(compile_s, 3),
         "run_s": round(run_s, 3),
-        "env_steps_per_s": round(len(seeds) * executed * agent.steps_per_iteration / max(run_s, 1e-9), 1),
         "eval_s": round(eval_s, 3),
         "resumed_from": start_iteration if resume_dir is not None else None,
         "versions": versions(),
         "machine": machine(),
     }
     if out and writer:
-        write_metrics_csv(os.path.join(out, "metrics.csv"), metrics, seeds, agent.steps_per_iteration)
+        write_metrics_csv(os.path.join(out, "metrics.csv"), metrics, seeds, agent.steps_per_iteration,
+                          agent.budget_unit)
         write_json(os.path.join(out, "summary.json"), summary)
     return RunResult(state, metrics, returns, summary)
 
@@ -290,7 +290,7 @@ def _stop_diverged(problem, out, ckpt_dir, algo, agent, options, host_metrics) -
         hint = "; no checkpoint was saved before it (--checkpoint-every N keeps one to resume from)"
     if out:
         write_metrics_csv(os.path.join(out, "metrics.csv"), _concat(host_metrics), options.seeds,
-                          agent.steps_per_iteration)
+                          agent.steps_per_iteration, agent.budget_unit)
         write_json(os.path.join(out, "summary.json"), {
             "status": "non-finite", "error": problem, "algo": algo, "num_seeds": options.num_seeds,
             "seeds": options.seeds, "last_finite_checkpoint": last, "versions": versions(), "machine": machine(),
@@ -303,8 +303,16 @@ def _concat(host_metrics: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate(v, axis=1) for k, v in host_metrics.items()}
 
 
-def _progress_stats(metrics: dict[str, np.ndarray], env_steps: int) -> dict[str, float]:
-    stats = {"env_steps": float(env_steps)}
+def _budget(unit: str, per_seed: int, per_second: float) -> dict[str, float]:
+    """The budget and throughput under their unit's names: `total_timesteps` and `env_steps_per_s` for env
+    steps, `total_updates` and `updates_per_s` for gradient updates on a dataset."""
+    if unit == ENV_STEPS:
+        return {"total_timesteps": per_seed, "env_steps_per_s": round(per_second, 1)}
+    return {"total_updates": per_seed, "updates_per_s": round(per_second, 1)}
+
+
+def _progress_stats(metrics: dict[str, np.ndarray], done: int, unit: str) -> dict[str, float]:
+    stats = {unit.replace(" ", "_"): float(done)}
     if "episode_return" in metrics:
         values = np.asarray(metrics["episode_return"], dtype=np.float64)
         if np.isfinite(values).any():

@@ -155,6 +155,12 @@ def test_cli_train_td3_bc(bandit_path, tmp_path):
         summary = json.load(f)
     assert summary["env"] == "Pendulum-v1" and summary["num_seeds"] == 2 and summary["iterations"] == 2
     assert np.isfinite(summary["final_return_mean"])
+    # the budget counts gradient updates, not env steps, in the summary and in metrics.csv
+    assert summary["budget_unit"] == "updates" and summary["total_updates"] == 20 and summary["updates_per_s"] > 0
+    assert "total_timesteps" not in summary and "env_steps_per_s" not in summary
+    with open(os.path.join(out, "metrics.csv")) as f:
+        header, first = f.readline().strip(), f.readline()
+    assert header == "seed,iteration,updates,metric,value" and first.startswith("0,1,10,")
 
 
 def test_bad_configs(bandit_path):

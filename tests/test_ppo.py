@@ -74,6 +74,7 @@ def test_cli_writes_documented_files(tmp_path, capsys):
                 "run_s", "env_steps_per_s", "versions", "machine"]:
         assert key in summary
     assert len(summary["final_return_per_seed"]) == 2 and summary["versions"]["jax"] == jax.__version__
+    assert summary["budget_unit"] == "env steps" and summary["total_timesteps"] == 768
     config = json.loads((out / "config.json").read_text())
     assert config["algo"] == "ppo" and config["config"]["num_steps"] == 32
     header, *rows = (out / "metrics.csv").read_text().splitlines()

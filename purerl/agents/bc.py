@@ -19,7 +19,7 @@ import optax
 from flax import struct
 
 from purerl import offline
-from purerl.agent import Agent, check_positive, train_fn
+from purerl.agent import UPDATES, Agent, check_positive, train_fn
 from purerl.agents.td3_bc import Actor
 from purerl.nn import activation_fn
 
@@ -101,7 +101,7 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
         return evaluate_params(state.actor, key)
 
     return Agent(init, update, evaluate, config.num_updates // config.updates_per_iteration,
-                 config.updates_per_iteration, dataclasses.replace(config, env=data.env))
+                 config.updates_per_iteration, dataclasses.replace(config, env=data.env), UPDATES)
 
 
 def make_train(config: Config, data: offline.OfflineData | None = None):

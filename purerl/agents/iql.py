@@ -29,7 +29,7 @@ import optax
 from flax import struct
 
 from purerl import offline
-from purerl.agent import Agent, check_positive, train_fn
+from purerl.agent import UPDATES, Agent, check_positive, train_fn
 from purerl.nn import MLP, EnsembleQ, activation_fn, gaussian_log_prob
 
 
@@ -212,7 +212,7 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
 
     resolved = dataclasses.replace(config, env=data.env)
     return Agent(init, update, evaluate, config.num_updates // config.updates_per_iteration,
-                 config.updates_per_iteration, resolved)
+                 config.updates_per_iteration, resolved, UPDATES)
 
 
 def make_train(config: Config, data: offline.OfflineData | None = None):

@@ -34,7 +34,7 @@ from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from purerl import offline
-from purerl.agent import Agent, check_positive, train_fn
+from purerl.agent import UPDATES, Agent, check_positive, train_fn
 from purerl.nn import MLP, gaussian_log_prob
 
 
@@ -368,6 +368,7 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
         config.num_updates // config.updates_per_iteration,
         config.updates_per_iteration,
         dataclasses.replace(config, env=data.env),
+        UPDATES,
     )
 
 

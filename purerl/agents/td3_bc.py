@@ -26,7 +26,7 @@ import optax
 from flax import struct
 
 from purerl import offline
-from purerl.agent import Agent, train_fn
+from purerl.agent import UPDATES, Agent, train_fn
 from purerl.nn import EnsembleQ, activation_fn
 
 
@@ -214,7 +214,7 @@ def make_agent(config: Config, data: offline.OfflineData | None = None, bc_targe
 
     resolved = dataclasses.replace(config, env=data.env)
     return Agent(init, update, evaluate, config.num_updates // config.updates_per_iteration,
-                 config.updates_per_iteration, resolved)
+                 config.updates_per_iteration, resolved, UPDATES)
 
 
 def make_train(config: Config, data: offline.OfflineData | None = None):
