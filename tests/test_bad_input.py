@@ -90,6 +90,7 @@ def probes():
         ("lpo-zero-generations", ["meta-train", "lpo", "--generations", "0", "--out", "{new}"], "generations"),
         ("lpo-negative-population", ["meta-train", "lpo", "--population", "-4", "--out", "{new}"], "population"),
         ("lpo-unknown-env", ["meta-train", "lpo", "--env", "Nope-v0", "--out", "{new}"], "Nope-v0"),
+        ("lpo-taken-out", ["meta-train", "lpo", "--out", "{taken}"], "not empty"),
         ("lpo-wrong-type", ["meta-train", "lpo", "--generations", "x"], "Error parsing --generations"),
         ("lpg-zero-generations", ["meta-train", "lpg", "--generations", "0", "--out", "{new}"], "generations"),
         ("lpg-negative-population", ["meta-train", "lpg", "--population", "-4", "--out", "{new}"], "population"),
