@@ -43,6 +43,7 @@ def _exit_at_once_on_error(process_id: int):
     try:
         yield
     except SystemExit as stop:  # _fail has printed its one line
+        sys.stdout.flush()
         sys.stderr.flush()
         os._exit(stop.code if isinstance(stop.code, int) else 1)
     except BaseException as err:  # noqa: BLE001 -- report anything, then leave without the barrier
@@ -261,9 +262,11 @@ def _from_dict(cls, values: dict):
 
 
 def _print_summary(summary: dict, out: str | None) -> None:
+    from purerl.agent import ENV_STEPS  # lazily, as every jax-importing module here (fast `purerl --help`)
+
     per_seed = " ".join(f"{r:.1f}" for r in summary["final_return_per_seed"])
     unit = summary["budget_unit"]
-    budget, throughput = (summary[k] for k in (("total_timesteps", "env_steps_per_s") if unit == "env steps"
+    budget, throughput = (summary[k] for k in (("total_timesteps", "env_steps_per_s") if unit == ENV_STEPS
                                                else ("total_updates", "updates_per_s")))
     print(
         f"{summary['algo']}{' on ' + summary['env'] if summary['env'] else ''}: {summary['num_seeds']} seed(s) x "
