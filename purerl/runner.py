@@ -119,17 +119,14 @@ def run(
     chunk = chunk_size(total, options)
     ckpt_dir = os.path.join(out, "checkpoints") if out else None
 
-    init = jax.jit(sweep.over_seeds(agent.init, num_devices))
-    keys = sweep.place(sweep.seed_keys(my_seeds), num_devices)
-
     writer = jax.process_index() == 0  # in multi-host runs only process 0 writes files
     iteration, host_metrics = 0, {}
     if resume_dir is not None:
-        abstract = jax.eval_shape(init, keys)
         # restore straight into the seed sharding over every process's devices (each reads its own rows)
         sharding = sweep.seed_sharding(options.num_devices)
         abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct((len(seeds),) + x.shape[1:], x.dtype,
-                                                               sharding=sharding), abstract)
+                                                               sharding=sharding),
+                                jax.eval_shape(jax.vmap(agent.init), sweep.seed_keys(my_seeds)))
         iteration, state, saved = checkpoint.restore(ckpt_dir, abstract)
         state = sweep.place(sweep.to_local(state, num_devices), num_devices)
         host_metrics = {k: [v] for k, v in saved.items()}

@@ -88,13 +88,10 @@ def validate(data: dict[str, Any], obs_dim: int | None = None, act_dim: int | No
             shape = np.shape(data[key])
             if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
                 raise ValueError(f"{prefix}key {key!r} must have shape (N,) or (N, 1), got {shape}")
-    for key, dim in (("observations", obs_dim), ("next_observations", obs_dim), ("actions", act_dim)):
+    for key in ("observations", "next_observations", "actions"):
         if key in data and np.ndim(data[key]) != 2:
             raise ValueError(f"{prefix}key {key!r} must have shape (N, dim), got {np.shape(data[key])}")
-        if dim is not None and key in data and np.shape(data[key])[1] != dim:
-            raise ValueError(
-                f"{prefix}key {key!r} has dimension {np.shape(data[key])[1]} but the environment's is {dim}"
-            )
+    check_env_dims(data, obs_dim, act_dim, source)
     if "next_observations" in data and np.shape(data["next_observations"]) != np.shape(data["observations"]):
         raise ValueError(
             f"{prefix}key 'next_observations' has shape {np.shape(data['next_observations'])} but "
@@ -104,6 +101,17 @@ def validate(data: dict[str, Any], obs_dim: int | None = None, act_dim: int | No
         found = first_nonfinite(data[key])
         if found:
             raise ValueError(nonfinite_message(prefix, key, *found))
+
+
+def check_env_dims(data: dict[str, Any], obs_dim: int | None, act_dim: int | None,
+                   source: str | None = None) -> None:
+    """Raise a ValueError if the (validated) dataset's observation or action dimension is not the env's."""
+    prefix = f"dataset {source!r}: " if source else "dataset: "
+    for key, dim in (("observations", obs_dim), ("next_observations", obs_dim), ("actions", act_dim)):
+        if dim is not None and key in data and np.shape(data[key])[1] != dim:
+            raise ValueError(
+                f"{prefix}key {key!r} has dimension {np.shape(data[key])[1]} but the environment's is {dim}"
+            )
 
 
 def write_hdf5(path: str, data: dict[str, Any], metadata: dict[str, Any], overwrite: bool = False) -> None:

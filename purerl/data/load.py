@@ -20,6 +20,7 @@ import numpy as np
 
 from purerl.data.layout import (
     FLAT_KEYS,
+    check_env_dims,
     dtype_problem,
     first_nonfinite,
     nonfinite_message,
@@ -119,8 +120,8 @@ def load(path: str, view: str | None = None, obs_keys: list[str] | None = None, 
     """
     if view is not None and view not in VIEWS:
         raise ValueError(f"unknown view {view!r}; valid views: {', '.join(VIEWS)}")
-    data, meta, fmt = read(path, obs_keys)
-    validate(data, env_obs_dim, env_act_dim, source=path)
+    data, meta, fmt = read(path, obs_keys)  # validated there
+    check_env_dims(data, env_obs_dim, env_act_dim, source=path)
     view = view or ("qlearning" if fmt == "d4rl" else "exact")
     if view == "episodes":
         return episodes_view(data)
