@@ -1,42 +1,42 @@
-# ruff: noqa: E501  (the notebook cells are embedded as strings)
-"""Writes notebooks/offline_prdc_odice.ipynb (run: python notebooks/make_offline_prdc_odice_notebook.py)."""
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-import os
-import sys
+# %% [markdown]
+# # PRDC and O-DICE vs TD3+BC, IQL and BC on purerl offline datasets
+#
+# - **PRDC** (Ran et al., ICML 2023): TD3+BC whose BC target is the nearest dataset neighbour of the actor's action in
+#   $(\beta s, a)$ space, found by an exact search inside jit (`purerl/agents/prdc.py`: on the CPU the kd-tree-leaf
+#   search, elsewhere the blocked brute force; both return the same rows).
+# - **O-DICE** (Mao et al., ICLR 2024): a DICE value objective with the Pearson $\chi^2$ conjugate whose forward and
+#   backward gradients are combined by an orthogonal projection (strength $\eta$), then weighted BC (`purerl/agents/odice.py`).
+# - Baselines: TD3+BC, IQL, BC (`purerl/agents/{td3_bc,iql,bc}.py`).
+#
+# Every (algorithm, dataset) pair is ONE jitted program: training and the final evaluation of all seeds are
+# `jax.vmap`-ed over the seed keys (the dataset is closed over, not copied per seed). Score: the D4RL normalised
+# score $100\,(R - R_\text{random}) / (R_\text{expert} - R_\text{random})$ with the dataset's own reference returns;
+# mean over seeds with a 95 % percentile-bootstrap CI over seeds (`purerl.plotting.bootstrap_ci`).
+#
+# **What this is NOT.** The papers train for **1M gradient updates** on the **D4RL MuJoCo** datasets
+# (hopper, halfcheetah, walker2d; 256x256 networks, O-DICE's policy 1024x1024), 5-10 seeds. This notebook trains
+# on **gymnax Pendulum-v1** datasets made by `purerl collect` (a SAC expert; *medium* = rollouts of the first
+# checkpoint reaching 1/3 of the random-to-expert range, *medium-replay* = that checkpoint's replay buffer), with
+# **small networks and a few thousand updates** (the budget cell below prints the exact numbers). The last section
+# shows the runs on purerl's **brax hopper / walker2d / halfcheetah** datasets (PPO experts, CPU budget), recorded by
+# `benchmarks/bench_offline_brax.py`. The results say how the implementations behave at these budgets; they are
+# **not** a reproduction of the papers' D4RL tables.
 
-import nbformat as nbf
-from nbgen import write_notebook
-
-cells = []
-md = lambda s: cells.append(nbf.v4.new_markdown_cell(s.strip()))  # noqa: E731
-code = lambda s: cells.append(nbf.v4.new_code_cell(s.strip()))  # noqa: E731
-
-md(r"""
-# PRDC and O-DICE vs TD3+BC, IQL and BC on purerl offline datasets
-
-- **PRDC** (Ran et al., ICML 2023): TD3+BC whose BC target is the nearest dataset neighbour of the actor's action in
-  $(\beta s, a)$ space, found by an exact search inside jit (`purerl/agents/prdc.py`: on the CPU the kd-tree-leaf
-  search, elsewhere the blocked brute force; both return the same rows).
-- **O-DICE** (Mao et al., ICLR 2024): a DICE value objective with the Pearson $\chi^2$ conjugate whose forward and
-  backward gradients are combined by an orthogonal projection (strength $\eta$), then weighted BC (`purerl/agents/odice.py`).
-- Baselines: TD3+BC, IQL, BC (`purerl/agents/{td3_bc,iql,bc}.py`).
-
-Every (algorithm, dataset) pair is ONE jitted program: training and the final evaluation of all seeds are
-`jax.vmap`-ed over the seed keys (the dataset is closed over, not copied per seed). Score: the D4RL normalised
-score $100\,(R - R_\text{random}) / (R_\text{expert} - R_\text{random})$ with the dataset's own reference returns;
-mean over seeds with a 95 % percentile-bootstrap CI over seeds (`purerl.plotting.bootstrap_ci`).
-
-**What this is NOT.** The papers train for **1M gradient updates** on the **D4RL MuJoCo** datasets
-(hopper, halfcheetah, walker2d; 256x256 networks, O-DICE's policy 1024x1024), 5-10 seeds. This notebook trains
-on **gymnax Pendulum-v1** datasets made by `purerl collect` (a SAC expert; *medium* = rollouts of the first
-checkpoint reaching 1/3 of the random-to-expert range, *medium-replay* = that checkpoint's replay buffer), with
-**small networks and a few thousand updates** (the budget cell below prints the exact numbers). The last section
-shows the runs on purerl's **brax hopper / walker2d / halfcheetah** datasets (PPO experts, CPU budget), recorded by
-`benchmarks/bench_offline_brax.py`. The results say how the implementations behave at these budgets; they are
-**not** a reproduction of the papers' D4RL tables.
-""")
-
-code(r"""
+# %%
 import os
 import tempfile
 import time
@@ -67,19 +67,17 @@ EVAL_EPISODES = 2 if SMOKE else 10
 ALGOS = ["PRDC", "O-DICE", "TD3+BC"] if SMOKE else ["PRDC", "O-DICE", "TD3+BC", "IQL", "BC"]
 print(f"budget: {NUM_UPDATES} gradient updates per seed, batch {BATCH}, networks {HIDDEN}, {len(SEEDS)} seeds, "
       f"{EVAL_EPISODES} evaluation episodes per seed (papers: 1M updates, 256x256 nets, D4RL MuJoCo)")
-""")
 
-md(r"""
-## Datasets
+# %% [markdown]
+# ## Datasets
+#
+# Collected with `purerl.data.collect` into `$PURERL_DATA` (default `~/.cache/purerl/datasets`); files that
+# already exist are reused (`collect` keeps them), so the CDSA notebook and this one share them. The full-mode
+# config below is the one of `benchmarks/results/offline_collect_Pendulum-v1.json` (20k rows per kind, 12k-step SAC
+# expert; about 6 minutes on this CPU when nothing is cached). SMOKE collects a tiny set (tiny expert) in a temporary
+# directory of its own.
 
-Collected with `purerl.data.collect` into `$PURERL_DATA` (default `~/.cache/purerl/datasets`); files that
-already exist are reused (`collect` keeps them), so the CDSA notebook and this one share them. The full-mode
-config below is the one of `benchmarks/results/offline_collect_Pendulum-v1.json` (20k rows per kind, 12k-step SAC
-expert; about 6 minutes on this CPU when nothing is cached). SMOKE collects a tiny set (tiny expert) in a temporary
-directory of its own.
-""")
-
-code(r"""
+# %%
 if SMOKE:
     DATA_DIR = os.path.join(tempfile.gettempdir(), "purerl_notebook_smoke_data_prdc_odice")  # per notebook: no race between parallel test workers
     COLLECT = CollectConfig(env=ENV, kinds=KINDS, size=2000, expert_steps=1000, checkpoint_every=500,
@@ -99,17 +97,16 @@ for kind, path in PATHS.items():
     rows = len(pdata.load(path)["observations"])
     print(f"{kind:14s} {rows:6d} rows  expert_steps {m['expert_steps']}  medium checkpoint {m['medium_checkpoint']}  "
           f"ref returns [{m['ref_min_score']:.0f}, {m['ref_max_score']:.0f}]  git {m['git_hash'][:8]}  {path}")
-""")
 
-md(r"""
-## Training: one vmapped program per (algorithm, dataset)
 
-Hyperparameters are the agents' defaults (the papers' MuJoCo values: TD3+BC alpha 2.5; PRDC's locomotion preset
-alpha 2.5, beta 2; O-DICE lambda 0.6, eta 1, chi-square conjugate; IQL expectile 0.7, beta 3) except the network
-widths, batch size and number of updates of the budget cell.
-""")
+# %% [markdown]
+# ## Training: one vmapped program per (algorithm, dataset)
+#
+# Hyperparameters are the agents' defaults (the papers' MuJoCo values: TD3+BC alpha 2.5; PRDC's locomotion preset
+# alpha 2.5, beta 2; O-DICE lambda 0.6, eta 1, chi-square conjugate; IQL expectile 0.7, beta 3) except the network
+# widths, batch size and number of updates of the budget cell.
 
-code(r"""
+# %%
 def config(algo, path):
     common = dict(dataset=path, num_updates=NUM_UPDATES, updates_per_iteration=NUM_UPDATES, batch_size=BATCH,
                   eval_episodes=EVAL_EPISODES)
@@ -141,11 +138,11 @@ for kind in KINDS:
         SCORES[algo, kind] = train_and_score(algo, kind)
         SECONDS[algo, kind] = time.time() - t
         print(f"{kind:14s} {algo:7s} per-seed scores {np.round(SCORES[algo, kind], 1)}  ({SECONDS[algo, kind]:.0f} s incl. compile)")
-""")
 
-md("## Results: normalised score, mean over seeds with 95 % bootstrap CI")
+# %% [markdown]
+# ## Results: normalised score, mean over seeds with 95 % bootstrap CI
 
-code(r"""
+# %%
 CI = {key: bootstrap_ci(v) for key, v in SCORES.items()}
 header = "| algorithm | " + " | ".join(f"Pendulum-v1 {k}" for k in KINDS) + " |"
 lines = [header, "|" + "---|" * (len(KINDS) + 1)]
@@ -167,16 +164,14 @@ ax.axhline(0, color="k", lw=0.5)
 ax.legend(fontsize=8, ncol=len(ALGOS))
 plt.tight_layout()
 plt.show()
-""")
 
-md(r"""
-## Verdict: do PRDC and O-DICE beat TD3+BC or IQL (non-overlapping CIs)?
+# %% [markdown]
+# ## Verdict: do PRDC and O-DICE beat TD3+BC or IQL (non-overlapping CIs)?
+#
+# The papers report this on 3 MuJoCo medium-replay datasets; here there is one environment (Pendulum-v1), so the
+# check below is printed per dataset for what it is worth.
 
-The papers report this on 3 MuJoCo medium-replay datasets; here there is one environment (Pendulum-v1), so the
-check below is printed per dataset for what it is worth.
-""")
-
-code(r"""
+# %%
 for kind in KINDS:
     for algo in ("PRDC", "O-DICE"):
         bases = [b for b in ("TD3+BC", "IQL") if b in ALGOS]
@@ -187,21 +182,19 @@ for kind in KINDS:
         print(f"{kind:14s} {algo:7s} {verdict} (non-overlapping 95% CIs)")
 print(f"\nnotebook wall time {time.time() - T0:.0f} s (shared 2-core CPU; includes XLA compilation of "
       f"{len(SCORES)} programs)")
-""")
 
-md(r"""
-## Brax hopper / walker2d / halfcheetah datasets (recorded by `benchmarks/bench_offline_brax.py`, not re-run here)
+# %% [markdown]
+# ## Brax hopper / walker2d / halfcheetah datasets (recorded by `benchmarks/bench_offline_brax.py`, not re-run here)
+#
+# Datasets made by `purerl collect --expert-algo ppo --expert-steps 3000000 --size 200000 --brax-backend spring`
+# (a PPO expert: SAC, D4RL's learner, runs at ~25-70 updates/s on this CPU, i.e. hours per expert; see
+# `benchmarks/results/offline_collect_brax.json`). *medium* = rollouts of the first checkpoint reaching 1/3 of the
+# random-to-expert range, *medium-replay* = PPO's on-policy data up to that checkpoint (regenerated). The PPO
+# experts are much weaker than D4RL's SAC experts, and brax is not gym-MuJoCo: **scores are normalised with each
+# file's own reference returns and are not comparable with the papers' D4RL tables.** The budget (updates,
+# networks, seeds) is printed below; the papers train 1M updates.
 
-Datasets made by `purerl collect --expert-algo ppo --expert-steps 3000000 --size 200000 --brax-backend spring`
-(a PPO expert: SAC, D4RL's learner, runs at ~25-70 updates/s on this CPU, i.e. hours per expert; see
-`benchmarks/results/offline_collect_brax.json`). *medium* = rollouts of the first checkpoint reaching 1/3 of the
-random-to-expert range, *medium-replay* = PPO's on-policy data up to that checkpoint (regenerated). The PPO
-experts are much weaker than D4RL's SAC experts, and brax is not gym-MuJoCo: **scores are normalised with each
-file's own reference returns and are not comparable with the papers' D4RL tables.** The budget (updates,
-networks, seeds) is printed below; the papers train 1M updates.
-""")
-
-code(r"""
+# %%
 import json
 import sys
 from pathlib import Path
@@ -246,7 +239,3 @@ for (name, budget), by_algo in pooled.items():
         lo, hi = r["score_ci95"]
         print(f"  {algo:14s} {r['score_mean']:6.1f} [{lo:6.1f}, {hi:6.1f}]")
     print("  verdict:", verdicts(list(by_algo.values())) or "-", "\n")
-""")
-
-write_notebook(cells, os.path.join(os.path.dirname(os.path.abspath(__file__)), "offline_prdc_odice.ipynb"),
-               execute_new="--execute-new" in sys.argv)

@@ -1,47 +1,38 @@
-# ruff: noqa: E501  (the notebook cells are embedded as strings)
-"""Writes notebooks/pmoe.ipynb (run: python notebooks/make_pmoe_notebook.py [--execute-new]).
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-The saved outputs of every code cell whose source is unchanged are copied from the existing pmoe.ipynb (the
-full-mode run of (a), (b), (d) takes ~5 min on the shared CPU). With --execute-new, the code cells without
-outputs (new or edited cells; they must be self-contained) are executed on their own with nbclient and their
-outputs saved.
-"""
+# %% [markdown]
+# # PMOE — Probabilistic Mixture-of-Experts policies in SAC and PPO (Ren et al., 2021)
+#
+# The actor is a mixture of $K$ Gaussian experts with a softmax router on the stop-gradient trunk,
+# $\pi(a|s)=\sum_k w_k(s)\,\pi_k(a|s)$. PMOE-SAC trains the expert the min-twin critic likes best and regresses
+# the router onto the one-hot best expert (`purerl.agents.pmoe_sac`); PMOE-PPO puts the mixture log-likelihood
+# (logsumexp) into the PPO ratio and adds the same router MSE with an auxiliary Q (`purerl.agents.pmoe_ppo`).
+# With $K=1$ both are exactly SAC / PPO (tested).
+#
+# **Budgets.** Everything trained here runs on a shared 2-core CPU at a tiny budget, stated in the printed
+# output: (a) PMOE-SAC vs SAC on Pendulum-v1 and (b) PMOE-PPO vs PPO on Pendulum-v1, 5 vmapped seeds each in
+# full mode (`SMOKE=1`, used by CI: 2 seeds and a few hundred steps). (c) loads the GPU runs recorded in
+# `benchmarks/results/NVIDIA_H200/` (one NVIDIA H200, 5 seeds: Pendulum-v1 30k steps, brax hopper and halfcheetah
+# 100k steps). **The paper's budgets are 1M+ env steps per MuJoCo task** — none of the numbers here is at the
+# paper's budget, and brax returns are not comparable with the paper's gym numbers. (e) loads CPU runs of PMOE-PPO vs PPO on brax
+# hopper and halfcheetah (`benchmarks/bench_pmoe_ppo_brax.py`, 5 seeds, 197 k env steps per seed — a fifth of
+# the paper's 1M+ or less, and not re-run here).
+# Curves: mean over seeds ± 95 % percentile-bootstrap CI (`purerl.plotting.bootstrap_ci`). AUC here = the mean
+# over the run of the training episode return per seed (higher is better).
 
-import os
-import sys
-
-import nbformat as nbf
-from nbgen import write_notebook
-
-# (e): the result files of `python benchmarks/bench_pmoe_ppo_brax.py --env ENV` and their budget (k env steps per seed)
-RESULT_NAMES, BUDGET_K = '"pmoe_ppo_vs_ppo_hopper_196k", "pmoe_ppo_vs_ppo_halfcheetah_196k"', "197"
-fill = lambda s: s.strip().replace("RESULT_NAMES", RESULT_NAMES).replace("BUDGET_K", BUDGET_K)  # noqa: E731
-cells = []
-md = lambda s: cells.append(nbf.v4.new_markdown_cell(fill(s)))  # noqa: E731
-code = lambda s: cells.append(nbf.v4.new_code_cell(fill(s)))  # noqa: E731
-
-md(r"""
-# PMOE — Probabilistic Mixture-of-Experts policies in SAC and PPO (Ren et al., 2021)
-
-The actor is a mixture of $K$ Gaussian experts with a softmax router on the stop-gradient trunk,
-$\pi(a|s)=\sum_k w_k(s)\,\pi_k(a|s)$. PMOE-SAC trains the expert the min-twin critic likes best and regresses
-the router onto the one-hot best expert (`purerl.agents.pmoe_sac`); PMOE-PPO puts the mixture log-likelihood
-(logsumexp) into the PPO ratio and adds the same router MSE with an auxiliary Q (`purerl.agents.pmoe_ppo`).
-With $K=1$ both are exactly SAC / PPO (tested).
-
-**Budgets.** Everything trained here runs on a shared 2-core CPU at a tiny budget, stated in the printed
-output: (a) PMOE-SAC vs SAC on Pendulum-v1 and (b) PMOE-PPO vs PPO on Pendulum-v1, 5 vmapped seeds each in
-full mode (`SMOKE=1`, used by CI: 2 seeds and a few hundred steps). (c) loads the GPU runs recorded in
-`benchmarks/results/NVIDIA_H200/` (one NVIDIA H200, 5 seeds: Pendulum-v1 30k steps, brax hopper and halfcheetah
-100k steps). **The paper's budgets are 1M+ env steps per MuJoCo task** — none of the numbers here is at the
-paper's budget, and brax returns are not comparable with the paper's gym numbers. (e) loads CPU runs of PMOE-PPO vs PPO on brax
-hopper and halfcheetah (`benchmarks/bench_pmoe_ppo_brax.py`, 5 seeds, BUDGET_K k env steps per seed — a fifth of
-the paper's 1M+ or less, and not re-run here).
-Curves: mean over seeds ± 95 % percentile-bootstrap CI (`purerl.plotting.bootstrap_ci`). AUC here = the mean
-over the run of the training episode return per seed (higher is better).
-""")
-
-code(r"""
+# %%
 import dataclasses
 import json
 import os
@@ -113,11 +104,12 @@ def compare(curves, steps, title, ax):
     mean, low, high = bootstrap_ci(diff)
     print(f"{title}: AUC {a} - {b} = {float(mean):.1f}  (95% bootstrap CI over seeds [{float(low):.1f}, {float(high):.1f}])")
     return float(mean), float(low), float(high)
-""")
 
-md("## (a) PMOE-SAC (K = 4) vs SAC on Pendulum-v1, CPU budget")
 
-code(r"""
+# %% [markdown]
+# ## (a) PMOE-SAC (K = 4) vs SAC on Pendulum-v1, CPU budget
+
+# %%
 sac_state, sac_metrics, sac_eval = train(sac, SAC_CFG)
 pmoe_state, pmoe_metrics, pmoe_eval = train(pmoe_sac, PMOE_SAC_CFG)
 steps = np.arange(1, SAC_CFG.num_iterations + 1) * SAC_CFG.rollout_steps
@@ -127,11 +119,11 @@ auc_sac = compare({"PMOE-SAC": fill_nan(pmoe_metrics["episode_return"]), "SAC": 
 plt.show()
 for name in ("router_entropy", "effective_experts", "distinguishable_modes"):
     print(f"PMOE-SAC final {name}: {np.round(np.asarray(pmoe_metrics[name])[:, -1], 2)}")
-""")
 
-md("## (b) PMOE-PPO (K = 5) vs PPO on Pendulum-v1, CPU budget")
+# %% [markdown]
+# ## (b) PMOE-PPO (K = 5) vs PPO on Pendulum-v1, CPU budget
 
-code(r"""
+# %%
 ppo_state, ppo_metrics, ppo_eval = train(ppo, PPO_CFG)
 pppo_state, pppo_metrics, pppo_eval = train(pmoe_ppo, PMOE_PPO_CFG)
 steps = np.arange(1, PPO_CFG.num_iterations + 1) * PPO_CFG.batch_size
@@ -141,17 +133,15 @@ auc_ppo = compare({"PMOE-PPO": fill_nan(pppo_metrics["episode_return"]), "PPO": 
 plt.show()
 for name in ("router_entropy", "effective_experts", "distinguishable_modes", "router_loss"):
     print(f"PMOE-PPO final {name}: {np.round(np.asarray(pppo_metrics[name])[:, -1], 3)}")
-""")
 
-md(r"""
-## (c) Recorded GPU runs (one NVIDIA H200, 5 seeds each)
+# %% [markdown]
+# ## (c) Recorded GPU runs (one NVIDIA H200, 5 seeds each)
+#
+# Produced by `benchmarks/bench_sac.py learn` / `auc` on a single H200 (not re-run here): SAC and PMOE-SAC (K=4),
+# 256x256 nets, Pendulum-v1 30k env steps, brax hopper and halfcheetah (spring backend, 16 envs) 100k env steps.
+# The paper trains 1M+ env steps per MuJoCo task; these are short runs and brax returns are not gym returns.
 
-Produced by `benchmarks/bench_sac.py learn` / `auc` on a single H200 (not re-run here): SAC and PMOE-SAC (K=4),
-256x256 nets, Pendulum-v1 30k env steps, brax hopper and halfcheetah (spring backend, 16 envs) 100k env steps.
-The paper trains 1M+ env steps per MuJoCo task; these are short runs and brax returns are not gym returns.
-""")
-
-code(r"""
+# %%
 import purerl
 
 root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(purerl.__file__))), "benchmarks", "results", "NVIDIA_H200")
@@ -173,17 +163,15 @@ for ax, (task, run) in zip(axes, tasks):
         auc = json.load(f)
     print(f"{task:12s} AUC(PMOE) - AUC(SAC) = {auc['auc_difference']:.1f}, 95% CI {np.round(auc['auc_difference_ci95'], 1)}")
 plt.show()
-""")
 
-md(r"""
-## (d) The experts' action modes on one state (trained PMOE-SAC from (a), seed 0)
+# %% [markdown]
+# ## (d) The experts' action modes on one state (trained PMOE-SAC from (a), seed 0)
+#
+# State: the pendulum hanging straight down at rest, $s=(\cos\theta, \sin\theta, \dot\theta)=(-1, 0, 0)$, and a
+# state swinging through the bottom. Each curve is one expert's tanh-Gaussian density scaled by its router weight
+# $w_k(s)\,\pi_k(a|s)$; the black curve is the mixture. Action 1.0 = max torque.
 
-State: the pendulum hanging straight down at rest, $s=(\cos\theta, \sin\theta, \dot\theta)=(-1, 0, 0)$, and a
-state swinging through the bottom. Each curve is one expert's tanh-Gaussian density scaled by its router weight
-$w_k(s)\,\pi_k(a|s)$; the black curve is the mixture. Action 1.0 = max torque.
-""")
-
-code(r"""
+# %%
 policy = pmoe_sac.mixture_policy(PMOE_SAC_CFG, 1)
 params = jax.tree.map(lambda x: x[0], pmoe_state.learner.actor_params)
 a = np.linspace(-0.999, 0.999, 801)
@@ -202,21 +190,19 @@ for ax, (label, obs) in zip(axes, [("hanging at rest (-1, 0, 0)", [-1.0, 0.0, 0.
     ax.set(title=label, xlabel="action (torque / 2)", ylabel="density")
     ax.legend(fontsize=7)
 plt.show()
-""")
 
-md(r"""
-## (e) PMOE-PPO (K = 5) vs PPO on brax hopper and halfcheetah, CPU budget (recorded, not re-run here)
+# %% [markdown]
+# ## (e) PMOE-PPO (K = 5) vs PPO on brax hopper and halfcheetah, CPU budget (recorded, not re-run here)
+#
+# Produced by `python benchmarks/bench_pmoe_ppo_brax.py` on the shared 2-core CPU (spring physics, 16 envs x 128
+# steps per iteration, 10 epochs x 32 minibatches, lr 3e-4, no entropy bonus, obs normalisation; same settings
+# for both, spec section 4 without reward normalisation). **Budget: 197 k env steps per seed, 5 seeds — the
+# paper trains 1M+ env steps per MuJoCo task, so this is far from the paper's budget**, and brax returns are not
+# gym MuJoCo returns. Curves: training episode return per iteration, mean over seeds ± 95 % bootstrap CI;
+# AUC = mean of that curve over the run per seed; ratio AUC(PMOE)/AUC(PPO) - 1 with a bootstrap CI that resamples
+# each algorithm's seeds independently (`purerl.plotting.auc_ratio_ci`).
 
-Produced by `python benchmarks/bench_pmoe_ppo_brax.py` on the shared 2-core CPU (spring physics, 16 envs x 128
-steps per iteration, 10 epochs x 32 minibatches, lr 3e-4, no entropy bonus, obs normalisation; same settings
-for both, spec section 4 without reward normalisation). **Budget: BUDGET_K k env steps per seed, 5 seeds — the
-paper trains 1M+ env steps per MuJoCo task, so this is far from the paper's budget**, and brax returns are not
-gym MuJoCo returns. Curves: training episode return per iteration, mean over seeds ± 95 % bootstrap CI;
-AUC = mean of that curve over the run per seed; ratio AUC(PMOE)/AUC(PPO) - 1 with a bootstrap CI that resamples
-each algorithm's seeds independently (`purerl.plotting.auc_ratio_ci`).
-""")
-
-code(r"""
+# %%
 import json
 import os
 
@@ -227,7 +213,7 @@ import purerl
 from purerl.plotting import fill_forward, plot_curve
 
 root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(purerl.__file__))), "benchmarks", "results")
-for name in (RESULT_NAMES):
+for name in ("pmoe_ppo_vs_ppo_hopper_196k", "pmoe_ppo_vs_ppo_halfcheetah_196k"):
     with open(os.path.join(root, name + ".json")) as f:
         rec = json.load(f)
     print(f"=== brax {rec['env']}: {rec['budget']}")
@@ -255,38 +241,33 @@ for name in (RESULT_NAMES):
     print(f"AUC difference = {auc['difference']:+.1f}, 95% CI [{auc['difference_ci'][0]:+.1f}, {auc['difference_ci'][1]:+.1f}]")
     print("load average before/after:", np.round(rec["load_average_before"], 1), np.round(rec["load_average_after"], 1),
           "|", rec["note"])
-""")
 
-md(r"""
-## What the saved full-mode run shows (2026-11-26, shared 2-core CPU)
-
-- (a) At 6k env steps and 64x64 nets, PMOE-SAC's training-return AUC was above SAC's (+61, CI [42, 77]), but
-  both are far from solved (final eval -332 to -1275); the router stayed near uniform (effective experts
-  ~4.0 of 4, one distinguishable mode): at this budget the experts have not separated.
-- (b) PMOE-PPO vs PPO at 32k steps: no difference (AUC +4, CI [-6, 13]), and neither has really learned
-  Pendulum yet (an untrained PMOE-PPO evaluates about the same, ~-1040 on seeds 0-1; the PMOE-PPO learning
-  test therefore uses MountainCarContinuous-v0, where 16k steps take it from -51 to +75). The router also stayed near uniform
-  (router MSE ~0.16 = its value at uniform weights): with Pendulum's unnormalised returns the value and
-  auxiliary-Q gradients dominate PPO's global grad-norm clip (0.5), so the router gets little signal.
-  Reward normalisation (the co-author's setting) is not in purerl's PPO; not tried here.
-- (c) On the H200 at 30k/100k steps PMOE-SAC did not beat SAC: AUC difference -17 (pendulum), +0.5 (hopper,
-  CI spans 0), -88 (halfcheetah). The paper's claimed gains are at 1M+ steps and are not reproduced or refuted
-  by these short runs.
-- (e) Brax hopper, 197k env steps per seed on the CPU (5 seeds each, run once by the benchmark script): no
-  difference between PMOE-PPO and PPO. AUC ratio PMOE/PPO - 1 = -0.02, 95 % CI [-0.06, +0.02]; final eval
-  return 376 (CI [369, 386]) vs 377 (CI [365, 389]); both are still early in learning (an untrained policy scores
-  ~210-265). The router stayed near uniform (effective experts 4.8-5.0 of 5, router MSE ~0.155, its value at
-  uniform weights 0.16), though 1.3-3.4 experts' means were distinguishable at the end. PMOE-PPO ran at about
-  half PPO's env steps/s (5.1k vs 10.0k, K=5 experts + the auxiliary Q in every minibatch). At a fifth of the
-  paper's budget or less this neither reproduces nor refutes its PPO claim.
-- (e) Brax halfcheetah, same budget and settings: PMOE-PPO is clearly **worse** than PPO here. AUC ratio
-  PMOE/PPO - 1 = -0.35, 95 % CI [-0.46, -0.21]; final eval return 789 (CI [723, 854]) vs PPO 1246 (CI
-  [1093, 1400]). The router again stayed near uniform (effective experts ~4.94 of 5) while all 5 experts' means
-  were distinguishable (~5.0): the policy is a near-uniform mixture of 5 different Gaussians, i.e. a broad,
-  multi-modal action distribution, where PPO's single Gaussian narrows onto one gait (our reading, not tested
-  further). This contradicts the paper's PPO gain at this small budget; the paper's 1M+ steps were not run.
-Rerunning the notebook recomputes (a), (b) and (d); these sentences describe the saved outputs only.
-""")
-
-write_notebook(cells, os.path.join(os.path.dirname(os.path.abspath(__file__)), "pmoe.ipynb"),
-               execute_new="--execute-new" in sys.argv)
+# %% [markdown]
+# ## What the saved full-mode run shows (2026-11-26, shared 2-core CPU)
+#
+# - (a) At 6k env steps and 64x64 nets, PMOE-SAC's training-return AUC was above SAC's (+61, CI [42, 77]), but
+#   both are far from solved (final eval -332 to -1275); the router stayed near uniform (effective experts
+#   ~4.0 of 4, one distinguishable mode): at this budget the experts have not separated.
+# - (b) PMOE-PPO vs PPO at 32k steps: no difference (AUC +4, CI [-6, 13]), and neither has really learned
+#   Pendulum yet (an untrained PMOE-PPO evaluates about the same, ~-1040 on seeds 0-1; the PMOE-PPO learning
+#   test therefore uses MountainCarContinuous-v0, where 16k steps take it from -51 to +75). The router also stayed near uniform
+#   (router MSE ~0.16 = its value at uniform weights): with Pendulum's unnormalised returns the value and
+#   auxiliary-Q gradients dominate PPO's global grad-norm clip (0.5), so the router gets little signal.
+#   Reward normalisation (the co-author's setting) is not in purerl's PPO; not tried here.
+# - (c) On the H200 at 30k/100k steps PMOE-SAC did not beat SAC: AUC difference -17 (pendulum), +0.5 (hopper,
+#   CI spans 0), -88 (halfcheetah). The paper's claimed gains are at 1M+ steps and are not reproduced or refuted
+#   by these short runs.
+# - (e) Brax hopper, 197k env steps per seed on the CPU (5 seeds each, run once by the benchmark script): no
+#   difference between PMOE-PPO and PPO. AUC ratio PMOE/PPO - 1 = -0.02, 95 % CI [-0.06, +0.02]; final eval
+#   return 376 (CI [369, 386]) vs 377 (CI [365, 389]); both are still early in learning (an untrained policy scores
+#   ~210-265). The router stayed near uniform (effective experts 4.8-5.0 of 5, router MSE ~0.155, its value at
+#   uniform weights 0.16), though 1.3-3.4 experts' means were distinguishable at the end. PMOE-PPO ran at about
+#   half PPO's env steps/s (5.1k vs 10.0k, K=5 experts + the auxiliary Q in every minibatch). At a fifth of the
+#   paper's budget or less this neither reproduces nor refutes its PPO claim.
+# - (e) Brax halfcheetah, same budget and settings: PMOE-PPO is clearly **worse** than PPO here. AUC ratio
+#   PMOE/PPO - 1 = -0.35, 95 % CI [-0.46, -0.21]; final eval return 789 (CI [723, 854]) vs PPO 1246 (CI
+#   [1093, 1400]). The router again stayed near uniform (effective experts ~4.94 of 5) while all 5 experts' means
+#   were distinguishable (~5.0): the policy is a near-uniform mixture of 5 different Gaussians, i.e. a broad,
+#   multi-modal action distribution, where PPO's single Gaussian narrows onto one gait (our reading, not tested
+#   further). This contradicts the paper's PPO gain at this small budget; the paper's 1M+ steps were not run.
+# Rerunning the notebook recomputes (a), (b) and (d); these sentences describe the saved outputs only.

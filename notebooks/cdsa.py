@@ -1,44 +1,45 @@
-# ruff: noqa: E501  (the notebook cells are embedded as strings)
-"""Writes notebooks/cdsa.ipynb (run: python notebooks/make_cdsa_notebook.py)."""
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-import os
+# %% [markdown]
+# # CDSA: test-time denoising-score action correction of TD3+BC and IQL
+#
+# **CDSA is a RECONSTRUCTION.** The paper (Liu, Yang & Li 2024, arXiv 2406.07541) has no public code and only its
+# abstract and two third-party summaries could be read. Verified from those: a denoising score model of the
+# dataset-density gradient, an inverse-dynamics model that turns state guidance into an auxiliary action, applied
+# to a frozen pre-trained offline policy, and VaR as the risk metric. Everything else is ours — see
+# the reconstruction notice at the top of `purerl/agents/cdsa.py`, which lists every assumption:
+# the noise-conditional score model and its DSM weighting, the forward model (the paper names none), the correction
+# rule $a = \mathrm{clip}(a_0 + \lambda\, J_{s'} I(s, s_1)\,\kappa\sigma_e^2 s_\phi(s_1, \sigma_e))$ with
+# $s_1 = s + f(s, a_0)$, all hyperparameters and the exact VaR/CVaR definitions. The paper's numbers could not be
+# retrieved, so nothing here is compared with them.
+#
+# Protocol: train the base policy (TD3+BC or IQL) for every seed, train the three CDSA models (score, inverse
+# dynamics, forward) for every seed on the same dataset with the same state normalisation, then evaluate base and
+# corrected policies with **identical reset keys** (paired episodes). The $\lambda$ sweep ($\lambda = 0$ is the base
+# policy bit for bit) is ONE jitted program, vmapped over seeds and $\lambda$. Metrics per seed: mean normalised score,
+# VaR$_{0.1}$ (the lower empirical 0.1-quantile of per-episode scores) and CVaR$_{0.1}$; deltas (CDSA - base) with
+# 95 % bootstrap CIs over seeds.
+#
+# **Budget vs the paper.** The paper uses D4RL MuJoCo / AntMaze with base policies trained for 1M updates (and
+# models presumably for ~1e5-1e6 steps; spec: 200k). This runs on **gymnax Pendulum-v1** datasets from `purerl
+# collect` (the purerl brax datasets, made later with PPO experts, are not used here yet; shared with
+# `offline_prdc_odice.ipynb` through the dataset cache), with small networks and a few thousand updates (printed
+# below). IQL uses state normalisation here (its MuJoCo default is off) so that one set of CDSA models, trained under
+# the dataset's statistics, serves both base policies (the normalisation guard checks it).
 
-import nbformat as nbf
-from nbgen import write_notebook
-
-cells = []
-md = lambda s: cells.append(nbf.v4.new_markdown_cell(s.strip()))  # noqa: E731
-code = lambda s: cells.append(nbf.v4.new_code_cell(s.strip()))  # noqa: E731
-
-md(r"""
-# CDSA: test-time denoising-score action correction of TD3+BC and IQL
-
-**CDSA is a RECONSTRUCTION.** The paper (Liu, Yang & Li 2024, arXiv 2406.07541) has no public code and only its
-abstract and two third-party summaries could be read. Verified from those: a denoising score model of the
-dataset-density gradient, an inverse-dynamics model that turns state guidance into an auxiliary action, applied
-to a frozen pre-trained offline policy, and VaR as the risk metric. Everything else is ours — see
-the reconstruction notice at the top of `purerl/agents/cdsa.py`, which lists every assumption:
-the noise-conditional score model and its DSM weighting, the forward model (the paper names none), the correction
-rule $a = \mathrm{clip}(a_0 + \lambda\, J_{s'} I(s, s_1)\,\kappa\sigma_e^2 s_\phi(s_1, \sigma_e))$ with
-$s_1 = s + f(s, a_0)$, all hyperparameters and the exact VaR/CVaR definitions. The paper's numbers could not be
-retrieved, so nothing here is compared with them.
-
-Protocol: train the base policy (TD3+BC or IQL) for every seed, train the three CDSA models (score, inverse
-dynamics, forward) for every seed on the same dataset with the same state normalisation, then evaluate base and
-corrected policies with **identical reset keys** (paired episodes). The $\lambda$ sweep ($\lambda = 0$ is the base
-policy bit for bit) is ONE jitted program, vmapped over seeds and $\lambda$. Metrics per seed: mean normalised score,
-VaR$_{0.1}$ (the lower empirical 0.1-quantile of per-episode scores) and CVaR$_{0.1}$; deltas (CDSA - base) with
-95 % bootstrap CIs over seeds.
-
-**Budget vs the paper.** The paper uses D4RL MuJoCo / AntMaze with base policies trained for 1M updates (and
-models presumably for ~1e5-1e6 steps; spec: 200k). This runs on **gymnax Pendulum-v1** datasets from `purerl
-collect` (the purerl brax datasets, made later with PPO experts, are not used here yet; shared with
-`offline_prdc_odice.ipynb` through the dataset cache), with small networks and a few thousand updates (printed
-below). IQL uses state normalisation here (its MuJoCo default is off) so that one set of CDSA models, trained under
-the dataset's statistics, serves both base policies (the normalisation guard checks it).
-""")
-
-code(r"""
+# %%
 import dataclasses
 import os
 import tempfile
@@ -80,11 +81,11 @@ print(f"budget: base {BASE_UPDATES} updates (batch {BATCH}, nets {HIDDEN}), CDSA
       f"steps (score {MODEL_CONFIG.score_hidden}, inverse/forward {MODEL_CONFIG.model_hidden}), {len(SEEDS)} seeds, "
       f"{EPISODES} paired episodes per (seed, lam), lam in {LAMS}; kappa {MODEL_CONFIG.kappa}, sigma_e {MODEL_CONFIG.sigma_e} "
       "(paper: base policies 1M updates on D4RL MuJoCo/AntMaze)")
-""")
 
-md("## Datasets (shared cache with `offline_prdc_odice.ipynb`; SMOKE: a tiny collection in a temporary directory)")
+# %% [markdown]
+# ## Datasets (shared cache with `offline_prdc_odice.ipynb`; SMOKE: a tiny collection in a temporary directory)
 
-code(r"""
+# %%
 if SMOKE:
     DATA_DIR = os.path.join(tempfile.gettempdir(), "purerl_notebook_smoke_data_cdsa")  # per notebook: no race between parallel test workers
     COLLECT = CollectConfig(env=ENV, kinds=KINDS, size=2000, expert_steps=1000, checkpoint_every=500,
@@ -101,13 +102,11 @@ for kind, path in PATHS.items():
     m = pdata.metadata(path)
     print(f"{kind:14s} expert_steps {m['expert_steps']}  ref returns [{m['ref_min_score']:.0f}, {m['ref_max_score']:.0f}]  "
           f"git {m['git_hash'][:8]}  {path}")
-""")
 
-md(r"""
-## Base policies and CDSA models (each one vmapped program over seeds)
-""")
+# %% [markdown]
+# ## Base policies and CDSA models (each one vmapped program over seeds)
 
-code(r"""
+# %%
 KEYS = seed_keys(SEEDS)
 BASE, MODELS, DATA, CURVES = {}, {}, {}, {}
 for kind in KINDS:
@@ -128,16 +127,15 @@ for kind in KINDS:
     jax.block_until_ready(MODELS[kind])
     final = {k: np.round(np.asarray(v)[:, -1].mean(), 4) for k, v in CURVES[kind].items()}
     print(f"{kind:14s} CDSA models trained in {time.time() - t:.0f} s; final losses (seed mean) {final}")
-""")
 
-md(r"""
-## Paired evaluation: the lambda sweep as one vmapped program per base algorithm
 
-The guard `cdsa.check_normalisation` runs on the host first (IQL's and TD3+BC's statistics must equal the models').
-The evaluation program takes the dataset statistics as arguments, so the same compiled program serves both datasets.
-""")
+# %% [markdown]
+# ## Paired evaluation: the lambda sweep as one vmapped program per base algorithm
+#
+# The guard `cdsa.check_normalisation` runs on the host first (IQL's and TD3+BC's statistics must equal the models').
+# The evaluation program takes the dataset statistics as arguments, so the same compiled program serves both datasets.
 
-code(r"""
+# %%
 def make_sweep(base):
     def sweep(actor_params, models, mean, std, key):
         data = DATA[KINDS[0], base]  # env and network shapes are the same for every dataset of the env
@@ -173,16 +171,14 @@ for base in BASES:
             "CVaR": np.asarray(cdsa.conditional_value_at_risk(scores, 0.1)),
         }
         print(f"{kind:14s} {base:7s} sweep of {len(LAMS)} lams x {len(SEEDS)} seeds x {EPISODES} episodes in {time.time() - t:.0f} s")
-""")
 
-md(r"""
-## Results
+# %% [markdown]
+# ## Results
+#
+# Rows: base policy and CDSA at $\lambda$ = `MAIN_LAM` (the Config default, fixed in advance; picking the best
+# $\lambda$ on these same episodes would be optimistic). Values: mean over seeds [95 % bootstrap CI over seeds].
 
-Rows: base policy and CDSA at $\lambda$ = `MAIN_LAM` (the Config default, fixed in advance; picking the best
-$\lambda$ on these same episodes would be optimistic). Values: mean over seeds [95 % bootstrap CI over seeds].
-""")
-
-code(r"""
+# %%
 li = LAMS.index(MAIN_LAM)
 fmt = lambda ci: f"{ci[0]:.1f} [{ci[1]:.1f}, {ci[2]:.1f}]"  # noqa: E731
 lines = ["| dataset | base | base mean | +CDSA mean | delta mean | base VaR0.1 | +CDSA VaR0.1 | delta VaR0.1 | delta CVaR0.1 |",
@@ -214,11 +210,11 @@ for ax, metric in zip(axes, ("mean score", "VaR_0.1")):
 axes[0].legend(fontsize=8)
 plt.tight_layout()
 plt.show()
-""")
 
-md("## Targets (mean not lowered by more than 1 point; VaR_0.1 raised on at least half of the combinations)")
+# %% [markdown]
+# ## Targets (mean not lowered by more than 1 point; VaR_0.1 raised on at least half of the combinations)
 
-code(r"""
+# %%
 for kind, base, dm, dv in VERDICT:
     print(f"{kind:14s} {base:7s} lam={MAIN_LAM}: delta mean {dm:+.2f} ({'ok' if dm >= -1 else 'FAILS the 1-point bar'}), "
           f"delta VaR_0.1 {dv:+.2f} ({'raised' if dv > 0 else 'not raised'})")
@@ -226,6 +222,3 @@ raised = sum(dv > 0 for *_, dv in VERDICT)
 print(f"VaR_0.1 raised on {raised}/{len(VERDICT)} (dataset, base) combinations at lam={MAIN_LAM}; "
       f"mean bar met on {sum(dm >= -1 for _, _, dm, _ in VERDICT)}/{len(VERDICT)}")
 print(f"\nnotebook wall time {time.time() - T0:.0f} s (shared 2-core CPU, includes XLA compilation)")
-""")
-
-write_notebook(cells, os.path.join(os.path.dirname(os.path.abspath(__file__)), "cdsa.ipynb"))

@@ -1,37 +1,39 @@
-# ruff: noqa: E501  (the notebook cells are embedded as strings)
-"""Writes notebooks/learned_objectives.ipynb (run: python notebooks/make_learned_objectives_notebook.py)."""
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-import os
+# %% [markdown]
+# # Learned objectives: LPO and TA-LPO meta-trained by evolution strategies
+#
+# PPO's clipped objective is one *drift* $D(r, A) \ge 0$ in the mirror-learning form
+# $\max_\theta \mathbb{E}[r A - D(r, A)]$ with $r = \pi_\theta / \pi_{old}$ (PPO-clip: $D = \mathrm{ReLU}((r - \mathrm{clip}(r)) A)$).
+# LPO (Lu et al. 2022, *Discovered Policy Optimisation*) meta-learns $D$ as a small network of $(r, A)$ features
+# with OpenAI-ES, the fitness being the final return of an inner PPO run that uses that drift; TA-LPO
+# (Jackson et al. 2024, *Discovering Temporally-Aware RL Algorithms*) also feeds the training progress $n/N$.
+# DPO is the closed-form drift the LPO paper distilled from its learned one. All are in `purerl/agents/lpo.py`
+# and `purerl/agents/ppo.py` (`--objective clip|dpo|learned --drift PATH`).
+#
+# **Budgets (read this first).** The meta-training run shown here is the CPU run recorded in
+# `benchmarks/results/lpo_cartpole_scratch.json`: TA-LPO from scratch (no PPO-clip head start), population 32,
+# inner PPO on CartPole-v1 for 10,240 env steps per member, fitness = mean return of 16 evaluation episodes —
+# about 0.33M inner env steps per generation on a 2-core CPU. The papers meta-train for ~1000 generations with
+# 1e7-3e7 inner env steps per member on GPUs/TPUs, i.e. **about five orders of magnitude more compute**; what we
+# can show on a CPU is the machinery and whether ES moves the drift in a useful direction at all, not the papers'
+# discovered objectives. The evaluation below trains PPO with each objective (5 vmapped seeds in full mode;
+# `SMOKE=1`, used by CI, runs 2 seeds for one iteration) on the meta-training env at 0.5x, 1x and 2x its horizon
+# and on Acrobot-v1, which meta-training never saw. Means with 95 % percentile-bootstrap CIs over seeds.
 
-import nbformat as nbf
-
-cells = []
-md = lambda s: cells.append(nbf.v4.new_markdown_cell(s.strip()))  # noqa: E731
-code = lambda s: cells.append(nbf.v4.new_code_cell(s.strip()))  # noqa: E731
-
-md(r"""
-# Learned objectives: LPO and TA-LPO meta-trained by evolution strategies
-
-PPO's clipped objective is one *drift* $D(r, A) \ge 0$ in the mirror-learning form
-$\max_\theta \mathbb{E}[r A - D(r, A)]$ with $r = \pi_\theta / \pi_{old}$ (PPO-clip: $D = \mathrm{ReLU}((r - \mathrm{clip}(r)) A)$).
-LPO (Lu et al. 2022, *Discovered Policy Optimisation*) meta-learns $D$ as a small network of $(r, A)$ features
-with OpenAI-ES, the fitness being the final return of an inner PPO run that uses that drift; TA-LPO
-(Jackson et al. 2024, *Discovering Temporally-Aware RL Algorithms*) also feeds the training progress $n/N$.
-DPO is the closed-form drift the LPO paper distilled from its learned one. All are in `purerl/agents/lpo.py`
-and `purerl/agents/ppo.py` (`--objective clip|dpo|learned --drift PATH`).
-
-**Budgets (read this first).** The meta-training run shown here is the CPU run recorded in
-`benchmarks/results/lpo_cartpole_scratch.json`: TA-LPO from scratch (no PPO-clip head start), population 32,
-inner PPO on CartPole-v1 for 10,240 env steps per member, fitness = mean return of 16 evaluation episodes —
-about 0.33M inner env steps per generation on a 2-core CPU. The papers meta-train for ~1000 generations with
-1e7-3e7 inner env steps per member on GPUs/TPUs, i.e. **about five orders of magnitude more compute**; what we
-can show on a CPU is the machinery and whether ES moves the drift in a useful direction at all, not the papers'
-discovered objectives. The evaluation below trains PPO with each objective (5 vmapped seeds in full mode;
-`SMOKE=1`, used by CI, runs 2 seeds for one iteration) on the meta-training env at 0.5x, 1x and 2x its horizon
-and on Acrobot-v1, which meta-training never saw. Means with 95 % percentile-bootstrap CIs over seeds.
-""")
-
-code(r"""
+# %%
 import dataclasses
 import json
 import os
@@ -56,18 +58,16 @@ record = json.load(open(RECORD))
 meta = record["config"]
 print("SMOKE" if SMOKE else "full", "| seeds", SEEDS, "| meta-training config:",
       {k: meta[k] for k in ("env", "temporal", "ppo_init", "generations", "population", "total_timesteps", "lr")})
-""")
 
-md(r"""
-## 1. Meta-training: population mean fitness per generation
+# %% [markdown]
+# ## 1. Meta-training: population mean fitness per generation
+#
+# Every generation samples 32 drift networks (16 antithetic pairs around the ES mean), trains one inner PPO agent
+# per member (all members share the inner seed: common random numbers) and moves the mean along the
+# fitness-weighted noise. The test of learning: the mean fitness of the last 10 generations exceeds that of the
+# first 10, with a bootstrap CI (over generations) that excludes 0.
 
-Every generation samples 32 drift networks (16 antithetic pairs around the ES mean), trains one inner PPO agent
-per member (all members share the inner seed: common random numbers) and moves the mean along the
-fitness-weighted noise. The test of learning: the mean fitness of the last 10 generations exceeds that of the
-first 10, with a bootstrap CI (over generations) that excludes 0.
-""")
-
-code(r"""
+# %%
 fitness = np.asarray(record["population_mean_fitness_per_generation"])
 k = record["k"]
 first, last = fitness[:k], fitness[-k:]
@@ -84,18 +84,16 @@ window = min(5, len(fitness))
 ax.plot(np.arange(window, len(fitness) + 1), np.convolve(fitness, np.ones(window) / window, "valid"), lw=2, label=f"{window}-generation mean")
 ax.set_xlabel("ES generation"); ax.set_ylabel("final return of inner PPO"); ax.set_title("TA-LPO meta-training on CartPole-v1 (CPU)")
 ax.legend(); plt.show()
-""")
 
-md(r"""
-## 2. The learned drift against PPO-clip and DPO
+# %% [markdown]
+# ## 2. The learned drift against PPO-clip and DPO
+#
+# $D(r, A)$ as a function of the ratio for a positive and a negative advantage. TA-LPO's drift may change over
+# training, so it is drawn at progress $n/N = 0$, $0.5$ and $1$. A drift of 0 means an unconstrained policy
+# gradient step; PPO-clip is 0 inside $[1-\epsilon, 1+\epsilon]$ and grows linearly outside in the direction
+# the advantage pushes.
 
-$D(r, A)$ as a function of the ratio for a positive and a negative advantage. TA-LPO's drift may change over
-training, so it is drawn at progress $n/N = 0$, $0.5$ and $1$. A drift of 0 means an unconstrained policy
-gradient step; PPO-clip is 0 inside $[1-\epsilon, 1+\epsilon]$ and grows linearly outside in the direction
-the advantage pushes.
-""")
-
-code(r"""
+# %%
 net, drift_params = lpo.load_drift(DRIFT)
 ratio = jnp.linspace(0.5, 1.5, 201)
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), sharey=False)
@@ -108,21 +106,19 @@ for ax, adv in zip(axes, (1.0, -1.0)):
         ax.plot(ratio, d, label=f"learned, n/N={progress}")
     ax.set_title(f"A = {adv:+.0f}"); ax.set_xlabel("ratio r"); ax.set_ylabel("drift D(r, A)")
 axes[0].legend(fontsize=8); plt.tight_layout(); plt.show()
-""")
 
-md(r"""
-## 3. PPO with each objective: meta-training env and horizon, longer and shorter horizons, an unseen env
+# %% [markdown]
+# ## 3. PPO with each objective: meta-training env and horizon, longer and shorter horizons, an unseen env
+#
+# Same inner hyperparameters as meta-training (4 envs x 128 steps, 4 epochs of 4 minibatches, the recorded
+# learning rate); only the objective changes. `zero` is the drift the ES started from (no constraint at all).
+# TA-LPO's progress input is $n/N$ of the run at hand, so a 2x horizon stretches its schedule.
+# Mind the setting: the inner learning rate is the meta-training one (1e-2, recorded above), four times
+# purejaxrl's CartPole default, chosen so that the objective matters (with no drift at all, PPO collapses to a
+# return of ~65-115 here, while PPO-clip reaches ~240-350). The learned drift was meta-trained at exactly this
+# learning rate and horizon on CartPole-v1; Acrobot-v1 is the honest held-out test.
 
-Same inner hyperparameters as meta-training (4 envs x 128 steps, 4 epochs of 4 minibatches, the recorded
-learning rate); only the objective changes. `zero` is the drift the ES started from (no constraint at all).
-TA-LPO's progress input is $n/N$ of the run at hand, so a 2x horizon stretches its schedule.
-Mind the setting: the inner learning rate is the meta-training one (1e-2, recorded above), four times
-purejaxrl's CartPole default, chosen so that the objective matters (with no drift at all, PPO collapses to a
-return of ~65-115 here, while PPO-clip reaches ~240-350). The learned drift was meta-trained at exactly this
-learning rate and horizon on CartPole-v1; Acrobot-v1 is the honest held-out test.
-""")
-
-code(r"""
+# %%
 H = meta["total_timesteps"]
 if SMOKE:
     CASES = [("CartPole-v1", 512, "1x (smoke: 1 iteration)")]
@@ -158,9 +154,8 @@ for env, steps, label in CASES:
         results[(env, label, name)] = final_returns(env, steps, objective, drift)
     row = "  ".join(f"{n} {bootstrap_ci(results[(env, label, n)])[0]:7.1f}" for n in OBJECTIVES)
     print(f"{env:12s} {label:22s} {steps:6d} steps | {row}   ({time.time() - t0:.0f} s so far)")
-""")
 
-code(r"""
+# %%
 fig, axes = plt.subplots(1, len(CASES), figsize=(3.2 * len(CASES), 3), squeeze=False)
 for ax, (env, steps, label) in zip(axes[0], CASES):
     for i, name in enumerate(OBJECTIVES):
@@ -176,31 +171,29 @@ for env, steps, label in CASES:
     learned_mean = bootstrap_ci(results[(env, label, "learned")])[0]
     verdict = "better" if learned_mean > clip_mean else ("within" if learned_mean >= clip_low else "worse")
     print(f"  {env:12s} {label:22s} learned {learned_mean:7.1f}  clip {clip_mean:7.1f} (CI low {clip_low:7.1f}) -> {verdict}")
-""")
 
-md(r"""
-## TA-LPG: a learned policy-gradient rule, meta-trained on random grid worlds
+# %% [markdown]
+# ## TA-LPG: a learned policy-gradient rule, meta-trained on random grid worlds
+#
+# TA-LPG (the second method of Jackson et al. 2024, after Oh et al. 2020's LPG) learns the *whole update
+# rule* of a tabular agent, not a drift inside PPO: a GRU runs backwards over each rollout and outputs, per
+# step, the coefficient $\hat\pi_t$ of $\log\pi(a_t|s_t)$ in the agent's loss and a target distribution
+# $\hat y_t$ for the agent's 8-bin prediction vector $y(s)$; TA-LPG also reads the lifetime progress $n/N$ and
+# $\log N$. OpenAI-ES meta-trains it over random grid worlds (4-10 cells a side, 1-5 objects with random
+# rewards, termination and respawn probabilities, walls, random episode caps and agent lifetimes), with
+# **antithetic task sampling**: the two members of each antithetic pair train on the same sampled task, and the
+# better one scores 1, the other 0. Code: `purerl/agents/lpg.py`, `purerl/envs/gridworld.py`,
+# `purerl meta-train lpg`.
+#
+# **Budget.** The run below is `benchmarks/results/lpg_grid.json` (CPU): see its config for the population,
+# generations, GRU width and the lifetime / episode-cap ranges. The paper's run (groove README) uses population
+# 1,024, 2,500 generations, GRU width 256, lifetimes up to 250 updates and episodes up to 750 steps on a GPU --
+# roughly **three to four orders of magnitude more compute**. The curve shows the ES mean scored on 64 fixed
+# held-out tasks during meta-training; the table compares, on 256 fresh tasks, the meta-trained rule with the
+# rule ES started from (a randomly initialised LPG net) and with a hand-written REINFORCE rule
+# ($\hat\pi_t = -(G_t - \bar G)$, returns within each 20-step rollout).
 
-TA-LPG (the second method of Jackson et al. 2024, after Oh et al. 2020's LPG) learns the *whole update
-rule* of a tabular agent, not a drift inside PPO: a GRU runs backwards over each rollout and outputs, per
-step, the coefficient $\hat\pi_t$ of $\log\pi(a_t|s_t)$ in the agent's loss and a target distribution
-$\hat y_t$ for the agent's 8-bin prediction vector $y(s)$; TA-LPG also reads the lifetime progress $n/N$ and
-$\log N$. OpenAI-ES meta-trains it over random grid worlds (4-10 cells a side, 1-5 objects with random
-rewards, termination and respawn probabilities, walls, random episode caps and agent lifetimes), with
-**antithetic task sampling**: the two members of each antithetic pair train on the same sampled task, and the
-better one scores 1, the other 0. Code: `purerl/agents/lpg.py`, `purerl/envs/gridworld.py`,
-`purerl meta-train lpg`.
-
-**Budget.** The run below is `benchmarks/results/lpg_grid.json` (CPU): see its config for the population,
-generations, GRU width and the lifetime / episode-cap ranges. The paper's run (groove README) uses population
-1,024, 2,500 generations, GRU width 256, lifetimes up to 250 updates and episodes up to 750 steps on a GPU --
-roughly **three to four orders of magnitude more compute**. The curve shows the ES mean scored on 64 fixed
-held-out tasks during meta-training; the table compares, on 256 fresh tasks, the meta-trained rule with the
-rule ES started from (a randomly initialised LPG net) and with a hand-written REINFORCE rule
-($\hat\pi_t = -(G_t - \bar G)$, returns within each 20-step rollout).
-""")
-
-code(r"""
+# %%
 from purerl.agents import lpg
 
 LPG_RECORD = json.load(open(os.path.join(ROOT, "benchmarks", "results", "lpg_grid.json")))
@@ -223,15 +216,13 @@ for key in ("learned_minus_es_start", "learned_minus_reinforce"):
     print(f"{key:24s} {d['mean']:+.3f}  95% CI [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]")
 for bin_name, row in LPG_RECORD["by_lifetime"].items():
     print(bin_name, {k: round(v["mean"], 3) for k, v in row.items()})
-""")
 
-md(r"""
-The meta-trained rule file ships with the record (`benchmarks/results/lpg_grid_lpg_mean.msgpack`). Here it
-trains fresh agents on tasks neither meta-training nor the record's evaluation used (full mode: 64 tasks,
-learned rule vs REINFORCE; `SMOKE=1`: 2 small tasks, learned rule only, to exercise the code path).
-""")
+# %% [markdown]
+# The meta-trained rule file ships with the record (`benchmarks/results/lpg_grid_lpg_mean.msgpack`). Here it
+# trains fresh agents on tasks neither meta-training nor the record's evaluation used (full mode: 64 tasks,
+# learned rule vs REINFORCE; `SMOKE=1`: 2 small tasks, learned rule only, to exercise the code path).
 
-code(r"""
+# %%
 _, learned_lpg = lpg.load_lpg(os.path.join(ROOT, "benchmarks", "results", "lpg_grid_lpg_mean.msgpack"))
 eval_cfg = lpg_cfg if not SMOKE else dataclasses.replace(lpg_cfg, lifetime=(2, 3), episode_cap=(10, 10), num_envs=2,
                                                           eval_episodes=2)
@@ -243,16 +234,11 @@ for rule in rules:
     mean, low, high = bootstrap_ci(scores)
     print(f"{'learned TA-LPG' if rule == 'lpg' else 'REINFORCE':15s} {mean:6.3f} [{low:.3f}, {high:.3f}] "
           f"on {len(scores)} fresh tasks ({time.time() - t:.0f} s incl. compile)")
-""")
 
-md(r"""
-**Reading the TA-LPG result.** At this budget ES does find a rule that learns: agents trained with it score
-about 4.5x the rule ES started from, on tasks it never saw (difference CI well above 0), and it helps more
-on longer lifetimes, as REINFORCE does. But it reaches only about half of what the hand-written REINFORCE
-rule gets on the same tasks. The paper's TA-LPG beats hand-designed rules after roughly 3-4 orders of
-magnitude more meta-training (population 1,024 x 2,500 generations, GRU 256). Whether our implementation
-gets there at that scale is untested: it needs a GPU.
-""")
-
-nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-nbf.write(nb, os.path.join(os.path.dirname(os.path.abspath(__file__)), "learned_objectives.ipynb"))
+# %% [markdown]
+# **Reading the TA-LPG result.** At this budget ES does find a rule that learns: agents trained with it score
+# about 4.5x the rule ES started from, on tasks it never saw (difference CI well above 0), and it helps more
+# on longer lifetimes, as REINFORCE does. But it reaches only about half of what the hand-written REINFORCE
+# rule gets on the same tasks. The paper's TA-LPG beats hand-designed rules after roughly 3-4 orders of
+# magnitude more meta-training (population 1,024 x 2,500 generations, GRU 256). Whether our implementation
+# gets there at that scale is untested: it needs a GPU.

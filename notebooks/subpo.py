@@ -1,36 +1,38 @@
-# ruff: noqa: E501  (the notebook cells are embedded as strings)
-"""Writes notebooks/subpo.ipynb (run: python notebooks/make_subpo_notebook.py)."""
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-import os
+# %% [markdown]
+# # SubPO — Submodular Reinforcement Learning (Prajapat et al., ICLR 2024)
+#
+# The return of a trajectory is a monotone submodular function $F$ of the set of visited states. SubPO is
+# REINFORCE on the marginal gains $\Delta_j = F(s_{j+1}\mid\tau_{0:j})$ with the unbiased
+# "reward-to-go of marginal gains" weight (purerl's default); SubPO-M feeds the policy $(s_i, i)$, SubPO-NM
+# the visited history; ModPO is the same gradient on the code's additive reward (revisits pay again).
+# References (our addition, not in the paper): a uniform random policy and a model-based one-step greedy policy.
+#
+# This notebook trains all three on the six grid environments of `purerl.envs.submodular`
+# (coverage with constant / bimodal / GP weights, D-optimal design, item collection, two rooms) and plots
+# the batch mean of $F$ per epoch (mean ± 95 % CI over vmapped seeds, Student t).
+#
+# **Budget.** `SMOKE=1` (CI) runs one small env for 2 epochs. The full run uses the paper code's
+# hyperparameters per env (B, H, lr, epochs; table in `purerl.agents.subpo.PAPER_SETTINGS`) scaled by
+# `EPOCH_SCALE` and `BATCH_SCALE` below; the numbers in the saved outputs state which budget produced them.
+# GP / D-opt / items instances are regenerated from a key (the paper's pickles cannot be loaded), so the
+# absolute values differ from the paper's. The continuous ant coverage task (A2C, last section) is trained by
+# `benchmarks/bench_subpo_ant.py` at a tiny CPU budget; this notebook only loads and plots its saved results.
 
-import nbformat as nbf
-
-cells = []
-md = lambda s: cells.append(nbf.v4.new_markdown_cell(s.strip()))  # noqa: E731
-code = lambda s: cells.append(nbf.v4.new_code_cell(s.strip()))  # noqa: E731
-
-md(r"""
-# SubPO — Submodular Reinforcement Learning (Prajapat et al., ICLR 2024)
-
-The return of a trajectory is a monotone submodular function $F$ of the set of visited states. SubPO is
-REINFORCE on the marginal gains $\Delta_j = F(s_{j+1}\mid\tau_{0:j})$ with the unbiased
-"reward-to-go of marginal gains" weight (purerl's default); SubPO-M feeds the policy $(s_i, i)$, SubPO-NM
-the visited history; ModPO is the same gradient on the code's additive reward (revisits pay again).
-References (our addition, not in the paper): a uniform random policy and a model-based one-step greedy policy.
-
-This notebook trains all three on the six grid environments of `purerl.envs.submodular`
-(coverage with constant / bimodal / GP weights, D-optimal design, item collection, two rooms) and plots
-the batch mean of $F$ per epoch (mean ± 95 % CI over vmapped seeds, Student t).
-
-**Budget.** `SMOKE=1` (CI) runs one small env for 2 epochs. The full run uses the paper code's
-hyperparameters per env (B, H, lr, epochs; table in `purerl.agents.subpo.PAPER_SETTINGS`) scaled by
-`EPOCH_SCALE` and `BATCH_SCALE` below; the numbers in the saved outputs state which budget produced them.
-GP / D-opt / items instances are regenerated from a key (the paper's pickles cannot be loaded), so the
-absolute values differ from the paper's. The continuous ant coverage task (A2C, last section) is trained by
-`benchmarks/bench_subpo_ant.py` at a tiny CPU budget; this notebook only loads and plots its saved results.
-""")
-
-code(r"""
+# %%
 import os
 import time
 
@@ -66,9 +68,8 @@ def config_for(env, **kw):
 
 print("SMOKE" if SMOKE else "full", "| seeds", SEEDS, "| epoch scale", EPOCH_SCALE, "| batch scale", BATCH_SCALE)
 print(jax.devices())
-""")
 
-code(r"""
+# %%
 curves, finals, states, budget = {}, {}, {}, {}
 t_start = time.time()
 for env in ENVS:
@@ -86,9 +87,9 @@ for env in ENVS:
         vals = [float(subpo.reference_values(cfg, jax.random.PRNGKey(s), ref).value.mean()) for s in SEEDS]
         finals[env, ref] = np.asarray(vals)
 print(f"total {time.time() - t_start:.0f} s")
-""")
 
-code(r"""
+
+# %%
 def ci95(x):
     x = np.asarray(x, float)
     n = x.shape[0]
@@ -114,9 +115,8 @@ axes[0][0].set_ylabel("batch mean F")
 axes[0][-1].legend(fontsize=7)
 fig.tight_layout()
 plt.show()
-""")
 
-code(r"""
+# %%
 rows = []
 wins = 0
 print(f"{'env':10s} " + " ".join(f"{m:>20s}" for m in [*METHODS, *REFERENCES]) + "   SubPO>ModPO (disjoint CI)")
@@ -135,14 +135,12 @@ print(f"SubPO (NM or M) above ModPO with non-overlapping 95% CIs on {wins} of {l
 print("F / MAX_Ret (=2(H+1)) for the coverage-type envs:",
       {env: round(float(ci95(finals[env, 'SubPO-NM'])[0]) / max_return(budget[env][1]), 3)
        for env in ENVS if env in ("coverage", "two_rooms")})
-""")
 
-md(r"""
-Visited cells of the best trained policy per env (SubPO-NM / SubPO-M / ModPO, seed 0): the highest-F
-trajectory among 100 sampled ones, drawn over the cell weights (coverage envs), GP variance (D-opt) or item map (items).
-""")
+# %% [markdown]
+# Visited cells of the best trained policy per env (SubPO-NM / SubPO-M / ModPO, seed 0): the highest-F
+# trajectory among 100 sampled ones, drawn over the cell weights (coverage envs), GP variance (D-opt) or item map (items).
 
-code(r"""
+# %%
 SHOW = list(METHODS)[:1] if SMOKE else list(METHODS)  # SMOKE draws one panel (one compile)
 fig, axes = plt.subplots(len(ENVS), len(SHOW), figsize=(3.3 * len(SHOW), 2.6 * len(ENVS)), squeeze=False)
 for row, env in zip(axes, ENVS):
@@ -168,28 +166,26 @@ for row, env in zip(axes, ENVS):
         ax.set_xticks([]); ax.set_yticks([])
 fig.tight_layout()
 plt.show()
-""")
 
-md(r"""
-## Ant coverage (continuous; A2C)
+# %% [markdown]
+# ## Ant coverage (continuous; A2C)
+#
+# Spec §4.6: brax `ant` (torso x, y kept in the 29-d observation) on a 100 × 100 coverage grid over
+# $[-20, 20]^2$ (0.4 m cells); every step marks the 5 × 5 cell block at the torso. SubPO's reward is the
+# marginal gain (new cells / 10, env `ant_coverage`), ModPO's the total coverage so far (/ 10,
+# `ant_coverage_modular`); 400-step episodes, termination off the grid or when the ant is unhealthy. The agent is
+# the paper's A2C (`purerl.agents.a2c`: 15 envs × 400 steps per update, one Adam step at lr 1e-2, 128-128 ReLU
+# actor with tanh mean and log-std initialised at 0.1, 128-128 critic, entropy 0.01, GAE 0.99/0.95).
+#
+# **Budget.** The paper trains **20,001 updates × 6,000 steps (≈ 120 M env steps) per run** on MuJoCo Ant-v4.
+# The results below come from `python benchmarks/bench_subpo_ant.py` on the shared 2-core CPU with brax's `spring`
+# physics: a few dozen updates per seed (the cell prints the exact budget), i.e. ~0.1-0.2 % of the paper's. At
+# this budget the policies have barely moved from their initialisation, so the comparison tests the pipeline and
+# early learning only; it says nothing about the paper's final coverage. Both variants and the untrained initial
+# policy are scored with the same submodular objective: cells covered in one 400-step episode (stochastic policy).
+# This cell only reads the saved JSON (SMOKE and full mode alike; compiling the brax ant alone takes ~40 s here).
 
-Spec §4.6: brax `ant` (torso x, y kept in the 29-d observation) on a 100 × 100 coverage grid over
-$[-20, 20]^2$ (0.4 m cells); every step marks the 5 × 5 cell block at the torso. SubPO's reward is the
-marginal gain (new cells / 10, env `ant_coverage`), ModPO's the total coverage so far (/ 10,
-`ant_coverage_modular`); 400-step episodes, termination off the grid or when the ant is unhealthy. The agent is
-the paper's A2C (`purerl.agents.a2c`: 15 envs × 400 steps per update, one Adam step at lr 1e-2, 128-128 ReLU
-actor with tanh mean and log-std initialised at 0.1, 128-128 critic, entropy 0.01, GAE 0.99/0.95).
-
-**Budget.** The paper trains **20,001 updates × 6,000 steps (≈ 120 M env steps) per run** on MuJoCo Ant-v4.
-The results below come from `python benchmarks/bench_subpo_ant.py` on the shared 2-core CPU with brax's `spring`
-physics: a few dozen updates per seed (the cell prints the exact budget), i.e. ~0.1-0.2 % of the paper's. At
-this budget the policies have barely moved from their initialisation, so the comparison tests the pipeline and
-early learning only; it says nothing about the paper's final coverage. Both variants and the untrained initial
-policy are scored with the same submodular objective: cells covered in one 400-step episode (stochastic policy).
-This cell only reads the saved JSON (SMOKE and full mode alike; compiling the brax ant alone takes ~40 s here).
-""")
-
-code(r"""
+# %%
 import json
 from pathlib import Path
 
@@ -209,9 +205,8 @@ print(f"covered cells per 400-step episode (of 10,000), {ev['episodes_per_seed']
 for name in ["untrained", "SubPO", "ModPO"]:
     c = ev[name]
     print(f"  {name:9s} {c['cells_mean']:7.1f} ± {c['cells_std_over_seeds']:5.1f} (sd over seeds)  per seed {[round(x, 1) for x in c['cells_per_seed']]}")
-""")
 
-code(r"""
+# %%
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -233,25 +228,16 @@ ax1.set_ylabel("covered cells (eval episodes)")
 ax1.set_title(f"F of the final policies ({b['updates']} updates vs the paper's {pb['updates']:,})", fontsize=9)
 fig.tight_layout()
 plt.show()
-""")
 
-md(r"""
-**What the saved run shows (40 updates, 3 seeds, spring physics).** Nothing about SubPO vs ModPO yet: neither
-variant improves on the untrained policy at 0.2 % of the paper's budget (final policies cover 107 ± 27 (SubPO)
-and 91 ± 10 (ModPO) cells vs 121 ± 11 untrained, sd over 3 seeds; SubPO's training coverage stays at
-~100 cells per episode). With entropy 0.01 and lr 1e-2 the log-std grows over these updates, and the ant's health
-check (torso height outside [0.2, 1.0]) ends many episodes early (25-47 episodes per update of 15 × 400 steps).
-Throughput: ~6-7 k env steps/s for 3 vmapped seeds on the shared CPU, so the paper's 120 M steps per run would
-take ~5 h per seed here; a GPU run is the way to test the paper's claim.
-
-**Not done here:** the ant task at the paper's budget (20,001 updates; at the measured CPU throughput one such
-run would take days here), MuJoCo Ant-v4 itself (brax physics instead; the observation layout differs), car
-racing (needs track data), and the `gorilla` environment (data not public).
-""")
-
-nb = nbf.v4.new_notebook()
-nb["cells"] = cells
-nb["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "subpo.ipynb")
-nbf.write(nb, out)
-print("wrote", out)
+# %% [markdown]
+# **What the saved run shows (40 updates, 3 seeds, spring physics).** Nothing about SubPO vs ModPO yet: neither
+# variant improves on the untrained policy at 0.2 % of the paper's budget (final policies cover 107 ± 27 (SubPO)
+# and 91 ± 10 (ModPO) cells vs 121 ± 11 untrained, sd over 3 seeds; SubPO's training coverage stays at
+# ~100 cells per episode). With entropy 0.01 and lr 1e-2 the log-std grows over these updates, and the ant's health
+# check (torso height outside [0.2, 1.0]) ends many episodes early (25-47 episodes per update of 15 × 400 steps).
+# Throughput: ~6-7 k env steps/s for 3 vmapped seeds on the shared CPU, so the paper's 120 M steps per run would
+# take ~5 h per seed here; a GPU run is the way to test the paper's claim.
+#
+# **Not done here:** the ant task at the paper's budget (20,001 updates; at the measured CPU throughput one such
+# run would take days here), MuJoCo Ant-v4 itself (brax physics instead; the observation layout differs), car
+# racing (needs track data), and the `gorilla` environment (data not public).
