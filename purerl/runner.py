@@ -16,6 +16,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +69,8 @@ class RunOptions:
 def check_out_dir(out: str | None, overwrite: bool) -> None:
     """Refuse a non-empty output directory (unless overwrite) before anything is computed."""
     if out and os.path.isdir(out) and os.listdir(out) and not overwrite:
-        raise ValueError(f"output directory {out!r} exists and is not empty; pass --overwrite or choose another")
+        raise ValueError(f"output directory {out!r} exists and is not empty; pass --overwrite or choose "
+                         "another")
     if out and os.path.exists(out) and not os.path.isdir(out):
         raise ValueError(f"output path {out!r} exists and is not a directory")
 
@@ -86,7 +88,8 @@ def _default_chunk(num_iterations: int) -> int:
     """About 1/20 of the run, preferring a divisor of it between 1/40 and 1/10: then every chunk has the
     same length and only one chunk program is compiled (a remainder chunk costs a second compile)."""
     target = max(1, math.ceil(num_iterations / 20))
-    divisors = [d for d in range(math.ceil(num_iterations / 40), num_iterations // 10 + 1) if num_iterations % d == 0]
+    divisors = [d for d in range(math.ceil(num_iterations / 40), num_iterations // 10 + 1)
+                if num_iterations % d == 0]
     return min(divisors, key=lambda d: abs(d - target)) if divisors else target
 
 
@@ -97,14 +100,37 @@ class RunResult:
     returns: np.ndarray  # (num_seeds, eval_episodes) final evaluation
     summary: dict[str, Any]
 
+    @property
+    def per_seed_returns(self) -> np.ndarray:
+        """(num_seeds,) final return of each seed: the mean over its evaluation episodes."""
+        return self.returns.mean(axis=1)
+
+    @property
+    def compile_s(self) -> float:
+        return self.summary["compile_s"]
+
+    @property
+    def run_s(self) -> float:
+        return self.summary["run_s"]
+
+
+ChunkCallback = Callable[[int, dict[str, np.ndarray]], None]
+"""`callback(budget_done, chunk_metrics)`, called on the host after each chunk: `budget_done` is the budget
+spent so far per seed (env steps, or updates for offline agents; `agent.budget_unit`), `chunk_metrics` maps
+each metric to its (num_seeds, chunk_iterations) values of that chunk."""
+
 
 def run(
     algo: str,
     agent: Agent,
     options: RunOptions,
     resume_dir: str | None = None,
+    callback: ChunkCallback | None = None,
 ) -> RunResult:
-    """Train `agent` on `options.seeds`; write outputs to `options.out` (or `resume_dir`) if given."""
+    """Train `agent` on `options.seeds`; write outputs to `options.out` (or `resume_dir`) if given.
+
+    `callback` (if given) sees each chunk's metrics between chunks; it runs outside the compiled programs,
+    so it changes no number of the run."""
     seeds = options.seeds
     sweep.check_devices(len(seeds), options.num_devices)
     out = resume_dir or options.out
@@ -137,7 +163,8 @@ def run(
             os.makedirs(out, exist_ok=True)
             write_json(
                 os.path.join(out, "config.json"),
-                {"algo": algo, "config": dataclasses.asdict(agent.config), "run": dataclasses.asdict(options)},
+                {"algo": algo, "config": dataclasses.asdict(agent.config),
+                 "run": dataclasses.asdict(options)},
             )
         state = sweep.init_over_seeds(agent.init, sweep.seed_keys(my_seeds), num_devices)
 
@@ -180,8 +207,11 @@ def run(
                 host_metrics.setdefault(name, []).append(np.asarray(value))
             progress.update(iteration, _progress_stats(metrics, iteration * agent.steps_per_iteration,
                                                        agent.budget_unit))
+            if callback is not None:
+                callback(iteration * agent.steps_per_iteration, metrics)
             problem = _non_finite(metrics, np.asarray(finite), state_names, first, seeds)
-            if problem:  # nothing of this chunk is checkpointed: the last checkpoint stays the last finite one
+            # nothing of a non-finite chunk is checkpointed: the last checkpoint stays the last finite one
+            if problem:
                 progress.close()
                 _stop_diverged(problem, out if writer else None, ckpt_dir, algo, agent, options, host_metrics)
             at_checkpoint = options.checkpoint_every and iteration % options.checkpoint_every == 0
@@ -212,7 +242,8 @@ def run(
         "num_processes": jax.process_count(),
         "iterations": total,
         "budget_unit": agent.budget_unit,
-        **_budget(agent.budget_unit, steps_per_seed, len(seeds) * executed * agent.steps_per_iteration / max(run_s, 1e-9)),
+        **_budget(agent.budget_unit, steps_per_seed,
+                  len(seeds) * executed * agent.steps_per_iteration / max(run_s, 1e-9)),
         "final_return_mean": float(per_seed.mean()),
         "final_return_min": float(per_seed.min()),
         "final_return_max": float(per_seed.max()),
@@ -232,8 +263,37 @@ def run(
     return RunResult(state, metrics, returns, summary)
 
 
+def train_and_evaluate(
+    agent: Agent,
+    num_seeds: int = 1,
+    seed: int = 0,
+    *,
+    algo: str | None = None,
+    callback: ChunkCallback | None = None,
+    chunk_iterations: int = 0,
+    num_devices: int = 1,
+    progress: bool = False,
+) -> RunResult:
+    """Train `agent` on seeds `seed .. seed+num_seeds-1` and evaluate it: what `purerl train` computes.
+
+    The one "train, then evaluate" of the package: training runs through the runner's jitted chunks, the
+    final evaluation uses the runner's keys (`fold_in(PRNGKey(seed), EVAL_SALT)`), so a seed's final return
+    is the CLI's to the bit. The result holds the final state, the metrics (num_seeds, num_iterations), the
+    returns (num_seeds, eval_episodes), `per_seed_returns`, and `compile_s` / `run_s` (ahead-of-time
+    compile, then the chunks' execution) with the rest of the CLI's summary. No files are written."""
+    options = RunOptions(num_seeds=num_seeds, seed=seed, num_devices=num_devices,
+                         chunk_iterations=chunk_iterations, progress=progress)
+    return run(algo or _algo_name(agent), agent, options, callback=callback)
+
+
+def _algo_name(agent: Agent) -> str:
+    """'ppo' for an agent built by purerl.agents.ppo (its Config's module)."""
+    return type(agent.config).__module__.rsplit(".", 1)[-1]
+
+
 class TrainingDiverged(RuntimeError):
-    """A loss, metric or part of the train state became non-finite; the run stopped at the end of that chunk."""
+    """A loss, metric or part of the train state became non-finite; the run stopped at the end of that
+    chunk."""
 
 
 def _float_leaf_names(state) -> list[str]:
@@ -273,7 +333,8 @@ def _non_finite(metrics: dict[str, np.ndarray], finite: np.ndarray, state_names:
         length = next(iter(metrics.values())).shape[1] if metrics else 1
         last = first + length - 1
         return (f"non-finite {state_names[leaf]}{f' (and {others} more state arrays)' if others else ''} at "
-                f"iteration {last} (seed {seeds[row]}; found at the end of the chunk of iterations {first}-{last})")
+                f"iteration {last} (seed {seeds[row]}; found at the end of the chunk of iterations "
+                f"{first}-{last})")
     return None
 
 
@@ -290,7 +351,8 @@ def _stop_diverged(problem, out, ckpt_dir, algo, agent, options, host_metrics) -
                           agent.steps_per_iteration, agent.budget_unit)
         write_json(os.path.join(out, "summary.json"), {
             "status": "non-finite", "error": problem, "algo": algo, "num_seeds": options.num_seeds,
-            "seeds": options.seeds, "last_finite_checkpoint": last, "versions": versions(), "machine": machine(),
+            "seeds": options.seeds, "last_finite_checkpoint": last, "versions": versions(),
+            "machine": machine(),
         })
     sweep.wait_for_all_processes("diverged")  # process 0 has written its files before any process exits
     raise TrainingDiverged(problem + hint)
