@@ -26,7 +26,7 @@ test: $(STAMP)
 	PURERL_NOTEBOOK_SMOKE=1 XLA_FLAGS="$(TEST_XLA_FLAGS) $(XLA_FLAGS)" JAX_PLATFORMS=cpu $(VENV)/bin/python -m pytest tests notebooks --nbmake -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check purerl tests benchmarks
+	$(VENV)/bin/ruff check purerl tests benchmarks notebooks
 
 clean:
 	rm -rf $(VENV)

@@ -48,6 +48,9 @@ returns = result.metrics["episode_return"]  # (num_seeds, iterations); NaN where
 env_steps = np.arange(1, returns.shape[1] + 1) * agent.steps_per_iteration
 fig, ax = plt.subplots(figsize=(6, 3.5))
 plot_curve(ax, env_steps, returns, label=f"PPO, {NUM_SEEDS} seeds")
-ax.set_xlabel("env steps"); ax.set_ylabel("episode return"); ax.set_title("CartPole-v1")
-ax.legend(); plt.show()
+ax.set_xlabel("env steps")
+ax.set_ylabel("episode return")
+ax.set_title("CartPole-v1")
+ax.legend()
+plt.show()
 assert np.isfinite(s["final_return_mean"])

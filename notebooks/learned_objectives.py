@@ -15,10 +15,10 @@
 # %% [markdown]
 # # Learned objectives: LPO and TA-LPO meta-trained by evolution strategies
 #
-# PPO's clipped objective is one *drift* $D(r, A) \ge 0$ in the mirror-learning form
-# $\max_\theta \mathbb{E}[r A - D(r, A)]$ with $r = \pi_\theta / \pi_{old}$ (PPO-clip: $D = \mathrm{ReLU}((r - \mathrm{clip}(r)) A)$).
-# LPO (Lu et al. 2022, *Discovered Policy Optimisation*) meta-learns $D$ as a small network of $(r, A)$ features
-# with OpenAI-ES, the fitness being the final return of an inner PPO run that uses that drift; TA-LPO
+# PPO's clipped objective is one *drift* $D(r, A) \ge 0$ in the mirror-learning form $\max_\theta \mathbb{E}[r
+# A - D(r, A)]$ with $r = \pi_\theta / \pi_{old}$ (PPO-clip: $D = \mathrm{ReLU}((r - \mathrm{clip}(r)) A)$).
+# LPO (Lu et al. 2022, *Discovered Policy Optimisation*) meta-learns $D$ as a small network of $(r, A)$
+# features with OpenAI-ES, the fitness being the final return of an inner PPO run that uses that drift; TA-LPO
 # (Jackson et al. 2024, *Discovering Temporally-Aware RL Algorithms*) also feeds the training progress $n/N$.
 # DPO is the closed-form drift the LPO paper distilled from its learned one. All are in `purerl/agents/lpo.py`
 # and `purerl/agents/ppo.py` (`--objective clip|dpo|learned --drift PATH`).
@@ -27,11 +27,12 @@
 # `benchmarks/results/lpo_cartpole_scratch.json`: TA-LPO from scratch (no PPO-clip head start), population 32,
 # inner PPO on CartPole-v1 for 10,240 env steps per member, fitness = mean return of 16 evaluation episodes —
 # about 0.33M inner env steps per generation on a 2-core CPU. The papers meta-train for ~1000 generations with
-# 1e7-3e7 inner env steps per member on GPUs/TPUs, i.e. **about five orders of magnitude more compute**; what we
-# can show on a CPU is the machinery and whether ES moves the drift in a useful direction at all, not the papers'
-# discovered objectives. The evaluation below trains PPO with each objective (5 vmapped seeds in full mode;
-# `SMOKE=1`, used by CI, runs 2 seeds for one iteration) on the meta-training env at 0.5x, 1x and 2x its horizon
-# and on Acrobot-v1, which meta-training never saw. Means with 95 % percentile-bootstrap CIs over seeds.
+# 1e7-3e7 inner env steps per member on GPUs/TPUs, i.e. **about five orders of magnitude more compute**; what
+# we can show on a CPU is the machinery and whether ES moves the drift in a useful direction at all, not the
+# papers' discovered objectives. The evaluation below trains PPO with each objective (5 vmapped seeds in full
+# mode; `SMOKE=1`, used by CI, runs 2 seeds for one iteration) on the meta-training env at 0.5x, 1x and 2x its
+# horizon and on Acrobot-v1, which meta-training never saw. Means with 95 % percentile-bootstrap CIs over
+# seeds.
 
 # %%
 import dataclasses
@@ -45,27 +46,39 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from purerl.agents import lpo, ppo
+from purerl.agents import lpg, lpo, ppo
 from purerl.plotting import bootstrap_ci
 from purerl.sweep import vmap_seeds
 
 SMOKE = os.environ.get("PURERL_NOTEBOOK_SMOKE", "0") == "1"
-ROOT = os.path.abspath(os.path.join(os.getcwd(), "..")) if os.path.basename(os.getcwd()) == "notebooks" else os.getcwd()
+ROOT = (
+    os.path.abspath(os.path.join(os.getcwd(), ".."))
+    if os.path.basename(os.getcwd()) == "notebooks"
+    else os.getcwd()
+)
 RECORD = os.path.join(ROOT, "benchmarks", "results", "lpo_cartpole_scratch.json")
 DRIFT = os.path.join(ROOT, "benchmarks", "results", "lpo_cartpole_scratch", "drift_mean.msgpack")
 SEEDS = [0, 1] if SMOKE else [0, 1, 2, 3, 4]
 record = json.load(open(RECORD))
 meta = record["config"]
-print("SMOKE" if SMOKE else "full", "| seeds", SEEDS, "| meta-training config:",
-      {k: meta[k] for k in ("env", "temporal", "ppo_init", "generations", "population", "total_timesteps", "lr")})
+print(
+    "SMOKE" if SMOKE else "full",
+    "| seeds",
+    SEEDS,
+    "| meta-training config:",
+    {
+        k: meta[k]
+        for k in ("env", "temporal", "ppo_init", "generations", "population", "total_timesteps", "lr")
+    },
+)
 
 # %% [markdown]
 # ## 1. Meta-training: population mean fitness per generation
 #
-# Every generation samples 32 drift networks (16 antithetic pairs around the ES mean), trains one inner PPO agent
-# per member (all members share the inner seed: common random numbers) and moves the mean along the
-# fitness-weighted noise. The test of learning: the mean fitness of the last 10 generations exceeds that of the
-# first 10, with a bootstrap CI (over generations) that excludes 0.
+# Every generation samples 32 drift networks (16 antithetic pairs around the ES mean), trains one inner PPO
+# agent per member (all members share the inner seed: common random numbers) and moves the mean along the
+# fitness-weighted noise. The test of learning: the mean fitness of the last 10 generations exceeds that of
+# the first 10, with a bootstrap CI (over generations) that excludes 0.
 
 # %%
 fitness = np.asarray(record["population_mean_fitness_per_generation"])
@@ -74,16 +87,29 @@ first, last = fitness[:k], fitness[-k:]
 rng = np.random.default_rng(0)
 boot = np.array([rng.choice(last, k).mean() - rng.choice(first, k).mean() for _ in range(10_000)])
 low, high = np.percentile(boot, [2.5, 97.5])
-print(f"first {k} generations: {first.mean():.1f}   last {k}: {last.mean():.1f}   "
-      f"difference {last.mean() - first.mean():+.1f}, 95% CI [{low:+.1f}, {high:+.1f}]"
-      f" -> {'improved (CI excludes 0)' if low > 0 else 'no significant improvement'}")
-print(f"{record['seconds_per_generation_median']:.1f} s per generation, compile {record['compile_s']:.0f} s ({record['machine']['cpu_count']}-core CPU)")
+print(
+    f"first {k} generations: {first.mean():.1f}   last {k}: {last.mean():.1f}   "
+    f"difference {last.mean() - first.mean():+.1f}, 95% CI [{low:+.1f}, {high:+.1f}]"
+    f" -> {'improved (CI excludes 0)' if low > 0 else 'no significant improvement'}"
+)
+print(
+    f"{record['seconds_per_generation_median']:.1f} s per generation, compile {record['compile_s']:.0f} s "
+    f"({record['machine']['cpu_count']}-core CPU)"
+)
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.plot(np.arange(1, len(fitness) + 1), fitness, ".-", lw=0.8, label="population mean fitness")
 window = min(5, len(fitness))
-ax.plot(np.arange(window, len(fitness) + 1), np.convolve(fitness, np.ones(window) / window, "valid"), lw=2, label=f"{window}-generation mean")
-ax.set_xlabel("ES generation"); ax.set_ylabel("final return of inner PPO"); ax.set_title("TA-LPO meta-training on CartPole-v1 (CPU)")
-ax.legend(); plt.show()
+ax.plot(
+    np.arange(window, len(fitness) + 1),
+    np.convolve(fitness, np.ones(window) / window, "valid"),
+    lw=2,
+    label=f"{window}-generation mean",
+)
+ax.set_xlabel("ES generation")
+ax.set_ylabel("final return of inner PPO")
+ax.set_title("TA-LPO meta-training on CartPole-v1 (CPU)")
+ax.legend()
+plt.show()
 
 # %% [markdown]
 # ## 2. The learned drift against PPO-clip and DPO
@@ -97,15 +123,19 @@ ax.legend(); plt.show()
 net, drift_params = lpo.load_drift(DRIFT)
 ratio = jnp.linspace(0.5, 1.5, 201)
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), sharey=False)
-for ax, adv in zip(axes, (1.0, -1.0)):
+for ax, adv in zip(axes, (1.0, -1.0), strict=False):
     a = jnp.full_like(ratio, adv)
     ax.plot(ratio, lpo.clip_drift(ratio, a), "k--", label="PPO-clip")
     ax.plot(ratio, lpo.dpo_drift(ratio, a), "k:", label="DPO")
     for progress in (0.0, 0.5, 1.0):
         d = net.apply(drift_params, ratio, a, jnp.full_like(ratio, progress))
         ax.plot(ratio, d, label=f"learned, n/N={progress}")
-    ax.set_title(f"A = {adv:+.0f}"); ax.set_xlabel("ratio r"); ax.set_ylabel("drift D(r, A)")
-axes[0].legend(fontsize=8); plt.tight_layout(); plt.show()
+    ax.set_title(f"A = {adv:+.0f}")
+    ax.set_xlabel("ratio r")
+    ax.set_ylabel("drift D(r, A)")
+axes[0].legend(fontsize=8)
+plt.tight_layout()
+plt.show()
 
 # %% [markdown]
 # ## 3. PPO with each objective: meta-training env and horizon, longer and shorter horizons, an unseen env
@@ -123,25 +153,44 @@ H = meta["total_timesteps"]
 if SMOKE:
     CASES = [("CartPole-v1", 512, "1x (smoke: 1 iteration)")]
 else:
-    CASES = [("CartPole-v1", H // 2, "0.5x"), ("CartPole-v1", H, "1x"), ("CartPole-v1", 2 * H, "2x"),
-             ("Acrobot-v1", 5 * H, "unseen env")]
+    CASES = [
+        ("CartPole-v1", H // 2, "0.5x"),
+        ("CartPole-v1", H, "1x"),
+        ("CartPole-v1", 2 * H, "2x"),
+        ("Acrobot-v1", 5 * H, "unseen env"),
+    ]
 ZERO = os.path.join(tempfile.mkdtemp(), "zero_drift.msgpack")  # all-zero weights: D = 0 everywhere
 _, zero_template = lpo.drift_template(net.hidden, net.temporal, ppo_init=False)
 lpo.save_drift(ZERO, zero_template, net.hidden, net.temporal, ppo_init=False)
-OBJECTIVES = {"clip": ("clip", ""), "dpo": ("dpo", ""), "learned": ("learned", DRIFT), "zero": ("learned", ZERO)}
+OBJECTIVES = {
+    "clip": ("clip", ""),
+    "dpo": ("dpo", ""),
+    "learned": ("learned", DRIFT),
+    "zero": ("learned", ZERO),
+}
 if SMOKE:  # each objective is its own compiled program; CI checks the two code paths (tests cover DPO)
     OBJECTIVES = {name: OBJECTIVES[name] for name in ("clip", "learned")}
 
 
 def final_returns(env, steps, objective, drift):
-    config = ppo.Config(env=env, total_timesteps=steps, lr=meta["lr"], num_envs=meta["num_envs"],
-                        num_steps=meta["num_steps"], update_epochs=meta["update_epochs"],
-                        num_minibatches=meta["num_minibatches"], objective=objective, drift=drift,
-                        eval_episodes=4 if SMOKE else 32)
+    config = ppo.Config(
+        env=env,
+        total_timesteps=steps,
+        lr=meta["lr"],
+        num_envs=meta["num_envs"],
+        num_steps=meta["num_steps"],
+        update_epochs=meta["update_epochs"],
+        num_minibatches=meta["num_minibatches"],
+        objective=objective,
+        drift=drift,
+        eval_episodes=4 if SMOKE else 32,
+    )
     agent = ppo.make_agent(config)
 
     def run(key):
-        state, _ = jax.lax.scan(lambda s, _: agent.update(s), agent.init(key), None, length=agent.num_iterations)
+        state, _ = jax.lax.scan(
+            lambda s, _: agent.update(s), agent.init(key), None, length=agent.num_iterations
+        )
         return agent.evaluate(state, jax.random.fold_in(key, 1)).mean()
 
     return np.asarray(vmap_seeds(run, SEEDS))
@@ -157,57 +206,75 @@ for env, steps, label in CASES:
 
 # %%
 fig, axes = plt.subplots(1, len(CASES), figsize=(3.2 * len(CASES), 3), squeeze=False)
-for ax, (env, steps, label) in zip(axes[0], CASES):
+for ax, (env, _steps, label) in zip(axes[0], CASES, strict=False):
     for i, name in enumerate(OBJECTIVES):
         mean, low, high = bootstrap_ci(results[(env, label, name)])
         ax.bar(i, mean, yerr=[[mean - low], [high - mean]], capsize=3)
-    ax.set_xticks(range(len(OBJECTIVES)), list(OBJECTIVES)); ax.set_title(f"{env}, {label}", fontsize=9)
+    ax.set_xticks(range(len(OBJECTIVES)), list(OBJECTIVES))
+    ax.set_title(f"{env}, {label}", fontsize=9)
 axes[0][0].set_ylabel(f"final return (mean, 95% CI, {len(SEEDS)} seeds)")
-plt.tight_layout(); plt.show()
+plt.tight_layout()
+plt.show()
 
 print("learned (TA-LPO) vs PPO-clip: within PPO-clip's 95% CI or better?")
-for env, steps, label in CASES:
+for env, _steps, label in CASES:
     clip_mean, clip_low, _ = bootstrap_ci(results[(env, label, "clip")])
     learned_mean = bootstrap_ci(results[(env, label, "learned")])[0]
     verdict = "better" if learned_mean > clip_mean else ("within" if learned_mean >= clip_low else "worse")
-    print(f"  {env:12s} {label:22s} learned {learned_mean:7.1f}  clip {clip_mean:7.1f} (CI low {clip_low:7.1f}) -> {verdict}")
+    print(
+        f"  {env:12s} {label:22s} learned {learned_mean:7.1f}  clip {clip_mean:7.1f} (CI low "
+        f"{clip_low:7.1f}) -> {verdict}"
+    )
 
 # %% [markdown]
 # ## TA-LPG: a learned policy-gradient rule, meta-trained on random grid worlds
 #
-# TA-LPG (the second method of Jackson et al. 2024, after Oh et al. 2020's LPG) learns the *whole update
-# rule* of a tabular agent, not a drift inside PPO: a GRU runs backwards over each rollout and outputs, per
-# step, the coefficient $\hat\pi_t$ of $\log\pi(a_t|s_t)$ in the agent's loss and a target distribution
-# $\hat y_t$ for the agent's 8-bin prediction vector $y(s)$; TA-LPG also reads the lifetime progress $n/N$ and
-# $\log N$. OpenAI-ES meta-trains it over random grid worlds (4-10 cells a side, 1-5 objects with random
-# rewards, termination and respawn probabilities, walls, random episode caps and agent lifetimes), with
-# **antithetic task sampling**: the two members of each antithetic pair train on the same sampled task, and the
-# better one scores 1, the other 0. Code: `purerl/agents/lpg.py`, `purerl/envs/gridworld.py`,
-# `purerl meta-train lpg`.
+# TA-LPG (the second method of Jackson et al. 2024, after Oh et al. 2020's LPG) learns the *whole update rule*
+# of a tabular agent, not a drift inside PPO: a GRU runs backwards over each rollout and outputs, per step,
+# the coefficient $\hat\pi_t$ of $\log\pi(a_t|s_t)$ in the agent's loss and a target distribution $\hat y_t$
+# for the agent's 8-bin prediction vector $y(s)$; TA-LPG also reads the lifetime progress $n/N$ and $\log N$.
+# OpenAI-ES meta-trains it over random grid worlds (4-10 cells a side, 1-5 objects with random rewards,
+# termination and respawn probabilities, walls, random episode caps and agent lifetimes), with **antithetic
+# task sampling**: the two members of each antithetic pair train on the same sampled task, and the better one
+# scores 1, the other 0. Code: `purerl/agents/lpg.py`, `purerl/envs/gridworld.py`, `purerl meta-train lpg`.
 #
 # **Budget.** The run below is `benchmarks/results/lpg_grid.json` (CPU): see its config for the population,
-# generations, GRU width and the lifetime / episode-cap ranges. The paper's run (groove README) uses population
-# 1,024, 2,500 generations, GRU width 256, lifetimes up to 250 updates and episodes up to 750 steps on a GPU --
-# roughly **three to four orders of magnitude more compute**. The curve shows the ES mean scored on 64 fixed
-# held-out tasks during meta-training; the table compares, on 256 fresh tasks, the meta-trained rule with the
-# rule ES started from (a randomly initialised LPG net) and with a hand-written REINFORCE rule
+# generations, GRU width and the lifetime / episode-cap ranges. The paper's run (groove README) uses
+# population 1,024, 2,500 generations, GRU width 256, lifetimes up to 250 updates and episodes up to 750 steps
+# on a GPU -- roughly **three to four orders of magnitude more compute**. The curve shows the ES mean scored
+# on 64 fixed held-out tasks during meta-training; the table compares, on 256 fresh tasks, the meta-trained
+# rule with the rule ES started from (a randomly initialised LPG net) and with a hand-written REINFORCE rule
 # ($\hat\pi_t = -(G_t - \bar G)$, returns within each 20-step rollout).
 
 # %%
-from purerl.agents import lpg
 
 LPG_RECORD = json.load(open(os.path.join(ROOT, "benchmarks", "results", "lpg_grid.json")))
-lpg_cfg = lpg.MetaConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in LPG_RECORD["config"].items()})
-print({k: LPG_RECORD["config"][k] for k in ("temporal", "population", "generations", "hidden", "num_envs",
-                                            "lifetime", "episode_cap")})
+lpg_cfg = lpg.MetaConfig(
+    **{k: tuple(v) if isinstance(v, list) else v for k, v in LPG_RECORD["config"].items()}
+)
+print(
+    {
+        k: LPG_RECORD["config"][k]
+        for k in ("temporal", "population", "generations", "hidden", "num_envs", "lifetime", "episode_cap")
+    }
+)
 gens, curve = np.asarray(LPG_RECORD["held_out_curve_generation_eval_return"]).T
 final = LPG_RECORD["final"]
 plt.figure(figsize=(5, 3))
 plt.plot(gens, curve, "o-", label="ES mean (64 held-out tasks)")
 for name, style in (("es_start", ":"), ("reinforce", "--")):
-    plt.axhline(final[name]["mean"], ls=style, c="k" if name == "reinforce" else "grey", label=f"{name} (256 fresh tasks)")
-plt.xlabel("ES generation"); plt.ylabel("mean return after the lifetime"); plt.legend(fontsize=7)
-plt.title("TA-LPG meta-training on random grid worlds", fontsize=9); plt.tight_layout(); plt.show()
+    plt.axhline(
+        final[name]["mean"],
+        ls=style,
+        c="k" if name == "reinforce" else "grey",
+        label=f"{name} (256 fresh tasks)",
+    )
+plt.xlabel("ES generation")
+plt.ylabel("mean return after the lifetime")
+plt.legend(fontsize=7)
+plt.title("TA-LPG meta-training on random grid worlds", fontsize=9)
+plt.tight_layout()
+plt.show()
 for name in ("learned", "es_start", "reinforce"):
     r = final[name]
     print(f"{name:10s} {r['mean']:6.3f}  95% CI [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]  ({r['n']} tasks)")
@@ -224,16 +291,21 @@ for bin_name, row in LPG_RECORD["by_lifetime"].items():
 
 # %%
 _, learned_lpg = lpg.load_lpg(os.path.join(ROOT, "benchmarks", "results", "lpg_grid_lpg_mean.msgpack"))
-eval_cfg = lpg_cfg if not SMOKE else dataclasses.replace(lpg_cfg, lifetime=(2, 3), episode_cap=(10, 10), num_envs=2,
-                                                          eval_episodes=2)
+eval_cfg = (
+    lpg_cfg
+    if not SMOKE
+    else dataclasses.replace(lpg_cfg, lifetime=(2, 3), episode_cap=(10, 10), num_envs=2, eval_episodes=2)
+)
 levels, keys = lpg.held_out_tasks(eval_cfg, 2 if SMOKE else 64, seed=20_000)
 rules = ("lpg",) if SMOKE else ("lpg", "reinforce")
 for rule in rules:
     t = time.time()
     scores = np.asarray(lpg.evaluate_rule(eval_cfg, learned_lpg, levels, keys, rule=rule))
     mean, low, high = bootstrap_ci(scores)
-    print(f"{'learned TA-LPG' if rule == 'lpg' else 'REINFORCE':15s} {mean:6.3f} [{low:.3f}, {high:.3f}] "
-          f"on {len(scores)} fresh tasks ({time.time() - t:.0f} s incl. compile)")
+    print(
+        f"{'learned TA-LPG' if rule == 'lpg' else 'REINFORCE':15s} {mean:6.3f} [{low:.3f}, {high:.3f}] "
+        f"on {len(scores)} fresh tasks ({time.time() - t:.0f} s incl. compile)"
+    )
 
 # %% [markdown]
 # **Reading the TA-LPG result.** At this budget ES does find a rule that learns: agents trained with it score

@@ -15,28 +15,34 @@
 # %% [markdown]
 # # N-PG-IGT and (N)-HARPG vs Vanilla-PG / N-PG (Fatkhullin et al., ICML 2023) at a CPU budget
 #
-# Five stochastic policy-gradient methods on gymnax **CartPole-v1** (episodes cut at 200 steps, as the paper's code):
-# Vanilla-PG (GPOMDP), normalized PG, N-PG-IGT (momentum with implicit gradient transport), HARPG and N-HARPG
-# (recursive momentum corrected by an unbiased Hessian-vector product at a random point between iterates).
-# Agents: `purerl/agents/{pg,npg_igt,harpg}.py`; estimators: `purerl/pg_estimators.py`.
+# Five stochastic policy-gradient methods on gymnax **CartPole-v1** (episodes cut at 200 steps, as the paper's
+# code): Vanilla-PG (GPOMDP), normalized PG, N-PG-IGT (momentum with implicit gradient transport), HARPG and
+# N-HARPG (recursive momentum corrected by an unbiased Hessian-vector product at a random point between
+# iterates). Agents: `purerl/agents/{pg,npg_igt,harpg}.py`; estimators: `purerl/pg_estimators.py`.
 #
 # **Budget.** The paper's code runs up to 1000 iterations of 1000-5000 env steps on gym classic control and
-# MuJoCo-v2 (per-figure settings could not be verified). Here: the saved benchmark
-# (`benchmarks/bench_pg.py`) uses 5 seeds x 100 iterations x 5000 env steps on CartPole-v1; the live cells below
-# use 3 seeds x 30 iterations x 2000 steps (SMOKE: 2 seeds x 2 iterations x 100 steps with 50-step episodes, only
-# to check the code runs). (N)-HARPG pay their Hessian episode out of the same per-iteration budget.
+# MuJoCo-v2 (per-figure settings could not be verified). Here: the saved benchmark (`benchmarks/bench_pg.py`)
+# uses 5 seeds x 100 iterations x 5000 env steps on CartPole-v1; the live cells below use 3 seeds x 30
+# iterations x 2000 steps (SMOKE: 2 seeds x 2 iterations x 100 steps with 50-step episodes, only to check the
+# code runs). (N)-HARPG pay their Hessian episode out of the same per-iteration budget.
 #
-# **MuJoCo vs brax.** The paper's continuous-control results use mujoco-py v2 envs; purerl's walker2d / reacher etc.
-# are brax 0.14 re-implementations (different physics engine and contact model, observation layout and reward
-# details), so returns are not comparable to the paper's. The saved brax runs (section "brax: walker2d and reacher"
-# below) use a far smaller budget than the paper's; they are read from JSON, not re-run here.
+# **MuJoCo vs brax.** The paper's continuous-control results use mujoco-py v2 envs; purerl's walker2d /
+# reacher etc. are brax 0.14 re-implementations (different physics engine and contact model, observation
+# layout and reward details), so returns are not comparable to the paper's. The saved brax runs (section
+# "brax: walker2d and reacher" below) use a far smaller budget than the paper's; they are read from JSON, not
+# re-run here.
 
 # %%
-import json, os, time
-import jax, jax.numpy as jnp, numpy as np
+import json
+import os
+import time
+
+import jax
 import matplotlib.pyplot as plt
+import numpy as np
+
 from purerl import pg_estimators as pge
-from purerl.agents import pg, npg_igt, harpg
+from purerl.agents import harpg, npg_igt, pg
 from purerl.sweep import seed_keys
 
 SMOKE = os.environ.get("PURERL_NOTEBOOK_SMOKE", "0") == "1"
@@ -57,24 +63,38 @@ path = next((p for p in candidates if os.path.exists(p)), None)
 if path:
     bench = json.load(open(path))
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name, r in bench["methods"].items():
+    for _name, r in bench["methods"].items():
         curve = np.asarray(r["train_return_curve_mean"])
         ax.plot(np.arange(1, curve.size + 1) * r["steps_per_iteration"], curve, label=r["method"])
         lo, hi = r["final_return_ci95"]
-        print(f"{r['method']:>10} (gamma_0={r['gamma_0']}): final {r['final_return_mean']:.1f} [{lo:.1f}, {hi:.1f}]")
-    ax.set_xlabel("env steps per seed"); ax.set_ylabel("training episode return"); ax.legend(); ax.set_title("CartPole-v1")
+        print(
+            f"{r['method']:>10} (gamma_0={r['gamma_0']}): final {r['final_return_mean']:.1f} [{lo:.1f}, "
+            f"{hi:.1f}]"
+        )
+    ax.set_xlabel("env steps per seed")
+    ax.set_ylabel("training episode return")
+    ax.legend()
+    ax.set_title("CartPole-v1")
     if "iteration_cost" in bench:
-        print("iteration cost N-HARPG / Vanilla-PG:", round(bench["iteration_cost"]["ratio_nharpg_over_pg"], 2))
+        print(
+            "iteration cost N-HARPG / Vanilla-PG:", round(bench["iteration_cost"]["ratio_nharpg_over_pg"], 2)
+        )
 else:
     print("no saved benchmark yet: run python benchmarks/bench_pg.py")
 
 # %% [markdown]
 # ## Live comparison at a small budget
-# Step sizes: the code's γ0 = 0.1 for the normalized methods; the non-normalized ones take raw GPOMDP steps and need a
-# smaller γ0 (see `benchmarks/bench_pg.py`). Skipped in SMOKE mode (five compilations).
+# Step sizes: the code's γ0 = 0.1 for the normalized methods; the non-normalized ones take raw GPOMDP steps
+# and need a smaller γ0 (see `benchmarks/bench_pg.py`). Skipped in SMOKE mode (five compilations).
 
 # %%
-SETTINGS = {"pg": (pg, 0.003), "npg": (pg, 0.1), "npg_igt": (npg_igt, 0.1), "harpg": (harpg, 0.001), "nharpg": (harpg, 0.1)}
+SETTINGS = {
+    "pg": (pg, 0.003),
+    "npg": (pg, 0.1),
+    "npg_igt": (npg_igt, 0.1),
+    "harpg": (harpg, 0.001),
+    "nharpg": (harpg, 0.1),
+}
 live = {}
 if not SMOKE:
     for method, (mod, g0) in SETTINGS.items():
@@ -84,11 +104,16 @@ if not SMOKE:
         t0 = time.time()
         _, metrics = jax.jit(jax.vmap(mod.make_train(cfg)))(seed_keys(range(SEEDS)))
         live[method] = np.asarray(metrics["episode_return"])
-        print(f"{method:>8}: last-iteration training return {live[method][:, -1].mean():.1f}  ({time.time() - t0:.0f}s)")
+        print(
+            f"{method:>8}: last-iteration training return {live[method][:, -1].mean():.1f}  "
+            f"({time.time() - t0:.0f}s)"
+        )
     fig, ax = plt.subplots(figsize=(6, 4))
     for method, curves in live.items():
         ax.plot(curves.mean(0), label=method)
-    ax.set_xlabel("iteration"); ax.set_ylabel("training episode return"); ax.legend()
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("training episode return")
+    ax.legend()
 
 # %% [markdown]
 # ## γ0 x η0 grid as one vmapped program (N-PG-IGT)
@@ -109,20 +134,25 @@ for i, g in enumerate(GAMMAS):
 fig, ax = plt.subplots(figsize=(5, 3))
 for j, e in enumerate(ETAS):
     ax.plot(GAMMAS, final[:, j].mean(-1), "o-", label=f"eta_0={e}")
-ax.set_xscale("log"); ax.set_xlabel("gamma_0"); ax.set_ylabel("training return (last 3 its)"); ax.legend()
+ax.set_xscale("log")
+ax.set_xlabel("gamma_0")
+ax.set_ylabel("training return (last 3 its)")
+ax.legend()
 
 
 # %% [markdown]
 # ## brax: walker2d and reacher (saved benchmark, spring physics)
-# Read from `benchmarks/results/pg_walker2d.json` / `pg_reacher.json` (written by
-# `python benchmarks/bench_pg.py --env walker2d|reacher ...`; the exact command, budget and the paper code's budget are
-# stored in each JSON and printed below). Policy: Gaussian MLP (64, 64), tanh, state-independent std (init 1), as the
-# paper's code uses for MuJoCo; horizon H = 1000 (walker2d) / 50 (reacher). **Budget vs paper:** these runs had about
-# 25 minutes of a shared 2-core CPU per env, i.e. a few hundred thousand env
-# steps per seed, against up to 1000 iterations x 1000-5000 steps (1-5 M steps) per run in the paper's code. **Dynamics:**
-# brax's spring backend is a simplified impulse/spring contact model, not MuJoCo's; brax walker2d / reacher also differ
-# from Walker2d-v2 / Reacher-v2 in observation layout, reward terms and termination details, so the returns below are
-# **not comparable** to the paper's MuJoCo-v2 curves; only the ranking of methods at equal samples is of interest.
+# Read from `benchmarks/results/pg_walker2d.json` / `pg_reacher.json` (written by `python
+# benchmarks/bench_pg.py --env walker2d|reacher ...`; the exact command, budget and the paper code's budget
+# are stored in each JSON and printed below). Policy: Gaussian MLP (64, 64), tanh, state-independent std (init
+# 1), as the paper's code uses for MuJoCo; horizon H = 1000 (walker2d) / 50 (reacher). **Budget vs paper:**
+# these runs had about 25 minutes of a shared 2-core CPU per env, i.e. a few hundred thousand env steps per
+# seed, against up to 1000 iterations x 1000-5000 steps (1-5 M steps) per run in the paper's code.
+# **Dynamics:** brax's spring backend is a simplified impulse/spring contact model, not MuJoCo's; brax
+# walker2d / reacher also differ from Walker2d-v2 / Reacher-v2 in observation layout, reward terms and
+# termination details, so the returns below are **not comparable** to the paper's MuJoCo-v2 curves; only the
+# ranking of methods at equal samples is of interest.
+
 
 # %%
 def load_bench(env):
@@ -131,50 +161,66 @@ def load_bench(env):
             return json.load(open(p))
     return None
 
+
 brax_runs = {env: load_bench(env) for env in ("walker2d", "reacher")}
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-for ax, (env, b) in zip(axes, brax_runs.items()):
+for ax, (env, b) in zip(axes, brax_runs.items(), strict=False):
     if b is None:
-        print(f"{env}: no saved benchmark yet (run benchmarks/bench_pg.py --env {env})"); continue
-    print(f"== {env}: {b['seeds']} seeds x {b['iters']} iterations x {b['batch']} env steps "
-          f"= {b['iters'] * b['batch']:,} steps per seed, backend {b.get('brax_backend')}")
+        print(f"{env}: no saved benchmark yet (run benchmarks/bench_pg.py --env {env})")
+        continue
+    print(
+        f"== {env}: {b['seeds']} seeds x {b['iters']} iterations x {b['batch']} env steps "
+        f"= {b['iters'] * b['batch']:,} steps per seed, backend {b.get('brax_backend')}"
+    )
     for key in ("budget_note", "paper_budget", "dynamics_note", "gamma_0_note", "note"):
         if key in b:
             print(f"   {key}: {b[key]}")
     if "untrained_deterministic_return" in b:
         u = b["untrained_deterministic_return"]
         print(f"   untrained initial policies: {u['mean']:.1f} [{u['ci95'][0]:.1f}, {u['ci95'][1]:.1f}]")
-    print(f"   {'method':>10} {'gamma_0':>8} {'final det. return':>20} {'95% CI':>18} {'s/iter':>7} {'steps/s':>8} {'compile s':>9}")
-    for name, r in b["methods"].items():
+    print(
+        f"   {'method':>10} {'gamma_0':>8} {'final det. return':>20} {'95% CI':>18} {'s/iter':>7} "
+        f"{'steps/s':>8} {'compile s':>9}"
+    )
+    for _name, r in b["methods"].items():
         lo, hi = r["final_return_ci95"]
-        print(f"   {r['method']:>10} {r['gamma_0']:>8.2g} {r['final_return_mean']:>20.1f} [{lo:>7.1f}, {hi:>7.1f}] "
-              f"{r.get('seconds_per_iteration', r['run_s'] / b['iters']):>7.2f} {r['env_steps_per_s']:>8.0f} {r['compile_s']:>9.0f}")
+        print(
+            f"   {r['method']:>10} {r['gamma_0']:>8.2g} {r['final_return_mean']:>20.1f} [{lo:>7.1f}, "
+            f"{hi:>7.1f}] "
+            f"{r.get('seconds_per_iteration', r['run_s'] / b['iters']):>7.2f} {r['env_steps_per_s']:>8.0f} "
+            f"{r['compile_s']:>9.0f}"
+        )
         curve = np.asarray(r["train_return_curve_mean"])
         ax.plot(np.arange(1, curve.size + 1) * r["steps_per_iteration"], curve, label=r["method"])
     ax.set_title(f"{env} (brax, {b.get('brax_backend')}): {b['iters']} x {b['batch']} steps")
-    ax.set_xlabel("env steps per seed"); ax.set_ylabel("training episode return"); ax.legend(fontsize=8)
+    ax.set_xlabel("env steps per seed")
+    ax.set_ylabel("training episode return")
+    ax.legend(fontsize=8)
 fig.tight_layout()
 
 # %% [markdown]
 # ## What this shows and what it does not
-# - At this CPU budget every method solves or nearly solves CartPole-v1 (200-step cap); see the saved benchmark numbers.
-#   The paper's claim is about sample complexity on harder tasks; this notebook does not test it on MuJoCo.
-# - brax (tables above; 5 seeds, spring physics, 50 x 5000 steps on walker2d and 100 x 5000 on reacher, i.e.
-#   0.25 M / 0.5 M env steps per seed against the paper code's 1-5 M): final deterministic return, mean [95% CI] over 5 seeds.
-#   **walker2d**: N-PG 350 [299, 401], N-PG-IGT 314 [270, 358], Vanilla-PG 283 [253, 309], HARPG 265 [143, 395],
-#   N-HARPG 241 [132, 342]; untrained initial policies 152 [33, 271]. All five improve on the untrained policies
-#   (the training return rises from ~160 to 250-310 within the first ~50 k steps and then plateaus), but the CIs overlap
-#   heavily (every pair of 95% CIs overlaps; N-PG is highest), so 5 seeds x 50 iterations do not rank the methods. **reacher**: N-PG -9.5 [-10.3, -8.8], N-PG-IGT -10.3 [-11.1, -9.5], HARPG -14.2 [-15.8, -12.4]
-#   (γ0 = 1e-3 diverged to NaN; re-run at 1e-4), N-HARPG -22.4 [-29.6, -15.2], Vanilla-PG -33.6 [-64.3, -9.9], against
-#   **-12.6 [-14.6, -10.7] for the untrained initial policies** (deterministic mean action, same seeds): on reacher no
-#   method learned to reach at this budget; the training return (stochastic policy) rises from -62 mostly by shrinking the
-#   action noise (control cost), and N-PG / N-PG-IGT end barely above the untrained deterministic policy while
-#   N-HARPG and Vanilla-PG end below it. Plain normalized PG is best or tied-best on both envs; the
-#   momentum/Hessian-corrected methods do not beat it at this budget. A plausible reason (not tested): N-PG-IGT's and N-HARPG's step sizes γ_t ∝ 1/t shrink faster than
-#   N-PG's ∝ t^(-2/3), which matters over only 50-100 iterations.
-#   Step sizes were not tuned on brax: the normalized methods use the code's γ0 = 0.1, the non-normalized ones
-#   CartPole-derived values (scaled down 30x on walker2d, where ‖ĝ‖ is ~30x larger). At this budget and with
-#   untuned step sizes the runs rank the methods only at the very start of training; they neither confirm nor refute the
-#   paper's sample-complexity claims.
-# - The estimator tests (`tests/test_pg_estimators.py`) check the paper-form Hessian estimator is unbiased on an
-#   enumerable MDP (1e-10) and that the published code's form is not.
+# - - At this CPU budget every method solves or nearly solves CartPole-v1 (200-step cap); see the saved
+#   benchmark numbers. The paper's claim is about sample complexity on harder tasks; this notebook does not
+#   test it on MuJoCo.
+# - - brax (tables above; 5 seeds, spring physics, 50 x 5000 steps on walker2d and 100 x 5000 on reacher, i.e.
+#   0.25 M / 0.5 M env steps per seed against the paper code's 1-5 M): final deterministic return, mean [95%
+#   CI] over 5 seeds. **walker2d**: N-PG 350 [299, 401], N-PG-IGT 314 [270, 358], Vanilla-PG 283 [253, 309],
+#   HARPG 265 [143, 395], N-HARPG 241 [132, 342]; untrained initial policies 152 [33, 271]. All five improve
+#   on the untrained policies (the training return rises from ~160 to 250-310 within the first ~50 k steps and
+#   then plateaus), but the CIs overlap heavily (every pair of 95% CIs overlaps; N-PG is highest), so 5 seeds
+#   x 50 iterations do not rank the methods. **reacher**: N-PG -9.5 [-10.3, -8.8], N-PG-IGT -10.3 [-11.1,
+#   -9.5], HARPG -14.2 [-15.8, -12.4] (γ0 = 1e-3 diverged to NaN; re-run at 1e-4), N-HARPG -22.4 [-29.6,
+#   -15.2], Vanilla-PG -33.6 [-64.3, -9.9], against **-12.6 [-14.6, -10.7] for the untrained initial
+#   policies** (deterministic mean action, same seeds): on reacher no method learned to reach at this budget;
+#   the training return (stochastic policy) rises from -62 mostly by shrinking the action noise (control
+#   cost), and N-PG / N-PG-IGT end barely above the untrained deterministic policy while N-HARPG and
+#   Vanilla-PG end below it. Plain normalized PG is best or tied-best on both envs; the
+#   momentum/Hessian-corrected methods do not beat it at this budget. A plausible reason (not tested):
+#   N-PG-IGT's and N-HARPG's step sizes γ_t ∝ 1/t shrink faster than N-PG's ∝ t^(-2/3), which matters over
+#   only 50-100 iterations. Step sizes were not tuned on brax: the normalized methods use the code's γ0 = 0.1,
+#   the non-normalized ones CartPole-derived values (scaled down 30x on walker2d, where ‖ĝ‖ is ~30x larger).
+#   At this budget and with untuned step sizes the runs rank the methods only at the very start of training;
+#   they neither confirm nor refute the paper's sample-complexity claims.
+# - - The estimator tests (`tests/test_pg_estimators.py`) check the paper-form Hessian estimator is unbiased
+#   on an enumerable MDP (1e-10) and that the published code's form is not.
