@@ -14,4 +14,4 @@ kind=$("$PYTHON" -c "import jax; print(jax.devices()[0].device_kind.replace(' ',
 out=${1:-benchmarks/results/$kind}
 echo "device: $kind -> $out"
 "$PYTHON" -c "import jax, flax, optax; print('jax', jax.__version__, 'flax', flax.__version__, jax.devices())"
-"$PYTHON" benchmarks/run.py --suite accelerator --out "$out"
+"$PYTHON" -m benchmarks.run --suite accelerator --out "$out"

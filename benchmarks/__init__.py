@@ -1,0 +1,1 @@
+"""Benchmarks of purerl, run from the repository root as `python -m benchmarks.<script>` (see README.md)."""
