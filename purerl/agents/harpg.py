@@ -16,6 +16,8 @@ on the score term, product of batch means: biased; spec section 6). Estimators l
 Sample budget: each iteration costs batch_steps (rounded up to whole horizons) + hessian_batch_episodes · H
 env steps; `steps_per_iteration` counts both rollouts.
 
+The method, defaults, measured results and what is not reproduced yet: `docs/algorithms/npg_igt_harpg.md`.
+
 Run it: `python -m purerl.agents.harpg --method nharpg --num-seeds 5` (same flags as `purerl train harpg`).
 """
 

@@ -19,7 +19,9 @@ One iteration (defaults = the authors' code):
    (pure on-policy TRPO with per-timestep Q critics).
 
 The image-based lock (CLIP embeddings of CIFAR-100) is not included: no embedding source is available
-offline. Run it: `python -m purerl.agents.hnpg --horizon 10 --num-iters 150 --num-seeds 3`.
+offline. The method, defaults, measured results and what is not reproduced yet: `docs/algorithms/hnpg.md`.
+
+Run it: `python -m purerl.agents.hnpg --horizon 10 --num-iters 150 --num-seeds 3`.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ quadratic J, (1−η)∇J(θ_{t−1}) + η∇J(θ̃_t) = ∇J(θ_t): the momentu
 η_t (spec section 6, item 3). The GPOMDP estimator, schedules, rollout and baseline are shared
 (`purerl.pg_estimators`).
 
+The method, defaults, measured results and what is not reproduced yet: `docs/algorithms/npg_igt_harpg.md`.
+
 Run it: `python -m purerl.agents.npg_igt --num-seeds 5` (same flags as `purerl train npg_igt`).
 """
 

@@ -14,6 +14,8 @@ Paper form by default; `pg_normalization="per_step_mean"` and `gamma_t_prefactor
 code's loss scaling (spec section 6). Estimators, schedules, rollout and baseline live in
 `purerl.pg_estimators` (shared with `npg_igt` and `harpg`).
 
+The method, defaults, measured results and what is not reproduced yet: `docs/algorithms/pg.md`.
+
 Run it: `python -m purerl.agents.pg --method npg --num-seeds 5` (same flags as `purerl train pg`).
 """
 

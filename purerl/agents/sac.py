@@ -23,6 +23,8 @@ and `terminated`/`truncated` separately; only `terminated` removes the bootstrap
 The policy is pluggable (`Policy` below): PMOE-SAC (`purerl.agents.pmoe_sac`) reuses this whole file
 with a mixture-of-experts policy; with one expert it is exactly this SAC.
 
+The method, defaults, measured results and what is not reproduced yet: `docs/algorithms/sac.md`.
+
 Run it: `python -m purerl.agents.sac --env Pendulum-v1 --num-seeds 3` (same flags as `purerl train sac`).
 """
 

@@ -25,6 +25,8 @@ The continuous ant coverage task of the paper (spec §4.6) uses A2C instead: `pu
 ant_coverage` (SubPO: marginal-gain reward) or `--env ant_coverage_modular` (ModPO); see `purerl.agents.a2c`
 and `purerl.envs.ant_coverage`.
 
+The method, defaults, measured results and what is not reproduced yet: `docs/algorithms/subpo.md`.
+
 Run it: `python -m purerl.agents.subpo --env coverage --num-seeds 5` (same flags as `purerl train subpo`).
 """
 

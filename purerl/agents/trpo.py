@@ -9,6 +9,8 @@ The value network is fitted with Adam for `vf_epochs` passes of `vf_minibatches`
 Truncation is not termination: the critic bootstraps from `info["final_observation"]` at time limits.
 Works on gymnax and brax envs (categorical policy for discrete actions, diagonal Gaussian otherwise).
 
+The method, defaults, measured results and what is not reproduced yet: `docs/algorithms/trpo.md`.
+
 Run it: `python -m purerl.agents.trpo --env CartPole-v1 --num-seeds 4` (same flags as `purerl train trpo`).
 """
 
