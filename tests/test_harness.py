@@ -1,0 +1,71 @@
+"""The benchmark harness end to end on a tiny entry, its timer and writer, and the report's tables."""
+
+import json
+import os
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from benchmarks import harness, report
+from purerl import runner
+from purerl.agents import ppo
+
+TINY = dict(env="CartPole-v1", total_timesteps=6 * 128, num_envs=4, num_steps=32, eval_episodes=8)
+
+
+@pytest.fixture(scope="module")
+def tiny_result(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    entry = harness.Entry("tiny_ppo", algo="ppo", config=TINY, num_seeds=2, seed=5)
+    return harness.run_entry(entry, out), out
+
+
+def test_a_tiny_entry_writes_one_result_in_the_schema(tiny_result):
+    res, out = tiny_result
+    assert os.listdir(out) == ["tiny_ppo.json"]  # written by rename: no temporary file left
+    assert json.loads((out / "tiny_ppo.json").read_text()) == json.loads(json.dumps(res))
+    for key in ("schema", "name", "kind", "algo", "env", "config", "budget", "budget_unit", "seeds",
+                "compile_s", "run_s", "throughput", "scores", "machine", "versions", "command", "git_commit",
+                "recorded_at"):
+        assert res[key] is not None, key
+    assert (res["kind"], res["budget"], res["budget_unit"]) == ("train", 768, "env steps")
+    assert res["seeds"] == [5, 6]
+    assert res["throughput"]["unit"].startswith("env steps/s") and res["compile_s"] > 0 and res["run_s"] > 0
+
+
+def test_a_tiny_entry_scores_what_train_and_evaluate_returns(tiny_result):
+    res, _ = tiny_result
+    run = runner.train_and_evaluate(ppo.make_agent(ppo.Config(**TINY)), 2, 5)
+    assert res["scores"]["final_return"]["per_seed"] == [float(x) for x in run.per_seed_returns]
+    assert res["scores"]["final_return"]["mean"] == pytest.approx(float(run.per_seed_returns.mean()))
+
+
+def test_timer_keeps_compile_apart_and_returns_the_output():
+    timing = harness.timed(lambda x: (x * 2.0).sum(), jnp.arange(4.0), repeats=3, warmup=True)
+    assert float(timing.out) == 12.0 and len(timing.run_s_all) == 3
+    assert timing.run_s == min(timing.run_s_all) and timing.compile_s > 0
+
+
+def test_report_tables_have_no_empty_cell_and_list_every_file(tiny_result):
+    res, _ = tiny_result
+    comparison = harness.result(harness.COMPARISON, "a_vs_b", "A vs B",
+                                comparison={"difference": 1.0, "difference_ci": [0.5, 1.5]})
+    legacy = {"benchmark": "an old file", "machine": {"platform": "cpu", "cpu_count": 2}, "wall_s": 3.0}
+    files = {"tiny_ppo.json": res, "a_vs_b.json": comparison, "old.json": legacy,
+             **report.load()}  # and every recorded file
+    text = report.render(files)
+    for name in files:
+        assert f"| {name} |" in text, name
+    for line in text.splitlines():
+        if line.startswith("| ") and not line.startswith("| result"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            assert all(cells), line
+    assert "| a_vs_b.json | A vs B | final return | +1 [+0.5, +1.5] | better |" in text
+
+
+def test_stats_in_results_are_reproducible():
+    per_seed = np.array([1.0, 2.0, 4.0])
+    a = harness.result(harness.TRAIN, "x", "x", per_seed=per_seed)["scores"]
+    b = harness.result(harness.TRAIN, "x", "x", per_seed=per_seed)["scores"]
+    assert a == b and a["final_return"]["per_seed"] == [1.0, 2.0, 4.0]
