@@ -15,10 +15,10 @@
 # %% [markdown]
 # # PRDC and O-DICE vs TD3+BC, IQL and BC on purerl offline datasets
 #
-# - - **PRDC** (Ran et al., ICML 2023): TD3+BC whose BC target is the nearest dataset neighbour of the actor's
+# - **PRDC** (Ran et al., ICML 2023): TD3+BC whose BC target is the nearest dataset neighbour of the actor's
 #   action in $(\beta s, a)$ space, found by an exact search inside jit (`purerl/agents/prdc.py`: on the CPU
 #   the kd-tree-leaf search, elsewhere the blocked brute force; both return the same rows).
-# - - **O-DICE** (Mao et al., ICLR 2024): a DICE value objective with the Pearson $\chi^2$ conjugate whose
+# - **O-DICE** (Mao et al., ICLR 2024): a DICE value objective with the Pearson $\chi^2$ conjugate whose
 #   forward and backward gradients are combined by an orthogonal projection (strength $\eta$), then weighted
 #   BC (`purerl/agents/odice.py`).
 # - Baselines: TD3+BC, IQL, BC (`purerl/agents/{td3_bc,iql,bc}.py`).

@@ -330,23 +330,23 @@ for name in ("pmoe_ppo_vs_ppo_hopper_196k", "pmoe_ppo_vs_ppo_halfcheetah_196k"):
 # - (a) At 6k env steps and 64x64 nets, PMOE-SAC's training-return AUC was above SAC's (+61, CI [42, 77]), but
 #   both are far from solved (final eval -332 to -1275); the router stayed near uniform (effective experts
 #   ~4.0 of 4, one distinguishable mode): at this budget the experts have not separated.
-# - - (b) PMOE-PPO vs PPO at 32k steps: no difference (AUC +4, CI [-6, 13]), and neither has really learned
+# - (b) PMOE-PPO vs PPO at 32k steps: no difference (AUC +4, CI [-6, 13]), and neither has really learned
 #   Pendulum yet (an untrained PMOE-PPO evaluates about the same, ~-1040 on seeds 0-1; the PMOE-PPO learning
 #   test therefore uses MountainCarContinuous-v0, where 16k steps take it from -51 to +75). The router also
 #   stayed near uniform (router MSE ~0.16 = its value at uniform weights): with Pendulum's unnormalised
 #   returns the value and auxiliary-Q gradients dominate PPO's global grad-norm clip (0.5), so the router gets
 #   little signal. Reward normalisation (the co-author's setting) is not in purerl's PPO; not tried here.
-# - - (c) On the H200 at 30k/100k steps PMOE-SAC did not beat SAC: AUC difference -17 (pendulum), +0.5
+# - (c) On the H200 at 30k/100k steps PMOE-SAC did not beat SAC: AUC difference -17 (pendulum), +0.5
 #   (hopper, CI spans 0), -88 (halfcheetah). The paper's claimed gains are at 1M+ steps and are not reproduced
 #   or refuted by these short runs.
-# - - (e) Brax hopper, 197k env steps per seed on the CPU (5 seeds each, run once by the benchmark script): no
+# - (e) Brax hopper, 197k env steps per seed on the CPU (5 seeds each, run once by the benchmark script): no
 #   difference between PMOE-PPO and PPO. AUC ratio PMOE/PPO - 1 = -0.02, 95 % CI [-0.06, +0.02]; final eval
 #   return 376 (CI [369, 386]) vs 377 (CI [365, 389]); both are still early in learning (an untrained policy
 #   scores ~210-265). The router stayed near uniform (effective experts 4.8-5.0 of 5, router MSE ~0.155, its
 #   value at uniform weights 0.16), though 1.3-3.4 experts' means were distinguishable at the end. PMOE-PPO
 #   ran at about half PPO's env steps/s (5.1k vs 10.0k, K=5 experts + the auxiliary Q in every minibatch). At
 #   a fifth of the paper's budget or less this neither reproduces nor refutes its PPO claim.
-# - - (e) Brax halfcheetah, same budget and settings: PMOE-PPO is clearly **worse** than PPO here. AUC ratio
+# - (e) Brax halfcheetah, same budget and settings: PMOE-PPO is clearly **worse** than PPO here. AUC ratio
 #   PMOE/PPO - 1 = -0.35, 95 % CI [-0.46, -0.21]; final eval return 789 (CI [723, 854]) vs PPO 1246 (CI [1093,
 #   1400]). The router again stayed near uniform (effective experts ~4.94 of 5) while all 5 experts' means
 #   were distinguishable (~5.0): the policy is a near-uniform mixture of 5 different Gaussians, i.e. a broad,
