@@ -302,8 +302,8 @@ def main(argv: list[str] | None = None) -> None:
     command, rest = argv[0], argv[1:]
     if command == "list":
         list_all()
-    elif command == "collect":  # offline datasets (purerl.data.collect)
-        from purerl.data import collect_main
+    elif command == "collect":  # offline datasets (purerl.collect)
+        from purerl.collect import main as collect_main
 
         collect_main(rest)
     elif command == "meta-train":  # learned objectives (purerl.agents.lpo) and update rules (purerl.agents.lpg)

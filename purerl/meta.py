@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purerl import checkpoint
+from purerl.sweep import check_devices
 
 
 def generation_key(seed: int, generation: int):
@@ -27,8 +28,6 @@ def generation_key(seed: int, generation: int):
 
 def check_population(population: int, num_devices: int) -> None:
     """An antithetic population must be even and split evenly over the devices."""
-    from purerl.sweep import check_devices
-
     if population % 2:
         raise ValueError(f"population must be even (antithetic pairs), got {population}")
     if population % num_devices:

@@ -19,7 +19,35 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from purerl import data as pdata
 from purerl import envs
+from purerl.agent import check_positive
+from purerl.evaluation import evaluate_policy
+
+
+@dataclass(frozen=True)
+class OfflineConfig:
+    """The options every offline agent's Config starts from (each agent's Config subclasses it): the dataset,
+    the evaluation env, and the budget in gradient updates. `check_common` validates them."""
+
+    dataset: str = "Pendulum-v1-medium-replay"
+    """dataset: an hdf5 path, a Minari directory, or an `env-kind` name in the cache (`purerl collect`)"""
+    env: str = ""
+    """evaluation env; empty: the dataset's env_id metadata"""
+    view: str = ""
+    """dataset view: qlearning (d4rl.qlearning_dataset) or exact; empty: exact for purerl files, qlearning for D4RL"""
+    num_updates: int = 1_000_000
+    """gradient steps per seed"""
+    updates_per_iteration: int = 1000
+    """gradient steps per jitted `update` call"""
+    batch_size: int = 256
+    """minibatch size"""
+    gamma: float = 0.99
+    """discount factor"""
+    eval_episodes: int = 10
+    """episodes per seed in the final evaluation"""
+    brax_backend: str = ""
+    """physics backend of a brax evaluation env ("" = the dataset's, from its metadata; else generalized)"""
 
 
 @dataclass(frozen=True)
@@ -40,11 +68,9 @@ class OfflineData:
 
 def env_name(dataset: str, env: str = "") -> str:
     """The env of a dataset: `env` if given, else the file's `env_id` metadata."""
-    from purerl.data import metadata, resolve
-
     if env:
         return env
-    meta = metadata(resolve(dataset))
+    meta = pdata.metadata(pdata.resolve(dataset))
     if "env_id" not in meta:
         raise ValueError(f"dataset {dataset!r} has no env_id metadata (a real D4RL/Minari file?); pass --env")
     return str(meta["env_id"])
@@ -56,8 +82,6 @@ def prepare(dataset: str, env: str = "", view: str = "", normalize_states: bool 
 
     reward_scaling: "none", "episode_range" (IQL MuJoCo: r * 1000 / (max - min episode return)) or "antmaze"
     (r - 1). clip_actions > 0 clips actions to [-clip_actions, clip_actions]."""
-    from purerl import data as pdata
-
     if reward_scaling not in ("none", "episode_range", "antmaze"):
         raise ValueError(f"reward_scaling must be none, episode_range or antmaze, got {reward_scaling!r}")
     path = pdata.resolve(dataset)
@@ -107,8 +131,6 @@ def sample(data: dict[str, jax.Array], key: jax.Array, batch_size: int) -> dict[
 def make_evaluate(offline: OfflineData, act, episodes: int):
     """`evaluate(params, key) -> returns (episodes,)`; `act(params, obs, key) -> action in [-1, 1]` sees the
     normalised observation (obs - mean) / std, as in training."""
-    from purerl.evaluation import evaluate_policy
-
     mean, std = jnp.asarray(offline.obs_mean), jnp.asarray(offline.obs_std)
 
     def evaluate(params, key):
@@ -121,9 +143,7 @@ def make_evaluate(offline: OfflineData, act, episodes: int):
 
 
 def check_common(config) -> None:
-    """Validation shared by the offline agents' configs (field names as in their Configs)."""
-    from purerl.agent import check_positive
-
+    """Validation of the `OfflineConfig` fields of an offline agent's config."""
     if not config.dataset:
         raise ValueError("dataset must name a dataset file or an `env-kind` name (e.g. Pendulum-v1-medium)")
     check_positive(config, "num_updates", "updates_per_iteration", "batch_size", "eval_episodes")

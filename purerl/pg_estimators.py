@@ -29,6 +29,7 @@ from jax.flatten_util import ravel_pytree
 
 from purerl import envs
 from purerl.agent import check_positive
+from purerl.evaluation import evaluate_policy
 from purerl.nn import PGPolicy, activation_fn
 from purerl.returns import discounted_returns
 
@@ -415,8 +416,6 @@ class PGCore(NamedTuple):
 
 
 def make_core(config: PGConfig) -> PGCore:
-    from purerl.evaluation import evaluate_policy
-
     env, env_params = make_env(config)
     policy = make_policy(config, env, env_params)
     obs_size = 1

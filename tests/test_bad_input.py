@@ -116,7 +116,7 @@ def _no_training(*args, **kwargs):
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, message, files, tmp_path, capsys, monkeypatch):
     from purerl.agents import lpg, lpo
 
-    collect = importlib.import_module("purerl.data.collect")  # `purerl.data.collect` is also a function
+    collect = importlib.import_module("purerl.collect")
     monkeypatch.setattr(runner, "run", _no_training)
     for module, name in ((lpo, "make_generation"), (lpg, "make_generation"), (collect, "train_expert")):
         monkeypatch.setattr(module, name, _no_training)

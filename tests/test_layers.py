@@ -1,13 +1,16 @@
 """The package's import layers, walked with `ast` (no import is executed).
 
 Layers point one way: commands (the CLI, dataset collection) -> agents -> library (envs, nn, returns, replay,
-natural gradient, data I/O, runner, sweep, ...). A library module imports no agent and no command; an agent
-imports library modules and other agents only where it extends them, and never a command.
+rollout, drift, mixture, natural gradient, data I/O, runner, sweep, ...). A library module imports no agent and
+no command; an agent imports library modules and, at most, the agents it extends (`EXTENDS`), never a command.
 
-The package does not obey this everywhere yet. What it breaks today is listed below as known debt, so that the
-test fails on any *new* violation, and also when a listed one is gone (then delete its entry: the list only
-shrinks). Imports inside functions are counted per module the same way; the CLI's are deliberate (they keep
-`purerl --help` fast) and not counted.
+An `if __name__ == "__main__":` block is a command: it never runs on import, so the imports inside it (every
+agent's `python -m purerl.agents.<algo>` entry calls `purerl.cli.agent_main`) belong to the command layer and
+are allowed. Imports of purerl modules inside functions are not allowed outside the CLI, whose lazy imports are
+deliberate (they keep `purerl --help` fast).
+
+Known exceptions are listed below, each with its reason; the test fails on any new violation, and also when a
+listed one is gone (then delete its entry: the lists only shrink).
 """
 
 import ast
@@ -15,36 +18,22 @@ import pathlib
 from collections import Counter
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent / "purerl"
-COMMANDS = {"purerl.cli", "purerl.data.collect"}
+COMMANDS = {"purerl.cli", "purerl.collect"}
 LAZY_BY_DESIGN = {"purerl.cli"}
 
-# (importer, imported) pairs that break the layers today.
-KNOWN_LAYER_DEBT = {
-    # every agent's `python -m purerl.agents.<algo>` entry calls the CLI
-    *{(f"purerl.agents.{a}", "purerl.cli") for a in (
-        "a2c", "bc", "harpg", "hnpg", "iql", "npg_igt", "odice", "pg", "pmoe_ppo", "pmoe_sac", "ppo", "prdc",
-        "sac", "subpo", "td3_bc", "trpo")},
-    ("purerl.agents.ppo", "purerl.agents.lpo"),  # PPO carries LPO's drift objective (and LPO imports PPO)
-    ("purerl.agents.pmoe_ppo", "purerl.agents.pmoe_sac"),  # borrows pmoe_sac's expert choice and metrics
-    ("purerl.agents.a2c", "purerl.agents.ppo"),  # borrows PPO internals
-    ("purerl.data", "purerl.data.collect"),  # the data package re-exports the collect command
-    ("purerl.data.cache", "purerl.data.collect"),
-}
-# The agents an agent extends (and so may import).
+# (importer, imported) pairs that break the layers today, each with its reason.
+KNOWN_LAYER_DEBT: set[tuple[str, str]] = set()
+# The agents an agent extends (and so may import, by their public names).
 EXTENDS = {
-    "purerl.agents.bc": {"purerl.agents.td3_bc"},
+    "purerl.agents.bc": {"purerl.agents.td3_bc"},  # TD3+BC's actor, trained by behaviour cloning alone
     "purerl.agents.prdc": {"purerl.agents.td3_bc"},
     "purerl.agents.pmoe_sac": {"purerl.agents.sac"},
     "purerl.agents.pmoe_ppo": {"purerl.agents.ppo"},
-    "purerl.agents.lpo": {"purerl.agents.ppo"},
+    "purerl.agents.lpo": {"purerl.agents.ppo"},  # meta-trains PPO's drift
     "purerl.agents.cdsa": {"purerl.agents.td3_bc", "purerl.agents.iql"},  # corrects a trained base agent
 }
-# Imports of purerl modules inside functions, per module (outside the CLI).
-KNOWN_INNER_IMPORTS = {
-    "purerl.agents.cdsa": 10, "purerl.agents.lpg": 3, "purerl.agents.lpo": 3, "purerl.agents.ppo": 1,
-    "purerl.agents.td3_bc": 1, "purerl.data.cache": 1, "purerl.data.collect": 9, "purerl.envs": 4,
-    "purerl.envs.ant_coverage": 1, "purerl.meta": 1, "purerl.offline": 5, "purerl.pg_estimators": 1,
-}
+# Imports of purerl modules inside functions, per module (outside the CLI), each with its reason.
+KNOWN_INNER_IMPORTS: dict[str, int] = {}
 
 
 def module_name(path: pathlib.Path) -> str:
@@ -55,13 +44,24 @@ def module_name(path: pathlib.Path) -> str:
 MODULES = {module_name(p): p for p in ROOT.rglob("*.py")}
 
 
+def is_main_block(node: ast.AST) -> bool:
+    """`if __name__ == "__main__":`"""
+    test = getattr(node, "test", None)
+    return (isinstance(node, ast.If) and isinstance(test, ast.Compare) and isinstance(test.left, ast.Name)
+            and test.left.id == "__name__" and len(test.comparators) == 1
+            and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value == "__main__")
+
+
 def purerl_imports(path: pathlib.Path):
-    """(imported module, inside a function?) for every import of a purerl module in the file."""
+    """(imported module, inside a function?) for every import of a purerl module in the file, outside its
+    `if __name__ == "__main__":` block (command layer, see the module docstring)."""
     tree = ast.parse(path.read_text())
-    inside = set()
+    inside, main_block = set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             inside.update(id(n) for n in ast.walk(node) if n is not node)
+        if is_main_block(node):
+            main_block.update(id(n) for n in ast.walk(node))
     for node in ast.walk(tree):
         names = []
         if isinstance(node, ast.Import):
@@ -70,7 +70,7 @@ def purerl_imports(path: pathlib.Path):
             names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in MODULES else node.module
                      for a in node.names]
         for name in names:
-            if name.startswith("purerl"):
+            if name.startswith("purerl") and id(node) not in main_block:
                 yield name, id(node) in inside
 
 
@@ -100,3 +100,27 @@ def test_no_new_imports_inside_functions():
     shrunk = {m: (counts.get(m, 0), n) for m, n in KNOWN_INNER_IMPORTS.items() if counts.get(m, 0) < n}
     assert not grown, f"imports moved inside functions (module: (now, known)): {grown}"
     assert not shrunk, f"fewer imports inside functions than listed; lower KNOWN_INNER_IMPORTS: {shrunk}"
+
+
+def private_uses(path: pathlib.Path):
+    """`_name`s that the file takes from other purerl modules: imported by name, or read as `module._name`."""
+    tree = ast.parse(path.read_text())
+    modules = set()  # local names bound to purerl modules
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("purerl"):
+            for alias in node.names:
+                if alias.name.startswith("_"):
+                    yield f"{node.module}.{alias.name}"
+                elif f"{node.module}.{alias.name}" in MODULES:
+                    modules.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            modules.update(a.asname for a in node.names if a.name.startswith("purerl") and a.asname)
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules
+                and node.attr.startswith("_") and not node.attr.startswith("__")):
+            yield f"{node.value.id}.{node.attr}"
+
+
+def test_modules_use_only_each_others_public_names():
+    found = {importer: sorted(set(private_uses(path))) for importer, path in MODULES.items()}
+    assert {m: names for m, names in found.items() if names} == {}

@@ -20,7 +20,7 @@ from purerl import envs  # noqa: F401
 # Generous per-test limit: the tiny SAC + rollouts compile several programs; slow when the CPU is shared.
 pytestmark = pytest.mark.timeout(600)
 
-pcollect = importlib.import_module("purerl.data.collect")
+pcollect = importlib.import_module("purerl.collect")
 
 
 def synthetic(n_eps=(4, 3, 5), obs_dim=2, act_dim=1, seed=0, dones=("terminal", "timeout", "timeout")):

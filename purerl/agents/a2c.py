@@ -34,9 +34,9 @@ import optax
 
 from purerl import envs
 from purerl.agent import Agent, check_positive, train_fn
-from purerl.agents.ppo import ENV_AXIS, TrainState, check_action_space, make_env, make_evaluate, make_rollout
 from purerl.nn import ActorCritic, TanhMeanActorCritic, activation_fn
 from purerl.returns import gae
+from purerl.rollout import ENV_AXIS, TrainState, check_action_space, make_env, make_evaluate, make_rollout
 
 PAPER_UPDATES = 20_001  # updates of the paper's ant runs (15 envs x 400 steps each)
 
@@ -138,7 +138,7 @@ def make_network(config: Config, env, env_params) -> ActorCritic:
 def make_agent(config: Config) -> Agent:
     validate(config)
     env, env_params = make_env(config)
-    check_action_space(env.action_space(env_params))
+    check_action_space(env.action_space(env_params), "A2C")
     discrete = envs.is_discrete(env, env_params)
     obs_shape = env.observation_space(env_params).shape
     network = make_network(config, env, env_params)

@@ -25,21 +25,7 @@ from purerl.nn import activation_fn
 
 
 @dataclass(frozen=True)
-class Config:
-    dataset: str = "Pendulum-v1-medium-replay"
-    """dataset: an hdf5 path, a Minari directory, or an `env-kind` name in the cache (`purerl collect`)"""
-    env: str = ""
-    """evaluation env; empty: the dataset's env_id metadata"""
-    view: str = ""
-    """dataset view: qlearning or exact; empty: exact for purerl files, qlearning for D4RL"""
-    num_updates: int = 1_000_000
-    """gradient steps per seed"""
-    updates_per_iteration: int = 1000
-    """gradient steps per jitted `update` call"""
-    batch_size: int = 256
-    """minibatch size"""
-    gamma: float = 0.99
-    """unused by BC (kept so that all offline configs validate alike)"""
+class Config(offline.OfflineConfig):
     lr: float = 3e-4
     """Adam learning rate"""
     normalize_states: bool = True
@@ -48,10 +34,6 @@ class Config:
     """hidden widths"""
     activation: str = "relu"
     """hidden activation"""
-    eval_episodes: int = 10
-    """episodes per seed in the final evaluation"""
-    brax_backend: str = ""
-    """physics backend of a brax evaluation env ("" = the dataset's, from its metadata; else generalized)"""
 
 
 @struct.dataclass

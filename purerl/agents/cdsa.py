@@ -42,8 +42,15 @@ import numpy as np
 import optax
 from flax import struct
 
-from purerl import offline
+from purerl import flags, offline
+from purerl.agent import check_positive, train_fn
+from purerl.agents import iql, td3_bc
+from purerl.data import reference_returns
+from purerl.data.score import normalized_score
+from purerl.evaluation import evaluate_policy
+from purerl.logging import versions
 from purerl.nn import MLP
+from purerl.sweep import seed_keys
 
 
 @dataclass(frozen=True)
@@ -100,8 +107,6 @@ class Config:
 
 def validate(config: Config) -> None:
     """Clear ValueErrors (field named) before anything compiles or is written."""
-    from purerl.agent import check_positive
-
     for name in ("sigma_min", "sigma_max", "sigma_e"):
         value = getattr(config, name)
         if not value > 0:
@@ -328,8 +333,6 @@ def make_corrected_policy(
 
 
 def base_module(name: str):
-    from purerl.agents import iql, td3_bc
-
     return {"td3_bc": td3_bc, "iql": iql}[name]
 
 
@@ -345,11 +348,6 @@ def base_policy(name: str, base_config, obs_dim: int, act_dim: int) -> Callable:
 
 def run(config: Config) -> dict:
     """Train base agent + CDSA models per seed, evaluate both with shared reset keys; write `out/results.json`."""
-    from purerl.data import reference_returns
-    from purerl.data.score import normalized_score
-    from purerl.logging import versions
-    from purerl.sweep import seed_keys
-
     validate(config)
     mod = base_module(config.base)
     base_config = dataclasses.replace(
@@ -382,14 +380,11 @@ def run(config: Config) -> dict:
         check_normalisation(probe, data.obs_mean, data.obs_std)  # before any training or writing
     obs_dim, act_dim = data.data["observations"].shape[1], data.data["actions"].shape[1]
     agent = mod.make_agent(base_config, data)
-    from purerl.agent import train_fn
-
     keys = seed_keys(config.seeds)
     base_states, _ = jax.jit(jax.vmap(train_fn(agent)))(keys)
     models, curves = train_models(model_data, config, keys)
     base_act = base_policy(config.base, base_config, obs_dim, act_dim)
     mean, std = jnp.asarray(data.obs_mean), jnp.asarray(data.obs_std)
-    from purerl.evaluation import evaluate_policy
 
     def evaluate_pair(actor_params, models, key):
         act = make_corrected_policy_traced(base_act, models, config, obs_dim, act_dim)
@@ -458,8 +453,6 @@ def main(argv: list[str] | None = None) -> dict:
     """`purerl train cdsa [flags]` and `python -m purerl.agents.cdsa [flags]`: flags from `Config`; bad input
     (config, dataset, normalisation statistics) exits with `purerl: error: ...` before anything is written."""
     import sys
-
-    from purerl import flags
 
     argv = list(sys.argv[1:] if argv is None else argv)
     config = flags.parse(Config, argv, prog="purerl train cdsa", description=(__doc__ or "").split("\n")[0])

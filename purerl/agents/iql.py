@@ -34,21 +34,7 @@ from purerl.nn import MLP, EnsembleQ, activation_fn, gaussian_log_prob
 
 
 @dataclass(frozen=True)
-class Config:
-    dataset: str = "Pendulum-v1-medium-replay"
-    """dataset: an hdf5 path, a Minari directory, or an `env-kind` name in the cache (`purerl collect`)"""
-    env: str = ""
-    """evaluation env; empty: the dataset's env_id metadata"""
-    view: str = ""
-    """dataset view: qlearning (d4rl.qlearning_dataset) or exact; empty: exact for purerl files, qlearning for D4RL"""
-    num_updates: int = 1_000_000
-    """gradient steps per seed"""
-    updates_per_iteration: int = 1000
-    """gradient steps per jitted `update` call"""
-    batch_size: int = 256
-    """minibatch size"""
-    gamma: float = 0.99
-    """discount factor"""
+class Config(offline.OfflineConfig):
     tau: float = 0.005
     """Polyak rate of the target critics"""
     expectile: float = 0.7
@@ -71,10 +57,6 @@ class Config:
     """hidden widths of all networks"""
     activation: str = "relu"
     """hidden activation"""
-    eval_episodes: int = 10
-    """episodes per seed in the final evaluation (mean action)"""
-    brax_backend: str = ""
-    """physics backend of a brax evaluation env ("" = the dataset's, from its metadata; else generalized)"""
 
 
 class GaussianActor(nn.Module):

@@ -44,8 +44,11 @@ import numpy as np
 import optax
 from flax import serialization
 
+from purerl import flags
+from purerl.agent import check_positive
 from purerl.envs import gridworld
 from purerl.meta import check_population, prepare_out, run_generations
+from purerl.sweep import over_seeds
 
 TARGET_BINS = 8
 RULES = ("lpg", "reinforce")
@@ -191,8 +194,6 @@ class MetaConfig:
 
 
 def validate_meta(cfg: MetaConfig) -> None:
-    from purerl.agent import check_positive
-
     check_positive(cfg, "generations", "population", "num_devices", "hidden", "num_envs", "rollout_steps",
                    "actor_lr", "target_lr", "max_grad_norm", "eval_episodes", "eval_tasks", "sigma", "es_lr",
                    "checkpoint_every")
@@ -366,8 +367,6 @@ def init_es_state(es, template, seed: int):
 
 def make_generation(cfg: MetaConfig, num_devices: int | None = None):
     """`generation(es_state, key) -> (es_state, eval return per member)`, one jittable ES step."""
-    from purerl.sweep import over_seeds
-
     num_devices = cfg.num_devices if num_devices is None else num_devices
     es, net, template = make_es(cfg)
     population_returns = over_seeds(make_lifetime(cfg, net), num_devices)
@@ -426,8 +425,6 @@ def evaluate_rule(cfg: MetaConfig, lpg_params, levels: gridworld.Level, keys, ru
 
 def meta_train_main(argv: list[str]) -> None:
     """`purerl meta-train lpg [flags]`."""
-    from purerl import flags
-
     cfg = flags.parse(MetaConfig, argv, prog="purerl meta-train lpg", description=__doc__.split("\n")[0])
     try:
         meta_train(cfg)

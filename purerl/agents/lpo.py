@@ -18,137 +18,30 @@ fold_in(PRNGKey(seed), g), so a resumed run equals an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass
 
-import flax.linen as nn
 import jax
 import jax.flatten_util
 import jax.numpy as jnp
-import numpy as np
 import optax
-from flax import serialization
 
+from purerl import flags
+from purerl.agent import check_positive
 from purerl.agents import ppo
+from purerl.drift import (  # noqa: F401 -- the drift API, also reached as purerl.agents.lpo.*
+    DriftNet,
+    as_ppo_drift,
+    clip_drift,
+    dpo_drift,
+    drift_features,
+    drift_template,
+    load_drift,
+    objective_drift,
+    save_drift,
+)
 from purerl.meta import check_population, prepare_out, run_generations
-
-# ----------------------------------------------------------------------------------------------------------
-# Drift functions
-
-
-def clip_drift(ratio, advantages, eps: float = 0.2):
-    """PPO-clip as a drift: min(rA, clip(r)A) = rA - ReLU((r - clip(r, 1-eps, 1+eps)) A)."""
-    return jax.nn.relu((ratio - jnp.clip(ratio, 1.0 - eps, 1.0 + eps)) * advantages)
-
-
-def dpo_drift(ratio, advantages, log_ratio=None, alpha: float = 2.0, beta: float = 0.6):
-    """DPO's closed-form drift (Lu et al. 2022): soft clips in ratio space (A >= 0) and log-ratio space (A < 0)."""
-    log_ratio = jnp.log(ratio) if log_ratio is None else log_ratio
-    pos = (ratio - 1.0) * advantages
-    neg = log_ratio * advantages
-    return jnp.where(
-        advantages >= 0,
-        jax.nn.relu(pos - alpha * jnp.tanh(pos / alpha)),
-        jax.nn.relu(neg - beta * jnp.tanh(neg / beta)),
-    )
-
-
-def drift_features(ratio, advantages, progress=None, log_ratio=None, temporal: bool = False):
-    """LPO's 8 features [u, A u] with u = [r-1, (r-1)^2, log r, (log r)^2]; TA-LPO appends progress * those 8.
-
-    Every feature is exactly 0 at r = 1 (and so is its derivative w.r.t. r for the squared ones).
-    """
-    log_ratio = jnp.log(ratio) if log_ratio is None else log_ratio
-    d = ratio - 1.0
-    u = jnp.stack([d, d * d, log_ratio, log_ratio * log_ratio], axis=-1)
-    x = jnp.concatenate([u, advantages[..., None] * u], axis=-1)
-    if temporal:
-        if progress is None:
-            raise ValueError("a temporal (TA-LPO) drift needs the training progress n/N")
-        x = jnp.concatenate([x, jnp.asarray(progress, x.dtype)[..., None] * x], axis=-1)
-    return x
-
-
-class DriftNet(nn.Module):
-    """D(r, A[, n/N]) = ReLU(g(x) [+ clip drift] - shift), g = bias-free Dense(hidden) -> tanh -> Dense(1).
-
-    No biases => g(0) = 0, and the shift keeps the ReLU inactive near r = 1, so D = 0 and dD/dr = 0 there.
-    """
-
-    hidden: int = 128
-    temporal: bool = False
-    ppo_init: bool = True
-    clip_eps: float = 0.2
-    shift: float = 1e-4
-
-    def setup(self):
-        self.hidden_layer = nn.Dense(self.hidden, use_bias=False)
-        self.out_layer = nn.Dense(1, use_bias=False)
-
-    def raw(self, ratio, advantages, progress=None, log_ratio=None):
-        """g(x): the bias-free MLP on the drift features (before the clip-drift offset, shift and ReLU)."""
-        x = drift_features(ratio, advantages, progress, log_ratio, self.temporal)
-        return self.out_layer(jnp.tanh(self.hidden_layer(x)))[..., 0]
-
-    def __call__(self, ratio, advantages, progress=None, log_ratio=None):
-        g = self.raw(ratio, advantages, progress, log_ratio)
-        if self.ppo_init:
-            g = g + clip_drift(ratio, advantages, self.clip_eps)
-        return jax.nn.relu(g - self.shift)
-
-
-def drift_template(hidden: int = 128, temporal: bool = False, ppo_init: bool = True):
-    """Zero drift params (the pytree whose shapes every saved drift must match)."""
-    net = DriftNet(hidden=hidden, temporal=temporal, ppo_init=ppo_init)
-    params = net.init(jax.random.PRNGKey(0), jnp.ones(3), jnp.zeros(3), jnp.zeros(3))
-    return net, jax.tree.map(jnp.zeros_like, params)
-
-
-def as_ppo_drift(net: DriftNet, params):
-    """The `drift(ratio, log_ratio, advantages, progress)` function that `ppo.make_agent` takes."""
-    return lambda ratio, log_ratio, adv, progress: net.apply(params, ratio, adv, progress, log_ratio)
-
-
-def save_drift(path: str, params, hidden: int, temporal: bool, ppo_init: bool = True) -> None:
-    meta = {"hidden": hidden, "temporal": temporal, "ppo_init": ppo_init}
-    blob = serialization.msgpack_serialize(
-        {"meta": json.dumps(meta), "params": jax.tree.map(np.asarray, serialization.to_state_dict(params))}
-    )
-    with open(path, "wb") as f:
-        f.write(blob)
-
-
-def load_drift(path: str):
-    """(DriftNet, params) from a file written by `save_drift`; wrong shapes -> ValueError."""
-    if not path:
-        raise ValueError("objective 'learned' needs a drift file: pass --drift PATH (from purerl meta-train lpo)")
-    if not os.path.isfile(path):
-        raise ValueError(f"drift file {path!r} does not exist")
-    with open(path, "rb") as f:
-        try:
-            raw = serialization.msgpack_restore(f.read())
-            meta = json.loads(raw["meta"])
-            saved = raw["params"]
-        except Exception as err:  # noqa: BLE001 - any parse failure is a bad file
-            raise ValueError(f"drift file {path!r} is not a purerl drift file ({err})") from None
-    net, template = drift_template(int(meta["hidden"]), bool(meta["temporal"]), bool(meta.get("ppo_init", True)))
-    want = jax.tree.map(np.shape, serialization.to_state_dict(template))
-    got = jax.tree.map(np.shape, saved)
-    if want != got:
-        raise ValueError(f"drift file {path!r} has parameter shapes {got}, expected {want} for its meta {meta}")
-    return net, serialization.from_state_dict(template, jax.tree.map(jnp.asarray, saved))
-
-
-def objective_drift(config: ppo.Config):
-    """The drift function for a PPO config's objective (not used for objective='clip')."""
-    if config.objective == "dpo":
-        return lambda ratio, log_ratio, adv, progress: dpo_drift(ratio, adv, log_ratio)
-    if config.objective == "learned":
-        net, params = load_drift(config.drift)
-        return as_ppo_drift(net, params)
-    raise ValueError(f"objective {config.objective!r} has no drift function")
-
+from purerl.sweep import over_seeds
 
 # ----------------------------------------------------------------------------------------------------------
 # ES meta-training
@@ -209,8 +102,6 @@ class MetaConfig:
 
 
 def validate_meta(cfg: MetaConfig) -> None:
-    from purerl.agent import check_positive
-
     check_positive(cfg, "generations", "population", "num_devices", "hidden", "sigma", "es_lr", "checkpoint_every")
     check_population(cfg.population, cfg.num_devices)
     if cfg.init_scale < 0:
@@ -255,8 +146,6 @@ def init_es_state(cfg: MetaConfig, es, template):
 
 def make_generation(cfg: MetaConfig, num_devices: int | None = None, population_fitness=None):
     """`generation(es_state, key) -> (es_state, fitness per member)`, one jittable ES step."""
-    from purerl.sweep import over_seeds
-
     num_devices = cfg.num_devices if num_devices is None else num_devices
     es, net, template = make_es(cfg)
     if population_fitness is None:
@@ -295,8 +184,6 @@ def meta_train(cfg: MetaConfig, log=print, population_fitness=None) -> dict:
 
 def meta_train_main(argv: list[str]) -> None:
     """`purerl meta-train lpo [flags]`."""
-    from purerl import flags
-
     cfg = flags.parse(MetaConfig, argv, prog="purerl meta-train lpo", description=__doc__.split("\n")[0])
     try:
         meta_train(cfg)

@@ -39,23 +39,9 @@ from purerl.nn import MLP, gaussian_log_prob
 
 
 @dataclass(frozen=True)
-class Config:
-    dataset: str = "Pendulum-v1-medium-replay"
-    """dataset: an hdf5 path, a Minari directory, or an `env-kind` name in the cache (`purerl collect`)"""
-    env: str = ""
-    """evaluation env; empty: the dataset's env_id metadata"""
-    view: str = ""
-    """dataset view: qlearning (d4rl.qlearning_dataset) or exact; empty: exact for purerl files, qlearning for D4RL"""
+class Config(offline.OfflineConfig):
     mode: str = "rl"
     """rl (offline RL) or il (offline imitation: rewards 0, normalised states, tanh policy mean)"""
-    num_updates: int = 1_000_000
-    """gradient steps per seed"""
-    updates_per_iteration: int = 1000
-    """gradient steps per jitted `update` call"""
-    batch_size: int = 256
-    """minibatch size"""
-    gamma: float = 0.99
-    """discount factor"""
     lam: float = 0.6
     """weight of the f-divergence term in (1 - lam) E V(s) + lam E f*(delta); in (0, 1) (IL: 0.4)"""
     eta: float = 1.0
@@ -88,10 +74,6 @@ class Config:
     """iql_scale (r * 1000 / (max - min episode return)), antmaze_m3 (0 if r == 1 else -3) or none"""
     normalize_states: bool = False
     """standardise states with the dataset's mean and std + 1e-3 (always on in mode il)"""
-    eval_episodes: int = 10
-    """episodes per seed in the final evaluation (clipped policy mean)"""
-    brax_backend: str = ""
-    """physics backend of a brax evaluation env ("" = the dataset's, from its metadata; else generalized)"""
 
 
 class GaussianPolicy(nn.Module):

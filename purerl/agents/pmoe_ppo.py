@@ -40,8 +40,9 @@ import jax.numpy as jnp
 from purerl import envs
 from purerl.agent import Agent, train_fn
 from purerl.agents import ppo
-from purerl.agents.pmoe_sac import _choose, primitive_metrics
+from purerl.mixture import choose_expert, primitive_metrics
 from purerl.nn import MLP, dense
+from purerl.rollout import make_env
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class GaussianMixture:
         if self.logits.shape[-1] == 1:
             return actions[..., 0, :]
         k = jax.random.categorical(jax.random.fold_in(seed, 1), self.logits)
-        return _choose(actions, k)
+        return choose_expert(actions, k)
 
     def log_prob(self, x):
         component = self.components.log_prob(x[..., None, :])  # (..., K)
@@ -180,7 +181,7 @@ def make_extra_loss(config: Config, network: MixtureActorCritic):
 
 def make_agent(config: Config) -> Agent:
     ppo.validate(config)
-    env, env_params = ppo.make_env(config)
+    env, env_params = make_env(config)
     validate(config, env, env_params)
     network = make_network(config, env, env_params)
     # K = 1: no extra loss at all, so the program is PPO's.

@@ -33,15 +33,18 @@ Run it: `python -m purerl.agents.pmoe_sac --env Pendulum-v1 --num-experts 4`.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from purerl.agent import train_fn
 from purerl.agents import sac
+from purerl.mixture import (  # noqa: F401 -- the mixture metrics are part of PMOE's API
+    choose_expert,
+    distinguishable_modes,
+    primitive_metrics,
+)
 from purerl.nn import TanhGaussianActor, sample_tanh_gaussian
 
 ROUTER_LOSSES = ("mse", "gumbel", "reinforce")
@@ -58,12 +61,6 @@ class Config(sac.Config):
     """evaluation expert choice: sample k ~ w(s) (reference code) or argmax w(s); plays tanh(mu_k)"""
 
 
-def _choose(x, k):
-    """Per-example expert selection: x (B..., K, *rest), k (B...) integer -> x[..., k, *rest]."""
-    idx = jnp.expand_dims(k, tuple(range(k.ndim, x.ndim)))
-    return jnp.squeeze(jnp.take_along_axis(x, idx, axis=k.ndim), axis=k.ndim)
-
-
 def mixture_policy(config: Config, action_dim: int) -> sac.Policy:
     """The PMOE policy (K experts + router) in the `purerl.agents.sac.Policy` interface."""
     K = config.num_experts
@@ -78,7 +75,7 @@ def mixture_policy(config: Config, action_dim: int) -> sac.Policy:
     def sample(params, obs, key):
         action, log_prob, logits = experts(params, obs, key)
         k = jax.random.categorical(jax.random.fold_in(key, 1), logits)
-        return _choose(action, k), _choose(log_prob, k)
+        return choose_expert(action, k), choose_expert(log_prob, k)
 
     def objective(params, obs, key, q_fn):
         action, log_prob, logits = experts(params, obs, key)
@@ -87,13 +84,13 @@ def mixture_policy(config: Config, action_dim: int) -> sac.Policy:
         w = jax.nn.softmax(logits)
         if config.router_loss == "mse":
             k_star = jnp.argmax(jax.lax.stop_gradient(q), axis=-1)
-            lp, q_sel = _choose(log_prob, k_star), _choose(q, k_star)
+            lp, q_sel = choose_expert(log_prob, k_star), choose_expert(q, k_star)
             router = ((w - jax.nn.one_hot(k_star, K)) ** 2).mean()
         elif config.router_loss == "reinforce":
             k_star = jax.random.categorical(jax.random.fold_in(key, 1), logits)
-            lp, q_sel = _choose(log_prob, k_star), _choose(q, k_star)
+            lp, q_sel = choose_expert(log_prob, k_star), choose_expert(q, k_star)
             advantage = jax.lax.stop_gradient(q_sel - (w * q).sum(-1))
-            router = -(advantage * _choose(jax.nn.log_softmax(logits), k_star)).mean()
+            router = -(advantage * choose_expert(jax.nn.log_softmax(logits), k_star)).mean()
         else:  # gumbel: straight-through one-hot of Gumbel-softmax(logits, tau=1)
             gumbel = jax.random.gumbel(jax.random.fold_in(key, 1), logits.shape)
             soft = jax.nn.softmax(logits + gumbel)
@@ -111,55 +108,12 @@ def mixture_policy(config: Config, action_dim: int) -> sac.Policy:
             k = jnp.argmax(logits, axis=-1)
         else:
             k = jax.random.categorical(key, logits)
-        return jnp.tanh(_choose(mean, k))
+        return jnp.tanh(choose_expert(mean, k))
 
     def diagnostics(params, obs):
         return primitive_metrics(network.apply(params, obs))
 
     return sac.Policy(network, sample, objective, act, diagnostics)
-
-
-# ------------------------------------------------------------------------------------------------
-# Metrics (spec section 6)
-# ------------------------------------------------------------------------------------------------
-def _subsets(K: int) -> np.ndarray:
-    return np.array(list(itertools.product([0.0, 1.0], repeat=K)), np.float32)  # (2^K, K)
-
-
-def distinguishable_modes(mean, log_std, w, threshold: float = 2.0, min_weight: float = 0.05):
-    """Largest set of pairwise-distinguishable experts among those with mean router weight > min_weight.
-
-    d_ij(s) = ||mu_i - mu_j|| / sqrt(0.5 (mean_a sigma_i^2 + mean_a sigma_j^2)) in pre-tanh space; i and j
-    are distinguishable if median_s d_ij(s) > threshold. Brute force over all 2^K subsets (K <= 10).
-    mean, log_std: (B, K, A); w: (B, K).
-    """
-    K = mean.shape[-2]
-    if K > 10:
-        return jnp.asarray(jnp.nan)
-    var = jnp.exp(2.0 * log_std).mean(-1)  # (B, K)
-    dist = jnp.linalg.norm(mean[:, :, None, :] - mean[:, None, :, :], axis=-1)
-    d = dist / jnp.sqrt(0.5 * (var[:, :, None] + var[:, None, :]))
-    apart = (jnp.median(d, axis=0) > threshold) | jnp.eye(K, dtype=bool)  # (K, K)
-    active = w.mean(0) > min_weight
-    subsets = jnp.asarray(_subsets(K))
-    clashes = jnp.einsum("si,ij,sj->s", subsets, 1.0 - apart.astype(jnp.float32), subsets)
-    inactive = subsets @ (1.0 - active.astype(jnp.float32))
-    valid = (clashes == 0) & (inactive == 0)
-    return jnp.max(jnp.where(valid, subsets.sum(-1), 0.0))
-
-
-def primitive_metrics(outputs):
-    """Router entropy mean_s H(w(s)), effective experts exp(H(mean_s w)) and distinguishable modes on a
-    batch of states, from the actor's outputs (mean, log_std, logits)."""
-    mean, log_std, logits = jax.lax.stop_gradient(outputs)
-    w = jax.nn.softmax(logits)
-    log_w = jax.nn.log_softmax(logits)
-    w_bar = w.mean(0)
-    return {
-        "router_entropy": -(w * log_w).sum(-1).mean(),
-        "effective_experts": jnp.exp(-(w_bar * jnp.log(jnp.maximum(w_bar, 1e-30))).sum()),
-        "distinguishable_modes": distinguishable_modes(mean, log_std, w),
-    }
 
 
 # ------------------------------------------------------------------------------------------------

@@ -12,20 +12,17 @@ Run it: `python -m purerl.agents.ppo --env CartPole-v1 --num-seeds 8` (same flag
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
-from flax import struct
-from gymnax.environments import spaces
 
 from purerl import envs
 from purerl.agent import Agent, check_positive, train_fn
-from purerl.envs.wrappers import find_obs_stats
-from purerl.evaluation import evaluate_policy
+from purerl.drift import objective_drift
 from purerl.nn import ActorCritic, activation_fn
 from purerl.returns import gae
+from purerl.rollout import ENV_AXIS, TrainState, check_action_space, make_env, make_evaluate, make_rollout
 
 
 @dataclass(frozen=True)
@@ -90,115 +87,8 @@ class Config:
         return self.total_timesteps // self.batch_size
 
 
-class Transition(NamedTuple):
-    obs: jax.Array
-    action: jax.Array
-    reward: jax.Array
-    terminated: jax.Array
-    done: jax.Array
-    value: jax.Array
-    log_prob: jax.Array
-    final_obs: jax.Array  # the true next observation (pre-reset at episode ends)
-    episode_return: jax.Array  # return of the episode that ended at this step (valid where done)
-
-
-@struct.dataclass
-class TrainState:
-    params: Any
-    opt_state: Any
-    env_state: Any
-    obs: jax.Array
-    key: jax.Array
-    iteration: jax.Array
-
-
-ENV_AXIS = "envs"  # vmap axis of the parallel envs (observation statistics are shared over it)
-
-
-def make_base_env(config: Config):
-    """The unwrapped env with the config's time limit and brax backend."""
-    kwargs = {}
-    if config.max_episode_steps:
-        kwargs["max_steps_in_episode"] = config.max_episode_steps
-    if config.env in envs.BRAX_ENVS + envs.ANT_COVERAGE_ENVS:
-        kwargs["backend"] = config.brax_backend
-    return envs.make(config.env, **kwargs)
-
-
-def make_env(config: Config):
-    """The training env: base env -> clip actions -> episode stats -> (optional) obs normalisation."""
-    env, env_params = make_base_env(config)
-    if not envs.is_discrete(env, env_params):
-        env = envs.ClipAction(env)
-    env = envs.EpisodeStats(env)
-    if config.normalize_obs:
-        env = envs.NormalizeObservation(env, axis_name=ENV_AXIS)
-    return env, env_params
-
-
-def check_action_space(space) -> None:
-    if not isinstance(space, spaces.Discrete | spaces.Box):
-        raise ValueError(f"PPO supports Discrete and Box action spaces, not {type(space).__name__}")
-
-
-def make_rollout(network, env, env_params, num_envs: int, num_steps: int):
-    """`rollout(params, env_state, obs, key) -> (env_state, obs, Transition [num_steps, num_envs])`: the
-    on-policy rollout of `network` (`apply(params, obs) -> (policy, value)`) in `num_envs` vmapped envs
-    (vmap axis `ENV_AXIS`). Shared with `purerl.agents.a2c`."""
-    vmap_step = jax.vmap(env.step, in_axes=(0, 0, 0, None), axis_name=ENV_AXIS)
-
-    def rollout(params, env_state, obs, key):
-        # All randomness of the rollout is drawn up front, in one batch, rather than split step by step.
-        act_key, env_key = jax.random.split(key)
-        act_keys = jax.random.split(act_key, num_steps)
-        env_keys = jax.random.split(env_key, (num_steps, num_envs))
-
-        def step(carry, keys):
-            env_state, obs = carry
-            act_key, env_keys = keys
-            pi, value = network.apply(params, obs)
-            action = pi.sample(seed=act_key)
-            next_obs, env_state, reward, terminated, truncated, info = vmap_step(
-                env_keys, env_state, action, env_params
-            )
-            done = jnp.logical_or(terminated, truncated)
-            transition = Transition(
-                obs, action, reward, terminated, done, value, pi.log_prob(action),
-                info["final_observation"], info["episode_return"],
-            )
-            return (env_state, next_obs), transition
-
-        (env_state, obs), traj = jax.lax.scan(step, (env_state, obs), (act_keys, env_keys))
-        return env_state, obs, traj
-
-    return rollout
-
-
-def make_evaluate(config, network, env_params, discrete: bool):
-    """`evaluate(state, key) -> returns` of `config.eval_episodes` fresh episodes of the stochastic policy in
-    the base env (no training wrappers; observations normalised with the training statistics if any).
-    Shared with `purerl.agents.a2c`."""
-    eval_env, _ = make_base_env(config)  # same dynamics, no training wrappers
-    if not discrete:
-        eval_env = envs.ClipAction(eval_env)
-
-    def evaluate(state, key):
-        stats = find_obs_stats(state.env_state)
-        stats = stats.merge() if stats is not None else None
-
-        def act(act_key, obs):
-            if stats is not None:
-                obs = stats.normalize(jnp.asarray(obs, jnp.float32))
-            pi, _ = network.apply(state.params, obs)
-            return pi.sample(seed=act_key)
-
-        return evaluate_policy(eval_env, env_params, act, key, config.eval_episodes)
-
-    return evaluate
-
-
 def make_network(config: Config, env, env_params) -> ActorCritic:
-    """PPO's default actor-critic for `env` (also rebuilt by `purerl.data.collect` to act with saved params)."""
+    """PPO's default actor-critic for `env` (also rebuilt by `purerl.collect` to act with saved params)."""
     return ActorCritic(
         action_dim=envs.action_dim(env, env_params),
         discrete=envs.is_discrete(env, env_params),
@@ -241,11 +131,9 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
     (loss, stats)` (optional) is added to each minibatch loss (used by `purerl.agents.pmoe_ppo`)."""
     validate(config)
     if config.objective != "clip" and drift is None:
-        from purerl.agents import lpo  # drift functions (lpo imports this module)
-
-        drift = lpo.objective_drift(config)
+        drift = objective_drift(config)
     env, env_params = make_env(config)
-    check_action_space(env.action_space(env_params))
+    check_action_space(env.action_space(env_params), "PPO")
     discrete = envs.is_discrete(env, env_params)
     obs_shape = env.observation_space(env_params).shape
     if network is None:

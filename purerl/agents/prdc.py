@@ -40,27 +40,7 @@ from purerl.agents import td3_bc
 
 
 @dataclass(frozen=True)
-class Config:
-    dataset: str = "Pendulum-v1-medium-replay"
-    """dataset: an hdf5 path, a Minari directory, or an `env-kind` name in the cache (`purerl collect`)"""
-    env: str = ""
-    """evaluation env; empty: the dataset's env_id metadata"""
-    view: str = ""
-    """dataset view: qlearning (d4rl.qlearning_dataset) or exact; empty: exact for purerl files, qlearning for D4RL"""
-    num_updates: int = 1_000_000
-    """gradient steps per seed"""
-    updates_per_iteration: int = 1000
-    """gradient steps per jitted `update` call (even: critic-only and critic+actor steps alternate)"""
-    batch_size: int = 256
-    """minibatch size"""
-    gamma: float = 0.99
-    """discount factor"""
-    tau: float = 0.005
-    """Polyak rate of the target networks (on actor steps)"""
-    actor_lr: float = 3e-4
-    """Adam learning rate of the actor"""
-    critic_lr: float = 3e-4
-    """Adam learning rate of the critics"""
+class Config(td3_bc.Config):
     alpha: float = 2.5
     """Q/constraint trade-off: lam = alpha / mean|Q| (40 halfcheetah, 2.5 hopper/walker2d, 7.5 antmaze)"""
     beta: float = 2.0
@@ -69,16 +49,10 @@ class Config:
     """which nearest neighbour is the target (only 1 is supported, as used everywhere in the reference)"""
     policy_freq: int = 2
     """critic steps per actor step (only 2, TD3's value, is supported)"""
-    policy_noise: float = 0.2
-    """std of the target-policy smoothing noise"""
-    noise_clip: float = 0.5
-    """clip of the target-policy smoothing noise"""
     reward_scale: float = 1.0
     """rewards become reward_scale * r + reward_shift (antmaze preset: 10000, -1)"""
     reward_shift: float = 0.0
     """see reward_scale"""
-    normalize_states: bool = True
-    """standardise states with the dataset's mean and std + 1e-3 (training, search matrix and evaluation)"""
     search_block: int = 65536
     """dataset rows per block of the brute-force nearest-neighbour scan (memory: batch * block * 4 bytes)"""
     search_mode: str = "auto"
@@ -97,14 +71,6 @@ class Config:
     faster (benchmarks/results/nn_search_speed.json), and there fast mode is 1.2-1.5x SLOWER than exact (the
     same fp32 matmul plus top_k, which costs more than argmin): fast mode can only pay off where low-precision
     matmuls are faster (GPU tensor cores; not measured here)"""
-    hidden: tuple[int, ...] = (256, 256)
-    """hidden widths of actor and critics"""
-    activation: str = "relu"
-    """hidden activation"""
-    eval_episodes: int = 10
-    """episodes per seed in the final evaluation (deterministic policy)"""
-    brax_backend: str = ""
-    """physics backend of a brax evaluation env ("" = the dataset's, from its metadata; else generalized)"""
 
 
 # Per-dataset hyperparameters of the authors' README.

@@ -26,26 +26,14 @@ import optax
 from flax import struct
 
 from purerl import offline
-from purerl.agent import UPDATES, Agent, train_fn
+from purerl.agent import UPDATES, Agent, check_positive, train_fn
 from purerl.nn import EnsembleQ, activation_fn
 
 
 @dataclass(frozen=True)
-class Config:
-    dataset: str = "Pendulum-v1-medium-replay"
-    """dataset: an hdf5 path, a Minari directory, or an `env-kind` name in the cache (`purerl collect`)"""
-    env: str = ""
-    """evaluation env; empty: the dataset's env_id metadata"""
-    view: str = ""
-    """dataset view: qlearning (d4rl.qlearning_dataset) or exact; empty: exact for purerl files, qlearning for D4RL"""
-    num_updates: int = 1_000_000
-    """gradient steps per seed"""
+class Config(offline.OfflineConfig):
     updates_per_iteration: int = 1000
     """gradient steps per jitted `update` call (even: critic-only and critic+actor steps alternate)"""
-    batch_size: int = 256
-    """minibatch size"""
-    gamma: float = 0.99
-    """discount factor"""
     tau: float = 0.005
     """Polyak rate of the target networks (on actor steps)"""
     actor_lr: float = 3e-4
@@ -64,10 +52,6 @@ class Config:
     """hidden widths of actor and critics"""
     activation: str = "relu"
     """hidden activation"""
-    eval_episodes: int = 10
-    """episodes per seed in the final evaluation (deterministic policy)"""
-    brax_backend: str = ""
-    """physics backend of a brax evaluation env ("" = the dataset's, from its metadata; else generalized)"""
 
 
 class Actor(nn.Module):
@@ -122,8 +106,6 @@ def actor_objective(pi: jax.Array, action: jax.Array, q: jax.Array, alpha: float
 
 def validate(config: Config) -> None:
     offline.check_common(config)
-    from purerl.agent import check_positive
-
     check_positive(config, "actor_lr", "critic_lr", "alpha")
     activation_fn(config.activation)
     if config.updates_per_iteration % 2:

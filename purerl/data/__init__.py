@@ -1,17 +1,13 @@
 """Offline datasets: the D4RL hdf5 layout, loading (purerl/D4RL hdf5, Minari), generation, normalised scores.
 
 - `load(path, view="qlearning"|"exact"|"episodes")` and `metadata(path)` (`purerl.data.load`);
-- `collect(CollectConfig(...))` / `purerl collect ...` (`purerl.data.collect`);
+- the dataset kinds `KINDS` that `purerl collect` generates (the command itself is `purerl.collect`);
 - `normalized_score`, `reference_returns`, `D4RL_REFS` (`purerl.data.score`, `purerl.data.refs`);
 - `resolve(name_or_path)`, `default_cache_dir()` (`$PURERL_DATA`, default ~/.cache/purerl/datasets);
 - preprocessing helpers `normalize_states`, `iql_reward_scale`, `antmaze_shift`, `clip_actions`.
 """
 
-from purerl.data.cache import dataset_path, default_cache_dir, resolve
-
-# NB: the name `collect` is the function; the module is `importlib.import_module("purerl.data.collect")`.
-from purerl.data.collect import KINDS, CollectConfig, collect  # noqa: E402
-from purerl.data.collect import main as collect_main  # noqa: E402
+from purerl.data.cache import KINDS, dataset_path, default_cache_dir, resolve
 from purerl.data.layout import FLAT_KEYS, REQUIRED_KEYS, read_hdf5, validate, write_hdf5
 from purerl.data.load import VIEWS, episodes_view, exact_view, load, metadata, qlearning_view, read_minari
 from purerl.data.prep import antmaze_shift, clip_actions, iql_reward_scale, normalize_states
@@ -19,7 +15,7 @@ from purerl.data.refs import D4RL_REFS, d4rl_refs
 from purerl.data.score import normalized_score, reference_returns, score_of
 
 __all__ = [
-    "CollectConfig", "KINDS", "FLAT_KEYS", "REQUIRED_KEYS", "VIEWS", "D4RL_REFS", "antmaze_shift", "clip_actions", "collect", "collect_main",
+    "KINDS", "FLAT_KEYS", "REQUIRED_KEYS", "VIEWS", "D4RL_REFS", "antmaze_shift", "clip_actions",
     "d4rl_refs", "dataset_path", "default_cache_dir", "episodes_view", "exact_view", "iql_reward_scale", "load",
     "metadata", "normalize_states", "normalized_score", "qlearning_view", "read_hdf5", "read_minari",
     "reference_returns", "resolve", "score_of", "validate", "write_hdf5",

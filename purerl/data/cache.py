@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 SUFFIX = "-purerl-v0.hdf5"
+KINDS = ("random", "medium", "expert", "medium-replay", "medium-expert", "full-replay")  # `purerl collect` makes them
 
 
 def default_cache_dir() -> str:
@@ -24,8 +25,6 @@ def resolve(dataset: str) -> str:
     """A dataset path, or an `env-kind` name (e.g. `Pendulum-v1-medium-replay`) looked up in the cache."""
     if os.path.exists(dataset):
         return dataset
-    from purerl.data.collect import KINDS
-
     for kind in sorted(KINDS, key=len, reverse=True):
         if dataset.endswith("-" + kind):
             path = dataset_path(dataset[: -len(kind) - 1], kind)

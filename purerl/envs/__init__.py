@@ -17,6 +17,10 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from purerl.envs.ant_coverage import make_ant_coverage
+from purerl.envs.brax import BRAX_ENVS, BraxEnv  # brax itself is imported on the first BraxEnv
+from purerl.envs.comblock import CombinationLock
+from purerl.envs.submodular import SubmodularGridEnv
 from purerl.envs.wrappers import (  # noqa: F401  (re-exported)
     ClipAction,
     EpisodeStats,
@@ -50,8 +54,6 @@ def _make_gymnax(name: str) -> Callable[..., Any]:
 
 def _make_brax(name: str) -> Callable[..., Any]:
     def factory(**kwargs):
-        from purerl.envs.brax import BraxEnv
-
         return BraxEnv(name, **kwargs)
 
     return factory
@@ -67,7 +69,6 @@ def register(name: str, factory: Callable[..., Any]) -> None:
 
 for _name in GYMNAX_ENVS:
     register(_name, _make_gymnax(_name))
-from purerl.envs.brax import BRAX_ENVS  # noqa: E402
 
 for _name in BRAX_ENVS:
     register(_name, _make_brax(_name))
@@ -75,8 +76,6 @@ for _name in BRAX_ENVS:
 
 def _make_submodular(objective: str) -> Callable[..., Any]:
     def factory(**kwargs):
-        from purerl.envs.submodular import SubmodularGridEnv
-
         return SubmodularGridEnv(objective, **kwargs)
 
     return factory
@@ -90,8 +89,6 @@ for _name in SUBMODULAR_ENVS:
 
 
 def _make_comblock(**kwargs):
-    from purerl.envs.comblock import CombinationLock
-
     return CombinationLock(**kwargs)
 
 
@@ -100,8 +97,6 @@ register("comblock", _make_comblock)
 
 def _make_ant_coverage(reward: str) -> Callable[..., Any]:
     def factory(**kwargs):
-        from purerl.envs.ant_coverage import make_ant_coverage
-
         return make_ant_coverage(reward, **kwargs)
 
     return factory

@@ -34,6 +34,8 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment
 
+from purerl.envs.brax import BraxEnv
+
 REWARDS = ("submodular", "modular")
 GRID = 100  # cells per side
 HALF_WIDTH = 20.0  # the grid covers [-HALF_WIDTH, HALF_WIDTH]^2
@@ -148,8 +150,6 @@ def torso_xy(brax_env_state) -> jax.Array:
 def make_ant_coverage(reward: str = "submodular", backend: str = "generalized", **brax_kwargs) -> CoverageEnv:
     """Brax ``ant`` (torso x, y kept in the 29-d observation) with the coverage reward."""
     check_reward(reward)  # before building brax
-    from purerl.envs.brax import BraxEnv
-
     ant = BraxEnv("ant", backend=backend, exclude_current_positions_from_observation=False, **brax_kwargs)
     name = "ant_coverage" if reward == "submodular" else "ant_coverage_modular"
     return CoverageEnv(ant, torso_xy, reward, name=name)

@@ -50,11 +50,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purerl import envs
-from purerl.data.cache import dataset_path, default_cache_dir
+import purerl
+from purerl import envs, flags
+from purerl.agents import ppo, sac
+from purerl.data.cache import KINDS, dataset_path, default_cache_dir
 from purerl.data.layout import write_hdf5
+from purerl.envs.wrappers import find_obs_stats
+from purerl.evaluation import evaluate_policy
 
-KINDS = ("random", "medium", "expert", "medium-replay", "medium-expert", "full-replay")
 EXPERT_ALGOS = ("sac", "ppo")
 _KIND_SALT = {kind: i + 1 for i, kind in enumerate(KINDS)}
 _EVAL_SALT, _REF_SALT, _REPLAY_SALT, _TRAIN_SALT = 101, 102, 103, 104
@@ -136,8 +139,6 @@ def validate(config: CollectConfig) -> None:
     if envs.is_discrete(env, params):
         raise ValueError(f"env {config.env!r} has discrete actions; offline datasets need continuous actions")
     if config.expert_algo == "ppo":
-        from purerl.agents import ppo
-
         ppo.validate(ppo_config(config))  # e.g. a batch that the 32 minibatches do not divide
 
 
@@ -255,8 +256,6 @@ class Behaviour:
 
     def evaluate(self, act, params, key, episodes: int) -> float:
         """Mean return of `episodes` fresh episodes (sampled actions)."""
-        from purerl.evaluation import evaluate_policy
-
         if ("eval", act, episodes) not in self._fns:
             self._fns[("eval", act, episodes)] = jax.jit(lambda p, k: evaluate_policy(
                 self.env, self.env_params, lambda kk, o: act(p, kk, o)[0], k, episodes))
@@ -319,8 +318,6 @@ def _fingerprint(config: CollectConfig) -> str:
 
 
 def sac_config(config: CollectConfig):
-    from purerl.agents import sac
-
     return sac.Config(
         env=config.env, total_timesteps=config.expert_steps, num_envs=config.sac_num_envs,
         rollout_steps=config.sac_rollout_steps, buffer_size=config.expert_steps,
@@ -331,8 +328,6 @@ def sac_config(config: CollectConfig):
 
 def ppo_config(config: CollectConfig):
     """PPO for MuJoCo-style control (the PPO paper's settings, 64x64 tanh nets, observation normalisation)."""
-    from purerl.agents import ppo
-
     return ppo.Config(
         env=config.env, total_timesteps=config.expert_steps, num_envs=config.ppo_num_envs,
         num_steps=config.ppo_num_steps, update_epochs=10, num_minibatches=32, lr=3e-4, anneal_lr=False,
@@ -357,14 +352,10 @@ class ExpertLearner:
 def expert_learner(config: CollectConfig) -> ExpertLearner:
     env, env_params = envs.make(config.env, **_env_kwargs(config))
     if config.expert_algo == "sac":
-        from purerl.agents import sac
-
         sac_cfg = sac_config(config)
         policy = sac.gaussian_policy(sac_cfg, envs.action_dim(env, env_params))
         return ExpertLearner(sac.make_agent(sac_cfg), lambda p, k, o: policy.sample(p, o, k),
                              lambda state: state.learner.actor_params, on_policy=False)
-    from purerl.agents import ppo
-    from purerl.envs.wrappers import find_obs_stats
 
     ppo_cfg = ppo_config(config)
     train_env, train_params = ppo.make_env(ppo_cfg)
@@ -504,8 +495,6 @@ def _git_hash() -> str:
 
 def build(config: CollectConfig, out: str | None = None) -> tuple[dict, dict]:
     """(kind -> dataset dict, shared metadata) for `config.kinds`, without writing anything."""
-    import purerl
-
     out = out or config.out or default_cache_dir()
     expert = train_expert(config, out)  # also for "random": the reference returns come from this run
     behaviour = expert["behaviour"]
@@ -588,8 +577,6 @@ def _backend_version(env: str) -> str:
 
 def main(argv: list[str]) -> dict[str, str]:
     """`purerl collect --env ENV --kinds a,b --size N --out DIR [...]` (tyro flags of CollectConfig)."""
-    from purerl import flags
-
     argv = list(argv)
     for i, arg in enumerate(argv):  # accept comma-separated kinds as well as space-separated
         if arg == "--kinds" and i + 1 < len(argv) and "," in argv[i + 1]:
