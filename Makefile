@@ -5,7 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 
 # XLA's CPU concurrency-optimised scheduler can wedge big vmapped programs on small CPUs (see README,
-# "Known issues"); tests and CI switch it off. User runs are left alone.
+# "Known limitations"); tests and CI switch it off. User runs are left alone.
 TEST_XLA_FLAGS := --xla_cpu_enable_concurrency_optimized_scheduler=false
 # Two pytest workers, one per core (tests/conftest.py switches off XLA's intra-op thread pool); a test file stays
 # on one worker so that its module fixtures (compiled programs) are built once.

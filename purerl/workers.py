@@ -2,7 +2,7 @@
 
 XLA's CPU client runs the small matrix products of RL programs on one core at a time (2 cores gave PPO
 with 8 seeds no speed-up in one process), and several host devices in one process can deadlock its
-thread pool (README, "Known issues"). So on a CPU-only machine `purerl train` starts one process per core
+thread pool (README, "Known limitations"). So on a CPU-only machine `purerl train` starts one process per core
 instead, joined by `jax.distributed` on 127.0.0.1: each owns one CPU device, runs its share of the seeds
 single-threaded in a program of its own, and process 0 gathers the metrics and writes every output. The
 seeds, their results and the files are those of a single-process run, bit for bit when each worker holds

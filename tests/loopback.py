@@ -2,7 +2,7 @@
 
 Sharding tests use processes (one CPU device each) rather than fake devices in one process: on a 2-core
 machine XLA's CPU client can deadlock when one process runs a big program on two host devices at once
-(README, "Known issues"), while separate processes each get their own thread pool.
+(README, "Known limitations"), while separate processes each get their own thread pool.
 """
 
 import subprocess
