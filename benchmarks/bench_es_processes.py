@@ -7,10 +7,12 @@ way `purerl train` uses both cores: 2 processes with one CPU device each, joined
 127.0.0.1, the population sharded over them by `purerl.sweep.over_seeds` (shard_map). Compile time is
 measured separately from the generations.
 
-    python benchmarks/bench_es_processes.py --generations 5
+    python -m benchmarks.bench_es_processes --generations 5
 """
 
 from __future__ import annotations
+
+from benchmarks import harness  # noqa: F401 # isort: skip  (first: sets the XLA CPU flags before jax loads)
 
 import argparse
 import json
@@ -18,8 +20,6 @@ import os
 import subprocess
 import sys
 import time
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--generations", type=int, default=5)
@@ -45,8 +45,14 @@ def worker():
     from purerl.meta import generation_key
     from purerl.sweep import to_host
 
-    cfg = lpo.MetaConfig(temporal=True, ppo_init=False, population=args.population, num_devices=args.processes,
-                         total_timesteps=args.total_timesteps, lr=1e-2)
+    cfg = lpo.MetaConfig(
+        temporal=True,
+        ppo_init=False,
+        population=args.population,
+        num_devices=args.processes,
+        total_timesteps=args.total_timesteps,
+        lr=1e-2,
+    )
     lpo.validate_meta(cfg)
     es, template, generation = lpo.make_generation(cfg)
     state = lpo.init_es_state(cfg, es, template)
@@ -61,8 +67,16 @@ def worker():
         times.append(time.perf_counter() - t)
     if args.worker <= 0:
         with open(args.result, "w") as f:
-            json.dump({"compile_s": compile_s, "generation_s": times, "fitness_mean": float(np.mean(fitness)),
-                       "devices": len(jax.devices()), "processes": jax.process_count()}, f)
+            json.dump(
+                {
+                    "compile_s": compile_s,
+                    "generation_s": times,
+                    "fitness_mean": float(np.mean(fitness)),
+                    "devices": len(jax.devices()),
+                    "processes": jax.process_count(),
+                },
+                f,
+            )
 
 
 def launch(processes: int, xla_flags: str, result: str):
@@ -71,9 +85,22 @@ def launch(processes: int, xla_flags: str, result: str):
     env = worker_env() if processes > 1 or "eigen" in xla_flags else dict(os.environ, JAX_PLATFORMS="cpu")
     env["XLA_FLAGS"] = xla_flags
     port = str(free_port())
-    cmd = [sys.executable, __file__, "--generations", str(args.generations), "--population", str(args.population),
-           "--total-timesteps", str(args.total_timesteps), "--processes", str(processes), "--port", port,
-           "--result", result]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--generations",
+        str(args.generations),
+        "--population",
+        str(args.population),
+        "--total-timesteps",
+        str(args.total_timesteps),
+        "--processes",
+        str(processes),
+        "--port",
+        port,
+        "--result",
+        result,
+    ]
     procs = [subprocess.Popen(cmd + ["--worker", str(i)], env=env) for i in range(processes)]
     codes = [p.wait(timeout=1800) for p in procs]
     if any(codes):
@@ -104,16 +131,22 @@ for label, (processes, flags) in setups.items():
     r["xla_flags"] = flags
     r["seconds_per_generation_median"] = float(np.median(r["generation_s"]))
     results[label] = r
-    print(f"{label}: compile {r['compile_s']:.1f} s, {r['seconds_per_generation_median']:.2f} s/generation", flush=True)
+    print(
+        f"{label}: compile {r['compile_s']:.1f} s, {r['seconds_per_generation_median']:.2f} s/generation",
+        flush=True,
+    )
 out = {
     "benchmark": "seconds per ES generation, TA-LPO (from scratch) with inner PPO on CartPole-v1",
-    "command": "python benchmarks/bench_es_processes.py " + " ".join(sys.argv[1:]),
-    "population": args.population, "inner_env_steps_per_member": args.total_timesteps,
-    "generations_timed": args.generations, "results": results,
+    "command": "python -m benchmarks.bench_es_processes " + " ".join(sys.argv[1:]),
+    "population": args.population,
+    "inner_env_steps_per_member": args.total_timesteps,
+    "generations_timed": args.generations,
+    "results": results,
     "why_processes": "2 fake host devices in one process deadlock in XLA's CPU runtime on this machine; "
-                     "2 processes with one CPU device each is how purerl uses both cores",
+    "2 processes with one CPU device each is how purerl uses both cores",
     "load_average_before_after": [load_before, os.getloadavg()[0]],
-    "versions": plog.versions(), "machine": plog.machine(),
+    "versions": plog.versions(),
+    "machine": plog.machine(),
 }
 os.makedirs("benchmarks/results", exist_ok=True)
 with open(f"benchmarks/results/{args.name}.json", "w") as f:

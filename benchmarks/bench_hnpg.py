@@ -11,22 +11,22 @@
   file (success per iteration, samples to solve so far, timings) is rewritten after every chunk and a run cut
   off by `--max-seconds` still leaves its evidence. It stops early once every seed has met the stopping rule.
 
-Usage: `python benchmarks/bench_hnpg.py speed`,
-`python benchmarks/bench_hnpg.py solve --horizons 5 10 --iters 150 300 [--name hnpg_solve_h10]` or
-`python benchmarks/bench_hnpg.py headline --horizon 50 --iters 1500 --chunk 50 --max-seconds 600`.
+Usage: `python -m benchmarks.bench_hnpg speed`,
+`python -m benchmarks.bench_hnpg solve --horizons 5 10 --iters 150 300 [--name hnpg_solve_h10]` or
+`python -m benchmarks.bench_hnpg headline --horizon 50 --iters 1500 --chunk 50 --max-seconds 600`.
 Writes benchmarks/results/hnpg_speed.json, hnpg_solve.json (or `--name`.json) or hnpg_headline_h<H>.json
 (`--out DIR` writes elsewhere).
 """
 
 from __future__ import annotations
 
+from benchmarks import harness  # noqa: F401 # isort: skip  (first: sets the XLA CPU flags before jax loads)
+
 import argparse
 import json
 import os
 import time
 from pathlib import Path
-
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_enable_concurrency_optimized_scheduler=false")
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
@@ -230,7 +230,7 @@ def main():
             versions=versions(),
             machine=machine(),
             note=args.note,
-            command="python benchmarks/bench_hnpg.py " + " ".join(os.sys.argv[1:]),
+            command="python -m benchmarks.bench_hnpg " + " ".join(os.sys.argv[1:]),
         )
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(result, indent=2, default=str))

@@ -6,10 +6,12 @@ from the same distribution: the meta-trained rule vs the ES starting point (a ra
 hand-written REINFORCE reference rule, overall and per lifetime bin, mean with 95% bootstrap CIs over tasks.
 
     XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false \\
-        python benchmarks/bench_lpg.py --generations 200 --population 64 --name lpg_grid
+        python -m benchmarks.bench_lpg --generations 200 --population 64 --name lpg_grid
 """
 
 from __future__ import annotations
+
+from benchmarks import harness  # noqa: F401 # isort: skip  (first: sets the XLA CPU flags before jax loads)
 
 import argparse
 import dataclasses
@@ -36,16 +38,22 @@ args = ap.parse_args()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from purerl import logging as plog  # noqa: E402
 from purerl.agents import lpg  # noqa: E402
 from purerl.plotting import bootstrap_ci  # noqa: E402
 
 shutil.rmtree(args.out, ignore_errors=True)
 cfg = lpg.MetaConfig(
-    temporal=bool(args.temporal), generations=args.generations, population=args.population, hidden=args.hidden,
-    num_envs=args.num_envs, lifetime=tuple(args.lifetime), episode_cap=tuple(args.episode_cap),
-    eval_episodes=args.eval_episodes, eval_every=args.eval_every, out=args.out,
+    temporal=bool(args.temporal),
+    generations=args.generations,
+    population=args.population,
+    hidden=args.hidden,
+    num_envs=args.num_envs,
+    lifetime=tuple(args.lifetime),
+    episode_cap=tuple(args.episode_cap),
+    eval_episodes=args.eval_episodes,
+    eval_every=args.eval_every,
+    out=args.out,
 )
 load_before = os.getloadavg()[0]
 res = lpg.meta_train(cfg, log=lambda m: print(m, flush=True))
@@ -86,7 +94,7 @@ by_lifetime = {
 gen_s = np.asarray(res["generation_s"])
 out = {
     "benchmark": "TA-LPG meta-trained with OpenAI-ES (antithetic task sampling) on random grid worlds",
-    "command": "python benchmarks/bench_lpg.py " + " ".join(sys.argv[1:]),
+    "command": "python -m benchmarks.bench_lpg " + " ".join(sys.argv[1:]),
     "config": dataclasses.asdict(cfg),
     "compile_s": res["compile_s"],
     "seconds_per_generation_median": float(np.median(gen_s)),
@@ -97,15 +105,30 @@ out = {
     "learned_minus_es_start": paired(scores["learned"], scores["es_start"]),
     "learned_minus_reinforce": paired(scores["learned"], scores["reinforce"]),
     "by_lifetime": by_lifetime,
-    "paper_budget": "population 1,024 x 2,500 generations, GRU 256, lifetimes 10-250, episode caps 20-750 (groove)",
+    "paper_budget": "population 1,024 x 2,500 generations, GRU 256, lifetimes 10-250, "
+    "episode caps 20-750 (groove)",
     "load_average_before_after": [load_before, os.getloadavg()[0]],
     "note": "2-core CPU, possibly shared with other jobs (see load averages); fitness = raw returns on each "
-            "generation's own random tasks, eval_return = ES mean on 64 fixed held-out tasks",
-    "versions": plog.versions(), "machine": plog.machine(),
+    "generation's own random tasks, eval_return = ES mean on 64 fixed held-out tasks",
+    "versions": plog.versions(),
+    "machine": plog.machine(),
 }
 os.makedirs("benchmarks/results", exist_ok=True)
 with open(f"benchmarks/results/{args.name}.json", "w") as f:
     json.dump(out, f, indent=1)
 shutil.copy(os.path.join(args.out, "lpg_mean.msgpack"), f"benchmarks/results/{args.name}_lpg_mean.msgpack")
-print(json.dumps({k: out[k] for k in ("compile_s", "seconds_per_generation_median", "final",
-                                      "learned_minus_es_start", "learned_minus_reinforce")}, indent=1))
+print(
+    json.dumps(
+        {
+            k: out[k]
+            for k in (
+                "compile_s",
+                "seconds_per_generation_median",
+                "final",
+                "learned_minus_es_start",
+                "learned_minus_reinforce",
+            )
+        },
+        indent=1,
+    )
+)

@@ -3,14 +3,16 @@ running top-32 per block, exact fp32 re-rank) at score precision `default` (fp32
 `bf16`. Queries/s for M = 256 queries, D = 23 (halfcheetah's obs 17 + act 6), N in {100k, 1M} rows, block
 65536; compile timed apart from run time (`jax.jit(f).lower(...).compile()`), then `--reps` calls per mode,
 interleaved across modes. Also the PRDC gradient-update cost (exact vs fast search) relative to TD3+BC on a
-synthetic 1M-row hopper-shaped dataset (D = 14; reuses `bench_offline.synthetic_file` / `time_agent`; one
-actor step, hence one search, per 2 updates; 1 seed).
+synthetic 1M-row hopper-shaped dataset (D = 14; reuses `workloads.synthetic_file` /
+`time_offline_updates`; one actor step, hence one search, per 2 updates; 1 seed).
 
-Usage: `python benchmarks/bench_nn_search.py [--rows 100000 1000000 --reps 5 --update-rows 1000000]`
+Usage: `python -m benchmarks.bench_nn_search [--rows 100000 1000000 --reps 5 --update-rows 1000000]`
        (`--update-rows 0` skips the update part) -> benchmarks/results/nn_search_speed.json
 """
 
 from __future__ import annotations
+
+from benchmarks import harness  # noqa: F401 # isort: skip  (first: sets the XLA CPU flags before jax loads)
 
 import argparse
 import json
@@ -20,14 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_enable_concurrency_optimized_scheduler=false")
-sys.path.insert(0, str(Path(__file__).parent))
-
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from bench_offline import synthetic_file, time_agent  # noqa: E402
 
+from benchmarks.workloads import synthetic_file, time_offline_updates  # noqa: E402
 from purerl.agents import prdc, td3_bc  # noqa: E402
 from purerl.logging import machine, versions  # noqa: E402
 
@@ -96,7 +95,7 @@ def update_part(args) -> tuple[list[dict], dict]:
             r = {
                 "algo": name,
                 "rows": args.update_rows,
-                **time_agent(module, path, 1, args.updates, args.chunks, **overrides),
+                **time_offline_updates(module, path, 1, args.updates, args.chunks, **overrides),
             }
             print(json.dumps(r), flush=True)
             results.append(r)
@@ -129,7 +128,7 @@ def main():
     load_start = [round(x, 2) for x in os.getloadavg()]
     result = {
         "benchmark": "PRDC nearest-neighbour search: exact vs fast (top-32 per block + exact re-rank)",
-        "command": "python benchmarks/bench_nn_search.py " + " ".join(sys.argv[1:]),
+        "command": "python -m benchmarks.bench_nn_search " + " ".join(sys.argv[1:]),
         "search": search_part(args) if args.rows else [],
     }
     result["search_time_ratios"] = summarise(result)

@@ -1,7 +1,7 @@
 """PRDC, O-DICE, TD3+BC, IQL and BC on purerl's brax datasets (`purerl collect`), normalised score per seed
 with a 95% bootstrap CI, at a CPU budget (the papers: 1M updates, 256x256 nets, D4RL MuJoCo).
 
-  python benchmarks/bench_offline_brax.py --datasets hopper-medium-replay hopper-medium --updates 20000
+  python -m benchmarks.bench_offline_brax --datasets hopper-medium-replay hopper-medium --updates 20000
 
 Every (dataset, algorithm) is one jitted program vmapped over the seeds: train `--updates` gradient updates,
 then evaluate `--eval-episodes` episodes per seed in the brax env the data came from (same physics backend,
@@ -13,6 +13,8 @@ after every algorithm to benchmarks/results/<name>.json, so a stopped run keeps 
 """
 
 from __future__ import annotations
+
+from benchmarks import harness  # noqa: F401 # isort: skip  (first: sets the XLA CPU flags before jax loads)
 
 import argparse
 import json
@@ -30,8 +32,6 @@ if "xla_cpu_enable_concurrency_optimized_scheduler" not in os.environ.get("XLA_F
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).parent.parent))
-
 from purerl import data as pdata  # noqa: E402
 from purerl.agent import train_fn  # noqa: E402
 from purerl.agents import bc, iql, odice, prdc, td3_bc  # noqa: E402
@@ -44,8 +44,16 @@ RESULTS = Path(__file__).parent / "results"
 ALGOS = ("PRDC", "O-DICE", "TD3+BC", "IQL", "BC")
 
 
-def make_config(algo: str, path: str, updates: int, chunk: int, hidden: tuple[int, ...], batch: int,
-                episodes: int, prdc_alpha: float | None = None):
+def make_config(
+    algo: str,
+    path: str,
+    updates: int,
+    chunk: int,
+    hidden: tuple[int, ...],
+    batch: int,
+    episodes: int,
+    prdc_alpha: float | None = None,
+):
     common = dict(num_updates=updates, updates_per_iteration=chunk, batch_size=batch, eval_episodes=episodes)
     if algo == "PRDC":
         alpha = {} if prdc_alpha is None else {"alpha": prdc_alpha}  # else the per-dataset preset
@@ -57,8 +65,16 @@ def make_config(algo: str, path: str, updates: int, chunk: int, hidden: tuple[in
 
 
 def run_one(algo: str, path: str, meta: dict, args) -> dict:
-    module, config = make_config(algo, path, args.updates, args.chunk, tuple(args.hidden), args.batch,
-                                 args.eval_episodes, args.prdc_alpha)
+    module, config = make_config(
+        algo,
+        path,
+        args.updates,
+        args.chunk,
+        tuple(args.hidden),
+        args.batch,
+        args.eval_episodes,
+        args.prdc_alpha,
+    )
     agent = module.make_agent(config)
     train = train_fn(agent)
 
@@ -71,8 +87,11 @@ def run_one(algo: str, path: str, meta: dict, args) -> dict:
     low, high = reference_returns(meta)
     scores = normalized_score(returns, low, high).mean(axis=1)
     mean, ci_low, ci_high = bootstrap_ci(scores)
-    print(f"{Path(path).name:45s} {algo:7s} score {mean:6.1f} [{ci_low:6.1f}, {ci_high:6.1f}]  per seed "
-          f"{np.round(scores, 1).tolist()}  compile {compile_s:.0f} s, run {run_s:.0f} s", flush=True)
+    print(
+        f"{Path(path).name:45s} {algo:7s} score {mean:6.1f} [{ci_low:6.1f}, {ci_high:6.1f}]  per seed "
+        f"{np.round(scores, 1).tolist()}  compile {compile_s:.0f} s, run {run_s:.0f} s",
+        flush=True,
+    )
     return {
         "algo": algo,
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
@@ -106,8 +125,12 @@ def verdicts(rows: list[dict]) -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=["hopper-medium-replay"],
-                        help="paths or env-kind names in the dataset cache")
+    parser.add_argument(
+        "--datasets",
+        nargs="+",
+        default=["hopper-medium-replay"],
+        help="paths or env-kind names in the dataset cache",
+    )
     parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
     parser.add_argument("--updates", type=int, default=20_000)
     parser.add_argument("--chunk", type=int, default=1_000, help="updates per scanned iteration")
@@ -116,16 +139,20 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--name", default="offline_brax")
-    parser.add_argument("--prdc-alpha", type=float, default=None,
-                        help="PRDC's alpha instead of the per-dataset preset (40 halfcheetah, 2.5 hopper/walker2d)")
+    parser.add_argument(
+        "--prdc-alpha",
+        type=float,
+        default=None,
+        help="PRDC's alpha instead of the per-dataset preset (40 halfcheetah, 2.5 hopper/walker2d)",
+    )
     args = parser.parse_args()
     out = RESULTS / f"{args.name}.json"
     record = {
         "benchmark": "PRDC / O-DICE vs TD3+BC / IQL / BC on purerl brax datasets, normalised score, 95% "
-                     "bootstrap CI over seeds",
+        "bootstrap CI over seeds",
         "budget": f"{args.updates} gradient updates per seed, batch {args.batch}, hidden {args.hidden}, "
-                  f"{args.seeds} seeds, {args.eval_episodes} evaluation episodes per seed; the papers use 1M "
-                  "updates on D4RL MuJoCo with 256x256 nets",
+        f"{args.seeds} seeds, {args.eval_episodes} evaluation episodes per seed; the papers use 1M "
+        "updates on D4RL MuJoCo with 256x256 nets",
         "command": "python " + " ".join(sys.argv),
         "load_average_before": os.getloadavg(),
         "datasets": {},
@@ -139,10 +166,23 @@ def main() -> None:
         entry = record["datasets"][dataset] = {
             "path": path,
             "rows": int(len(pdata.load(path)["observations"])),
-            "metadata": {k: (v.item() if hasattr(v, "item") else v) for k, v in meta.items()
-                         if k in ("env_id", "kind", "algorithm", "brax_backend", "expert_steps",
-                                  "policy_step", "ref_min_score", "ref_max_score", "medium_fraction",
-                                  "git_hash")},
+            "metadata": {
+                k: (v.item() if hasattr(v, "item") else v)
+                for k, v in meta.items()
+                if k
+                in (
+                    "env_id",
+                    "kind",
+                    "algorithm",
+                    "brax_backend",
+                    "expert_steps",
+                    "policy_step",
+                    "ref_min_score",
+                    "ref_max_score",
+                    "medium_fraction",
+                    "git_hash",
+                )
+            },
             "results": [],
         }
         for algo in args.algos:

@@ -1,7 +1,7 @@
 """purerl vs PyTorch: TD3+BC and IQL gradient updates/s at batch 256 (256x256 nets), 1 seed and 8 seeds, same
 CPU.
 
-purerl side: `bench_offline.time_agent` (compile timed apart, best of `--chunks` compiled calls of
+purerl side: `workloads.time_offline_updates` (compile timed apart, best of `--chunks` compiled calls of
 `--updates` steps, 1 seed or 8 vmapped seeds, dataset closed over). PyTorch side:
 `benchmarks/torch_reference/td3_bc_iql_torch.py` run with a separate interpreter (`--torch-python`, a venv
 with the CPU build of torch; torch is not a purerl dependency), 1 and 2 intra-op threads, 8 seeds = 8 model
@@ -10,29 +10,29 @@ changes on the shared CPU hit both; the JSON keeps every round and the ratio use
 (both are lower bounds of the idle machine's speed). The JAX persistent compilation cache is enabled so
 later rounds skip most compilation.
 
-Usage: `python benchmarks/bench_offline_vs_torch.py [--rounds 2 --updates 200 --chunks 2 --rows 100000]`
+Usage: `python -m benchmarks.bench_offline_vs_torch [--rounds 2 --updates 200 --chunks 2 --rows 100000]`
        -> benchmarks/results/offline_vs_torch.json
 On a GPU machine whose python has both jax (CUDA) and torch:
-`python benchmarks/bench_offline_vs_torch.py --torch-python python3 --device cuda --threads 1 --name X`.
+`python -m benchmarks.bench_offline_vs_torch --torch-python python3 --device cuda --threads 1 --name X`.
 """
 
 from __future__ import annotations
+
+from benchmarks import harness  # noqa: F401 # isort: skip  (first: sets the XLA CPU flags before jax loads)
 
 import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-import bench_offline  # noqa: E402  (sets the XLA CPU scheduler flag before jax is imported)
 import jax  # noqa: E402
 
+from benchmarks import workloads  # noqa: E402
 from purerl.agents import iql, td3_bc  # noqa: E402
-from purerl.logging import machine, versions  # noqa: E402
+from purerl.logging import machine, versions, write_json  # noqa: E402
 
 TORCH_SCRIPT = Path(__file__).parent / "torch_reference" / "td3_bc_iql_torch.py"
 TARGET = 4.0
@@ -153,10 +153,10 @@ def main():
         text=True,
     ).stdout.strip()
     purerl_runs, torch_runs = [], []
-    out = bench_offline.RESULTS / f"{args.name}.json"
+    out = harness.RESULTS / f"{args.name}.json"
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "hopper-synthetic.hdf5")
-        bench_offline.synthetic_file(path, args.rows)
+        workloads.synthetic_file(path, args.rows)
         for rnd in range(args.rounds):
             for name, module in (("td3_bc", td3_bc), ("iql", iql)):
                 for seeds in (1, 8):
@@ -166,7 +166,7 @@ def main():
                         "algo": name,
                         "round": rnd,
                         "loadavg_before": [round(x, 2) for x in load],
-                        **bench_offline.time_agent(module, path, seeds, args.updates, args.chunks),
+                        **workloads.time_offline_updates(module, path, seeds, args.updates, args.chunks),
                     }
                     r["wall_s"] = round(time.time() - t, 1)
                     print(json.dumps(r), flush=True)
@@ -176,9 +176,9 @@ def main():
                         tr.update(round=rnd, loadavg_before=[round(x, 2) for x in load])
                         print(json.dumps(tr), flush=True)
                         torch_runs.append(tr)
-                    bench_offline._write(out.name, result(args, purerl_runs, torch_runs, torch_version))
+                    write_json(str(out), result(args, purerl_runs, torch_runs, torch_version))
     res = result(args, purerl_runs, torch_runs, torch_version)
-    bench_offline._write(out.name, res)
+    write_json(str(out), res)
     for row in res["summary"]:
         print(json.dumps(row))
     print(f"target met: {res['target_met']}; wrote {out}")

@@ -8,8 +8,8 @@ curve (mean undiscounted return of the sampled episodes per iteration); compile 
 measured separately; env steps/s. Separately: the cost of one update iteration at the same main batch
 (N-HARPG / Vanilla-PG ratio; target <= 2.5).
 
-    python benchmarks/bench_pg.py --env CartPole-v1 --iters 100 --batch 5000
-    python benchmarks/bench_pg.py --env walker2d --iters 12 --batch 5000 --no-cost   # brax, spring backend
+    python -m benchmarks.bench_pg --env CartPole-v1 --iters 100 --batch 5000
+    python -m benchmarks.bench_pg --env walker2d --iters 12 --batch 5000 --no-cost   # brax, spring backend
 
 brax envs (walker2d, reacher, ...) run with the paper code's MuJoCo policy (hidden 64,64) on the brax
 backend `--brax-backend` (default spring: much faster on CPU than generalized). `--gamma0 pg=1e-4,harpg=3e-5`
@@ -17,6 +17,8 @@ overrides the per-method γ0 (the CartPole-tuned defaults below are kept otherwi
 """
 
 from __future__ import annotations
+
+from benchmarks import harness  # noqa: F401 # isort: skip  (first: sets the XLA CPU flags before jax loads)
 
 import argparse
 import importlib
@@ -32,6 +34,7 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(os.path.dirname(
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+from purerl import runner, stats  # noqa: E402
 from purerl.logging import machine, versions, write_json  # noqa: E402
 from purerl.sweep import seed_keys  # noqa: E402
 
@@ -54,13 +57,6 @@ LABELS = {"pg": "Vanilla-PG", "npg": "N-PG", "npg_igt": "N-PG-IGT", "harpg": "HA
 FIVE = ("pg", "npg", "npg_igt", "harpg", "nharpg")
 PAPER_BUDGET = ("paper code defaults: 1000 iterations x 1000 env steps (README example: 5000) per run, "
                 "i.e. 1-5 M env steps per seed (MuJoCo envs: mujoco-py v2); per-figure settings unverified")
-
-
-def bootstrap_ci(x, n=10_000, seed=0):
-    rng = np.random.default_rng(seed)
-    x = np.asarray(x, np.float64)
-    means = rng.choice(x, size=(n, x.size), replace=True).mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
 def env_kwargs(env, brax_backend="spring"):
@@ -88,21 +84,14 @@ def make_config(method, env, iters, batch, gamma_0=None, brax_backend="spring"):
 def run_method(method, env, iters, batch, seeds, gamma_0=None, brax_backend="spring"):
     mod, cfg = make_config(method, env, iters, batch, gamma_0, brax_backend)
     agent = mod.make_agent(cfg)
-    train = jax.vmap(mod.make_train(cfg))
-    keys = seed_keys(seeds)
-    t0 = time.perf_counter()
-    compiled = jax.jit(train).lower(keys).compile()
-    compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    state, metrics = jax.block_until_ready(compiled(keys))
-    run_s = time.perf_counter() - t0
-    eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 12345))(keys)
-    t0 = time.perf_counter()
-    final = np.asarray(jax.jit(jax.vmap(agent.evaluate))(state, eval_keys)).mean(axis=1)
-    eval_s = time.perf_counter() - t0  # compile + run of the deterministic evaluation
+    # the CLI's training (jitted chunks) and evaluation keys: a seed's final return is `purerl train`'s
+    run = runner.train_and_evaluate(agent, len(seeds), seeds[0], algo=mod.__name__.rsplit(".", 1)[-1])
+    compile_s, run_s, eval_s = run.compile_s, run.run_s, run.summary["eval_s"]
+    final, metrics = run.per_seed_returns, run.metrics
     curve = np.asarray(metrics["episode_return"])  # [seeds, iters]
     steps = agent.steps_per_iteration * iters * len(seeds)
-    lo, hi = bootstrap_ci(final)
+    _, lo, hi = stats.bootstrap_ci(final, num_resamples=10_000)
+    _, curve_lo, curve_hi = stats.bootstrap_ci(curve[:, :: max(1, iters // 50)], num_resamples=10_000)
     return {
         "method": LABELS[method],
         "hvp_form": getattr(cfg, "hvp_form", None),
@@ -112,9 +101,9 @@ def run_method(method, env, iters, batch, seeds, gamma_0=None, brax_backend="spr
         "steps_per_iteration": agent.steps_per_iteration,
         "final_return_per_seed": final.tolist(),
         "final_return_mean": float(final.mean()),
-        "final_return_ci95": [lo, hi],
+        "final_return_ci95": [float(lo), float(hi)],
         "train_return_curve_mean": curve.mean(axis=0).tolist(),
-        "train_return_curve_ci95": [bootstrap_ci(c) for c in curve.T[:: max(1, iters // 50)]],
+        "train_return_curve_ci95": [[float(a), float(b)] for a, b in zip(curve_lo, curve_hi, strict=True)],
         "grad_norm_first_iters": np.asarray(metrics["grad_norm"]).mean(axis=0)[:3].tolist(),
         "compile_s": compile_s,
         "run_s": run_s,

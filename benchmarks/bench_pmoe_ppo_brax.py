@@ -1,7 +1,7 @@
 """PMOE-PPO (K=5) vs PPO on a brax task (default hopper, spring backend) at a CPU budget.
 
-  python benchmarks/bench_pmoe_ppo_brax.py --iterations 2 --chunk 1 --name probe   # a short probe
-  python benchmarks/bench_pmoe_ppo_brax.py --iterations 96                          # the recorded run
+  python -m benchmarks.bench_pmoe_ppo_brax --iterations 2 --chunk 1 --name probe   # a short probe
+  python -m benchmarks.bench_pmoe_ppo_brax --iterations 96                          # the recorded run
 
 Both agents get the same PPO settings (spec pmoe.md section 4 where they fit a CPU: 2048 env steps per
 iteration, 10 epochs x 32 minibatches of 64, lr 3e-4 constant, clip 0.2, clipped value loss, no entropy bonus,
@@ -18,6 +18,8 @@ episode ended), final eval returns, AUC ratio PMOE/PPO - 1 with a 95% bootstrap 
 
 from __future__ import annotations
 
+from benchmarks import harness  # noqa: F401 # isort: skip  (first: sets the XLA CPU flags before jax loads)
+
 import argparse
 import dataclasses
 import os
@@ -33,8 +35,6 @@ if "xla_cpu_enable_concurrency_optimized_scheduler" not in os.environ.get("XLA_F
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from purerl.agents import pmoe_ppo, ppo  # noqa: E402
 from purerl.logging import machine, versions, write_json  # noqa: E402
@@ -153,8 +153,11 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--num-experts", type=int, default=5)
     p.add_argument("--eval-episodes", type=int, default=8)
-    p.add_argument("--note", default="2-core CPU shared with other jobs: timings are noisy lower bounds of this "
-                   "machine's speed", help="what else ran on the machine (recorded in the result file)")
+    p.add_argument(
+        "--note",
+        default="2-core CPU shared with other jobs: timings are noisy lower bounds of this machine's speed",
+        help="what else ran on the machine (recorded in the result file)",
+    )
     p.add_argument("--name", default="", help="result file name (default pmoe_ppo_vs_ppo_<env>_<k>k)")
     args = p.parse_args()
 

@@ -1,25 +1,27 @@
-"""PRDC (with its exact nearest-neighbour search over the whole dataset) and O-DICE gradient updates/s vs TD3+BC on
-the same data, batch 256, 1 and 8 vmapped seeds; compile time measured apart from run time (reuses
-`bench_offline.time_agent`). The speed target: a PRDC update with the exact search over a 1M-row dataset
+"""PRDC (with its exact nearest-neighbour search over the whole dataset) and O-DICE gradient updates/s vs
+TD3+BC on the same data, batch 256, 1 and 8 vmapped seeds; compile time measured apart from run time (reuses
+`workloads.time_offline_updates`). The speed target: a PRDC update with the exact search over a 1M-row dataset
 costs at most 3x a TD3+BC update (`cost_ratios_per_update` below).
 
 Data (`--data`):
-- `hopper` (default): real states and actions, the purerl hopper files in the dataset cache (`purerl collect`),
-  random, medium-replay, full-replay, medium, expert (922,880 distinct rows), topped up to `--rows` with
-  medium-expert rows (copies of medium/expert rows).
-- `synthetic`: i.i.d. Gaussian states and uniform actions of hopper's shapes (`bench_offline.synthetic_file`);
+- `hopper` (default): real states and actions, the purerl hopper files in the dataset cache
+  (`purerl collect`), random, medium-replay, full-replay, medium, expert (922,880 distinct rows), topped up
+  to `--rows` with medium-expert rows (copies of medium/expert rows).
+- `synthetic`: i.i.d. Gaussian states and uniform actions of hopper's shapes (`workloads.synthetic_file`);
   the tree search's worst case (no structure for its bounds to use), not what an RL dataset looks like.
 
-PRDC runs once per `--prdc-modes` search mode. The tree search's cost depends on how far the actor's actions are
-from the data, so every run is timed at each of `--stages` (gradient steps done before the timed calls): at
-initialisation (an untrained actor, far from the data) and later in training. The brute-force `exact` search
-costs the same at every stage, so it is timed at initialisation only.
+PRDC runs once per `--prdc-modes` search mode. The tree search's cost depends on how far the actor's actions
+are from the data, so every run is timed at each of `--stages` (gradient steps done before the timed calls):
+at initialisation (an untrained actor, far from the data) and later in training. The brute-force `exact`
+search costs the same at every stage, so it is timed at initialisation only.
 
-Usage: `python benchmarks/bench_prdc_odice.py [--rows 1000000 --updates 50 --chunks 3 --stages 0 2000]`
+Usage: `python -m benchmarks.bench_prdc_odice [--rows 1000000 --updates 50 --chunks 3 --stages 0 2000]`
        -> benchmarks/results/prdc_odice_speed_<data>_<rows>.json
 """
 
 from __future__ import annotations
+
+from benchmarks import harness  # noqa: F401 # isort: skip  (first: sets the XLA CPU flags before jax loads)
 
 import argparse
 import json
@@ -27,15 +29,13 @@ import os
 import sys
 import tempfile
 import time
+import typing
 from pathlib import Path
-
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_enable_concurrency_optimized_scheduler=false")
-sys.path.insert(0, str(Path(__file__).parent))
 
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
-from bench_offline import synthetic_file, time_agent  # noqa: E402
 
+from benchmarks.workloads import synthetic_file, time_offline_updates  # noqa: E402
 from purerl import data as pdata  # noqa: E402
 from purerl.agents import odice, prdc, td3_bc  # noqa: E402
 from purerl.logging import machine, versions  # noqa: E402
@@ -63,8 +63,9 @@ def hopper_file(path: str, rows: int) -> None:
     if have < rows:
         raise ValueError(f"the cached hopper files hold only {have} rows, fewer than --rows {rows}")
     data = {k: np.concatenate(v) for k, v in parts.items()}
-    pdata.write_hdf5(path, data, {"env_id": "hopper", "episode_length": 1000, "purerl_version": "0"},
-                     overwrite=True)
+    pdata.write_hdf5(
+        path, data, {"env_id": "hopper", "episode_length": 1000, "purerl_version": "0"}, overwrite=True
+    )
 
 
 def ratios(results: list[dict]) -> dict:
@@ -89,7 +90,8 @@ def main():
     parser.add_argument("--chunks", type=int, default=3, help="timed calls per stage (the best one counts)")
     parser.add_argument("--stages", type=int, nargs="+", default=[0, 2000])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--prdc-modes", nargs="+", default=["tree", "exact"], choices=prdc.SEARCH_MODES)
+    search_modes = typing.get_args(typing.get_type_hints(prdc.Config)["search_mode"])
+    parser.add_argument("--prdc-modes", nargs="+", default=["tree", "exact"], choices=search_modes)
     parser.add_argument("--odice", action="store_true", help="also time O-DICE")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
@@ -106,21 +108,36 @@ def main():
             if args.odice:
                 runs.append(("odice", odice, {}, [0]))
             for name, module, overrides, stages in runs:
-                r = {"algo": name, **time_agent(module, path, seeds, args.updates, args.chunks, stages, **overrides)}
+                r = {
+                    "algo": name,
+                    **time_offline_updates(
+                        module, path, seeds, args.updates, args.chunks, stages, **overrides
+                    ),
+                }
                 print(json.dumps(r), flush=True)
                 results.append(r)
                 out.parent.mkdir(parents=True, exist_ok=True)
                 tmp_out = out.with_suffix(".tmp")
-                tmp_out.write_text(json.dumps({
-                    "benchmark": "offline gradient updates/s, batch 256, 256x256 nets, dataset closed over; PRDC's "
-                    "search modes (all exact): tree = kd-tree leaves of 256 rows, exact = blocked brute force "
-                    "(block 65536, fp32 HIGHEST)",
-                    "command": "python benchmarks/bench_prdc_odice.py " + " ".join(sys.argv[1:]),
-                    "data": args.data, "rows": args.rows, "results": results,
-                    "cost_ratios_per_update": ratios(results),
-                    "elapsed_s": round(time.time() - start, 1), "load_average_1_5_15min": os.getloadavg(),
-                    "versions": versions(), "machine": machine(),
-                }, indent=2))
+                tmp_out.write_text(
+                    json.dumps(
+                        {
+                            "benchmark": "offline gradient updates/s, batch 256, 256x256 nets, dataset "
+                            "closed over; PRDC's search modes (all exact): tree = kd-tree leaves of 256 "
+                            "rows, exact = blocked brute force "
+                            "(block 65536, fp32 HIGHEST)",
+                            "command": "python -m benchmarks.bench_prdc_odice " + " ".join(sys.argv[1:]),
+                            "data": args.data,
+                            "rows": args.rows,
+                            "results": results,
+                            "cost_ratios_per_update": ratios(results),
+                            "elapsed_s": round(time.time() - start, 1),
+                            "load_average_1_5_15min": os.getloadavg(),
+                            "versions": versions(),
+                            "machine": machine(),
+                        },
+                        indent=2,
+                    )
+                )
                 tmp_out.replace(out)
     print(f"wrote {out}")
 

@@ -3,17 +3,17 @@
 Compile time is measured separately (`jax.jit(f).lower(args).compile()`), then the compiled chunk of
 `--epochs` updates (a lax.scan) is timed with block_until_ready, best of `--repeats`.
 
-    python benchmarks/bench_subpo.py [--epochs 5] [--repeats 2] [--out benchmarks/results/subpo.json]
+    python -m benchmarks.bench_subpo [--epochs 5] [--repeats 2] [--out benchmarks/results/subpo.json]
 """
 
 from __future__ import annotations
+
+from benchmarks import harness  # noqa: F401 # isort: skip  (first: sets the XLA CPU flags before jax loads)
 
 import argparse
 import os
 import sys
 import time
-
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_enable_concurrency_optimized_scheduler=false")
 
 import jax  # noqa: E402
 

@@ -11,17 +11,17 @@ per seed) — as the paper scores ModPO with F.
 The paper trains 20,001 updates x 6,000 steps (120 M steps) per run; this budget is ~0.15 % of that, so
 it measures the pipeline and early learning, not the paper's final coverage.
 
-    python benchmarks/bench_subpo_ant.py [--updates 40] [--seeds 3] [--backend spring]
+    python -m benchmarks.bench_subpo_ant [--updates 40] [--seeds 3] [--backend spring]
 """
 
 from __future__ import annotations
+
+from benchmarks import harness  # noqa: F401 # isort: skip  (first: sets the XLA CPU flags before jax loads)
 
 import argparse
 import os
 import sys
 import time
-
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_enable_concurrency_optimized_scheduler=false")
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

@@ -26,12 +26,12 @@ for step in "${steps[@]}"; do
   echo "== $step"
   case $step in
     hnpg-*)
-      timeout $((hnpg_seconds + 40)) "$PYTHON" benchmarks/bench_hnpg.py headline --horizon "${step#hnpg-}" \
+      timeout $((hnpg_seconds + 40)) "$PYTHON" -m benchmarks.bench_hnpg headline --horizon "${step#hnpg-}" \
         --iters 1500 --chunk 50 --seeds 5 --max-seconds "$hnpg_seconds" --out "$out" --note "$note"
       rc=$?
       ;;
     torch)
-      timeout 150 "$PYTHON" benchmarks/bench_offline_vs_torch.py --torch-python "$PYTHON" --device cuda \
+      timeout 150 "$PYTHON" -m benchmarks.bench_offline_vs_torch --torch-python "$PYTHON" --device cuda \
         --threads 1 --rounds 1 --updates 2000 --chunks 2 --torch-updates 400 --torch-repeats 2 \
         --torch-max-seconds 3 --name offline_vs_torch_gpu --note "$note"
       rc=$?
@@ -39,7 +39,7 @@ for step in "${steps[@]}"; do
       ;;
     prdc)
       # the brute-force search (the GPU's choice) on synthetic rows: the device has no dataset cache
-      timeout 110 "$PYTHON" benchmarks/bench_prdc_odice.py --data synthetic --rows 1000000 --updates 500 \
+      timeout 110 "$PYTHON" -m benchmarks.bench_prdc_odice --data synthetic --rows 1000000 --updates 500 \
         --chunks 2 --stages 0 --prdc-modes exact --odice --out "$out"/prdc_odice_speed_1000000.json
       rc=$?
       ;;

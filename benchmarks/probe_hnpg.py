@@ -6,26 +6,23 @@ state z (0 = A, 1 = B, 2 = dead) it records, over 64 fresh observations: the goo
 actions the offline expert takes). It also records the per-timestep good-action probability every 100
 iterations (`hnpg.good_action_probability`).
 
-Usage: `python benchmarks/probe_hnpg.py --horizon 30 --iters 400` -> benchmarks/results/hnpg_probe_h30.json
+Usage: `python -m benchmarks.probe_hnpg --horizon 30 --iters 400` -> benchmarks/results/hnpg_probe_h30.json
 """
 
 from __future__ import annotations
 
+from benchmarks import harness  # noqa: F401 # isort: skip  (first: sets the XLA CPU flags before jax loads)
+
 import argparse
 import json
-import os
 import sys
 import time
-from pathlib import Path
-
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_enable_concurrency_optimized_scheduler=false")
-sys.path.insert(0, str(Path(__file__).parent))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from bench_hnpg import RESULTS  # noqa: E402
 
+from benchmarks.harness import RESULTS  # noqa: E402
 from purerl.agents import hnpg  # noqa: E402
 from purerl.logging import machine, versions  # noqa: E402
 
@@ -97,7 +94,7 @@ def main():
         "wall_s": time.perf_counter() - t,
         "versions": versions(),
         "machine": machine(),
-        "command": "python benchmarks/probe_hnpg.py " + " ".join(sys.argv[1:]),
+        "command": "python -m benchmarks.probe_hnpg " + " ".join(sys.argv[1:]),
     }
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"hnpg_probe_h{args.horizon}.json"

@@ -81,8 +81,10 @@ def schema_rows(name: str, data: dict) -> list[tuple]:
         return [train_row(name, data["algo"], data["env"], f"{data['budget']:,} {data['budget_unit']}",
                           len(data["seeds"]), data["compile_s"], data["run_s"], rate_cell,
                           score_cell(final["per_seed"]), where)]
-    if data["kind"] == "speed":
-        return [speed_row(name, data["what"], data["compile_s"], rate_cell, where)]
+    if data["kind"] == "speed":  # and the rows of each piece it timed, as the older files list them
+        listed = legacy_speed_rows(name, data.get("extra", {}), where)
+        compile_s = "none" if data["compile_s"] is None else data["compile_s"]
+        return listed or [speed_row(name, data["what"], compile_s, rate_cell, where)]
     c = data["comparison"]
     return [comparison_row(name, data["what"], c.get("measure", "final return"), c["difference"],
                            c["difference_ci"], where)]
