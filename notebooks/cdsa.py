@@ -49,16 +49,16 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
-from purerl.data.collect import CollectConfig, collect
 
 from purerl import data as pdata
 from purerl import offline
 from purerl.agent import train_fn
 from purerl.agents import cdsa
+from purerl.collect import CollectConfig, collect
 from purerl.data.cache import default_cache_dir
 from purerl.data.score import normalized_score, reference_returns
 from purerl.evaluation import evaluate_policy
-from purerl.plotting import bootstrap_ci
+from purerl.stats import bootstrap_ci
 from purerl.sweep import seed_keys
 
 SMOKE = os.environ.get("PURERL_NOTEBOOK_SMOKE", "0") == "1"

@@ -47,7 +47,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from purerl.agents import lpg, lpo, ppo
-from purerl.plotting import bootstrap_ci
+from purerl.stats import bootstrap_ci
 from purerl.sweep import vmap_seeds
 
 SMOKE = os.environ.get("PURERL_NOTEBOOK_SMOKE", "0") == "1"

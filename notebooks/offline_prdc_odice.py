@@ -48,15 +48,15 @@ from pathlib import Path
 import jax
 import matplotlib.pyplot as plt
 import numpy as np
-from purerl.data.collect import CollectConfig, collect
 
 import purerl
 from purerl import data as pdata
 from purerl.agent import train_fn
 from purerl.agents import bc, iql, odice, prdc, td3_bc
+from purerl.collect import CollectConfig, collect
 from purerl.data.cache import default_cache_dir
 from purerl.data.score import normalized_score, reference_returns
-from purerl.plotting import bootstrap_ci
+from purerl.stats import bootstrap_ci
 from purerl.sweep import vmap_seeds
 
 SMOKE = os.environ.get("PURERL_NOTEBOOK_SMOKE", "0") == "1"

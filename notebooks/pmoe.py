@@ -46,7 +46,8 @@ import numpy as np
 
 import purerl
 from purerl.agents import pmoe_ppo, pmoe_sac, ppo, sac
-from purerl.plotting import bootstrap_ci, fill_forward, plot_curve
+from purerl.plotting import plot_curve
+from purerl.stats import bootstrap_ci, fill_forward
 from purerl.sweep import vmap_seeds
 
 warnings.filterwarnings("ignore", "All-NaN slice")  # curve points before the first finished episode
