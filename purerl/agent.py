@@ -14,12 +14,14 @@ between chunks without changing a single number.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import jax
-
 
 ENV_STEPS = "env steps"  # interactions with the environment, per seed
 UPDATES = "updates"  # gradient updates on a fixed dataset, per seed
@@ -52,3 +54,32 @@ def check_positive(config: Any, *names: str) -> None:
         value = getattr(config, name)
         if not value > 0:
             raise ValueError(f"{name} must be positive, got {value!r}")
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def check_choices(config: Any, prefix: str = "") -> None:
+    """Raise a ValueError naming the first field of the config dataclass (or of a dataclass nested in it)
+    whose value is not one of the choices of its `Literal[...]` type, or, for a `tuple[Literal[...], ...]`,
+    whose items are not. The command line refuses such values already (tyro lists the choices in `--help`);
+    this checks configs built in Python the same way."""
+    types = _field_types(type(config))
+    for field in dataclasses.fields(config):
+        name, value, kind = prefix + field.name, getattr(config, field.name), types[field.name]
+        if dataclasses.is_dataclass(value):
+            check_choices(value, prefix=f"{name}.")
+            continue
+        items = (value,)
+        if typing.get_origin(kind) is tuple and typing.get_args(kind)[1:] == (...,):  # tuple[X, ...]
+            kind, items = typing.get_args(kind)[0], tuple(value)
+        if typing.get_origin(kind) is not Literal:
+            continue
+        choices = typing.get_args(kind)
+        for item in items:
+            if item not in choices:
+                listed = ", ".join(str(choice) if choice != "" else "''" for choice in choices)
+                raise ValueError(f"{name} must be one of {listed}, got {item!r}")
+

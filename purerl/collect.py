@@ -45,6 +45,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -52,13 +53,14 @@ import numpy as np
 
 import purerl
 from purerl import envs, flags
+from purerl.agent import check_choices
 from purerl.agents import ppo, sac
-from purerl.data.cache import KINDS, dataset_path, default_cache_dir
+from purerl.data.cache import KINDS, Kind, dataset_path, default_cache_dir
 from purerl.data.layout import write_hdf5
+from purerl.envs.brax import BraxBackend
 from purerl.envs.wrappers import find_obs_stats
 from purerl.evaluation import evaluate_policy
 
-EXPERT_ALGOS = ("sac", "ppo")
 _KIND_SALT = {kind: i + 1 for i, kind in enumerate(KINDS)}
 _EVAL_SALT, _REF_SALT, _REPLAY_SALT, _TRAIN_SALT = 101, 102, 103, 104
 
@@ -67,7 +69,7 @@ _EVAL_SALT, _REF_SALT, _REPLAY_SALT, _TRAIN_SALT = 101, 102, 103, 104
 class CollectConfig:
     env: str = "Pendulum-v1"
     """environment name (continuous actions; `purerl list`)"""
-    kinds: tuple[str, ...] = ("medium", "medium-replay", "medium-expert")
+    kinds: tuple[Kind, ...] = ("medium", "medium-replay", "medium-expert")
     """dataset kinds to write: random, medium, expert, medium-replay, medium-expert, full-replay"""
     size: int = 1_000_000
     """rows per dataset (D4RL: 1M; use e.g. 20_000 on a CPU); medium-expert has up to 2 * size"""
@@ -85,7 +87,7 @@ class CollectConfig:
     """parallel envs for dataset rollouts"""
     episode_length: int = 0
     """episode time limit; 0 keeps the env's own (200 for Pendulum-v1, 1000 for brax)"""
-    brax_backend: str = "generalized"
+    brax_backend: BraxBackend = "generalized"
     """physics backend for brax envs"""
     eval_episodes: int = 10
     """episodes per checkpoint evaluation"""
@@ -99,7 +101,7 @@ class CollectConfig:
     """SAC expert: random warm-up transitions"""
     sac_hidden: tuple[int, ...] = (256, 256)
     """SAC expert: hidden widths"""
-    expert_algo: str = "sac"
+    expert_algo: Literal["sac", "ppo"] = "sac"
     """learner of the expert and medium policies: "sac" (D4RL's) or "ppo" (far cheaper per env step on a CPU;
     medium-replay / full-replay are then its on-policy data, regenerated: see the module docstring)"""
     ppo_num_envs: int = 16
@@ -114,15 +116,11 @@ class CollectConfig:
 
 def validate(config: CollectConfig) -> None:
     envs.check_name(config.env)
-    for kind in config.kinds:
-        if kind not in KINDS:
-            raise ValueError(f"unknown dataset kind {kind!r} in kinds; valid kinds: {', '.join(KINDS)}")
+    check_choices(config)
     for name in ("size", "expert_steps", "checkpoint_every", "num_envs", "eval_episodes", "ref_episodes",
                  "sac_num_envs", "sac_rollout_steps", "ppo_num_envs", "ppo_num_steps"):
         if getattr(config, name) <= 0:
             raise ValueError(f"{name} must be positive, got {getattr(config, name)!r}")
-    if config.expert_algo not in EXPERT_ALGOS:
-        raise ValueError(f"unknown expert_algo {config.expert_algo!r}; valid: {', '.join(EXPERT_ALGOS)}")
     if not 0.0 < config.medium_fraction < 1.0:
         raise ValueError(f"medium_fraction must lie in (0, 1), got {config.medium_fraction}")
     if config.episode_length < 0:

@@ -48,8 +48,10 @@ def _panel_message(panel: str) -> str:
             if message:
                 break
             continue
-        if set(line) <= set(_FRAME):  # a rule inside the panel ends the message
-            break
+        if set(line) <= set(_FRAME + "-"):  # a rule (drawn with "-" where the output is not UTF-8) ends the
+            if message:  # message, or comes before it
+                break
+            continue
         message.append(line)
     return " ".join(message) or panel.strip() or "could not parse the flags"
 

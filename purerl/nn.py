@@ -7,6 +7,7 @@ hidden layers, 0.01 for the policy output, 1.0 for values, zero biases).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import distrax
 import flax.linen as nn
@@ -21,6 +22,12 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "gelu": nn.gelu,
     "silu": nn.silu,
 }
+
+
+Activation = Literal["tanh", "relu", "elu", "gelu", "silu"]  # the keys of ACTIVATIONS
+
+
+Activation = Literal["tanh", "relu", "elu", "gelu", "silu"]  # the keys of ACTIVATIONS
 
 
 def activation_fn(name: str) -> Callable[[jax.Array], jax.Array]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +21,8 @@ import numpy as np
 
 from purerl import data as pdata
 from purerl import envs
-from purerl.agent import check_positive
+from purerl.agent import check_choices, check_positive
+from purerl.envs.brax import BraxBackend
 from purerl.evaluation import evaluate_policy
 
 
@@ -34,8 +35,9 @@ class OfflineConfig:
     """dataset: an hdf5 path, a Minari directory, or an `env-kind` name in the cache (`purerl collect`)"""
     env: str = ""
     """evaluation env; empty: the dataset's env_id metadata"""
-    view: str = ""
-    """dataset view: qlearning (d4rl.qlearning_dataset) or exact; empty: exact for purerl files, qlearning for D4RL"""
+    view: Literal["", "qlearning", "exact"] = ""
+    """dataset view: qlearning (d4rl.qlearning_dataset) or exact; empty: exact for purerl files, qlearning for
+    D4RL"""
     num_updates: int = 1_000_000
     """gradient steps per seed"""
     updates_per_iteration: int = 1000
@@ -46,7 +48,7 @@ class OfflineConfig:
     """discount factor"""
     eval_episodes: int = 10
     """episodes per seed in the final evaluation"""
-    brax_backend: str = ""
+    brax_backend: Literal["", BraxBackend] = ""
     """physics backend of a brax evaluation env ("" = the dataset's, from its metadata; else generalized)"""
 
 
@@ -143,7 +145,8 @@ def make_evaluate(offline: OfflineData, act, episodes: int):
 
 
 def check_common(config) -> None:
-    """Validation of the `OfflineConfig` fields of an offline agent's config."""
+    """Validation of the `OfflineConfig` fields of an offline agent's config, and of its string options."""
+    check_choices(config)
     if not config.dataset:
         raise ValueError("dataset must name a dataset file or an `env-kind` name (e.g. Pendulum-v1-medium)")
     check_positive(config, "num_updates", "updates_per_iteration", "batch_size", "eval_episodes")
@@ -152,8 +155,6 @@ def check_common(config) -> None:
                          f"{config.updates_per_iteration}")
     if not 0.0 <= config.gamma <= 1.0:
         raise ValueError(f"gamma must lie in [0, 1], got {config.gamma}")
-    if config.view not in ("", "qlearning", "exact"):
-        raise ValueError(f"view must be '', qlearning or exact, got {config.view!r}")
 
 
 def require_keys(data: dict[str, jax.Array], *keys: str) -> None:

@@ -21,23 +21,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from purerl import envs
-from purerl.agent import check_positive
+from purerl.agent import check_choices, check_positive
+from purerl.envs.brax import BraxBackend
 from purerl.evaluation import evaluate_policy
-from purerl.nn import PGPolicy, activation_fn
+from purerl.nn import Activation, PGPolicy
 from purerl.returns import discounted_returns
 
 # ---------------------------------------------------------------------------------------------------------
 # Schedules (spec section 3): base * (2 / (t + 2)) ** exponent, t = 0, 1, 2, ... the iteration counter.
 # ---------------------------------------------------------------------------------------------------------
 
-METHODS = ("pg", "npg", "npg_momentum", "npg_igt", "harpg", "nharpg")
+Method = Literal["pg", "npg", "npg_momentum", "npg_igt", "harpg", "nharpg"]  # each agent file runs some
 # method -> (step-size exponent, momentum exponent or None, normalized step)
 SCHEDULES: dict[str, tuple[float, float | None, bool]] = {
     "pg": (2.0 / 3.0, None, False),
@@ -47,11 +48,6 @@ SCHEDULES: dict[str, tuple[float, float | None, bool]] = {
     "harpg": (0.5, 1.0, False),
     "nharpg": (1.0, 1.0, True),
 }
-
-
-def check_method(method: str, allowed: tuple[str, ...]) -> None:
-    if method not in allowed:
-        raise ValueError(f"unknown method {method!r}; valid methods here: {', '.join(allowed)}")
 
 
 def schedule(base, exponent: float, t) -> jax.Array:
@@ -219,7 +215,7 @@ class PGConfig:
 
     env: str = "CartPole-v1"
     """environment name (`purerl list` shows them all)"""
-    method: str = "pg"
+    method: Method = "pg"
     """which method of the agent file to run"""
     gamma_0: float = 0.1
     """γ0: base step size of the schedule γ_t = γ0 (2/(t+2))^step_exp"""
@@ -235,15 +231,15 @@ class PGConfig:
     """iterations (policy updates)"""
     discount: float = 0.99
     """discount factor γ of the objective"""
-    baseline: str = "linear_feature"
+    baseline: Literal["linear_feature", "none"] = "linear_feature"
     """state baseline: linear_feature (garage, fitted after each update) or none"""
     hidden: tuple[int, ...] = (32, 32)
     """policy hidden layer widths (paper code: 32,32 for CartPole/Acrobot, 64,64 for MuJoCo)"""
-    activation: str = "tanh"
+    activation: Activation = "tanh"
     """policy hidden activation"""
     init_std: float = 1.0
     """initial standard deviation of the Gaussian policy (continuous actions)"""
-    pg_normalization: str = "per_trajectory"
+    pg_normalization: Literal["per_trajectory", "per_step_mean"] = "per_trajectory"
     """per_trajectory: (1/N) Σ_i ∇Φ_i (paper); per_step_mean: mean over all valid steps (published code)"""
     gamma_t_prefactor: bool = True
     """weight step t by γ^t (paper); False drops it as the published code does"""
@@ -251,7 +247,7 @@ class PGConfig:
     """added to ‖d‖ in normalized steps (0: exact normalisation, zero step when d = 0)"""
     max_episode_length: int = 0
     """episode horizon H; 0 = the paper code's value for the env (CartPole 200, Acrobot 500, brax: see spec)"""
-    brax_backend: str = "generalized"
+    brax_backend: BraxBackend = "generalized"
     """physics backend for brax envs"""
     eval_episodes: int = 32
     """episodes per seed in `evaluate` (deterministic mean / argmax action, as garage evaluates)"""
@@ -270,9 +266,10 @@ class PGConfig:
         return (self.step_exp if self.step_exp >= 0 else step, self.mom_exp if self.mom_exp >= 0 else mom)
 
 
-def validate_config(config: PGConfig, allowed_methods: tuple[str, ...]) -> None:
-    """Clear ValueErrors naming the field, before anything compiles."""
-    check_method(config.method, allowed_methods)
+def validate_config(config: PGConfig) -> None:
+    """Clear ValueErrors naming the field, before anything compiles; the methods an agent file runs are
+    the choices of its Config's `method`."""
+    check_choices(config)
     envs.check_name(config.env)
     check_positive(config, "gamma_0", "eta_0", "batch_steps", "num_iters", "eval_episodes")
     if config.max_episode_length < 0:
@@ -281,13 +278,8 @@ def validate_config(config: PGConfig, allowed_methods: tuple[str, ...]) -> None:
         raise ValueError(f"discount must lie in [0, 1], got {config.discount}")
     if config.eta_0 > 1.0:
         raise ValueError(f"eta_0 must lie in (0, 1], got {config.eta_0}")
-    if config.baseline not in ("linear_feature", "none"):
-        raise ValueError(f"unknown baseline {config.baseline!r}; valid: linear_feature, none")
-    if config.pg_normalization not in ("per_trajectory", "per_step_mean"):
-        raise ValueError(f"unknown pg_normalization {config.pg_normalization!r}; valid: per_trajectory, per_step_mean")
     if config.norm_eps < 0:
         raise ValueError(f"norm_eps must be >= 0, got {config.norm_eps}")
-    activation_fn(config.activation)
 
 
 class PolicyFns(NamedTuple):

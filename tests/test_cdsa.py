@@ -287,7 +287,7 @@ def test_cli_train_cdsa_bad_input(tmp_path, capsys):
     out = tmp_path / "out"
     path = _write_dataset(str(tmp_path / "d.hdf5"), 0.0, 0)
     for flags, match in (
-        (["--base", "cql", "--dataset", path], "base must be td3_bc or iql"),
+        (["--base", "cql", "--dataset", path], "invalid choice 'cql' for argument '--base'"),
         (["--base", "td3_bc", "--dataset", path, "--sigma-e", "0"], "sigma_e must be > 0"),
         (["--base", "td3_bc", "--dataset", str(tmp_path / "missing.hdf5")], "neither an existing path"),
     ):

@@ -1,13 +1,14 @@
 """The package's import layers, walked with `ast` (no import is executed).
 
 Layers point one way: commands (the CLI, dataset collection) -> agents -> library (envs, nn, returns, replay,
-rollout, drift, mixture, natural gradient, data I/O, runner, sweep, ...). A library module imports no agent and
-no command; an agent imports library modules and, at most, the agents it extends (`EXTENDS`), never a command.
+rollout, drift, mixture, natural gradient, data I/O, runner, sweep, ...). A library module imports no agent
+and no command; an agent imports library modules and, at most, the agents it extends (`EXTENDS`), never a
+command.
 
 An `if __name__ == "__main__":` block is a command: it never runs on import, so the imports inside it (every
 agent's `python -m purerl.agents.<algo>` entry calls `purerl.cli.agent_main`) belong to the command layer and
-are allowed. Imports of purerl modules inside functions are not allowed outside the CLI, whose lazy imports are
-deliberate (they keep `purerl --help` fast).
+are allowed. Imports of purerl modules inside functions are not allowed outside the CLI, whose lazy imports
+are deliberate (they keep `purerl --help` fast).
 
 Known exceptions are listed below, each with its reason; the test fails on any new violation, and also when a
 listed one is gone (then delete its entry: the lists only shrink).

@@ -514,13 +514,13 @@ def test_resolve_and_cache_dir(tmp_path, monkeypatch):
 
 
 def test_collect_bad_config():
-    with pytest.raises(ValueError, match="unknown dataset kind 'medum'"):
+    with pytest.raises(ValueError, match="kinds must be one of random, medium, .*, got 'medum'"):
         pcollect.validate(pcollect.CollectConfig(kinds=("medum",)))
     with pytest.raises(ValueError, match="discrete actions"):
         pcollect.validate(pcollect.CollectConfig(env="CartPole-v1", expert_steps=10_000))
     with pytest.raises(ValueError, match="checkpoint_every"):
         pcollect.validate(pcollect.CollectConfig(checkpoint_every=300, sac_rollout_steps=250))
-    with pytest.raises(ValueError, match="unknown expert_algo 'td3'; valid: sac, ppo"):
+    with pytest.raises(ValueError, match="expert_algo must be one of sac, ppo, got 'td3'"):
         pcollect.validate(pcollect.CollectConfig(expert_algo="td3"))
     with pytest.raises(ValueError, match="multiple of ppo_num_envs"):
         pcollect.validate(pcollect.CollectConfig(expert_algo="ppo", checkpoint_every=3000))
@@ -535,4 +535,4 @@ def test_cli_collect_rejects_bad_kind(capsys):
     with pytest.raises(SystemExit):
         main(["collect", "--env", "Pendulum-v1", "--kinds", "medium,bogus", "--size", "10", "--out",
               "/nonexistent"])
-    assert "unknown dataset kind 'bogus'" in capsys.readouterr().err
+    assert "invalid choice 'bogus' for argument '--kinds'" in capsys.readouterr().err

@@ -292,7 +292,7 @@ def test_prdc_bad_input(bandit_path, tmp_path):
         ("beta", 0.0, "beta must be positive"),
         ("beta", -1.0, "beta must be positive"),
         ("k", 2, "k must be 1"),
-        ("search_mode", "approx", r"search_mode must be one of \('auto', 'exact', 'tree', 'fast'\)"),
+        ("search_mode", "approx", "search_mode must be one of auto, exact, tree, fast, got 'approx'"),
         ("tree_leaf_size", 0, "tree_leaf_size must be >= 1"),
         ("fast_candidates", 0, "fast_candidates must be >= 1"),
         ("fast_precision", "fp8", "fast_precision must be one of"),

@@ -294,7 +294,7 @@ def test_seed_in_vmapped_batch_equals_single_run():
         (dict(start_node=-1), "start_node -1 lies outside"),
         (dict(horizon=1), "horizon must be >= 2"),
         (dict(env="gorilla"), "unknown objective name 'gorilla'"),
-        (dict(reward="additive"), "reward: unknown value"),
+        (dict(reward="additive"), "reward must be one of submodular, modular, got 'additive'"),
         (dict(obs_encoding="visited_mask"), "needs policy_input='history'"),
         (dict(gain_discount=1.5), "gain_discount"),
     ],

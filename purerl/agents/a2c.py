@@ -33,8 +33,9 @@ import jax.numpy as jnp
 import optax
 
 from purerl import envs
-from purerl.agent import Agent, check_positive, train_fn
-from purerl.nn import ActorCritic, TanhMeanActorCritic, activation_fn
+from purerl.agent import Agent, check_choices, check_positive, train_fn
+from purerl.envs.brax import BraxBackend
+from purerl.nn import Activation, ActorCritic, TanhMeanActorCritic
 from purerl.returns import gae
 from purerl.rollout import ENV_AXIS, TrainState, check_action_space, make_env, make_evaluate, make_rollout
 
@@ -67,7 +68,7 @@ class Config:
     """standardise the advantages of each batch (off in the paper's A2C)"""
     hidden: tuple[int, ...] = (128, 128)
     """hidden layer widths of both actor and critic"""
-    activation: str = "relu"
+    activation: Activation = "relu"
     """hidden activation: tanh, relu, elu, gelu or silu"""
     log_std_init: float = 0.1
     """initial state-independent log standard deviation of the Gaussian policy (0.1: std ≈ 1.105)"""
@@ -77,7 +78,7 @@ class Config:
     """normalise observations with running statistics shared by the envs (kept in the env state)"""
     max_episode_steps: int = 0
     """episode time limit; 0 keeps the env's own (400 for ant_coverage)"""
-    brax_backend: str = "generalized"
+    brax_backend: BraxBackend = "generalized"
     """physics backend for brax envs (and ant_coverage): generalized, positional, spring or mjx"""
     eval_episodes: int = 16
     """episodes per seed in the final evaluation (stochastic policy)"""
@@ -94,7 +95,7 @@ class Config:
 def validate(config: Config) -> None:
     envs.check_name(config.env)
     check_positive(config, "total_timesteps", "num_envs", "num_steps", "lr", "eval_episodes")
-    activation_fn(config.activation)
+    check_choices(config)
     if config.total_timesteps < config.batch_size:
         raise ValueError(
             f"total_timesteps = {config.total_timesteps} is less than one update "

@@ -21,7 +21,7 @@ from flax import struct
 from purerl import offline
 from purerl.agent import UPDATES, Agent, check_positive, train_fn
 from purerl.agents.td3_bc import Actor
-from purerl.nn import activation_fn
+from purerl.nn import Activation
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Config(offline.OfflineConfig):
     """standardise states with the dataset's mean and std + 1e-3 (training and evaluation)"""
     hidden: tuple[int, ...] = (256, 256)
     """hidden widths"""
-    activation: str = "relu"
+    activation: Activation = "relu"
     """hidden activation"""
 
 
@@ -51,7 +51,6 @@ def bc_loss(pi: jax.Array, action: jax.Array) -> jax.Array:
 def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent:
     offline.check_common(config)
     check_positive(config, "lr")
-    activation_fn(config.activation)
     if data is None:
         data = offline.prepare(config.dataset, config.env, config.view, config.normalize_states,
                                brax_backend=config.brax_backend)

@@ -34,7 +34,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -43,7 +43,7 @@ import optax
 from flax import struct
 
 from purerl import flags, offline
-from purerl.agent import check_positive, train_fn
+from purerl.agent import check_choices, check_positive, train_fn
 from purerl.agents import iql, td3_bc
 from purerl.data import reference_returns
 from purerl.data.score import normalized_score
@@ -61,7 +61,7 @@ class Config:
     """dataset the CDSA models are trained on (cross-task reuse); empty: the same as `dataset`"""
     env: str = ""
     """evaluation env; empty: the dataset's env_id metadata"""
-    base: str = "td3_bc"
+    base: Literal["td3_bc", "iql"] = "td3_bc"
     """base offline agent: td3_bc or iql (trained with its default config except num_updates)"""
     base_updates: int = 100_000
     """gradient steps of the base agent"""
@@ -93,7 +93,7 @@ class Config:
     """size of the denoising step in units of sigma_e^2 * score"""
     sigma_e: float = 0.1
     """noise level at which the score is evaluated at test time"""
-    aux_form: str = "jvp"
+    aux_form: Literal["jvp", "difference"] = "jvp"
     """jvp (first order) or difference"""
     n_correction_steps: int = 1
     """correction iterations per env step"""
@@ -107,6 +107,7 @@ class Config:
 
 def validate(config: Config) -> None:
     """Clear ValueErrors (field named) before anything compiles or is written."""
+    check_choices(config)
     for name in ("sigma_min", "sigma_max", "sigma_e"):
         value = getattr(config, name)
         if not value > 0:
@@ -126,12 +127,8 @@ def validate(config: Config) -> None:
     )
     if config.lam < 0:
         raise ValueError(f"lam must be >= 0, got {config.lam}")
-    if config.aux_form not in ("jvp", "difference"):
-        raise ValueError(f"aux_form must be jvp or difference, got {config.aux_form!r}")
     if not 0.0 < config.risk_alpha < 1.0:
         raise ValueError(f"risk_alpha must lie in (0, 1), got {config.risk_alpha}")
-    if config.base not in ("td3_bc", "iql"):
-        raise ValueError(f"base must be td3_bc or iql, got {config.base!r}")
     if not config.seeds:
         raise ValueError("seeds must not be empty")
 

@@ -24,6 +24,7 @@ Run it: `python -m purerl.agents.harpg --method nharpg --num-seeds 5` (same flag
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -40,16 +41,14 @@ from purerl.pg_estimators import (
     validate_config,
 )
 
-METHODS = ("harpg", "nharpg")
-
 
 @dataclass(frozen=True)
 class Config(PGConfig):
-    method: str = "nharpg"
+    method: Literal["harpg", "nharpg"] = "nharpg"
     """nharpg (normalized step) or harpg (plain step)"""
     hessian_batch_episodes: int = 1
     """episodes in the second (Hessian) rollout at θ̂_t, each costing one horizon of env steps"""
-    hvp_form: str = "paper"
+    hvp_form: Literal["paper", "garage_code"] = "paper"
     """paper (unbiased B̂v) or garage_code (the published code's biased estimate)"""
 
 
@@ -71,11 +70,9 @@ def harpg_direction(t, d_prev, g, hvp, eta_t):
 
 
 def make_agent(config: Config) -> Agent:
-    validate_config(config, METHODS)
+    validate_config(config)
     if config.hessian_batch_episodes < 1:
         raise ValueError(f"hessian_batch_episodes must be >= 1, got {config.hessian_batch_episodes}")
-    if config.hvp_form not in ("paper", "garage_code"):
-        raise ValueError(f"unknown hvp_form {config.hvp_form!r}; valid: paper, garage_code")
     core = make_core(config)
     step_exp, mom_exp = config.exponents()
     h_envs = config.hessian_batch_episodes

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import distrax
 import flax.linen as nn
@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from purerl.agent import Agent, check_positive, train_fn
+from purerl.agent import Agent, check_choices, check_positive, train_fn
 from purerl.envs.comblock import (
     CombinationLock,
     OfflineData,
@@ -65,7 +65,7 @@ class Config:
     """probability of the anti-reward at the end of a failed episode"""
     anti_r: float = 0.1
     """size of the anti-reward"""
-    reward_mode: str = "terminal_only"
+    reward_mode: Literal["terminal_only", "anti_at_failure"] = "terminal_only"
     """terminal_only (the code) or anti_at_failure (non-default: anti-reward paid at the failing step)"""
     offline_episodes: int = 50_000
     """episodes in the offline ε-greedy expert dataset"""
@@ -128,10 +128,7 @@ def validate(config: Config) -> None:
         )
     if config.offline_eps is not None and not 0.0 <= config.offline_eps <= 1.0:
         raise ValueError(f"offline_eps must lie in [0, 1], got {config.offline_eps}")
-    if config.reward_mode not in ("terminal_only", "anti_at_failure"):
-        raise ValueError(
-            f"reward_mode must be 'terminal_only' or 'anti_at_failure', got {config.reward_mode!r}"
-        )
+    check_choices(config)
     check_positive(config, "max_kl", "damping", "cg_iters", "ls_backtracks", "critic_lr", "critic_steps")
     check_positive(config, "v_samples", "num_iters", "offline_episodes", "eval_episodes", "temperature")
     check_positive(config, "action_dim")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import flax.linen as nn
 import jax
@@ -30,7 +30,7 @@ from flax import struct
 
 from purerl import offline
 from purerl.agent import UPDATES, Agent, check_positive, train_fn
-from purerl.nn import MLP, EnsembleQ, activation_fn, gaussian_log_prob
+from purerl.nn import MLP, Activation, EnsembleQ, gaussian_log_prob
 
 
 @dataclass(frozen=True)
@@ -49,13 +49,13 @@ class Config(offline.OfflineConfig):
     """Adam learning rate of the critics"""
     value_lr: float = 3e-4
     """Adam learning rate of V"""
-    reward_scaling: str = "episode_range"
+    reward_scaling: Literal["episode_range", "antmaze", "none"] = "episode_range"
     """episode_range (r * 1000 / (max - min episode return), MuJoCo), antmaze (r - 1) or none"""
     normalize_states: bool = False
     """standardise states with the dataset's mean and std (IQL's reference code does not)"""
     hidden: tuple[int, ...] = (256, 256)
     """hidden widths of all networks"""
-    activation: str = "relu"
+    activation: Activation = "relu"
     """hidden activation"""
 
 
@@ -104,13 +104,10 @@ def awr_weights(q: jax.Array, v: jax.Array, beta: float, max_weight: float = 100
 def validate(config: Config) -> None:
     offline.check_common(config)
     check_positive(config, "actor_lr", "critic_lr", "value_lr", "beta", "max_weight")
-    activation_fn(config.activation)
     if not 0.0 < config.expectile < 1.0:
         raise ValueError(f"expectile must lie in (0, 1), got {config.expectile}")
     if not 0.0 < config.tau <= 1.0:
         raise ValueError(f"tau must lie in (0, 1], got {config.tau}")
-    if config.reward_scaling not in ("none", "episode_range", "antmaze"):
-        raise ValueError(f"reward_scaling must be none, episode_range or antmaze, got {config.reward_scaling!r}")
 
 
 def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent:

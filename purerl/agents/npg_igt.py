@@ -22,6 +22,7 @@ Run it: `python -m purerl.agents.npg_igt --num-seeds 5` (same flags as `purerl t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -30,12 +31,10 @@ from flax import struct
 from purerl.agent import Agent, train_fn
 from purerl.pg_estimators import PGConfig, make_core, momentum, normalized_step, step_size, validate_config
 
-METHODS = ("npg_igt",)
-
 
 @dataclass(frozen=True)
 class Config(PGConfig):
-    method: str = "npg_igt"
+    method: Literal["npg_igt"] = "npg_igt"
     """npg_igt (the only method of this file)"""
     igt_eta_lag: bool = False
     """build θ̃_t with η_{t-1} as the published code does (paper: η_t)"""
@@ -66,7 +65,7 @@ def igt_direction(t, theta, theta_prev, d_prev, eta_t, eta_extrap, grad_at):
 
 
 def make_agent(config: Config) -> Agent:
-    validate_config(config, METHODS)
+    validate_config(config)
     core = make_core(config)
     step_exp, mom_exp = config.exponents()
 

@@ -22,6 +22,7 @@ Run it: `python -m purerl.agents.pg --method npg --num-seeds 5` (same flags as `
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -30,12 +31,10 @@ from flax import struct
 from purerl.agent import Agent, train_fn
 from purerl.pg_estimators import PGConfig, make_core, momentum, normalized_step, step_size, validate_config
 
-METHODS = ("pg", "npg", "npg_momentum")
-
 
 @dataclass(frozen=True)
 class Config(PGConfig):
-    method: str = "pg"
+    method: Literal["pg", "npg", "npg_momentum"] = "pg"
     """pg (Vanilla-PG), npg (normalized PG, no momentum) or npg_momentum (normalized PG with momentum)"""
 
 
@@ -51,7 +50,7 @@ class State:
 
 
 def make_agent(config: Config) -> Agent:
-    validate_config(config, METHODS)
+    validate_config(config)
     core = make_core(config)
     step_exp, mom_exp = config.exponents()
 

@@ -34,11 +34,12 @@ Run it: `python -m purerl.agents.pmoe_sac --env Pendulum-v1 --num-experts 4`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
 
-from purerl.agent import train_fn
+from purerl.agent import check_choices, train_fn
 from purerl.agents import sac
 from purerl.mixture import (  # noqa: F401 -- the mixture metrics are part of PMOE's API
     choose_expert,
@@ -47,17 +48,14 @@ from purerl.mixture import (  # noqa: F401 -- the mixture metrics are part of PM
 )
 from purerl.nn import TanhGaussianActor, sample_tanh_gaussian
 
-ROUTER_LOSSES = ("mse", "gumbel", "reinforce")
-EVAL_ROUTERS = ("sample", "argmax")
-
 
 @dataclass(frozen=True)
 class Config(sac.Config):
     num_experts: int = 4
     """K, the number of tanh-Gaussian experts (primitives); 1 reproduces SAC exactly"""
-    router_loss: str = "mse"
+    router_loss: Literal["mse", "gumbel", "reinforce"] = "mse"
     """router training: mse (PMOE's frequency approximate gradient), gumbel or reinforce (baselines)"""
-    eval_router: str = "sample"
+    eval_router: Literal["sample", "argmax"] = "sample"
     """evaluation expert choice: sample k ~ w(s) (reference code) or argmax w(s); plays tanh(mu_k)"""
 
 
@@ -122,10 +120,7 @@ def mixture_policy(config: Config, action_dim: int) -> sac.Policy:
 def validate(config: Config) -> None:
     if config.num_experts < 1:
         raise ValueError(f"num_experts must be >= 1, got {config.num_experts}")
-    if config.router_loss not in ROUTER_LOSSES:
-        raise ValueError(f"unknown router_loss {config.router_loss!r}; valid: {', '.join(ROUTER_LOSSES)}")
-    if config.eval_router not in EVAL_ROUTERS:
-        raise ValueError(f"unknown eval_router {config.eval_router!r}; valid: {', '.join(EVAL_ROUTERS)}")
+    check_choices(config)
 
 
 def make_agent(config: Config):

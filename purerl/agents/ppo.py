@@ -12,15 +12,17 @@ Run it: `python -m purerl.agents.ppo --env CartPole-v1 --num-seeds 8` (same flag
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from purerl import envs
-from purerl.agent import Agent, check_positive, train_fn
+from purerl.agent import Agent, check_choices, check_positive, train_fn
 from purerl.drift import objective_drift
-from purerl.nn import ActorCritic, activation_fn
+from purerl.envs.brax import BraxBackend
+from purerl.nn import Activation, ActorCritic
 from purerl.returns import gae
 from purerl.rollout import ENV_AXIS, TrainState, check_action_space, make_env, make_evaluate, make_rollout
 
@@ -61,7 +63,7 @@ class Config:
     """standardise advantages per minibatch"""
     hidden: tuple[int, ...] = (64, 64)
     """hidden layer widths of both actor and critic"""
-    activation: str = "tanh"
+    activation: Activation = "tanh"
     """hidden activation: tanh, relu, elu, gelu or silu"""
     log_std_init: float = 0.0
     """initial log standard deviation of the Gaussian policy (continuous actions)"""
@@ -69,11 +71,11 @@ class Config:
     """normalise observations with running statistics shared by the envs (kept in the env state)"""
     max_episode_steps: int = 0
     """episode time limit; 0 keeps the env's own (500 for CartPole-v1, 1000 for brax)"""
-    brax_backend: str = "generalized"
+    brax_backend: BraxBackend = "generalized"
     """physics backend for brax envs: generalized, positional, spring or mjx"""
     eval_episodes: int = 128
     """episodes per seed in the final evaluation (stochastic policy, as rejax reports)"""
-    objective: str = "clip"
+    objective: Literal["clip", "dpo", "learned"] = "clip"
     """policy objective: clip (PPO), dpo (closed-form discovered drift) or learned (a drift from --drift)"""
     drift: str = ""
     """learned objective only: path of a drift file saved by `purerl meta-train lpo` (see purerl.agents.lpo)"""
@@ -99,16 +101,11 @@ def make_network(config: Config, env, env_params) -> ActorCritic:
     )
 
 
-OBJECTIVES = ("clip", "dpo", "learned")
-
-
 def validate(config: Config) -> None:
     envs.check_name(config.env)
-    if config.objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}; got {config.objective!r}")
+    check_choices(config)
     check_positive(config, "total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "lr")
     check_positive(config, "eval_episodes")
-    activation_fn(config.activation)
     if config.batch_size % config.num_minibatches:
         raise ValueError(
             f"num_envs * num_steps = {config.batch_size} is not divisible by num_minibatches = "

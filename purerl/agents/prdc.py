@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -55,7 +55,7 @@ class Config(td3_bc.Config):
     """see reward_scale"""
     search_block: int = 65536
     """dataset rows per block of the brute-force nearest-neighbour scan (memory: batch * block * 4 bytes)"""
-    search_mode: str = "auto"
+    search_mode: Literal["auto", "exact", "tree", "fast"] = "auto"
     """nearest-neighbour search, all exact except fast: exact (brute force over every row, fp32 HIGHEST
     precision matmuls; the GPU's choice), tree (kd-tree leaves with box bounds, scanning only the leaves that
     can hold the neighbour; the CPU's choice, benchmarks/results/prdc_odice_speed_hopper_1000000.json), auto
@@ -65,7 +65,7 @@ class Config(td3_bc.Config):
     """tree mode: rows per kd-tree leaf (smaller: tighter bounds and fewer rows scanned, more leaves to bound)"""
     fast_candidates: int = 32
     """fast mode: candidates kept per block (and overall) for the exact re-rank"""
-    fast_precision: str = "default"
+    fast_precision: Literal["default", "bf16"] = "default"
     """fast mode: score precision, default (fp32 inputs, Precision.DEFAULT: TF32 on recent NVIDIA GPUs, plain
     fp32 on CPU) or bf16 (bf16 inputs, fp32 sums). "default" is the default: on the 2-core CPU bf16 was no
     faster (benchmarks/results/nn_search_speed.json), and there fast mode is 1.2-1.5x SLOWER than exact (the
@@ -116,10 +116,6 @@ def blocked(x: jax.Array, block: int) -> tuple[jax.Array, jax.Array]:
     xsq = jnp.concatenate([(x * x).sum(1), jnp.full((pad,), jnp.inf, x.dtype)])
     xp = jnp.concatenate([x, jnp.zeros((pad, d), x.dtype)])
     return xp.reshape(nb, c, d), xsq.reshape(nb, c)
-
-
-SEARCH_MODES = ("auto", "exact", "tree", "fast")
-FAST_PRECISIONS = ("default", "bf16")
 
 
 def block_scores(
@@ -357,12 +353,8 @@ def validate(config: Config) -> None:
         raise ValueError(
             f"policy_freq must be 2 (TD3+BC's fixed critic/actor pairing), got {config.policy_freq}"
         )
-    if config.search_mode not in SEARCH_MODES:
-        raise ValueError(f"search_mode must be one of {SEARCH_MODES}, got {config.search_mode!r}")
     if config.fast_candidates < 1:
         raise ValueError(f"fast_candidates must be >= 1, got {config.fast_candidates}")
-    if config.fast_precision not in FAST_PRECISIONS:
-        raise ValueError(f"fast_precision must be one of {FAST_PRECISIONS}, got {config.fast_precision!r}")
     if config.tree_leaf_size < 1:
         raise ValueError(f"tree_leaf_size must be >= 1, got {config.tree_leaf_size}")
     if config.search_block < 1:

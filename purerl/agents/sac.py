@@ -41,9 +41,10 @@ import optax
 from flax import struct
 
 from purerl import envs, replay
-from purerl.agent import Agent, check_positive, train_fn
+from purerl.agent import Agent, check_choices, check_positive, train_fn
+from purerl.envs.brax import BraxBackend
 from purerl.evaluation import evaluate_policy
-from purerl.nn import EnsembleQ, TanhGaussianActor, activation_fn, sample_tanh_gaussian
+from purerl.nn import Activation, EnsembleQ, TanhGaussianActor, sample_tanh_gaussian
 
 
 @dataclass(frozen=True)
@@ -84,11 +85,11 @@ class Config:
     """rewards are multiplied by this in the critic target"""
     hidden: tuple[int, ...] = (256, 256)
     """hidden widths of actor and critics"""
-    activation: str = "relu"
+    activation: Activation = "relu"
     """hidden activation: tanh, relu, elu, gelu or silu"""
     max_episode_steps: int = 0
     """episode time limit; 0 keeps the env's own (200 for Pendulum-v1, 1000 for brax)"""
-    brax_backend: str = "generalized"
+    brax_backend: BraxBackend = "generalized"
     """physics backend for brax envs: generalized, positional, spring or mjx"""
     eval_episodes: int = 16
     """episodes per seed in the final evaluation (deterministic policy: tanh of the mean)"""
@@ -188,7 +189,7 @@ def validate(config: Config) -> None:
     envs.check_name(config.env)
     check_positive(config, "total_timesteps", "num_envs", "rollout_steps", "utd", "buffer_size", "batch_size")
     check_positive(config, "actor_lr", "critic_lr", "alpha_lr", "init_alpha", "eval_episodes")
-    activation_fn(config.activation)
+    check_choices(config)
     if config.learning_starts < 0:
         raise ValueError(f"learning_starts must be >= 0, got {config.learning_starts}")
     if config.total_timesteps < config.steps_per_iteration:

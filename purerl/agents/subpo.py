@@ -33,8 +33,9 @@ Run it: `python -m purerl.agents.subpo --env coverage --num-seeds 5` (same flags
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import distrax
 import flax.linen as nn
@@ -44,8 +45,8 @@ import numpy as np
 import optax
 from flax import struct
 
-from purerl.agent import Agent, check_positive, train_fn
-from purerl.envs.submodular import OBJECTIVES, SubmodularGridEnv, max_return
+from purerl.agent import Agent, check_choices, check_positive, train_fn
+from purerl.envs.submodular import OBJECTIVES, Disc, LogdetForm, SubmodularGridEnv, max_return
 from purerl.returns import discounted_returns
 
 # env -> (horizon H, trajectories per epoch B, epochs, Adam lr): the paper code's params/*/subrl_*.yaml
@@ -57,11 +58,9 @@ PAPER_SETTINGS = {
     "items": (40, 500, 150, 0.005),
     "two_rooms": (40, 3000, 140, 0.02),
 }
-POLICY_INPUTS = ("markov_time", "history")
-REWARDS = ("submodular", "modular")
-RETURN_MODES = ("reward_to_go", "prefix_value", "immediate_gain")
-BASELINES = ("none", "batch_mean_per_step")
-OBS_ENCODINGS = ("raw_index", "onehot_xy_time", "visited_mask")
+ReturnMode = Literal["reward_to_go", "prefix_value", "immediate_gain"]
+Baseline = Literal["none", "batch_mean_per_step"]
+RETURN_MODES: tuple[str, ...] = typing.get_args(ReturnMode)
 
 
 @dataclass(frozen=True)
@@ -74,25 +73,25 @@ class Config:
     """H, states per trajectory (H-1 actions); 0 = the paper's value for the env"""
     start_node: int = 34
     """start node of every episode (row-major index; 34 in the paper's code)"""
-    disc: str = "small"
+    disc: Disc = "small"
     """coverage disc: small (2x2 block) or large (3x3 block)"""
     instance: int = 0
     """seed of the random env instance (GP weights, D-opt covariance, item locations)"""
-    logdet_form: str = "set_info_gain"
+    logdet_form: LogdetForm = "set_info_gain"
     """D-optimal objective: set_info_gain (½ logdet(I + K_SS/σ²) on distinct cells) or code (published)"""
-    policy_input: str = "markov_time"
+    policy_input: Literal["markov_time", "history"] = "markov_time"
     """markov_time (SubPO-M / ModPO: input (s_i, i)) or history (SubPO-NM: visited states so far)"""
-    reward: str = "submodular"
+    reward: Literal["submodular", "modular"] = "submodular"
     """submodular (marginal gains: SubPO) or modular (the code's additive reward: ModPO)"""
-    return_mode: str = "reward_to_go"
+    return_mode: ReturnMode = "reward_to_go"
     """step weight: reward_to_go (unbiased, paper), prefix_value (the code: F(τ_{0:i+1})) or immediate_gain"""
     gain_discount: float = 1.0
     """discount of future gains inside the reward-to-go (1 = unbiased for J; 0 = myopic)"""
-    baseline: str = "none"
+    baseline: Baseline = "none"
     """none (the code) or batch_mean_per_step (subtract the batch mean weight of each step)"""
     normalize_by_max_return: bool = True
     """divide the weights by MAX_Ret = 2(H+1) (small disc) or 3(H+2) (large), as the code"""
-    obs_encoding: str = "raw_index"
+    obs_encoding: Literal["raw_index", "onehot_xy_time", "visited_mask"] = "raw_index"
     """raw_index (the code: raw node indices and time), onehot_xy_time, or visited_mask (history only)"""
     batch_trajectories: int = 0
     """B, trajectories per epoch (one gradient step each); 0 = the paper's value (500; two_rooms 3000)"""
@@ -190,15 +189,7 @@ class TrainState:
 def validate(config: Config) -> None:
     if config.env not in OBJECTIVES:
         raise ValueError(f"env: unknown objective name {config.env!r}; valid: {', '.join(OBJECTIVES)}")
-    for field, valid in (
-        ("policy_input", POLICY_INPUTS),
-        ("reward", REWARDS),
-        ("return_mode", RETURN_MODES),
-        ("baseline", BASELINES),
-        ("obs_encoding", OBS_ENCODINGS),
-    ):
-        if getattr(config, field) not in valid:
-            raise ValueError(f"{field}: unknown value {getattr(config, field)!r}; valid: {', '.join(valid)}")
+    check_choices(config)
     if config.obs_encoding == "visited_mask" and config.policy_input != "history":
         raise ValueError(
             "obs_encoding='visited_mask' summarises the history: it needs policy_input='history'"

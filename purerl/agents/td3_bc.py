@@ -27,7 +27,7 @@ from flax import struct
 
 from purerl import offline
 from purerl.agent import UPDATES, Agent, check_positive, train_fn
-from purerl.nn import EnsembleQ, activation_fn
+from purerl.nn import Activation, EnsembleQ, activation_fn
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class Config(offline.OfflineConfig):
     """standardise states with the dataset's mean and std + 1e-3 (training and evaluation)"""
     hidden: tuple[int, ...] = (256, 256)
     """hidden widths of actor and critics"""
-    activation: str = "relu"
+    activation: Activation = "relu"
     """hidden activation"""
 
 
@@ -107,7 +107,6 @@ def actor_objective(pi: jax.Array, action: jax.Array, q: jax.Array, alpha: float
 def validate(config: Config) -> None:
     offline.check_common(config)
     check_positive(config, "actor_lr", "critic_lr", "alpha")
-    activation_fn(config.activation)
     if config.updates_per_iteration % 2:
         raise ValueError(f"updates_per_iteration must be even (actor every 2nd step), got {config.updates_per_iteration}")
     if not 0.0 < config.tau <= 1.0:

@@ -27,10 +27,11 @@ import optax
 from flax import struct
 
 from purerl import envs
-from purerl.agent import Agent, check_positive, train_fn
+from purerl.agent import Agent, check_choices, check_positive, train_fn
+from purerl.envs.brax import BraxBackend
 from purerl.evaluation import evaluate_policy
 from purerl.natural_gradient import policy_step, trpo_kwargs
-from purerl.nn import MLP, activation_fn
+from purerl.nn import MLP, Activation
 from purerl.returns import gae
 
 
@@ -70,13 +71,13 @@ class Config:
     """value-network minibatches per pass; must divide num_envs * num_steps"""
     hidden: tuple[int, ...] = (64, 64)
     """hidden widths of the policy and value networks"""
-    activation: str = "tanh"
+    activation: Activation = "tanh"
     """hidden activation: tanh, relu, elu, gelu or silu"""
     log_std_init: float = 0.0
     """initial log standard deviation of the Gaussian policy (continuous actions)"""
     max_episode_steps: int = 0
     """episode time limit; 0 keeps the env's own"""
-    brax_backend: str = "generalized"
+    brax_backend: BraxBackend = "generalized"
     """physics backend for brax envs: generalized, positional, spring or mjx"""
     eval_episodes: int = 128
     """episodes per seed in the final evaluation (stochastic policy)"""
@@ -146,7 +147,7 @@ def validate(config: Config) -> None:
     envs.check_name(config.env)
     check_positive(config, "total_timesteps", "num_envs", "num_steps", "max_kl", "damping", "cg_iters")
     check_positive(config, "ls_backtracks", "vf_lr", "vf_epochs", "vf_minibatches", "eval_episodes")
-    activation_fn(config.activation)
+    check_choices(config)
     if config.batch_size % config.vf_minibatches:
         raise ValueError(
             f"num_envs * num_steps = {config.batch_size} is not divisible by "

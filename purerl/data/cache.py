@@ -4,9 +4,13 @@ Generated files never go into git."""
 from __future__ import annotations
 
 import os
+import typing
+from typing import Literal
 
 SUFFIX = "-purerl-v0.hdf5"
-KINDS = ("random", "medium", "expert", "medium-replay", "medium-expert", "full-replay")  # `purerl collect` makes them
+# the kinds of dataset that `purerl collect` makes
+Kind = Literal["random", "medium", "expert", "medium-replay", "medium-expert", "full-replay"]
+KINDS: tuple[str, ...] = typing.get_args(Kind)
 
 
 def default_cache_dir() -> str:

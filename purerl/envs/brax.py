@@ -14,8 +14,9 @@ import contextlib
 import functools
 import io
 import logging
+import typing
 import warnings
-from typing import Any
+from typing import Any, Literal
 
 import jax.numpy as jnp
 from flax import struct
@@ -32,7 +33,8 @@ BRAX_ENVS = (
     "swimmer",
     "walker2d",
 )
-BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
+BraxBackend = Literal["generalized", "positional", "spring", "mjx"]
+BRAX_BACKENDS: tuple[str, ...] = typing.get_args(BraxBackend)
 
 
 @struct.dataclass

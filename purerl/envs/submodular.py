@@ -27,7 +27,8 @@ Objectives (all with incremental marginal gains, computed in O(1) or O(H²) per 
 
 from __future__ import annotations
 
-from typing import Any
+import typing
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -36,8 +37,10 @@ from flax import struct
 from gymnax.environments import environment, spaces
 
 OBJECTIVES = ("coverage", "bimodal", "gp", "dopt", "items", "two_rooms")
-LOGDET_FORMS = ("set_info_gain", "code")
-DISCS = ("small", "large")
+LogdetForm = Literal["set_info_gain", "code"]
+Disc = Literal["small", "large"]
+LOGDET_FORMS: tuple[str, ...] = typing.get_args(LogdetForm)
+DISCS: tuple[str, ...] = typing.get_args(Disc)
 NUM_ACTIONS = 5
 # (d_row, d_col) of actions 0 stay, 1 col+1, 2 row+1, 3 col-1, 4 row-1
 MOVES = ((0, 0), (0, 1), (1, 0), (0, -1), (-1, 0))
