@@ -1,116 +1,89 @@
-"""ES meta-training of a TA-LPO drift on CartPole-v1 at a CPU budget: seconds per generation (compile
-separate) and whether fitness improves (mean fitness of the last 10 generations minus the first 10, with a
-95% bootstrap CI over generations).
+"""ES meta-training of a TA-LPO drift on CartPole-v1 at a CPU budget: seconds per generation (compile apart)
+and whether fitness improves: the population's mean fitness in the last 10 generations against the first 10
+(`purerl.stats.compare`, generations resampled), written as a harness COMPARISON result.
 
-    XLA_FLAGS=... python -m benchmarks.bench_lpo --generations 30 --population 32 --devices 1
+    python -m benchmarks.bench_lpo --generations 30 --population 32 --devices 1
+
+The drifts and per-generation metrics are kept next to the result (`results/<name>/`):
+notebooks/learned_objectives.ipynb evaluates drift_mean.msgpack.
 """
 
 from __future__ import annotations
 
-from benchmarks import harness  # noqa: F401 # isort: skip  (first: sets the XLA CPU flags before jax loads)
+from benchmarks import harness  # isort: skip  (first: it sets the XLA CPU flags before jax is imported)
 
 import argparse
 import os
+import shutil
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--generations", type=int, default=30)
-ap.add_argument("--population", type=int, default=32)
-ap.add_argument("--devices", type=int, default=1)
-ap.add_argument("--total-timesteps", type=int, default=10_240)
-ap.add_argument("--temporal", type=int, default=1)
-ap.add_argument("--lr", type=float, default=2.5e-4)
-ap.add_argument("--sigma", type=float, default=0.04)
-ap.add_argument("--ppo-init", type=int, default=1, help="1: the drift starts at PPO-clip; 0: from scratch")
-ap.add_argument("--es-lr", type=float, default=0.01)
-ap.add_argument("--out", default="/tmp/bench_lpo")
-ap.add_argument("--name", default="lpo_cartpole")
-args = ap.parse_args()
+import numpy as np
 
-flags = [
-    f"--xla_force_host_platform_device_count={args.devices}",
-    "--xla_cpu_enable_concurrency_optimized_scheduler=false",
-]
-os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", "")] + flags).strip()
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
+from benchmarks.harness import COMPARISON
 
-import json  # noqa: E402
-import shutil  # noqa: E402
+KEPT_FILES = ("drift_mean.msgpack", "drift_best.msgpack", "metrics.jsonl", "meta_config.json")
 
-import numpy as np  # noqa: E402
 
-from purerl import logging as plog  # noqa: E402
-from purerl.agents import lpo  # noqa: E402
+def parse(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_lpo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--generations", type=int, default=30)
+    parser.add_argument("--population", type=int, default=32)
+    parser.add_argument("--devices", type=int, default=1, help="fake CPU devices the population shards over")
+    parser.add_argument("--total-timesteps", type=int, default=10_240, help="inner PPO env steps per member")
+    parser.add_argument("--temporal", type=int, default=1)
+    parser.add_argument("--lr", type=float, default=2.5e-4)
+    parser.add_argument("--sigma", type=float, default=0.04)
+    parser.add_argument("--ppo-init", type=int, default=1,
+                        help="1: the drift starts at PPO-clip; 0: from scratch")
+    parser.add_argument("--es-lr", type=float, default=0.01)
+    parser.add_argument("--work", default="/tmp/bench_lpo", help="meta-training's own output folder (wiped)")
+    parser.add_argument("--name", default="lpo_cartpole")
+    parser.add_argument("--out", default=str(harness.RESULTS), help="results folder")
+    return parser.parse_args(argv)
 
-shutil.rmtree(args.out, ignore_errors=True)
-cfg = lpo.MetaConfig(
-    env="CartPole-v1",
-    temporal=bool(args.temporal),
-    generations=args.generations,
-    population=args.population,
-    num_devices=args.devices,
-    total_timesteps=args.total_timesteps,
-    out=args.out,
-    checkpoint_every=10,
-    lr=args.lr,
-    sigma=args.sigma,
-    ppo_init=bool(args.ppo_init),
-    es_lr=args.es_lr,
-)
-res = lpo.meta_train(cfg, log=lambda m: print(m, flush=True))
-per_gen = res["fitness"].mean(axis=1)
-k = min(10, len(per_gen) // 2)
-first, last = per_gen[:k], per_gen[-k:]
-rng = np.random.default_rng(0)
-boot = np.array([rng.choice(last, k).mean() - rng.choice(first, k).mean() for _ in range(10_000)])
-gen_s = np.asarray(res["generation_s"])
-out = {
-    "benchmark": "ES meta-training generation (TA-LPO drift, inner PPO on CartPole-v1)",
-    "config": {k2: v for k2, v in cfg.__dict__.items()},
-    "compile_s": res["compile_s"],
-    "seconds_per_generation_median": float(np.median(gen_s)),
-    "seconds_per_generation": gen_s.tolist(),
-    "inner_env_steps_per_generation": cfg.population
-    * (cfg.total_timesteps // (cfg.num_envs * cfg.num_steps))
-    * cfg.num_envs
-    * cfg.num_steps,
-    "population_mean_fitness_per_generation": per_gen.tolist(),
-    "first_k_mean": float(first.mean()),
-    "last_k_mean": float(last.mean()),
-    "k": k,
-    "last_minus_first": float(last.mean() - first.mean()),
-    "last_minus_first_ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
-    "versions": plog.versions(),
-    "machine": plog.machine(),
-    "note": (
-        "2-core CPU shared with other jobs: timings are noisy upper bounds. "
-        if os.getloadavg()[0] > 3
+
+def main(argv=None) -> None:
+    args = parse(argv)
+    # XLA reads the device count once, when jax starts: set it before purerl.agents imports jax.
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} " \
+                              f"--xla_force_host_platform_device_count={args.devices}".strip()
+    from purerl import stats
+    from purerl.agents import lpo
+
+    shutil.rmtree(args.work, ignore_errors=True)
+    cfg = lpo.MetaConfig(env="CartPole-v1", temporal=bool(args.temporal), generations=args.generations,
+                         population=args.population, num_devices=args.devices,
+                         total_timesteps=args.total_timesteps, out=args.work, checkpoint_every=10, lr=args.lr,
+                         sigma=args.sigma, ppo_init=bool(args.ppo_init), es_lr=args.es_lr)
+    res = lpo.meta_train(cfg, log=lambda m: print(m, flush=True))
+    per_generation = np.asarray(res["fitness"]).mean(axis=1)
+    k = min(10, len(per_generation) // 2)
+    comparison = stats.compare(per_generation[-k:], per_generation[:k])
+    comparison["measure"] = f"population mean fitness, last {k} generations vs first {k}"
+    seconds = np.asarray(res["generation_s"], np.float64)
+    median_s = float(np.median(seconds))
+    steps_per_member = (cfg.total_timesteps // (cfg.num_envs * cfg.num_steps)) * cfg.num_envs * cfg.num_steps
+    busy = "2-core CPU shared with other jobs: timings are noisy upper bounds. " if os.getloadavg()[0] > 3 \
         else "Idle 2-core CPU. "
-    )
-    + f"Budget: inner PPO {cfg.total_timesteps // 512} updates x 512 steps (lr {cfg.lr}), 16 eval episodes "
-    + "per member; the papers use 1e7-3e7 inner steps "
-    "and ~1000 generations on GPUs.",
-}
-os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
-path = os.path.join(os.path.dirname(__file__), "results", f"{args.name}.json")
-with open(path, "w") as f:
-    json.dump(out, f, indent=1)
-# The drifts (a few kB) and the per-generation metrics go next to the record:
-# notebooks/learned_objectives.ipynb evaluates drift_mean.msgpack.
-keep = os.path.join(os.path.dirname(path), args.name)
-os.makedirs(keep, exist_ok=True)
-for name in ("drift_mean.msgpack", "drift_best.msgpack", "metrics.jsonl", "meta_config.json"):
-    shutil.copy(os.path.join(args.out, name), keep)
-print(
-    json.dumps(
-        {
-            k2: out[k2]
-            for k2 in (
-                "compile_s",
-                "seconds_per_generation_median",
-                "first_k_mean",
-                "last_k_mean",
-                "last_minus_first_ci95",
-            )
-        }
-    )
-)
+    result = harness.result(
+        COMPARISON, args.name, f"TA-LPO ES meta-training on CartPole-v1: last {k} vs first {k} generations",
+        algo="lpo", env="CartPole-v1", config=dict(vars(cfg)), budget=args.generations,
+        budget_unit="ES generations", compile_s=round(float(res["compile_s"]), 3),
+        run_s=median_s, throughput=cfg.population * steps_per_member / median_s,
+        throughput_unit="inner env steps/s", comparison=comparison,
+        extra={"seconds_per_generation": seconds.tolist(),
+               "inner_env_steps_per_generation": cfg.population * steps_per_member,
+               "population_mean_fitness_per_generation": per_generation.tolist(),
+               "note": busy + f"Budget: inner PPO {cfg.total_timesteps // 512} updates x 512 steps (lr "
+                              f"{cfg.lr}), 16 eval episodes per member; the papers use 1e7-3e7 inner steps "
+                              "and ~1000 generations on GPUs."})
+    path = harness.write(result, args.out)
+    kept = os.path.join(args.out, args.name)
+    os.makedirs(kept, exist_ok=True)
+    for name in KEPT_FILES:
+        shutil.copy(os.path.join(args.work, name), kept)
+    print(f"{args.name}: {harness.one_line(result)} -> {path}")
+
+
+if __name__ == "__main__":
+    main()

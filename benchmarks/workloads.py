@@ -1,10 +1,8 @@
 """Workloads that several benchmarks time: a synthetic offline dataset, offline agents' updates, SAC's
-gradient step. Timings come from the harness's timer (`benchmarks.harness.timed`) or, for a donated train
-state stepped chunk after chunk, from `time_offline_updates` (compile apart, then each chunk timed)."""
+gradient step. Timings come from the harness's timer: `harness.timed`, or for a donated train state stepped
+chunk after chunk (`time_offline_updates`) its pieces `harness.compile_timed` and `harness.run_timed`."""
 
 from __future__ import annotations
-
-import time
 
 from benchmarks import harness  # isort: skip  (first: it sets the XLA CPU flags before jax is imported)
 
@@ -41,21 +39,16 @@ def time_offline_updates(module, path: str, seeds: int, updates: int, chunks: in
                            brax_backend="spring", **overrides)
     agent = module.make_agent(config)
     state = jax.block_until_ready(jax.jit(jax.vmap(agent.init))(seed_keys(range(seeds))))
-    t = time.perf_counter()
-    update = jax.jit(jax.vmap(agent.update), donate_argnums=0).lower(state).compile()
-    compile_s = time.perf_counter() - t
+    update, compile_s = harness.compile_timed(jax.vmap(agent.update), state, donate_argnums=(0,))
     done, timed = 0, []
     for stage in stages:
         while done < stage:
-            state, metrics = update(state)
-            jax.block_until_ready(metrics)
+            (state, _), _ = harness.run_timed(update, state)
             done += updates
         times = []
         for _ in range(chunks):
-            t = time.perf_counter()
-            state, metrics = update(state)
-            jax.block_until_ready(metrics)
-            times.append(time.perf_counter() - t)
+            (state, _), seconds = harness.run_timed(update, state)
+            times.append(seconds)
         best = min(times)
         timed.append({"after_updates": stage, "call_s": [round(x, 3) for x in times],
                       "updates_per_s_per_seed": round(updates / best, 1),
