@@ -15,54 +15,45 @@ Usage: `python -m benchmarks.bench_hnpg speed`,
 `python -m benchmarks.bench_hnpg solve --horizons 5 10 --iters 150 300 [--name hnpg_solve_h10]` or
 `python -m benchmarks.bench_hnpg headline --horizon 50 --iters 1500 --chunk 50 --max-seconds 600`.
 Writes benchmarks/results/hnpg_speed.json, hnpg_solve.json (or `--name`.json) or hnpg_headline_h<H>.json
-(`--out DIR` writes elsewhere).
+(`--out DIR` writes elsewhere): harness SPEED results (iterations/s or online env steps/s) whose `extra`
+holds what each mode measured, the samples to solve from `purerl.stats.samples_to_solve`.
 """
 
 from __future__ import annotations
 
-from benchmarks import harness  # noqa: F401 # isort: skip  (first: sets the XLA CPU flags before jax loads)
+from benchmarks import harness  # isort: skip  (first: it sets the XLA CPU flags before jax is imported)
 
 import argparse
 import json
-import os
 import time
-from pathlib import Path
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import numpy as np
 
-from purerl.agents import hnpg  # noqa: E402
-from purerl.logging import machine, versions  # noqa: E402
-from purerl.sweep import seed_keys  # noqa: E402
+from benchmarks.harness import SPEED
+from purerl import stats
+from purerl.agents import hnpg
+from purerl.sweep import seed_keys
 
-RESULTS = Path(__file__).parent / "results"
 NOTE = "2-core CPU shared with ~6 other jobs (load average ~10): timings are noisy upper bounds."
-
-
-def _timed(fn, *args):
-    t = time.perf_counter()
-    out = jax.block_until_ready(fn(*args))
-    return out, time.perf_counter() - t
+SOLVED_SUCCESS, SOLVE_WINDOW = 0.5, 10  # the paper's rule: 10-iteration moving average of success > 0.5
 
 
 def compile_chunked(agent, seeds: int, chunk: int):
     """Compile the vmapped init and a scan of `chunk` vmapped updates apart from running them ->
     (initial state, compiled chunk, timings dict)."""
     keys = seed_keys(range(seeds))
-    t = time.perf_counter()
-    init_c = jax.jit(jax.vmap(agent.init)).lower(keys).compile()
-    compile_init = time.perf_counter() - t
-    state, init_run = _timed(init_c, keys)
+    init_c, compile_init = harness.compile_timed(jax.vmap(agent.init), keys)
+    state, init_run = harness.run_timed(init_c, keys)
 
     def run_chunk(state):
         return jax.lax.scan(lambda s, _: jax.vmap(agent.update)(s), state, None, length=chunk)
 
-    t = time.perf_counter()
-    chunk_c = jax.jit(run_chunk).lower(state).compile()
+    chunk_c, compile_chunk = harness.compile_timed(run_chunk, state)
     timings = {
         "compile_init_s": compile_init,
         "init_run_s (offline data collection)": init_run,
-        "compile_update_chunk_s": time.perf_counter() - t,
+        "compile_update_chunk_s": compile_chunk,
         "iterations_per_chunk": chunk,
     }
     return state, chunk_c, timings
@@ -74,7 +65,7 @@ def speed(seeds: int, chunk: int, chunks: int, horizon: int) -> dict:
     state, chunk_c, timings = compile_chunked(agent, seeds, chunk)
     times = []
     for _ in range(chunks):
-        (state, metrics), dt = _timed(chunk_c, state)
+        (state, metrics), dt = harness.run_timed(chunk_c, state)
         times.append(dt)
     run_s = float(np.median(times))
     return {
@@ -91,18 +82,10 @@ def speed(seeds: int, chunk: int, chunks: int, horizon: int) -> dict:
     }
 
 
-def samples_to_solve(success: np.ndarray, steps_per_iter: int, window: int = 10) -> list:
-    """First iteration whose trailing moving average of the batch success exceeds 0.5 -> online samples."""
-    out = []
-    for s in success:
-        ma = (
-            np.convolve(s, np.ones(window) / window, mode="full")[: len(s)]
-            * window
-            / np.minimum(np.arange(1, len(s) + 1), window)
-        )
-        hit = np.nonzero((ma > 0.5) & (np.arange(len(s)) >= window - 1))[0]
-        out.append(int((hit[0] + 1) * steps_per_iter) if len(hit) else None)
-    return out
+def samples_to_solve(success: np.ndarray, steps_per_iter: int) -> list:
+    """Per seed, the online samples at the first iteration that meets the stopping rule (None: never)."""
+    steps = steps_per_iter * np.arange(1, success.shape[-1] + 1)
+    return stats.samples_to_solve(success, steps, SOLVED_SUCCESS, window=SOLVE_WINDOW)
 
 
 def solve(horizons, iters, seeds: int) -> dict:
@@ -110,12 +93,8 @@ def solve(horizons, iters, seeds: int) -> dict:
     for horizon, n in zip(horizons, iters, strict=True):
         for hybrid in (True, False):
             config = hnpg.Config(horizon=horizon, num_iters=n, hybrid=hybrid)
-            train = jax.jit(jax.vmap(hnpg.make_train(config)))
-            keys = seed_keys(range(seeds))
-            t = time.perf_counter()
-            compiled = train.lower(keys).compile()
-            compile_s = time.perf_counter() - t
-            (_, metrics), run_s = _timed(compiled, keys)
+            timing = harness.timed(jax.vmap(hnpg.make_train(config)), seed_keys(range(seeds)))
+            compile_s, run_s, metrics = timing.compile_s, timing.run_s, timing.out[1]
             success = np.asarray(metrics["success"])
             solved = samples_to_solve(success, config.steps_per_iter)
             row = {
@@ -153,7 +132,7 @@ def headline(
     success, chunk_times, suffix_history = [], [], []
     result = {}
     while len(success) * chunk < iters:
-        (state, metrics), dt = _timed(chunk_c, state)
+        (state, metrics), dt = harness.run_timed(chunk_c, state)
         chunk_times.append(dt)
         success.append(np.asarray(metrics["success"]).T)  # (seeds, chunk)
         curve = np.concatenate(success, axis=1)
@@ -199,8 +178,30 @@ def headline(
     return result
 
 
-def main():
-    parser = argparse.ArgumentParser()
+def as_result(mode: str, name: str, measured: dict, note: str) -> dict:
+    """One mode's measurements as a harness SPEED result; `extra` keeps every measured field."""
+    extra = {**measured, "note": note}
+    if mode == "solve":
+        runs = measured["runs"]
+        run_s = sum(r["run_s"] for r in runs)
+        samples = sum(r["seeds"] * r["sample_cap"] for r in runs)
+        what = "HNPG and on-policy TRPO: online samples to solve the lock vs horizon"
+        return harness.result(SPEED, name, what, algo="hnpg", env="combination lock",
+                              compile_s=round(sum(r["compile_s"] for r in runs), 3), run_s=round(run_s, 3),
+                              throughput=samples / run_s, throughput_unit="online env steps/s (all runs)",
+                              extra=extra)
+    run_s = float(np.median(measured["chunk_run_s"]))
+    what = measured.get("benchmark", f"HNPG update chunk, H={measured['horizon']} combination lock")
+    return harness.result(SPEED, name, what, algo="hnpg", env=f"combination lock H={measured['horizon']}",
+                          seeds=list(range(measured["seeds"])),
+                          compile_s=round(measured["compile_update_chunk_s"], 3), run_s=round(run_s, 4),
+                          throughput=measured["iterations_per_s (all seeds together)"],
+                          throughput_unit="iterations/s (all seeds)", extra=extra)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_hnpg", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["speed", "solve", "headline"])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--chunk", type=int, default=5)
@@ -213,40 +214,33 @@ def main():
     parser.add_argument("--max-seconds", type=float, default=float("inf"), help="headline: wall-clock cap")
     parser.add_argument("--trpo", action="store_true", help="headline: hybrid=False")
     parser.add_argument("--name", default=None, help="result file name (without .json)")
-    parser.add_argument("--out", default=str(RESULTS), help="results folder")
+    parser.add_argument("--out", default=str(harness.RESULTS), help="results folder")
     parser.add_argument("--note", default=NOTE, help="what the machine was doing (stored in the result)")
-    args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    args = parser.parse_args(argv)
     default_name = {
         "speed": "hnpg_speed",
         "solve": "hnpg_solve",
         "headline": f"hnpg_headline_h{args.horizon}" + ("_trpo" if args.trpo else ""),
     }[args.what]
-    path = out / f"{args.name or default_name}.json"
+    name = args.name or default_name
 
-    def write(result: dict) -> None:
-        result.update(
-            versions=versions(),
-            machine=machine(),
-            note=args.note,
-            command="python -m benchmarks.bench_hnpg " + " ".join(os.sys.argv[1:]),
-        )
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(result, indent=2, default=str))
-        tmp.replace(path)  # atomic: a reader never sees half a file
+    def write(measured: dict) -> dict:  # atomic, so a reader never sees half a file
+        res = as_result(args.what, name, measured, args.note)
+        harness.write(res, args.out)
+        return res
 
     if args.what == "speed":
-        result = speed(args.seeds, args.chunk, args.chunks, args.horizon)
+        measured = speed(args.seeds, args.chunk, args.chunks, args.horizon)
     elif args.what == "solve":
-        result = solve(args.horizons, args.iters or [150, 300], args.seeds)
+        measured = solve(args.horizons, args.iters or [150, 300], args.seeds)
     else:
         iters = args.iters[0] if args.iters else 1500
-        result = headline(args.horizon, iters, args.seeds, args.chunk, args.max_seconds, not args.trpo, write)
-    write(result)
-    print(
-        json.dumps({k: v for k, v in result.items() if k != "success_per_iteration"}, indent=2, default=str)
-    )
+        measured = headline(args.horizon, iters, args.seeds, args.chunk, args.max_seconds, not args.trpo,
+                            write)
+    res = write(measured)
+    shown = {k: v for k, v in measured.items() if k != "success_per_iteration"}
+    print(json.dumps(shown, indent=2, default=str))
+    print(f"{name}: {harness.one_line(res)}")
 
 
 if __name__ == "__main__":
