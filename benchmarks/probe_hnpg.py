@@ -7,32 +7,37 @@ actions the offline expert takes). It also records the per-timestep good-action 
 iterations (`hnpg.good_action_probability`).
 
 Usage: `python -m benchmarks.probe_hnpg --horizon 30 --iters 400` -> benchmarks/results/hnpg_probe_h30.json
+(a harness SPEED result, iterations/s; the history and probes under `extra`). `bench_hnpg` measures speed
+and samples to solve; this probe is the only source of the critics' values (docs/algorithms/hnpg.md).
 """
 
 from __future__ import annotations
 
-from benchmarks import harness  # noqa: F401 # isort: skip  (first: sets the XLA CPU flags before jax loads)
+from benchmarks import harness  # isort: skip  (first: it sets the XLA CPU flags before jax is imported)
 
 import argparse
 import json
-import sys
-import time
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-from benchmarks.harness import RESULTS  # noqa: E402
-from purerl.agents import hnpg  # noqa: E402
-from purerl.logging import machine, versions  # noqa: E402
+from benchmarks.harness import SPEED
+from purerl.agents import hnpg
+
+CHUNK = 100  # iterations per compiled call; the history is recorded after each
 
 
-def main():
-    parser = argparse.ArgumentParser()
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.probe_hnpg", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--horizon", type=int, default=30)
     parser.add_argument("--iters", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    parser.add_argument("--out", default=str(harness.RESULTS), help="results folder")
+    args = parser.parse_args(argv)
+    if args.iters < CHUNK:
+        parser.error(f"--iters must be at least {CHUNK} (one compiled chunk), got {args.iters}")
     config = hnpg.Config(horizon=args.horizon)
     agent, parts = hnpg.make_agent_and_parts(config)
     env, policy_net, q_net = parts["env"], parts["policy_net"], parts["q_net"]
@@ -40,16 +45,18 @@ def main():
     add_seed_axis = lambda tree: jax.tree.map(lambda x: x[None], tree)  # noqa: E731
 
     state = jax.jit(agent.init)(jax.random.key(args.seed))
-    run = jax.jit(lambda s: jax.lax.scan(lambda s, _: agent.update(s), s, None, length=100))
-    history, t = [], time.perf_counter()
-    for i in range(args.iters // 100):
-        state, metrics = run(state)
+    run, compile_s = harness.compile_timed(
+        lambda s: jax.lax.scan(lambda s, _: agent.update(s), s, None, length=CHUNK), state)
+    history, run_s = [], []
+    for i in range(args.iters // CHUNK):
+        (state, metrics), seconds = harness.run_timed(run, state)
+        run_s.append(seconds)
         p = np.asarray(
             p_good_fn(add_seed_axis(state.policy), add_seed_axis(state.env_params), jax.random.key(i))
         )
         history.append(
             {
-                "iteration": (i + 1) * 100,
+                "iteration": (i + 1) * CHUNK,
                 "batch_success_last_10": float(metrics["success"][-10:].mean()),
                 "mean_reach_last_10 (steps on the lock)": float(metrics["mean_reach"][-10:].mean()),
                 "p_good_action_per_h": p[0].round(3).tolist(),
@@ -83,23 +90,16 @@ def main():
                 }
             )
             print(json.dumps(probes[-1]), flush=True)
-    result = {
-        "benchmark": f"HNPG probe, H={args.horizon} lock: late-timestep critics Q_h(s, e_k) and policies",
-        "horizon": args.horizon,
-        "seed": args.seed,
-        "iterations": args.iters,
-        "offline_eps": config.offline_eps if config.offline_eps is not None else 1 / args.horizon,
-        "history": history,
-        "probes": probes,
-        "wall_s": time.perf_counter() - t,
-        "versions": versions(),
-        "machine": machine(),
-        "command": "python -m benchmarks.probe_hnpg " + " ".join(sys.argv[1:]),
-    }
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"hnpg_probe_h{args.horizon}.json"
-    path.write_text(json.dumps(result, indent=2))
-    print(f"wrote {path}")
+    what = f"HNPG probe, H={args.horizon} lock: late-timestep critics Q_h(s, e_k) and policies"
+    extra = {"horizon": args.horizon, "seed": args.seed, "iterations": args.iters,
+             "offline_eps": config.offline_eps if config.offline_eps is not None else 1 / args.horizon,
+             "history": history, "probes": probes, "chunk_run_s": run_s}
+    best = min(run_s)
+    result = harness.result(SPEED, f"hnpg_probe_h{args.horizon}", what, algo="hnpg",
+                            env=f"combination lock H={args.horizon}", seeds=[args.seed],
+                            compile_s=round(compile_s, 3), run_s=round(best, 4), throughput=CHUNK / best,
+                            throughput_unit="iterations/s (one seed)", extra=extra)
+    print(f"{result['name']}: {harness.one_line(result)} -> {harness.write(result, args.out)}")
 
 
 if __name__ == "__main__":
