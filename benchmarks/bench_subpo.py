@@ -1,24 +1,23 @@
 """SubPO throughput: epochs/s on 30x30 coverage at the paper's setting (B = 500 trajectories, H = 80).
 
-Compile time is measured separately (`jax.jit(f).lower(args).compile()`), then the compiled chunk of
-`--epochs` updates (a lax.scan) is timed with block_until_ready, best of `--repeats`.
+The harness's timer (`harness.timed`) compiles the chunk of `--epochs` updates (a lax.scan) apart, runs it
+once untimed, then times it to completion, best of `--repeats`. The result: a harness SPEED result (SubPO-M's
+env steps/s; every variant under `extra.results`).
 
     python -m benchmarks.bench_subpo [--epochs 5] [--repeats 2] [--out benchmarks/results/subpo.json]
 """
 
 from __future__ import annotations
 
-from benchmarks import harness  # noqa: F401 # isort: skip  (first: sets the XLA CPU flags before jax loads)
+from benchmarks import harness  # isort: skip  (first: it sets the XLA CPU flags before jax is imported)
 
 import argparse
 import os
-import sys
-import time
 
-import jax  # noqa: E402
+import jax
 
-from purerl.agents import subpo  # noqa: E402
-from purerl.logging import machine, versions, write_json  # noqa: E402
+from benchmarks.harness import SPEED
+from purerl.agents import subpo
 
 VARIANTS = {
     "SubPO-M": dict(),
@@ -34,17 +33,8 @@ def bench(config: subpo.Config, epochs: int, repeats: int) -> dict:
     def chunk(state):
         return jax.lax.scan(lambda s, _: agent.update(s), state, None, length=epochs)
 
-    t0 = time.perf_counter()
-    compiled = jax.jit(chunk).lower(state).compile()
-    compile_s = time.perf_counter() - t0
-    jax.block_until_ready(compiled(state))  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out, metrics = compiled(state)
-        jax.block_until_ready((out, metrics))
-        times.append(time.perf_counter() - t0)
-    run_s = min(times)
+    timing = harness.timed(chunk, state, repeats=repeats, warmup=True)
+    compile_s, run_s, metrics = timing.compile_s, timing.run_s, timing.out[1]
     steps = epochs * agent.steps_per_iteration
     return {
         "compile_s": compile_s,
@@ -59,11 +49,12 @@ def bench(config: subpo.Config, epochs: int, repeats: int) -> dict:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_subpo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "subpo.json"))
+    parser.add_argument("--out", default=str(harness.RESULTS / "subpo.json"), help="result file (.json)")
     parser.add_argument(
         "--note",
         default="2-core CPU shared with ~6 other jobs at the time (load average ~10): "
@@ -79,18 +70,15 @@ def main(argv=None):
             {k: round(v, 3) if isinstance(v, float) else v for k, v in results[name].items()},
             flush=True,
         )
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    write_json(
-        args.out,
-        {
-            "benchmark": "subpo epochs/s, 30x30 coverage, B=500, H=80 (one seed, one jitted chunk of epochs)",
-            "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
-            "results": results,
-            "note": args.note,
-            "versions": versions(),
-            "machine": machine(),
-        },
-    )
+    first = results[args.variants[0]]
+    what = "subpo epochs/s, 30x30 coverage, B=500, H=80 (one seed, one jitted chunk of epochs)"
+    res = harness.result(SPEED, os.path.basename(args.out).removesuffix(".json"), what, algo="subpo",
+                         env="coverage", seeds=[0], compile_s=first["compile_s"], run_s=first["run_s"],
+                         throughput=first["env_steps_per_s"],
+                         throughput_unit=f"env steps/s ({args.variants[0]})",
+                         extra={"results": results, "note": args.note})
+    path = harness.write(res, os.path.dirname(os.path.abspath(args.out)))
+    print(f"{res['name']}: {harness.one_line(res)} -> {path}")
 
 
 if __name__ == "__main__":
