@@ -1,37 +1,32 @@
 """PRDC nearest-neighbour search speed: exact (fp32 HIGHEST) vs the fast mode (low-precision block scores,
 running top-32 per block, exact fp32 re-rank) at score precision `default` (fp32 Precision.DEFAULT) and
 `bf16`. Queries/s for M = 256 queries, D = 23 (halfcheetah's obs 17 + act 6), N in {100k, 1M} rows, block
-65536; compile timed apart from run time (`jax.jit(f).lower(...).compile()`), then `--reps` calls per mode,
+65536; compile timed apart from run time (`harness.compile_timed`), then `--reps` calls per mode,
 interleaved across modes. Also the PRDC gradient-update cost (exact vs fast search) relative to TD3+BC on a
 synthetic 1M-row hopper-shaped dataset (D = 14; reuses `workloads.synthetic_file` /
 `time_offline_updates`; one actor step, hence one search, per 2 updates; 1 seed).
 
 Usage: `python -m benchmarks.bench_nn_search [--rows 100000 1000000 --reps 5 --update-rows 1000000]`
-       (`--update-rows 0` skips the update part) -> benchmarks/results/nn_search_speed.json
+       (`--update-rows 0` skips the update part) -> benchmarks/results/nn_search_speed.json, a harness SPEED
+       result (headline: exact search at the largest N, queries/s; every mode and ratio under `extra`).
 """
 
 from __future__ import annotations
 
-from benchmarks import harness  # noqa: F401 # isort: skip  (first: sets the XLA CPU flags before jax loads)
+from benchmarks import harness  # isort: skip  (first: it sets the XLA CPU flags before jax is imported)
 
 import argparse
 import json
 import os
-import sys
 import tempfile
-import time
-from pathlib import Path
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
+import jax.numpy as jnp
+import numpy as np
 
-from benchmarks.workloads import synthetic_file, time_offline_updates  # noqa: E402
-from purerl.agents import prdc, td3_bc  # noqa: E402
-from purerl.logging import machine, versions  # noqa: E402
+from benchmarks.harness import SPEED
+from benchmarks.workloads import synthetic_file, time_offline_updates
+from purerl.agents import prdc, td3_bc
 
-RESULTS = Path(__file__).parent / "results"
-OUT = RESULTS / "nn_search_speed.json"
 MODES = {  # name -> Config overrides
     "exact": {"search_mode": "exact"},
     "fast_default": {"search_mode": "fast", "fast_precision": "default"},
@@ -55,16 +50,12 @@ def search_part(args) -> list[dict]:
         xb, xsqb = prdc.blocked(x, args.block)
         compiled, compile_s, times, idx = {}, {}, {m: [] for m in MODES}, {}
         for name, overrides in MODES.items():
-            t = time.perf_counter()
-            search = jax.jit(prdc.search_fn(prdc.Config(**overrides)))
-            compiled[name] = search.lower(xb, xsqb, queries).compile()
-            compile_s[name] = time.perf_counter() - t
+            search = prdc.search_fn(prdc.Config(**overrides))
+            compiled[name], compile_s[name] = harness.compile_timed(search, xb, xsqb, queries)
             idx[name] = np.asarray(compiled[name](xb, xsqb, queries))  # warm-up call
         for _ in range(args.reps):
             for name, f in compiled.items():
-                t = time.perf_counter()
-                jax.block_until_ready(f(xb, xsqb, queries))
-                times[name].append(time.perf_counter() - t)
+                times[name].append(harness.run_timed(f, xb, xsqb, queries)[1])
         for name in MODES:
             best = min(times[name])
             r = {
@@ -114,8 +105,9 @@ def summarise(result: dict) -> dict:
     }
 
 
-def main():
-    parser = argparse.ArgumentParser()
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_nn_search", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--dim", type=int, default=23)
     parser.add_argument("--queries", type=int, default=256)
@@ -124,26 +116,27 @@ def main():
     parser.add_argument("--update-rows", type=int, default=1_000_000)
     parser.add_argument("--updates", type=int, default=10)
     parser.add_argument("--chunks", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument("--out", default=str(harness.RESULTS), help="results folder")
+    args = parser.parse_args(argv)
     load_start = [round(x, 2) for x in os.getloadavg()]
-    result = {
-        "benchmark": "PRDC nearest-neighbour search: exact vs fast (top-32 per block + exact re-rank)",
-        "command": "python -m benchmarks.bench_nn_search " + " ".join(sys.argv[1:]),
-        "search": search_part(args) if args.rows else [],
-    }
+    result = {"search": search_part(args) if args.rows else []}
     result["search_time_ratios"] = summarise(result)
     if args.update_rows:
         result["prdc_updates"], result["cost_ratios_per_update"] = update_part(args)
-    result.update(
-        note=NOTE,
-        load_average_1_5_15min={"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]},
-        versions=versions(),
-        machine=machine(),
-    )
-    RESULTS.mkdir(exist_ok=True)
-    with open(OUT, "w") as f:
-        json.dump(result, f, indent=2)
-    print(f"wrote {OUT}")
+    result.update(note=NOTE, load_average_1_5_15min={"start": load_start,
+                                                     "end": [round(x, 2) for x in os.getloadavg()]})
+    what = "PRDC nearest-neighbour search: exact vs fast (top-32 per block + exact re-rank)"
+    exact = [r for r in result["search"] if r["mode"] == "exact"]
+    if exact:  # the headline: exact search at the largest N
+        head = exact[-1]
+        timing = dict(compile_s=head["compile_s"], run_s=head["best_s"], throughput=head["queries_per_s"],
+                      throughput_unit=f"queries/s (exact, {head['rows']:,} rows)")
+    else:  # only the update part ran: PRDC's exact-search updates
+        head = next(r for r in result["prdc_updates"] if r["algo"] == "prdc_exact")
+        timing = dict(compile_s=head["compile_s"], run_s=min(head["call_s"]),
+                      throughput=head["updates_per_s_per_seed"], throughput_unit="updates/s (PRDC, exact)")
+    res = harness.result(SPEED, "nn_search_speed", what, algo="prdc", env="synthetic", **timing, extra=result)
+    print(f"{res['name']}: {harness.one_line(res)} -> {harness.write(res, args.out)}")
 
 
 if __name__ == "__main__":
