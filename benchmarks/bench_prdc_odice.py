@@ -21,26 +21,24 @@ Usage: `python -m benchmarks.bench_prdc_odice [--rows 1000000 --updates 50 --chu
 
 from __future__ import annotations
 
-from benchmarks import harness  # noqa: F401 # isort: skip  (first: sets the XLA CPU flags before jax loads)
+from benchmarks import harness  # isort: skip  (first: it sets the XLA CPU flags before jax is imported)
 
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 import typing
 from pathlib import Path
 
-import h5py  # noqa: E402
-import numpy as np  # noqa: E402
+import h5py
+import numpy as np
 
-from benchmarks.workloads import synthetic_file, time_offline_updates  # noqa: E402
-from purerl import data as pdata  # noqa: E402
-from purerl.agents import odice, prdc, td3_bc  # noqa: E402
-from purerl.logging import machine, versions  # noqa: E402
+from benchmarks.harness import SPEED
+from benchmarks.workloads import synthetic_file, time_offline_updates
+from purerl import data as pdata
+from purerl.agents import odice, prdc, td3_bc
 
-RESULTS = Path(__file__).parent / "results"
 CACHE = Path.home() / ".cache" / "purerl" / "datasets"
 HOPPER_KINDS = ("random", "medium-replay", "full-replay", "medium", "expert", "medium-expert")
 KEYS = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
@@ -82,8 +80,24 @@ def ratios(results: list[dict]) -> dict:
     return out
 
 
-def main():
-    parser = argparse.ArgumentParser()
+def as_result(name: str, args, results: list[dict], elapsed_s: float) -> dict:
+    """A harness SPEED result: the first run's updates/s as the headline, every run under extra.results."""
+    first = results[0]
+    what = ("offline gradient updates/s, batch 256, 256x256 nets, dataset closed over; PRDC's search modes "
+            "(all exact): tree = kd-tree leaves of 256 rows, exact = blocked brute force (block 65536, fp32 "
+            "HIGHEST)")
+    return harness.result(
+        SPEED, name, what, algo=first["algo"], env=f"hopper ({args.data})", seeds=list(range(first["seeds"])),
+        compile_s=first["compile_s"], run_s=min(first["call_s"]), throughput=first["updates_per_s_all_seeds"],
+        throughput_unit=f"updates/s ({first['algo']}, all seeds)",
+        extra={"data": args.data, "rows": args.rows, "results": results,
+               "cost_ratios_per_update": ratios(results), "elapsed_s": round(elapsed_s, 1),
+               "load_average_1_5_15min": os.getloadavg()})
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_prdc_odice", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", choices=("hopper", "synthetic"), default="hopper")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--updates", type=int, default=50, help="gradient steps per timed call")
@@ -93,9 +107,9 @@ def main():
     search_modes = typing.get_args(typing.get_type_hints(prdc.Config)["search_mode"])
     parser.add_argument("--prdc-modes", nargs="+", default=["tree", "exact"], choices=search_modes)
     parser.add_argument("--odice", action="store_true", help="also time O-DICE")
-    parser.add_argument("--out", default="")
-    args = parser.parse_args()
-    out = Path(args.out or RESULTS / f"prdc_odice_speed_{args.data}_{args.rows}.json")
+    parser.add_argument("--out", default="", help="result file (.json); default results/prdc_odice_speed_...")
+    args = parser.parse_args(argv)
+    out = Path(args.out or harness.RESULTS / f"prdc_odice_speed_{args.data}_{args.rows}.json")
     results, start = [], time.time()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "hopper-bench.hdf5")
@@ -116,30 +130,9 @@ def main():
                 }
                 print(json.dumps(r), flush=True)
                 results.append(r)
-                out.parent.mkdir(parents=True, exist_ok=True)
-                tmp_out = out.with_suffix(".tmp")
-                tmp_out.write_text(
-                    json.dumps(
-                        {
-                            "benchmark": "offline gradient updates/s, batch 256, 256x256 nets, dataset "
-                            "closed over; PRDC's search modes (all exact): tree = kd-tree leaves of 256 "
-                            "rows, exact = blocked brute force "
-                            "(block 65536, fp32 HIGHEST)",
-                            "command": "python -m benchmarks.bench_prdc_odice " + " ".join(sys.argv[1:]),
-                            "data": args.data,
-                            "rows": args.rows,
-                            "results": results,
-                            "cost_ratios_per_update": ratios(results),
-                            "elapsed_s": round(time.time() - start, 1),
-                            "load_average_1_5_15min": os.getloadavg(),
-                            "versions": versions(),
-                            "machine": machine(),
-                        },
-                        indent=2,
-                    )
-                )
-                tmp_out.replace(out)
-    print(f"wrote {out}")
+                res = as_result(out.stem, args, results, time.time() - start)
+                harness.write(res, out.parent)  # after every run: a stopped run keeps what it finished
+    print(f"{res['name']}: {harness.one_line(res)} -> {out}")
 
 
 if __name__ == "__main__":
