@@ -2,24 +2,23 @@
 population on 1 device vs sharded over 2 devices.
 
 Two fake host devices in one process can hang in XLA's CPU runtime here (jaxlib's batched LAPACK kernels
-block the shared intra-op pool: README, "Known issues"), so "2 devices" is measured the
+block the shared intra-op pool: README, "Known limitations"), so "2 devices" is measured the
 way `purerl train` uses both cores: 2 processes with one CPU device each, joined by jax.distributed on
 127.0.0.1, the population sharded over them by `purerl.sweep.over_seeds` (shard_map). Compile time is
-measured separately from the generations.
+measured apart from the generations (`harness.compile_timed`, then each generation by `harness.run_timed`).
 
     python -m benchmarks.bench_es_processes --generations 5
 """
 
 from __future__ import annotations
 
-from benchmarks import harness  # noqa: F401 # isort: skip  (first: sets the XLA CPU flags before jax loads)
+from benchmarks import harness  # isort: skip  (first: sets the XLA CPU flags before jax loads)
 
 import argparse
 import json
 import os
 import subprocess
 import sys
-import time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--generations", type=int, default=5)
@@ -56,15 +55,12 @@ def worker():
     lpo.validate_meta(cfg)
     es, template, generation = lpo.make_generation(cfg)
     state = lpo.init_es_state(cfg, es, template)
-    t = time.perf_counter()
-    step = jax.jit(generation).lower(state, generation_key(0, 0)).compile()
-    compile_s = time.perf_counter() - t
+    step, compile_s = harness.compile_timed(generation, state, generation_key(0, 0))
     times = []
     for g in range(args.generations):
-        t = time.perf_counter()
-        state, fitness = step(state, generation_key(0, g))
+        (state, fitness), seconds = harness.run_timed(step, state, generation_key(0, g))
         fitness = to_host(fitness)
-        times.append(time.perf_counter() - t)
+        times.append(seconds)
     if args.worker <= 0:
         with open(args.result, "w") as f:
             json.dump(
@@ -87,7 +83,8 @@ def launch(processes: int, xla_flags: str, result: str):
     port = str(free_port())
     cmd = [
         sys.executable,
-        __file__,
+        "-m",
+        "benchmarks.bench_es_processes",
         "--generations",
         str(args.generations),
         "--population",
@@ -115,7 +112,7 @@ if args.worker >= 0:
 
 import numpy as np  # noqa: E402
 
-from purerl import logging as plog  # noqa: E402
+from benchmarks.harness import SPEED  # noqa: E402
 from purerl.cpu import CPU_XLA_FLAGS  # noqa: E402
 
 SCHEDULER_OFF = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
@@ -135,19 +132,16 @@ for label, (processes, flags) in setups.items():
         f"{label}: compile {r['compile_s']:.1f} s, {r['seconds_per_generation_median']:.2f} s/generation",
         flush=True,
     )
-out = {
-    "benchmark": "seconds per ES generation, TA-LPO (from scratch) with inner PPO on CartPole-v1",
-    "command": "python -m benchmarks.bench_es_processes " + " ".join(sys.argv[1:]),
-    "population": args.population,
-    "inner_env_steps_per_member": args.total_timesteps,
-    "generations_timed": args.generations,
-    "results": results,
-    "why_processes": "2 fake host devices in one process deadlock in XLA's CPU runtime on this machine; "
-    "2 processes with one CPU device each is how purerl uses both cores",
-    "load_average_before_after": [load_before, os.getloadavg()[0]],
-    "versions": plog.versions(),
-    "machine": plog.machine(),
-}
-os.makedirs("benchmarks/results", exist_ok=True)
-with open(f"benchmarks/results/{args.name}.json", "w") as f:
-    json.dump(out, f, indent=1)
+sharded = results[list(setups)[-1]]
+what = "seconds per ES generation, TA-LPO (from scratch) with inner PPO on CartPole-v1"
+res = harness.result(
+    SPEED, args.name, what, algo="lpo", env="CartPole-v1", compile_s=round(sharded["compile_s"], 3),
+    run_s=sharded["seconds_per_generation_median"],
+    throughput=args.population * args.total_timesteps / sharded["seconds_per_generation_median"],
+    throughput_unit="inner env steps/s (2 processes)",
+    extra={"population": args.population, "inner_env_steps_per_member": args.total_timesteps,
+           "generations_timed": args.generations, "results": results,
+           "why_processes": "2 fake host devices in one process deadlock in XLA's CPU runtime on this "
+                            "machine; 2 processes with one CPU device each is how purerl uses both cores",
+           "load_average_before_after": [load_before, os.getloadavg()[0]]})
+print(f"{args.name}: {harness.one_line(res)} -> {harness.write(res)}")
