@@ -9,6 +9,7 @@ whose numbers fit no table is listed under "Other results" with its scalar numbe
 
 from __future__ import annotations
 
+import argparse
 import glob
 import json
 import os
@@ -250,7 +251,9 @@ def render(files: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     text = render(load())
     tmp = HERE / "README.md.tmp"
     tmp.write_text(text)
