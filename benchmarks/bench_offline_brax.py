@@ -23,12 +23,6 @@ import sys
 import time
 from pathlib import Path
 
-# Big vmapped programs can wedge XLA's CPU scheduler on small machines (README, "Known issues").
-if "xla_cpu_enable_concurrency_optimized_scheduler" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + " --xla_cpu_enable_concurrency_optimized_scheduler=false"
-    ).strip()
-
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 

@@ -26,13 +26,6 @@ import os
 import sys
 import time
 
-# A run without this flag hung (0 % CPU) in PMOE-PPO's compile/first call on the loaded 2-core CPU: the XLA
-# CPU scheduler deadlock of the README's "Known issues". Set before jax is imported.
-if "xla_cpu_enable_concurrency_optimized_scheduler" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + " --xla_cpu_enable_concurrency_optimized_scheduler=false"
-    ).strip()
-
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
