@@ -24,62 +24,22 @@
 # of the optimal reward exceeds 0.5; we estimate that probability by the success rate of each iteration's
 # on-policy batch. **Budget:** the paper runs 5 seeds and gives up at 1e8 online samples; the authors' code
 # runs 1500 iterations of 1000 steps (1.5 M samples). The recorded runs (CPU up to H =
-# 20; one H100 for H = 30 and 50 at the full 1.5 M samples) are read from `benchmarks/results/` and plotted in
-# the last section.
+# 20; one H100 for H = 30 and 50 at the full 1.5 M samples) are read from `benchmarks/results/` and plotted
+# below. Nothing is trained here: compiling even a tiny HNPG program takes minutes on a 2-core CPU (about 10
+# minutes per recorded CPU run, 13 s on the H100), and the recorded H = 5 runs already make the short-lock
+# comparison of HNPG against on-policy TRPO. The agent's code paths are exercised by the test suite; smoke
+# mode (`PURERL_NOTEBOOK_SMOKE=1`, CI) runs the same cells and takes seconds.
 
 # %%
-import json
-import os
-import time
-from pathlib import Path
-
-import jax
 import matplotlib.pyplot as plt
 import numpy as np
 
-from purerl import stats
-from purerl.agents import hnpg
-from purerl.sweep import seed_keys
-
-SMOKE = os.environ.get("PURERL_NOTEBOOK_SMOKE", "0") == "1"
-
-
-# %% [markdown]
-# ## Live demo: a short lock, HNPG against on-policy TRPO
-#
-# Full mode: H = 3, 2 seeds, 40 iterations of 200 online steps, 2 000 offline episodes. Running it is cheap
-# but compiling it is not: the two programs took 7 minutes on the shared 2-core CPU when this notebook was
-# executed, almost all of it XLA compilation (hence XLA's slow-compile warnings below). Smoke mode (CI): 3
-# iterations of 30 steps, HNPG only (one compilation). Each iteration's batch
-# success rate is the curve the stopping rule reads (`purerl.stats.samples_to_solve`, 10-iteration window).
-
-# %%
-H, SEEDS = 3, 2
-if SMOKE:
-    BUDGET = dict(num_iters=3, batch_steps=30, offline_episodes=200, critic_steps=2)
-else:
-    BUDGET = dict(num_iters=40, batch_steps=200, offline_episodes=2000)
-fig, ax = plt.subplots(figsize=(6, 3.5))
-METHODS = ((True, "HNPG"),) if SMOKE else ((True, "HNPG"), (False, "TRPO (hybrid=False)"))
-for hybrid, name in METHODS:
-    config = hnpg.Config(horizon=H, hybrid=hybrid, **BUDGET)
-    t = time.time()
-    _, metrics = jax.jit(jax.vmap(hnpg.make_train(config)))(seed_keys(range(SEEDS)))
-    success = np.asarray(metrics["success"])  # (seeds, iterations)
-    samples = (np.arange(success.shape[1]) + 1) * config.steps_per_iter
-    solved = stats.samples_to_solve(success, samples, threshold=0.5, window=10)
-    elapsed = time.time() - t
-    print(f"H={H} {name:20s} online samples to solve per seed: {solved}  ({elapsed:.0f} s incl. compile)")
-    ax.plot(samples, success.mean(0), label=name)
-ax.axhline(0.5, color="gray", ls=":", label="stopping threshold")
-ax.set(xlabel="online samples per seed", ylabel="batch success (mean over seeds)", title=f"live, H = {H}")
-ax.legend(fontsize=8)
-plt.show()
+from purerl import recorded
 
 # %% [markdown]
 # ## Recorded runs: samples to solve vs horizon, and how far the long horizons got
 #
-# The cell below only reads result files (it runs in seconds, also in smoke mode):
+# The cell below reads these result files (`purerl.recorded`) and prints where each ran:
 # - `benchmarks/results/hnpg_solve.json` and `hnpg_headline_h*.json`: CPU runs (`bench_hnpg.py solve` /
 #   `headline`);
 # - `benchmarks/results/NVIDIA_H100_80GB_HBM3/hnpg_headline_h{30,50}.json`: one H100, 5 seeds, 1 500
@@ -91,23 +51,23 @@ plt.show()
 # H of them are right; this shows which ones are.
 
 # %%
-
-
-root = Path("../benchmarks/results")  # the notebook runs in notebooks/
 rows = {}  # (H, method) -> (samples to solve per seed, sample cap, where)
-solve = root / "hnpg_solve.json"
-if solve.exists():
-    for r in json.loads(solve.read_text())["runs"]:
-        rows[(r["horizon"], r["method"])] = (
-            r["samples_to_solve_per_seed (None = not solved within cap)"],
-            r["sample_cap"],
-            "CPU",
-        )
-heads = sorted(root.glob("hnpg_headline_h*.json")) + sorted(root.glob("*/hnpg_headline_h*.json"))
+solve = recorded.load("hnpg_solve")
+print("hnpg_solve:", recorded.provenance(solve))
+for r in solve["runs"]:
+    rows[(r["horizon"], r["method"])] = (
+        r["samples_to_solve_per_seed (None = not solved within cap)"],
+        r["sample_cap"],
+        recorded.device(solve),
+    )
+heads = sorted(recorded.RESULTS.glob("hnpg_headline_h*.json")) + sorted(
+    recorded.RESULTS.glob("*/hnpg_headline_h*.json")
+)
 diagnostics = {}
 for f in heads:
-    r = json.loads(f.read_text())
-    where = "CPU" if r["machine"]["platform"] == "cpu" else r["machine"]["device_kind"]
+    r = recorded.load(str(f.relative_to(recorded.RESULTS).with_suffix("")))
+    where = recorded.device(r)
+    print(f"{f.name}:", recorded.provenance(r))
     rows[(r["horizon"], r["method"])] = (
         r["samples_to_solve_per_seed (None = not solved yet)"],
         r["online_samples_per_seed"],
@@ -193,4 +153,4 @@ plt.tight_layout()
 #   iterations/s, compile 13 s), so the whole 1.5 M-sample run takes 107 s; on the shared 2-core CPU it is
 #   5–10 s per iteration.
 # - The numbers above come from `python benchmarks/bench_hnpg.py solve` / `headline` (hours on a 2-core CPU
-#   for H = 20) and the H100 runs; this notebook only reads their files and runs the short live demo.
+#   for H = 20) and the H100 runs; this notebook only reads their files.
