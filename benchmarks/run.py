@@ -4,6 +4,7 @@
     python -m benchmarks.run --suite ppo-pendulum          # PPO Pendulum-v1 1M steps, 4 seeds (+ curve)
     python -m benchmarks.run --suite ppo-halfcheetah       # PPO on brax halfcheetah, env steps/s
     python -m benchmarks.run --suite seed-scaling          # PPO CartPole-v1 100k steps, 1 -> 8 -> 64 seeds
+    python -m benchmarks.run --suite pmoe-pendulum         # (PMOE-)SAC and (PMOE-)PPO, Pendulum-v1, CPU
     python -m benchmarks.run --suite smoke                 # PPO CartPole-v1 100k steps, 1 seed (a minute)
     python -m benchmarks.run --suite accelerator --out DIR # headline benchmarks on a GPU (benchmarks/gpu.sh)
     python -m benchmarks.run --list
@@ -88,6 +89,14 @@ def ppo(name: str, num_seeds: int, what: str = "", **config) -> Entry:
     return Entry(name=name, algo="ppo", config=config, num_seeds=num_seeds, what=what)
 
 
+# PMOE against its base algorithm on Pendulum-v1 at a CPU budget (notebooks/pmoe.py plots these files).
+PMOE_SAC_PENDULUM = dict(env="Pendulum-v1", total_timesteps=6_000, rollout_steps=100, learning_starts=1_000,
+                         batch_size=128, hidden=(64, 64), eval_episodes=8)
+PMOE_PPO_PENDULUM = dict(env="Pendulum-v1", num_envs=16, num_steps=200, total_timesteps=10 * 16 * 200,
+                         update_epochs=5, num_minibatches=4, lr=1e-3, anneal_lr=False, gamma=0.95,
+                         ent_coef=0.0, clip_value=False, normalize_obs=True, eval_episodes=8, hidden=(64, 64))
+
+
 SUITES: dict[str, list[Entry]] = {
     "ppo-cartpole": [
         ppo("ppo_cartpole_500k_1seed", 1, env="CartPole-v1", total_timesteps=500_000),
@@ -101,6 +110,15 @@ SUITES: dict[str, list[Entry]] = {
     # Time per seed as the vmapped batch grows: the cost of a seed falls while the device has idle lanes.
     "seed-scaling": [ppo(f"ppo_cartpole_100k_{n}seeds", n, env="CartPole-v1", total_timesteps=100_000)
                      for n in (1, 8, 64)],
+    "pmoe-pendulum": [
+        Entry("pmoe_cpu_sac_pendulum_6k", "sac", PMOE_SAC_PENDULUM, 5, what="SAC, Pendulum-v1, 6k steps"),
+        Entry("pmoe_cpu_pmoe_sac_pendulum_6k", "pmoe_sac", dict(PMOE_SAC_PENDULUM, num_experts=4), 5,
+              what="PMOE-SAC (K=4), Pendulum-v1, 6k steps"),
+        Entry("pmoe_cpu_ppo_pendulum_32k", "ppo", PMOE_PPO_PENDULUM, 5, what="PPO, Pendulum-v1, 32k steps"),
+        Entry("pmoe_cpu_pmoe_ppo_pendulum_32k", "pmoe_ppo",
+              dict(PMOE_PPO_PENDULUM, num_experts=5, q_hidden=(64, 64, 64)), 5,
+              what="PMOE-PPO (K=5), Pendulum-v1, 32k steps"),
+    ],
     "smoke": [ppo("ppo_cartpole_100k_1seed_harness", 1, "the harness end to end: PPO CartPole-v1, 1 seed",
                   env="CartPole-v1", total_timesteps=100_000)],
     # The headline benchmarks on an accelerator, sized to finish in < 10 minutes on one GPU (gpu.sh).

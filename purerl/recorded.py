@@ -51,7 +51,7 @@ def provenance(record: dict) -> str:
     seeds = record.get("seeds")
     parts = [device(record)]
     parts += [budget] if isinstance(budget, str) else []  # a structured budget is printed by its reader
-    parts += [f"seeds {seeds}"] if seeds else []
+    parts += [f"seeds {seeds}" if len(seeds) <= 8 else f"{len(seeds)} seeds"] if seeds else []
     parts += [f"`{record['command']}`"] if record.get("command") else []
     parts += [f"recorded {record['recorded_at'][:10]}"] if record.get("recorded_at") else []
     return " | ".join(parts)
