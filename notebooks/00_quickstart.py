@@ -23,21 +23,18 @@
 # The full 500k-step runs, on the CPU and on an H200, are read from `benchmarks/results/` further down.
 
 # %%
-import json
 import os
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from purerl import runner, stats
+from purerl import recorded, runner, stats
 from purerl.agents import ppo
 from purerl.plotting import plot_curve
 
 SMOKE = os.environ.get("PURERL_NOTEBOOK_SMOKE", "0") == "1"
 TOTAL_TIMESTEPS = 20_000 if SMOKE else 100_000
 NUM_SEEDS = 2 if SMOKE else 4
-RESULTS = Path("../benchmarks/results")  # the notebook runs in notebooks/
 
 # %%
 config = ppo.Config(env="CartPole-v1", total_timesteps=TOTAL_TIMESTEPS, eval_episodes=16 if SMOKE else 128)
@@ -68,12 +65,13 @@ assert np.isfinite(s["final_return_mean"])
 
 # %%
 runs = {
-    "CPU (2 cores), 8 seeds": RESULTS / "ppo_cartpole_500k_8seeds.json",
-    "NVIDIA H200, 1024 seeds": RESULTS / "NVIDIA_H200" / "ppo_cartpole_500k_1024seeds.json",
+    "CPU (2 cores), 8 seeds": "ppo_cartpole_500k_8seeds",
+    "NVIDIA H200, 1024 seeds": "NVIDIA_H200/ppo_cartpole_500k_1024seeds",
 }
 fig, ax = plt.subplots(figsize=(6, 3.5))
-for label, path in runs.items():
-    record = json.loads(path.read_text())
+for label, name in runs.items():
+    record = recorded.load(name)
+    print(f"{name}: {recorded.provenance(record)}")
     mean, low, high = stats.bootstrap_ci(record["final_return_per_seed"])
     solved = sum(r == 500.0 for r in record["final_return_per_seed"])
     print(

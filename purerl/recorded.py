@@ -51,7 +51,10 @@ def provenance(record: dict) -> str:
     seeds = record.get("seeds")
     parts = [device(record)]
     parts += [budget] if isinstance(budget, str) else []  # a structured budget is printed by its reader
-    parts += [f"seeds {seeds}" if len(seeds) <= 8 else f"{len(seeds)} seeds"] if seeds else []
+    if isinstance(seeds, int):  # some records keep the number of seeds, not their list
+        parts.append(f"{seeds} seeds")
+    elif seeds:
+        parts.append(f"seeds {seeds}" if len(seeds) <= 8 else f"{len(seeds)} seeds")
     parts += [f"`{record['command']}`"] if record.get("command") else []
     parts += [f"recorded {record['recorded_at'][:10]}"] if record.get("recorded_at") else []
     return " | ".join(parts)

@@ -38,6 +38,7 @@ def test_provenance_leaves_out_what_a_record_lacks_and_structured_budgets():
     record = {"machine": {"platform": "gpu", "device_kind": "NVIDIA H100"}, "budget": {"updates": 40}}
     assert recorded.provenance(record) == "NVIDIA H100"
     assert recorded.provenance({**record, "seeds": list(range(1024))}) == "NVIDIA H100 | 1024 seeds"
+    assert recorded.provenance({**record, "seeds": 5}) == "NVIDIA H100 | 5 seeds"
 
 
 def test_a_missing_record_names_its_path():
