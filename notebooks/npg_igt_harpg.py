@@ -34,15 +34,14 @@
 # re-run here.
 
 # %%
-import json
 import os
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from purerl import pg_estimators as pge
+from purerl import recorded
 from purerl.agents import npg_igt
 from purerl.sweep import seed_keys
 
@@ -51,7 +50,6 @@ if SMOKE:
     ITERS, BATCH, SEEDS, HORIZON = 2, 100, 2, 50
 else:
     ITERS, BATCH, SEEDS, HORIZON = 10, 1000, 2, 200
-RESULTS = Path("../benchmarks/results")  # the notebook runs in notebooks/
 print("SMOKE" if SMOKE else "full", dict(iters=ITERS, batch=BATCH, seeds=SEEDS, horizon=HORIZON))
 
 # %% [markdown]
@@ -60,7 +58,8 @@ print("SMOKE" if SMOKE else "full", dict(iters=ITERS, batch=BATCH, seeds=SEEDS, 
 # `benchmarks/results/pg_CartPole-v1.json` (written by `python benchmarks/bench_pg.py`).
 
 # %%
-bench = json.loads((RESULTS / "pg_CartPole-v1.json").read_text())
+bench = recorded.load("pg_CartPole-v1")
+print(recorded.provenance(bench))
 fig, ax = plt.subplots(figsize=(6, 4))
 for r in bench["methods"].values():
     curve = np.asarray(r["train_return_curve_mean"])
@@ -117,11 +116,12 @@ plt.show()
 
 
 # %%
-brax_runs = {env: json.loads((RESULTS / f"pg_{env}.json").read_text()) for env in ("walker2d", "reacher")}
+brax_runs = {env: recorded.load(f"pg_{env}") for env in ("walker2d", "reacher")}
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for ax, (env, b) in zip(axes, brax_runs.items(), strict=False):
+    print(f"== {env}: {recorded.provenance(b)}")
     print(
-        f"== {env}: {b['seeds']} seeds x {b['iters']} iterations x {b['batch']} env steps "
+        f"   {b['seeds']} seeds x {b['iters']} iterations x {b['batch']} env steps "
         f"= {b['iters'] * b['batch']:,} steps per seed, backend {b.get('brax_backend')}"
     )
     for key in ("paper_budget", "dynamics_note", "gamma_0_note", "note"):
