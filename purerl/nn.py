@@ -144,6 +144,23 @@ def sample_tanh_gaussian(key: jax.Array, mean: jax.Array, log_std: jax.Array):
     return jnp.tanh(u), tanh_gaussian_log_prob(u, mean, log_std), u
 
 
+class TanhActor(nn.Module):
+    """obs -> MLP -> tanh: a deterministic policy, actions in [-1, 1] (max_action 1; the env rescales);
+    TD3+BC's and BC's actor."""
+
+    action_dim: int
+    hidden: tuple[int, ...] = (256, 256)
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, obs):
+        x = jnp.asarray(obs, jnp.float32)
+        act = activation_fn(self.activation)
+        for width in self.hidden:
+            x = act(nn.Dense(width)(x))
+        return jnp.tanh(nn.Dense(self.action_dim)(x))
+
+
 class TanhGaussianActor(nn.Module):
     """SAC-style actor: obs -> MLP trunk -> per-expert mean and log-std, each shaped (..., K, A).
 

@@ -26,7 +26,6 @@ LAZY_BY_DESIGN = {"purerl.cli"}
 KNOWN_LAYER_DEBT: set[tuple[str, str]] = set()
 # The agents an agent extends (and so may import, by their public names).
 EXTENDS = {
-    "purerl.agents.bc": {"purerl.agents.td3_bc"},  # TD3+BC's actor, trained by behaviour cloning alone
     "purerl.agents.prdc": {"purerl.agents.td3_bc"},
     "purerl.agents.pmoe_sac": {"purerl.agents.sac"},
     "purerl.agents.pmoe_ppo": {"purerl.agents.ppo"},

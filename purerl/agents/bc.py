@@ -20,8 +20,7 @@ from flax import struct
 
 from purerl import offline
 from purerl.agent import UPDATES, Agent, check_positive, train_fn
-from purerl.agents.td3_bc import Actor
-from purerl.nn import Activation
+from purerl.nn import Activation, TanhActor
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
                                brax_backend=config.brax_backend)
     dataset = data.data
     obs_dim, action_dim = dataset["observations"].shape[1], dataset["actions"].shape[1]
-    actor = Actor(action_dim, config.hidden, config.activation)
+    actor = TanhActor(action_dim, config.hidden, config.activation)
     tx = optax.adam(config.lr)
 
     def init(key):

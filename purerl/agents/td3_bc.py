@@ -19,7 +19,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
@@ -27,7 +26,7 @@ from flax import struct
 
 from purerl import offline
 from purerl.agent import UPDATES, Agent, check_positive, train_fn
-from purerl.nn import Activation, EnsembleQ, activation_fn
+from purerl.nn import Activation, EnsembleQ, TanhActor
 
 
 @dataclass(frozen=True)
@@ -54,20 +53,7 @@ class Config(offline.OfflineConfig):
     """hidden activation"""
 
 
-class Actor(nn.Module):
-    """obs -> MLP -> tanh, actions in [-1, 1] (max_action 1; the env rescales)."""
-
-    action_dim: int
-    hidden: tuple[int, ...] = (256, 256)
-    activation: str = "relu"
-
-    @nn.compact
-    def __call__(self, obs):
-        x = jnp.asarray(obs, jnp.float32)
-        act = activation_fn(self.activation)
-        for width in self.hidden:
-            x = act(nn.Dense(width)(x))
-        return jnp.tanh(nn.Dense(self.action_dim)(x))
+Actor = TanhActor  # the deterministic actor (BC trains the same one)
 
 
 @struct.dataclass
