@@ -18,6 +18,9 @@ from typing import Annotated
 from purerl.cpu import with_cpu_flags
 from purerl.flags import fail as _fail  # light: no jax import (keeps `purerl --help` fast)
 
+# Every other purerl module is imported inside the command that needs it: `purerl --help` and bad-input errors
+# never import jax, and a multi-process run joins jax.distributed before any agent module starts JAX.
+
 USAGE = """usage: purerl <command> [args]
 
 commands:
