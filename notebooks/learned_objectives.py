@@ -174,8 +174,8 @@ for case in cases:
     )
 
 # %% [markdown]
-# **Reading the recorded evaluation.** On CartPole-v1 the learned drift's mean is above PPO-clip's at all three
-# horizons (358 / 349 / 417 vs 236 / 276 / 349). On Acrobot-v1, which meta-training never saw, it is the
+# **Reading the recorded evaluation.** On CartPole-v1 the learned drift's mean is above PPO-clip's at all
+# three horizons (358 / 349 / 417 vs 236 / 276 / 349). On Acrobot-v1, which meta-training never saw, it is the
 # other way round: -165 vs PPO-clip's -114 (just inside PPO-clip's CI) and DPO's -88. The papers report that
 # their discovered objectives carry over to unseen environments; our CPU-budget drift, meta-trained on one
 # env for 120 generations, does not show that. The record keeps means only (plus PPO-clip's CI), so no CI of

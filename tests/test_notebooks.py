@@ -1,5 +1,5 @@
-"""The notebooks' sources are the percent-format .py files in notebooks/; each .ipynb beside one holds the same
-cells plus their executed outputs. A cell edited in one file but not synced into the other fails here."""
+"""The notebooks' sources are the percent-format .py files in notebooks/; each .ipynb beside one holds the
+same cells plus their executed outputs. A cell edited in one file but not synced into the other fails here."""
 
 from pathlib import Path
 
@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-SOURCES = sorted(NOTEBOOKS.glob("*.py"))
+SOURCES = sorted(p for p in NOTEBOOKS.glob("*.py") if p.name != "conftest.py")  # conftest: nbmake's settings
 
 
 def cells(notebook):
