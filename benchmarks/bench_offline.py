@@ -62,8 +62,8 @@ def _speed_result(args, results) -> dict:
 
 
 def collect(args) -> dict:
-    from purerl.data.collect import KINDS, CollectConfig
-    from purerl.data.collect import collect as run_collect
+    from purerl.collect import KINDS, CollectConfig
+    from purerl.collect import collect as run_collect
 
     out = args.out or tempfile.mkdtemp()
     config = CollectConfig(
