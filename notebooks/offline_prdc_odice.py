@@ -94,6 +94,9 @@ for kind in KINDS:
 
 # %% [markdown]
 # ## Results: normalised score, mean over seeds with 95 % bootstrap CI
+#
+# Recomputed from the per-seed scores the record keeps, which were printed to 0.1: a mean or CI end can differ
+# by 0.1 from the table the training run printed from unrounded scores (quoted in `docs/`).
 
 # %%
 CI = {key: bootstrap_ci(v) for key, v in SCORES.items()}
