@@ -9,7 +9,7 @@ Pipeline for one environment:
 2. ref_max = mean return of the expert over `ref_episodes` episodes (sampled actions); ref_min = the same for
    the uniform-random policy.
 3. medium = first checkpoint whose evaluation reaches ref_min + medium_fraction * (ref_max - ref_min)
-   (deviation: the spec's `f * ref_max` is meaningless for negative returns such as Pendulum's; both agree when
+   (deviation: D4RL's `f * ref_max` is meaningless for negative returns such as Pendulum's; both agree when
    ref_min = 0).
 4. random / medium / expert: `num_envs` envs in a jitted scan with sampled actions until at least `size` rows
    of complete episodes exist; rows are then ordered episode-contiguously (by completion step, ties by env

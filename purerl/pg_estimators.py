@@ -13,7 +13,7 @@ step (which trajectory it belongs to) and a mask (1 on steps of complete traject
 - Hessian-vector product  B̂v = (1/N) Σ_i [∇²Φ_i v + ∇Φ_i c_i]  by forward-over-reverse autodiff
   (`hessian_vector`, paper form; `form="garage_code"` reproduces the published code's biased estimate);
 - garage's linear-feature baseline as a closed-form ridge fit (`linear_features`, `fit_linear_baseline`);
-- the step-size / momentum schedules of the spec's table as pure functions of the iteration counter;
+- the step-size / momentum schedules of the paper's table as pure functions of the iteration counter;
 - a fixed-horizon episodic rollout (`episodic_rollout`) and the config fields the three agents share.
 """
 
@@ -35,7 +35,7 @@ from purerl.nn import Activation, PGPolicy
 from purerl.returns import discounted_returns
 
 # ---------------------------------------------------------------------------------------------------------
-# Schedules (spec section 3): base * (2 / (t + 2)) ** exponent, t = 0, 1, 2, ... the iteration counter.
+# Schedules (the paper's table; docs/algorithms/npg_igt_harpg.md): base * (2 / (t + 2)) ** exponent, t = 0, 1, 2, ... the iteration counter.
 # ---------------------------------------------------------------------------------------------------------
 
 Method = Literal["pg", "npg", "npg_momentum", "npg_igt", "harpg", "nharpg"]  # each agent file runs some
@@ -56,12 +56,12 @@ def schedule(base, exponent: float, t) -> jax.Array:
 
 
 def step_size(method: str, gamma_0, t, step_exp: float | None = None) -> jax.Array:
-    """γ_t of the spec's table (or with the exponent `step_exp` when given)."""
+    """γ_t of the paper's table (or with the exponent `step_exp` when given)."""
     return schedule(gamma_0, SCHEDULES[method][0] if step_exp is None else step_exp, t)
 
 
 def momentum(method: str, eta_0, t, mom_exp: float | None = None) -> jax.Array:
-    """η_t of the spec's table (or with the exponent `mom_exp` when given); 1 for momentum-free methods."""
+    """η_t of the paper's table (or with the exponent `mom_exp` when given); 1 for momentum-free methods."""
     exponent = SCHEDULES[method][1] if mom_exp is None else mom_exp
     if exponent is None:
         return jnp.ones_like(jnp.asarray(eta_0, jnp.float32))
@@ -138,7 +138,7 @@ def hessian_vector(
 
     paper:       (1/N) Σ_i [∇²Φ_i v + ∇Φ_i (∇log p_i · v)]   (unbiased; mean of per-trajectory products)
     garage_code: ∇²Φ̄ v − ∇Φ̄ (∇ℓ̄ · v) with ℓ̄ the batch-normalised log-likelihood: the published code's
-                 product of means with the wrong sign on the score term (biased; spec section 6).
+                 product of means with the wrong sign on the score term (biased; see docs/algorithms/npg_igt_harpg.md).
     """
     denom = _denominator(ep, normalization)
 
@@ -222,9 +222,9 @@ class PGConfig:
     eta_0: float = 1.0
     """η0: base momentum of the schedule η_t = η0 (2/(t+2))^mom_exp (unused by pg/npg)"""
     step_exp: float = -1.0
-    """step-size exponent; negative = the method's value in the spec's table"""
+    """step-size exponent; negative = the method's value in the paper's table"""
     mom_exp: float = -1.0
-    """momentum exponent; negative = the method's value in the spec's table"""
+    """momentum exponent; negative = the method's value in the paper's table"""
     batch_steps: int = 5000
     """env steps per iteration: ceil(batch_steps / max_episode_length) envs, each run for one horizon"""
     num_iters: int = 100
@@ -246,7 +246,7 @@ class PGConfig:
     norm_eps: float = 0.0
     """added to ‖d‖ in normalized steps (0: exact normalisation, zero step when d = 0)"""
     max_episode_length: int = 0
-    """episode horizon H; 0 = the paper code's value for the env (CartPole 200, Acrobot 500, brax: see spec)"""
+    """episode horizon H; 0 = the paper code's value for the env (CartPole 200, Acrobot 500, brax: see docs/algorithms/npg_igt_harpg.md)"""
     brax_backend: BraxBackend = "generalized"
     """physics backend for brax envs"""
     eval_episodes: int = 32

@@ -1,7 +1,7 @@
 """A2C — synchronous advantage actor-critic, as the continuous (ant coverage) agent of SubPO
 (Prajapat, Mutný, Zeilinger, Krause, ICLR 2024, "Submodular Reinforcement Learning", sec. 4.6).
 
-One update = a rollout of `num_steps` steps in `num_envs` vmapped envs (the spec: 15 × 400, i.e. one
+One update = a rollout of `num_steps` steps in `num_envs` vmapped envs (the paper's setting: 15 × 400, i.e. one
 full episode per env), GAE(γ, λ) advantages, then ONE Adam step on the whole batch of the loss
 
     L = −mean[log π(a|s) · Â] + vf_coef · ½ mean[(V(s) − V̂)²] − ent_coef · mean[H(π(·|s))]
@@ -17,11 +17,13 @@ gains (SubPO) and ``--env ant_coverage_modular`` the cumulative coverage (ModPO)
 `purerl.envs.ant_coverage`. Truncation is not termination: the critic bootstraps from
 `info["final_observation"]` at the 400-step limit and only `terminated` (boundary, unhealthy) removes it.
 
-The rollout, env construction and evaluation are PPO's (`purerl.agents.ppo.make_rollout`, `make_env`,
-`make_evaluate`); only the loss and the single gradient step differ. Discrete action spaces work too
+The rollout, env construction and evaluation are PPO's (`purerl.rollout`); only the loss and the single
+gradient step differ. Discrete action spaces work too
 (categorical policy), e.g. on CartPole-v1.
 
 Run it: `purerl train a2c --env ant_coverage --num-seeds 3` (or `python -m purerl.agents.a2c ...`).
+
+The method, defaults, measured results and what is not reproduced yet: `docs/algorithms/a2c.md`.
 """
 
 from __future__ import annotations

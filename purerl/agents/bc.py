@@ -5,6 +5,8 @@ normalised like TD3+BC (dataset mean / std + 1e-3) — i.e. TD3+BC's actor loss 
 batch 256. One `update` = `updates_per_iteration` gradient steps.
 
 Run it: `purerl train bc --dataset Pendulum-v1-medium-replay --num-updates 100000`.
+
+The method, defaults, measured results and what is not reproduced yet: `docs/algorithms/bc.md`.
 """
 
 from __future__ import annotations

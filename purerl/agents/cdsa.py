@@ -4,7 +4,7 @@ policy.
 RECONSTRUCTION NOTICE. No public code exists and only the abstract and third-party summaries could be read.
 Verified from those: a denoising score model of the dataset density's gradient field, an inverse-dynamics model
 that turns state-space guidance into an "auxiliary action", plug-and-play on a frozen pre-trained offline policy,
-VaR as the risk metric. EVERYTHING ELSE IN THIS FILE IS OUR RECONSTRUCTION (spec sections 2-3 marked [R]):
+VaR as the risk metric. EVERYTHING ELSE IN THIS FILE IS OUR RECONSTRUCTION (marked [R] here and in docs/algorithms/cdsa.md):
 - the noise-conditional state score model s(x, sigma) = net([x, log sigma]) / sigma trained by denoising score
   matching with NCSN weighting, L = mean || sigma s(x + sigma z, sigma) + z ||^2, log sigma ~ U[log sigma_min,
   log sigma_max] (`dsm_loss`);
@@ -15,7 +15,7 @@ VaR as the risk metric. EVERYTHING ELSE IN THIS FILE IS OUR RECONSTRUCTION (spec
   a = clip(a0 + lam a_aux, -1, 1), repeated n_correction_steps times; lam = 0 returns a0 bit for bit;
 - all hyperparameters (network sizes, sigma range, sigma_e, kappa, lam, schedules);
 - the risk metrics' exact definitions (VaR: the "lower" empirical alpha-quantile; CVaR: mean of returns <= VaR).
-Not implemented: the "joint" (state, action) score variant of spec 3.3.
+Not implemented: the "joint" (state, action) score variant.
 
 API: `train_models(dataset, config, key) -> Models` (score, inverse dynamics, forward model trained in one jitted
 scan with three optimisers; the Models carry the dataset's state-normalisation statistics) and
@@ -25,6 +25,8 @@ training loop of its own, it wraps a trained base agent):
 `purerl train cdsa --dataset Pendulum-v1-medium --base td3_bc --out runs/cdsa` (or `python -m purerl.agents.cdsa`)
 trains the base agent and the CDSA models, then evaluates base and corrected policy with identical reset keys in
 one jitted program.
+
+The method, defaults, measured results and what is not reproduced yet: `docs/algorithms/cdsa.md`.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ class Config:
     lr: float = 3e-4
     """Adam learning rate of the three models"""
     cosine_lr: bool = False
-    """cosine-decay the learning rate to 0 over model_steps (our addition, not in the spec)"""
+    """cosine-decay the learning rate to 0 over model_steps (our addition, not in the paper)"""
     lam: float = 0.25
     """weight of the auxiliary action; 0 is the base policy exactly"""
     kappa: float = 1.0
@@ -167,7 +169,7 @@ def correct(
     aux_form: str = "jvp",
     n_steps: int = 1,
 ) -> jax.Array:
-    """The state-guided correction (spec 3.1-3.2, [R]) for one state s and base action a0.
+    """The state-guided correction ([R]) for one state s and base action a0.
 
     forward_fn(s, a) -> predicted next state; inverse_fn(s, s') -> action; score_fn(x, sigma) -> grad log p_sigma.
     lam may be traced (a vmapped sweep); lam == 0 returns a0 bit for bit."""

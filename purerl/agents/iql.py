@@ -13,6 +13,8 @@ rate cosine-decays over num_updates. Data: actions clipped to +-(1 - 1e-5), rewa
 return) (MuJoCo setting; `--reward-scaling antmaze` gives r - 1). One `update` = `updates_per_iteration` steps.
 
 Run it: `purerl train iql --dataset Pendulum-v1-medium-replay --num-updates 100000`.
+
+The method, defaults, measured results and what is not reproduced yet: `docs/algorithms/iql.md`.
 """
 
 from __future__ import annotations

@@ -25,8 +25,10 @@ past the task's own N. The population is vmapped and, with several devices, shar
 
 Paper scale (groove README): population 1,024, 2,500 generations, GRU width 256, lifetimes up to 250
 updates, episode caps up to 750 steps -- "under 3 hours on a single GPU". The CPU defaults here are far
-smaller: `MetaConfig`'s defaults are the CPU run recorded by `benchmarks/bench_lpg.py`
+smaller: `MetaConfig`'s defaults are the CPU run recorded by `python -m benchmarks.bench_lpg`
 (`benchmarks/results/lpg_grid.json`).
+
+The method, defaults, measured results and what is not reproduced yet: `docs/algorithms/learned_objectives.md`.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ Meta-training (`purerl meta-train lpo`): one jitted ES generation samples a popu
 told -fitness). The population is vmapped and, with several devices, sharded with `purerl.sweep.over_seeds`.
 All members of a generation share one PRNG key (common random numbers); generation g uses
 fold_in(PRNGKey(seed), g), so a resumed run equals an uninterrupted one.
+
+The method, defaults, measured results and what is not reproduced yet: `docs/algorithms/learned_objectives.md`.
 """
 
 from __future__ import annotations

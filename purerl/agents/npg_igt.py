@@ -11,7 +11,7 @@ Both the trajectories and the score function are taken at θ̃_t; the update is 
 quadratic J, (1−η)∇J(θ_{t−1}) + η∇J(θ̃_t) = ∇J(θ_t): the momentum is transported to the current point.
 
 `igt_eta_lag=True` reproduces the published code, where θ̃_t is built with η_{t−1} while the momentum uses
-η_t (spec section 6, item 3). The GPOMDP estimator, schedules, rollout and baseline are shared
+η_t (docs/algorithms/npg_igt_harpg.md). The GPOMDP estimator, schedules, rollout and baseline are shared
 (`purerl.pg_estimators`).
 
 The method, defaults, measured results and what is not reproduced yet: `docs/algorithms/npg_igt_harpg.md`.

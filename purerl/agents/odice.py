@@ -18,6 +18,8 @@ Not implemented: the reverse-KL conjugate's presets and the per-dataset lam/eta 
 (not retrieved; code defaults lam 0.6, eta 1.0).
 
 Run it: `purerl train odice --dataset Pendulum-v1-medium-replay --num-updates 100000`.
+
+The method, defaults, measured results and what is not reproduced yet: `docs/algorithms/odice.md`.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ iteration's data, form the GPOMDP gradient ĝ = (1/N) Σ_i ∇Φ(τ_i, θ_t), an
                                   γ_t = γ0 · 2/(t+2), η_t = η0 (2/(t+2))^{2/3}, d_0 = ĝ_0.
 
 Paper form by default; `pg_normalization="per_step_mean"` and `gamma_t_prefactor=False` give the published
-code's loss scaling (spec section 6). Estimators, schedules, rollout and baseline live in
+code's loss scaling (docs/algorithms/npg_igt_harpg.md). Estimators, schedules, rollout and baseline live in
 `purerl.pg_estimators` (shared with `npg_igt` and `harpg`).
 
 The method, defaults, measured results and what is not reproduced yet: `docs/algorithms/pg.md`.

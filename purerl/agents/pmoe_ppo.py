@@ -1,6 +1,6 @@
 """PMOE-PPO: PPO with a probabilistic mixture-of-experts policy (Ren et al., 2021, "Probabilistic
 Mixture-of-Experts for Efficient Deep Reinforcement Learning"; PPO variant after the co-author's
-`pmoe_ppo.py`, spec `pmoe.md` section 4 — the paper's own PPO variant is unverified).
+`pmoe_ppo.py`; the paper's own PPO variant is unverified).
 
 Policy: pi(a|s) = sum_k w_k(s) N(a; mu_k(s), diag sigma_k^2), k = 1..K. The actor MLP's output layer is ONE
 head with K*A outputs reshaped to (K, A); the log-std is one free vector of K*A entries (state-independent, as
@@ -17,7 +17,7 @@ loss, optimiser), reused through its `network` / `extra_loss` hooks:
   regressed on the GAE returns, L_Q = mean (Q(s, a) - R)^2 (weight `q_coef`); k* = argmax_k Q(s, mu_k(s))
   scores each expert at its MEAN action (the co-author code scores one random sample per expert; the PPO loss
   hook has no key) and L_w = router_coef * mean_{b,k} (w_k(s) - onehot(k*)_k)^2, Q and k* under stop-gradient.
-- logged per update: router entropy, effective experts, distinguishable-primitive count (spec section 6),
+- logged per update: router entropy, effective experts, distinguishable-primitive count (docs/algorithms/pmoe.md),
   router/Q losses.
 
 With `num_experts=1` there is no router and no auxiliary Q (log w = 0 exactly), the mixture density is the
@@ -25,6 +25,8 @@ Gaussian density bit for bit and the parameters are PPO's: the agent IS `ppo` (t
 Continuous (Box) action spaces only; the env wrapper clips actions as in PPO.
 
 Run it: `python -m purerl.agents.pmoe_ppo --env Pendulum-v1 --num-experts 5`.
+
+The method, defaults, measured results and what is not reproduced yet: `docs/algorithms/pmoe.md`.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ Truncation is not termination: the critic bootstraps from `info["final_observati
 hits its time limit, and only `terminated` removes the bootstrap (see `purerl.returns.gae`).
 
 Run it: `python -m purerl.agents.ppo --env CartPole-v1 --num-seeds 8` (same flags as `purerl train ppo`).
+
+The method, defaults, measured results and what is not reproduced yet: `docs/algorithms/ppo.md`.
 """
 
 from __future__ import annotations

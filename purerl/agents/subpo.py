@@ -21,7 +21,7 @@ One epoch = `batch_trajectories` full episodes from the start node, one Adam ste
 Reference policies (our addition): `reference_values(..., policy="random" | "greedy")` — uniform random
 actions, and the model-based one-step greedy argmax_a Δ(next(s, a) | τ) with random tie-breaking.
 
-The continuous ant coverage task of the paper (spec §4.6) uses A2C instead: `purerl train a2c --env
+The continuous ant coverage task of the paper (sec. 4.6) uses A2C instead: `purerl train a2c --env
 ant_coverage` (SubPO: marginal-gain reward) or `--env ant_coverage_modular` (ModPO); see `purerl.agents.a2c`
 and `purerl.envs.ant_coverage`.
 

@@ -11,6 +11,8 @@ exactly the reference's every-2nd-step schedule without a branch). The dataset i
 
 Run it: `purerl train td3_bc --dataset Pendulum-v1-medium-replay --num-updates 100000` (dataset from
 `purerl collect`; a path to a purerl/D4RL hdf5 file or a Minari directory works too).
+
+The method, defaults, measured results and what is not reproduced yet: `docs/algorithms/td3_bc.md`.
 """
 
 from __future__ import annotations

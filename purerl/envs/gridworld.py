@@ -15,7 +15,7 @@ object present.
 
 Observation: one-hot of the agent's cell on the 10 x 10 canvas followed by the objects' presence bits, so a
 linear agent without bias is tabular in position (the LPG papers' tabular agents) and can still react to
-which objects are present. Wall count: the spec's 15, capped at a quarter of the cells so small grids keep
+which objects are present. Wall count: the paper's 15, capped at a quarter of the cells so small grids keep
 room to move (groove does not say what it does there).
 """
 
