@@ -35,7 +35,8 @@ from purerl.nn import Activation, PGPolicy
 from purerl.returns import discounted_returns
 
 # ---------------------------------------------------------------------------------------------------------
-# Schedules (the paper's table; docs/algorithms/npg_igt_harpg.md): base * (2 / (t + 2)) ** exponent, t = 0, 1, 2, ... the iteration counter.
+# Schedules (the paper's table; docs/algorithms/npg_igt_harpg.md): base * (2 / (t + 2)) ** exponent,
+# t = 0, 1, 2, ... the iteration counter.
 # ---------------------------------------------------------------------------------------------------------
 
 Method = Literal["pg", "npg", "npg_momentum", "npg_igt", "harpg", "nharpg"]  # each agent file runs some
@@ -138,7 +139,7 @@ def hessian_vector(
 
     paper:       (1/N) Σ_i [∇²Φ_i v + ∇Φ_i (∇log p_i · v)]   (unbiased; mean of per-trajectory products)
     garage_code: ∇²Φ̄ v − ∇Φ̄ (∇ℓ̄ · v) with ℓ̄ the batch-normalised log-likelihood: the published code's
-                 product of means with the wrong sign on the score term (biased; see docs/algorithms/npg_igt_harpg.md).
+                 product of means with the wrong sign on the score term (biased; docs/algorithms/npg_igt_harpg.md).
     """
     denom = _denominator(ep, normalization)
 
@@ -246,7 +247,7 @@ class PGConfig:
     norm_eps: float = 0.0
     """added to ‖d‖ in normalized steps (0: exact normalisation, zero step when d = 0)"""
     max_episode_length: int = 0
-    """episode horizon H; 0 = the paper code's value for the env (CartPole 200, Acrobot 500, brax: see docs/algorithms/npg_igt_harpg.md)"""
+    """episode horizon H; 0 = the paper code's value for the env (CartPole 200, Acrobot 500, brax: docs/algorithms/npg_igt_harpg.md)"""
     brax_backend: BraxBackend = "generalized"
     """physics backend for brax envs"""
     eval_episodes: int = 32

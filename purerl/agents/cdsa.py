@@ -4,7 +4,8 @@ policy.
 RECONSTRUCTION NOTICE. No public code exists and only the abstract and third-party summaries could be read.
 Verified from those: a denoising score model of the dataset density's gradient field, an inverse-dynamics model
 that turns state-space guidance into an "auxiliary action", plug-and-play on a frozen pre-trained offline policy,
-VaR as the risk metric. EVERYTHING ELSE IN THIS FILE IS OUR RECONSTRUCTION (marked [R] here and in docs/algorithms/cdsa.md):
+VaR as the risk metric. EVERYTHING ELSE IN THIS FILE IS OUR RECONSTRUCTION
+(marked [R] here and in docs/algorithms/cdsa.md):
 - the noise-conditional state score model s(x, sigma) = net([x, log sigma]) / sigma trained by denoising score
   matching with NCSN weighting, L = mean || sigma s(x + sigma z, sigma) + z ||^2, log sigma ~ U[log sigma_min,
   log sigma_max] (`dsm_loss`);

@@ -11,7 +11,8 @@ t = 0: d_0 = ĝ(θ_0), θ_1 = θ_0 + γ_0 d_0 (/‖d_0‖). For t ≥ 1:
 
 B̂v = (1/N) Σ_i [∇²Φ_i v + ∇Φ_i (∇log p(τ̂_i)·v)] is unbiased for ∇²J(θ̂) v, so E_q[v_t] = ∇J(θ_t) − ∇J(θ_{t−1})
 without importance weights. `hvp_form="garage_code"` uses the published code's estimate instead (wrong sign
-on the score term, product of batch means: biased; docs/algorithms/npg_igt_harpg.md). Estimators live in `purerl.pg_estimators`.
+on the score term, product of batch means: biased; docs/algorithms/npg_igt_harpg.md).
+Estimators live in `purerl.pg_estimators`.
 
 Sample budget: each iteration costs batch_steps (rounded up to whole horizons) + hessian_batch_episodes · H
 env steps; `steps_per_iteration` counts both rollouts.

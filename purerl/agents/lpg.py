@@ -28,7 +28,8 @@ updates, episode caps up to 750 steps -- "under 3 hours on a single GPU". The CP
 smaller: `MetaConfig`'s defaults are the CPU run recorded by `python -m benchmarks.bench_lpg`
 (`benchmarks/results/lpg_grid.json`).
 
-The method, defaults, measured results and what is not reproduced yet: `docs/algorithms/learned_objectives.md`.
+The method, defaults, measured results and what is not reproduced yet:
+`docs/algorithms/learned_objectives.md`.
 """
 
 from __future__ import annotations

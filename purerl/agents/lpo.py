@@ -14,7 +14,8 @@ told -fitness). The population is vmapped and, with several devices, sharded wit
 All members of a generation share one PRNG key (common random numbers); generation g uses
 fold_in(PRNGKey(seed), g), so a resumed run equals an uninterrupted one.
 
-The method, defaults, measured results and what is not reproduced yet: `docs/algorithms/learned_objectives.md`.
+The method, defaults, measured results and what is not reproduced yet:
+`docs/algorithms/learned_objectives.md`.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ loss, optimiser), reused through its `network` / `extra_loss` hooks:
   regressed on the GAE returns, L_Q = mean (Q(s, a) - R)^2 (weight `q_coef`); k* = argmax_k Q(s, mu_k(s))
   scores each expert at its MEAN action (the co-author code scores one random sample per expert; the PPO loss
   hook has no key) and L_w = router_coef * mean_{b,k} (w_k(s) - onehot(k*)_k)^2, Q and k* under stop-gradient.
-- logged per update: router entropy, effective experts, distinguishable-primitive count (docs/algorithms/pmoe.md),
+- logged per update: router entropy, effective experts, distinguishable-primitive count
+  (docs/algorithms/pmoe.md),
   router/Q losses.
 
 With `num_experts=1` there is no router and no auxiliary Q (log w = 0 exactly), the mixture density is the

@@ -14,7 +14,7 @@ Polyak targets and state normalisation are TD3+BC's: this module reuses `purerl.
   CPU it is 8x faster than the brute force at 123k rows and 2.6-4.5x at 1M (real hopper rows; per-leaf loop
   steps, not arithmetic, dominate it).
 - `auto` (default): tree on the CPU for datasets of 32k rows or more, exact otherwise.
-- `fast` (an optional approximate mode, `nearest_index_fast`): low-precision block scores, the `fast_candidates`
+- `fast` (approximate, `nearest_index_fast`): low-precision block scores, the `fast_candidates`
   best rows per block by `lax.top_k` (merged into a running top-k), then an exact fp32 re-rank by subtraction.
 The antmaze reward transform
 r' = reward_scale * r + reward_shift (10000 r - 1 in the reference) is unusual; it is applied after loading.
