@@ -32,6 +32,7 @@ from purerl.agents import bc, iql, odice, prdc, td3_bc  # noqa: E402
 from purerl.data.score import normalized_score, reference_returns  # noqa: E402
 from purerl.logging import compile_and_run, machine, versions  # noqa: E402
 from purerl.plotting import bootstrap_ci  # noqa: E402
+from purerl.stats import interval_relation  # noqa: E402
 from purerl.sweep import seed_keys  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -107,13 +108,9 @@ def verdicts(rows: list[dict]) -> dict[str, str]:
     for algo in ("PRDC", "O-DICE"):
         if algo not in by_algo:
             continue
-        lo, hi = by_algo[algo]["score_ci95"]
-        parts = []
-        for base in ("TD3+BC", "IQL"):
-            if base in by_algo:
-                b_lo, b_hi = by_algo[base]["score_ci95"]
-                parts.append(f"{'beats' if lo > b_hi else 'worse than' if hi < b_lo else 'overlaps'} {base}")
-        out[algo] = ", ".join(parts)
+        ci = by_algo[algo]["score_ci95"]
+        out[algo] = ", ".join(f"{interval_relation(ci, by_algo[base]['score_ci95'])} {base}"
+                              for base in ("TD3+BC", "IQL") if base in by_algo)
     return out
 
 

@@ -53,7 +53,7 @@ import numpy as np
 
 from purerl import recorded
 from purerl.agents import prdc
-from purerl.stats import bootstrap_ci
+from purerl.stats import bootstrap_ci, interval_relation
 
 RECORD = recorded.load("offline_pendulum_5k")
 KINDS = tuple(RECORD["datasets"])
@@ -174,14 +174,9 @@ def verdicts(by_algo):
     for algo in ("PRDC", "O-DICE"):
         if algo not in by_algo:
             continue
-        lo, hi = by_algo[algo]["score_ci95"]
-        parts = []
-        for base in ("TD3+BC", "IQL"):
-            if base in by_algo:
-                base_lo, base_hi = by_algo[base]["score_ci95"]
-                relation = "beats" if lo > base_hi else "worse than" if hi < base_lo else "overlaps"
-                parts.append(f"{relation} {base}")
-        out[algo] = ", ".join(parts)
+        ci = by_algo[algo]["score_ci95"]
+        out[algo] = ", ".join(f"{interval_relation(ci, by_algo[base]['score_ci95'])} {base}"
+                              for base in ("TD3+BC", "IQL") if base in by_algo)
     return out
 
 

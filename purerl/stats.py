@@ -127,6 +127,14 @@ def verdict(difference_ci) -> str:
     return BETTER if low > 0 else WORSE if high < 0 else NO_DIFFERENCE
 
 
+def interval_relation(ci, other_ci) -> str:
+    """How one result's CI sits against another's: 'beats' (entirely above), 'worse than' (entirely below),
+    else 'overlaps'. Coarser than `compare` (which bootstraps the difference); used where only the two CIs
+    were recorded."""
+    (low, high), (other_low, other_high) = ci, other_ci
+    return "beats" if low > other_high else "worse than" if high < other_low else "overlaps"
+
+
 def summarize(per_seed, confidence: float = 0.95, seed: int = 0) -> dict:
     """Scores of one result over its seeds: mean with its bootstrap CI, IQM, min, max and the values."""
     per_seed = np.asarray(per_seed, np.float64)

@@ -101,3 +101,10 @@ def test_summarize():
     out = stats.summarize([1.0, 2.0, 3.0, 10.0])
     assert out["mean"] == 4.0 and out["iqm"] == 2.5 and (out["min"], out["max"]) == (1.0, 10.0)
     assert out["per_seed"] == [1.0, 2.0, 3.0, 10.0] and out["ci"][0] <= 4.0 <= out["ci"][1]
+
+
+def test_interval_relation_by_hand():
+    assert stats.interval_relation((2.0, 3.0), (0.0, 1.9)) == "beats"
+    assert stats.interval_relation((0.0, 1.0), (1.5, 2.0)) == "worse than"
+    assert stats.interval_relation((0.0, 1.0), (1.0, 2.0)) == "overlaps"  # touching ends overlap
+    assert stats.interval_relation((0.0, 5.0), (1.0, 2.0)) == "overlaps"
