@@ -3,40 +3,42 @@ with a 95% bootstrap CI, at a CPU budget (the papers: 1M updates, 256x256 nets, 
 
   python -m benchmarks.bench_offline_brax --datasets hopper-medium-replay hopper-medium --updates 20000
 
-Every (dataset, algorithm) is one jitted program vmapped over the seeds: train `--updates` gradient updates,
-then evaluate `--eval-episodes` episodes per seed in the brax env the data came from (same physics backend,
-the agent's own state normalisation). Compile time is measured apart from run time. Scores use the dataset's
-own reference returns (`ref_min_score` / `ref_max_score` in its metadata: purerl's random policy and its
-expert), so they are NOT comparable with published D4RL numbers. The verdict per dataset: does PRDC / O-DICE
-beat TD3+BC or IQL with non-overlapping 95% CIs (the reproduction criterion). Results are written
-after every algorithm to benchmarks/results/<name>.json, so a stopped run keeps what it finished.
+Every (dataset, algorithm) trains through `purerl.runner.train_and_evaluate` (the CLI's numbers: its jitted
+chunks vmapped over the seeds, compile timed apart from run, then `--eval-episodes` episodes per seed with
+the runner's evaluation keys in the brax env the data came from, same physics backend, the agent's own state
+normalisation). Scores use the dataset's own reference returns (`ref_min_score` / `ref_max_score` in its
+metadata: purerl's random policy and its expert), so they are NOT comparable with published D4RL numbers.
+The verdict per dataset: does PRDC / O-DICE beat TD3+BC or IQL with non-overlapping 95% CIs (the
+reproduction criterion).
+
+One result file, `<out>/<name>.json` (harness schema, `harness.several_runs`): a COMPARISON, because what
+the benchmark decides is PRDC / O-DICE against TD3+BC / IQL; every run's TRAIN result (normalised score per
+seed under `scores.normalised_score`) and every pair's `stats.compare` sit under `extra`. It is written
+after every algorithm, so a stopped run keeps what it finished.
 """
 
 from __future__ import annotations
 
-from benchmarks import harness  # noqa: F401 # isort: skip  (first: sets the XLA CPU flags before jax loads)
+from benchmarks import harness  # isort: skip  (first: it sets the XLA CPU flags before jax is imported)
 
 import argparse
-import json
+import dataclasses
 import os
-import sys
 import time
 from pathlib import Path
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
 
-from purerl import data as pdata  # noqa: E402
-from purerl.agent import train_fn  # noqa: E402
-from purerl.agents import bc, iql, odice, prdc, td3_bc  # noqa: E402
-from purerl.data.score import normalized_score, reference_returns  # noqa: E402
-from purerl.logging import compile_and_run, machine, versions  # noqa: E402
-from purerl.plotting import bootstrap_ci  # noqa: E402
-from purerl.stats import interval_relation  # noqa: E402
-from purerl.sweep import seed_keys  # noqa: E402
+from benchmarks.harness import Entry
+from purerl import data as pdata
+from purerl import stats
+from purerl.agents import bc, iql, odice, prdc, td3_bc
+from purerl.data.score import normalized_score, reference_returns
 
-RESULTS = Path(__file__).parent / "results"
 ALGOS = ("PRDC", "O-DICE", "TD3+BC", "IQL", "BC")
+REGISTRY_NAME = {"PRDC": "prdc", "O-DICE": "odice", "TD3+BC": "td3_bc", "IQL": "iql", "BC": "bc"}
+METADATA_KEYS = ("env_id", "kind", "algorithm", "brax_backend", "expert_steps", "policy_step",
+                 "ref_min_score", "ref_max_score", "medium_fraction", "git_hash")
 
 
 def make_config(
@@ -59,63 +61,48 @@ def make_config(
     return module, module.Config(dataset=path, hidden=hidden, **common)
 
 
-def run_one(algo: str, path: str, meta: dict, args) -> dict:
-    module, config = make_config(
-        algo,
-        path,
-        args.updates,
-        args.chunk,
-        tuple(args.hidden),
-        args.batch,
-        args.eval_episodes,
-        args.prdc_alpha,
-    )
-    agent = module.make_agent(config)
-    train = train_fn(agent)
-
-    def program(key):
-        state, metrics = train(key)
-        return agent.evaluate(state, jax.random.fold_in(key, 12345)), metrics
-
-    (returns, metrics), compile_s, run_s = compile_and_run(jax.vmap(program), seed_keys(range(args.seeds)))
-    returns = np.asarray(returns, np.float64)  # (seeds, episodes)
+def run_one(algo: str, dataset: str, path: str, meta: dict, args) -> dict:
+    """Train and evaluate `algo` on the dataset: its TRAIN result with the normalised score per seed."""
+    _, config = make_config(algo, path, args.updates, args.chunk, tuple(args.hidden), args.batch,
+                            args.eval_episodes, args.prdc_alpha)
+    entry = Entry(f"{dataset}/{algo}", algo=REGISTRY_NAME[algo], config=dataclasses.asdict(config),
+                  num_seeds=args.seeds, what=f"{algo} on {dataset}, {args.updates} updates per seed")
+    res, run = harness.trained(entry)
     low, high = reference_returns(meta)
-    scores = normalized_score(returns, low, high).mean(axis=1)
-    mean, ci_low, ci_high = bootstrap_ci(scores)
-    print(
-        f"{Path(path).name:45s} {algo:7s} score {mean:6.1f} [{ci_low:6.1f}, {ci_high:6.1f}]  per seed "
-        f"{np.round(scores, 1).tolist()}  compile {compile_s:.0f} s, run {run_s:.0f} s",
-        flush=True,
-    )
-    return {
-        "algo": algo,
-        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
-        "score_per_seed": scores.tolist(),
-        "score_mean": float(mean),
-        "score_ci95": [float(ci_low), float(ci_high)],
-        "return_per_seed": returns.mean(axis=1).tolist(),
-        "compile_s": round(compile_s, 1),
-        "run_s": round(run_s, 1),
-        "updates_per_s": round(args.updates / run_s, 1),
-        "final_train_metrics": {k: np.asarray(v)[:, -1].tolist() for k, v in metrics.items()},
-    }
+    scores = normalized_score(np.asarray(run.returns, np.float64), low, high).mean(axis=1)
+    res["env"] = dataset
+    res["scores"]["normalised_score"] = stats.summarize(scores)
+    res["extra"].update(label=algo, final_train_metrics={k: np.asarray(v)[:, -1].tolist()
+                                                         for k, v in run.metrics.items()})
+    score = res["scores"]["normalised_score"]
+    print(f"{Path(path).name:45s} {algo:7s} score {score['mean']:6.1f} [{score['ci'][0]:6.1f}, "
+          f"{score['ci'][1]:6.1f}]  per seed {np.round(scores, 1).tolist()}  "
+          f"compile {res['compile_s']:.0f} s, run {res['run_s']:.0f} s", flush=True)
+    return res
 
 
-def verdicts(rows: list[dict]) -> dict[str, str]:
-    """PRDC / O-DICE vs TD3+BC / IQL: beats (CI entirely above), worse (entirely below), else overlapping."""
-    by_algo = {r["algo"]: r for r in rows}
-    out = {}
+def verdicts(runs: list[dict]) -> tuple[dict[str, str], list[dict]]:
+    """PRDC / O-DICE vs TD3+BC / IQL on one dataset: beats (CI entirely above), worse (entirely below), else
+    overlapping; and `stats.compare` of their normalised scores for each such pair."""
+    by_algo = {r["extra"]["label"]: r for r in runs}
+    relations, comparisons = {}, []
     for algo in ("PRDC", "O-DICE"):
-        if algo not in by_algo:
+        bases = [base for base in ("TD3+BC", "IQL") if algo in by_algo and base in by_algo]
+        if not bases:
             continue
-        ci = by_algo[algo]["score_ci95"]
-        out[algo] = ", ".join(f"{interval_relation(ci, by_algo[base]['score_ci95'])} {base}"
-                              for base in ("TD3+BC", "IQL") if base in by_algo)
-    return out
+        ci = by_algo[algo]["scores"]["normalised_score"]["ci"]
+        relations[algo] = ", ".join(
+            f"{stats.interval_relation(ci, by_algo[base]['scores']['normalised_score']['ci'])} {base}"
+            for base in bases)
+        comparisons += [harness.compared(by_algo[algo], by_algo[base],
+                                         f"normalised score, {by_algo[algo]['env']}", "normalised_score")
+                        for base in bases]
+    return relations, comparisons
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_offline_brax", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--datasets",
         nargs="+",
@@ -136,54 +123,34 @@ def main() -> None:
         default=None,
         help="PRDC's alpha instead of the per-dataset preset (40 halfcheetah, 2.5 hopper/walker2d)",
     )
-    args = parser.parse_args()
-    out = RESULTS / f"{args.name}.json"
-    record = {
-        "benchmark": "PRDC / O-DICE vs TD3+BC / IQL / BC on purerl brax datasets, normalised score, 95% "
-        "bootstrap CI over seeds",
-        "budget": f"{args.updates} gradient updates per seed, batch {args.batch}, hidden {args.hidden}, "
-        f"{args.seeds} seeds, {args.eval_episodes} evaluation episodes per seed; the papers use 1M "
-        "updates on D4RL MuJoCo with 256x256 nets",
-        "command": "python " + " ".join(sys.argv),
-        "load_average_before": os.getloadavg(),
-        "datasets": {},
-        "versions": versions(),
-        "machine": machine(),
-    }
-    t0 = time.perf_counter()
+    parser.add_argument("--out", default=str(harness.RESULTS), help="results directory")
+    args = parser.parse_args(argv)
+    what = "PRDC / O-DICE vs TD3+BC / IQL / BC on purerl brax datasets, normalised score, 95% bootstrap CI"
+    budget = (f"{args.updates} gradient updates per seed, batch {args.batch}, hidden {args.hidden}, "
+              f"{args.seeds} seeds, {args.eval_episodes} evaluation episodes per seed; the papers use 1M "
+              "updates on D4RL MuJoCo with 256x256 nets")
+    load_before, start = os.getloadavg(), time.perf_counter()
+    datasets, runs, comparisons = {}, [], []
     for dataset in args.datasets:
         path = pdata.resolve(dataset)
         meta = pdata.metadata(path)
-        entry = record["datasets"][dataset] = {
-            "path": path,
-            "rows": int(len(pdata.load(path)["observations"])),
-            "metadata": {
-                k: (v.item() if hasattr(v, "item") else v)
-                for k, v in meta.items()
-                if k
-                in (
-                    "env_id",
-                    "kind",
-                    "algorithm",
-                    "brax_backend",
-                    "expert_steps",
-                    "policy_step",
-                    "ref_min_score",
-                    "ref_max_score",
-                    "medium_fraction",
-                    "git_hash",
-                )
-            },
-            "results": [],
-        }
+        entry = datasets[dataset] = {
+            "path": path, "rows": int(len(pdata.load(path)["observations"])),
+            "metadata": {k: (v.item() if hasattr(v, "item") else v) for k, v in meta.items()
+                         if k in METADATA_KEYS}}
+        dataset_runs = []
         for algo in args.algos:
-            entry["results"].append(run_one(algo, path, meta, args))
-            entry["verdict"] = verdicts(entry["results"])
-            record["wall_s"] = round(time.perf_counter() - t0, 1)
-            record["load_average_after"] = os.getloadavg()
-            out.write_text(json.dumps(record, indent=1, default=str))
+            dataset_runs.append(run_one(algo, dataset, path, meta, args))
+            entry["verdict"], pairs = verdicts(dataset_runs)
+            extra = {"budget": budget, "datasets": datasets, "wall_s": round(time.perf_counter() - start, 1),
+                     "load_average_before_after": [list(load_before), list(os.getloadavg())]}
+            res = harness.several_runs(args.name, what, runs + dataset_runs, comparisons + pairs, extra,
+                                       budget=args.updates, budget_unit="updates",
+                                       seeds=list(range(args.seeds)))
+            path_written = harness.write(res, args.out)
+        runs, comparisons = runs + dataset_runs, comparisons + pairs
         print(f"{dataset}: {entry['verdict']}", flush=True)
-    print(f"wrote {out}")
+    print(f"{args.name}: {harness.one_line(res)} -> {path_written}")
 
 
 if __name__ == "__main__":

@@ -157,6 +157,7 @@ class Entry:
     seed: int = 0
     what: str = ""
     fn: Callable[[], dict] | None = None
+    chunk_iterations: int = 0  # iterations per jitted chunk (0: the runner's default, about 1/20 of the run)
 
 
 def run_entry(entry: Entry, out_dir: str | os.PathLike = RESULTS) -> dict:
@@ -170,13 +171,20 @@ def run_entry(entry: Entry, out_dir: str | os.PathLike = RESULTS) -> dict:
 def train_entry(entry: Entry) -> dict:
     """Train and evaluate through `purerl.runner.train_and_evaluate` (the CLI's numbers), timed by the
     runner (ahead-of-time compile of the chunks apart from their run), with the seed-mean training curve."""
+    return trained(entry)[0]
+
+
+def trained(entry: Entry, callback: Callable | None = None) -> tuple[dict, Any]:
+    """`train_entry`'s result and the runner's `RunResult` (final state, metrics, evaluation returns), for a
+    benchmark that measures more of the trained agents; `callback` is the runner's per-chunk callback."""
     from purerl import agents, runner
 
     module = agents.get(entry.algo)
     config = module.Config(**entry.config)
     agent = module.make_agent(config)
     load_before = os.getloadavg()[0]  # other jobs on the machine make timings upper bounds
-    run = runner.train_and_evaluate(agent, entry.num_seeds, entry.seed, algo=entry.algo)
+    run = runner.train_and_evaluate(agent, entry.num_seeds, entry.seed, algo=entry.algo, callback=callback,
+                                    chunk_iterations=entry.chunk_iterations)
     summary = run.summary
     unit = agent.budget_unit
     budget_key, rate_key = ("total_timesteps", "env_steps_per_s") if "total_timesteps" in summary else (
@@ -193,7 +201,37 @@ def train_entry(entry: Entry) -> dict:
     if "episode_return" in run.metrics:
         res["scores"]["auc"] = stats.summarize(stats.auc_per_seed(run.metrics["episode_return"]))
         res["curve"] = training_curve(run.metrics["episode_return"], agent.steps_per_iteration)
+    return res, run
+
+
+PROVENANCE = ("schema", "machine", "versions", "command", "git_commit", "recorded_at")
+
+
+def several_runs(name: str, what: str, runs: list[dict], comparisons: list[dict], extra: dict | None = None,
+                 **fields) -> dict:
+    """One result file for a benchmark of several training runs compared with each other.
+
+    The file is a COMPARISON headed by the first of `comparisons` (each `stats.compare(a, b)` with the
+    `pair` "A vs B" and the `measure` it compares), or while no pair has run yet the first run's TRAIN
+    result; `extra["runs"]` holds every run's TRAIN result (without the file's provenance) and
+    `extra["comparisons"]` every comparison, each of which the report lists as a row of its own."""
+    extra = {**(extra or {}), "runs": [{k: v for k, v in r.items() if k not in PROVENANCE} for r in runs],
+             "comparisons": comparisons}
+    if comparisons:
+        return result(COMPARISON, name, what, comparison=comparisons[0], extra=extra, **fields)
+    head = runs[0]
+    res = result(TRAIN, name, what, algo=head["algo"], env=head["env"], config=head["config"],
+                 budget=head["budget"], budget_unit=head["budget_unit"], seeds=head["seeds"],
+                 compile_s=head["compile_s"], run_s=head["run_s"], extra=extra)
+    res.update(throughput=head["throughput"], scores=head["scores"])
     return res
+
+
+def compared(a: dict, b: dict, measure: str, score: str = "final_return") -> dict:
+    """`stats.compare` of two TRAIN results' per-seed `scores[score]`, named by its pair and measure."""
+    pair = f"{a['extra'].get('label', a['algo'])} vs {b['extra'].get('label', b['algo'])}"
+    return {"pair": pair, "measure": measure,
+            **stats.compare(a["scores"][score]["per_seed"], b["scores"][score]["per_seed"])}
 
 
 def training_curve(episode_return: np.ndarray, steps_per_iteration: int) -> dict:

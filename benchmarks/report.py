@@ -72,20 +72,34 @@ def comparison_row(result, pair, measure, difference, ci, machine) -> tuple:
                           "verdict": stats.verdict(ci), "machine": machine}
 
 
+def rate_cell(data: dict) -> str:
+    rate = data.get("throughput") or {}
+    return f"{fmt(rate['value'])} {rate['unit']}" if rate else ""
+
+
+def run_row(name: str, data: dict, where: str) -> tuple:
+    """A TRAIN result's row: its normalised score where it has one (offline datasets), else its return."""
+    scores = data["scores"]
+    score = (score_cell(scores["normalised_score"]["per_seed"], "normalised score")
+             if "normalised_score" in scores else score_cell(scores["final_return"]["per_seed"]))
+    return train_row(name, data["algo"], data["env"], f"{data['budget']:,} {data['budget_unit']}",
+                     len(data["seeds"]), data["compile_s"], data["run_s"], rate_cell(data), score, where)
+
+
 def schema_rows(name: str, data: dict) -> list[tuple]:
     """Rows of a file in the harness schema."""
     where = machine_of(data)
-    rate = data.get("throughput") or {}
-    rate_cell = f"{fmt(rate['value'])} {rate['unit']}" if rate else ""
+    extra = data.get("extra", {})
+    if "runs" in extra:  # several runs in one file (`harness.several_runs`): a row per run and per pair
+        return [run_row(name, run, where) for run in extra["runs"]] + [
+            comparison_row(name, c["pair"], c["measure"], c["difference"], c["difference_ci"], where)
+            for c in extra["comparisons"]]
     if data["kind"] == "train":
-        final = data["scores"]["final_return"]
-        return [train_row(name, data["algo"], data["env"], f"{data['budget']:,} {data['budget_unit']}",
-                          len(data["seeds"]), data["compile_s"], data["run_s"], rate_cell,
-                          score_cell(final["per_seed"]), where)]
+        return [run_row(name, data, where)]
     if data["kind"] == "speed":  # and the rows of each piece it timed, as the older files list them
         listed = legacy_speed_rows(name, data.get("extra", {}), where)
         compile_s = "none" if data["compile_s"] is None else data["compile_s"]
-        return listed or [speed_row(name, data["what"], compile_s, rate_cell, where)]
+        return listed or [speed_row(name, data["what"], compile_s, rate_cell(data), where)]
     c = data["comparison"]
     return [comparison_row(name, data["what"], c.get("measure", "final return"), c["difference"],
                            c["difference_ci"], where)]
