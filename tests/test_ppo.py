@@ -3,8 +3,8 @@
 import dataclasses
 import json
 import os
+import runpy
 import shutil
-import subprocess
 import sys
 
 import jax
@@ -125,9 +125,16 @@ def test_unsupported_action_space_is_refused():
         ppo.check_action_space(FakeSpace())
 
 
-def test_module_entry_point_matches_cli_help():
-    cmd = [sys.executable, "-m", "purerl.agents.ppo", "--help"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+# In this process the module is already imported, which `python -m` (a fresh interpreter) never sees.
+@pytest.mark.filterwarnings("ignore:'purerl.agents.ppo' found in sys.modules:RuntimeWarning")
+def test_module_entry_point_matches_cli_help(monkeypatch, capsys):
+    """`python -m purerl.agents.ppo --help`, run as `python -m` runs it (runpy, as `__main__`) but in this
+    process: a subprocess would spend its time importing jax and the envs again, to test the same lines."""
+    monkeypatch.setattr(sys, "argv", ["purerl.agents.ppo", "--help"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_module("purerl.agents.ppo", run_name="__main__", alter_sys=True)
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
     assert "--num-minibatches" in out and "--num-seeds" in out and "--checkpoint-every" in out
 
 
