@@ -1,23 +1,19 @@
 """TRPO baseline: learns CartPole on a tiny budget (a broken natural-gradient step stays near ~20)."""
 
-import jax
 import pytest
 
+from purerl import runner
 from purerl.agents import trpo
-from purerl.sweep import vmap_seeds
 
 CONFIG = trpo.Config(total_timesteps=25 * 1024, eval_episodes=16)
 
 
 @pytest.mark.timeout(600)  # compile is 30-100 s on the shared 2-core CPU
 def test_trpo_learns_cartpole():
-    agent = trpo.make_agent(CONFIG)
-
-    def run(key):
-        state, metrics = trpo.make_train(CONFIG)(key)
-        return metrics, agent.evaluate(state, jax.random.PRNGKey(1))
-
-    metrics, returns = vmap_seeds(run, [0, 1])
+    """Measured (runner's evaluation keys): seeds 0 / 1 score 295 / 319; with max_kl=1e-12 (no policy step)
+    24 / 17."""
+    result = runner.train_and_evaluate(trpo.make_agent(CONFIG), num_seeds=2, seed=0)
+    metrics = result.metrics
     assert float(metrics["step_accepted"].mean()) > 0.5
     assert float(metrics["kl"].max()) < 2 * CONFIG.max_kl
-    assert float(returns.mean()) > 150.0, returns.mean(1)
+    assert float(result.per_seed_returns.mean()) > 150.0, result.per_seed_returns
