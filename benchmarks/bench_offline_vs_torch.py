@@ -11,14 +11,17 @@ changes on the shared CPU hit both; the JSON keeps every round and the ratio use
 later rounds skip most compilation.
 
 Usage: `python -m benchmarks.bench_offline_vs_torch [--rounds 2 --updates 200 --chunks 2 --rows 100000]`
-       -> benchmarks/results/offline_vs_torch.json
+       -> benchmarks/results/offline_vs_torch.json (`--out DIR`, `--name NAME`)
+The result is a harness SPEED result (written after every configuration): purerl's TD3+BC 1-seed updates/s
+as the headline, every purerl run under `extra.results` (one report row each), the purerl-over-PyTorch
+ratios under `extra.summary`, every PyTorch run under `extra.torch_runs`.
 On a GPU machine whose python has both jax (CUDA) and torch:
 `python -m benchmarks.bench_offline_vs_torch --torch-python python3 --device cuda --threads 1 --name X`.
 """
 
 from __future__ import annotations
 
-from benchmarks import harness  # noqa: F401 # isort: skip  (first: sets the XLA CPU flags before jax loads)
+from benchmarks import harness  # isort: skip  (first: it sets the XLA CPU flags before jax is imported)
 
 import argparse
 import json
@@ -28,11 +31,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import jax  # noqa: E402
+import jax
 
-from benchmarks import workloads  # noqa: E402
-from purerl.agents import iql, td3_bc  # noqa: E402
-from purerl.logging import machine, versions, write_json  # noqa: E402
+from benchmarks import workloads
+from benchmarks.harness import SPEED
+from purerl.agents import iql, td3_bc
 
 TORCH_SCRIPT = Path(__file__).parent / "torch_reference" / "td3_bc_iql_torch.py"
 TARGET = 4.0
@@ -101,33 +104,34 @@ def summarise(purerl_runs: list[dict], torch_runs: list[dict]) -> list[dict]:
 
 def result(args, purerl_runs, torch_runs, torch_version) -> dict:
     table = summarise(purerl_runs, torch_runs)
-    return {
-        "benchmark": "TD3+BC / IQL gradient updates/s, batch 256, 256x256 nets: purerl (JAX) vs PyTorch",
-        "target": f"purerl >= {TARGET}x the PyTorch reference on the same machine, 1 seed and 8 seeds",
-        "device": args.device,
-        "target_met": bool(table) and all(r["meets_4x"] for r in table),
-        "rows": args.rows,
-        "obs_dim": 11,
-        "act_dim": 3,
-        "batch": 256,
-        "rounds": args.rounds,
-        "summary": table,
-        "purerl_runs": purerl_runs,
-        "torch_runs": torch_runs,
-        "torch_reference": {
-            "script": str(TORCH_SCRIPT.relative_to(Path(__file__).parent.parent)),
-            "python": args.torch_python,
-            "torch": torch_version,
-            "seeds_mode": "8 model sets updated sequentially each step (no vmap)",
-        },
-        "note": args.note,
-        "versions": versions(),
-        "machine": machine(),
-    }
+    head = purerl_runs[0]
+    return harness.result(
+        SPEED, args.name, "TD3+BC / IQL gradient updates/s, batch 256, 256x256 nets: purerl (JAX) vs PyTorch",
+        algo=head["algo"], env=f"hopper shapes, synthetic, {args.rows} rows",
+        seeds=list(range(head["seeds"])),
+        compile_s=head["compile_s"], run_s=min(head["call_s"]), throughput=head["updates_per_s_all_seeds"],
+        throughput_unit=f"updates/s ({head['algo']}, {head['seeds']} seed(s))",
+        extra={
+            "target": f"purerl >= {TARGET}x the PyTorch reference on the same machine, 1 seed and 8 seeds",
+            "device": args.device,
+            "target_met": bool(table) and all(r["meets_4x"] for r in table),
+            "rows": args.rows, "obs_dim": 11, "act_dim": 3, "batch": 256, "rounds": args.rounds,
+            "summary": table,
+            "results": purerl_runs,
+            "torch_runs": torch_runs,
+            "torch_reference": {
+                "script": str(TORCH_SCRIPT.relative_to(Path(__file__).parent.parent)),
+                "python": args.torch_python,
+                "torch": torch_version,
+                "seeds_mode": "8 model sets updated sequentially each step (no vmap)",
+            },
+            "note": args.note,
+        })
 
 
-def main():
-    p = argparse.ArgumentParser()
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m benchmarks.bench_offline_vs_torch", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--torch-python", default="/tmp/torchvenv/bin/python")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--updates", type=int, default=200, help="purerl steps per compiled call")
@@ -143,7 +147,8 @@ def main():
     p.add_argument("--device", default="cpu", help="where PyTorch runs: cpu, or cuda next to a GPU jax")
     p.add_argument("--name", default="offline_vs_torch", help="result file name (without .json)")
     p.add_argument("--note", default=NOTE, help="what the machine was doing (stored in the result)")
-    args = p.parse_args()
+    p.add_argument("--out", default=str(harness.RESULTS), help="results directory")
+    args = p.parse_args(argv)
     jax.config.update("jax_compilation_cache_dir", args.cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
     torch_version = subprocess.run(
@@ -153,7 +158,6 @@ def main():
         text=True,
     ).stdout.strip()
     purerl_runs, torch_runs = [], []
-    out = harness.RESULTS / f"{args.name}.json"
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "hopper-synthetic.hdf5")
         workloads.synthetic_file(path, args.rows)
@@ -176,12 +180,11 @@ def main():
                         tr.update(round=rnd, loadavg_before=[round(x, 2) for x in load])
                         print(json.dumps(tr), flush=True)
                         torch_runs.append(tr)
-                    write_json(str(out), result(args, purerl_runs, torch_runs, torch_version))
+                    out = harness.write(result(args, purerl_runs, torch_runs, torch_version), args.out)
     res = result(args, purerl_runs, torch_runs, torch_version)
-    write_json(str(out), res)
-    for row in res["summary"]:
+    for row in res["extra"]["summary"]:
         print(json.dumps(row))
-    print(f"target met: {res['target_met']}; wrote {out}")
+    print(f"target met: {res['extra']['target_met']}; {harness.one_line(res)} -> {out}")
 
 
 if __name__ == "__main__":
