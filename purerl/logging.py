@@ -39,17 +39,6 @@ def machine() -> dict[str, Any]:
     }
 
 
-def compile_and_run(fn, *args) -> tuple[Any, float, float]:
-    """`(fn(*args), compile_s, run_s)` for a benchmark: `jax.jit(fn)` is lowered and compiled first, then the
-    compiled program runs to completion (`block_until_ready`), so compile time never leaks into run time."""
-    t = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    compile_s = time.perf_counter() - t
-    t = time.perf_counter()
-    out = jax.block_until_ready(compiled(*args))
-    return out, compile_s, time.perf_counter() - t
-
-
 def write_json(path: str, obj: Any) -> None:
     """Write JSON atomically (temporary file + rename)."""
     tmp = f"{path}.tmp"
