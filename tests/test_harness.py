@@ -1,5 +1,6 @@
 """The benchmark harness end to end on a tiny entry, its timer and writer, and the report's tables."""
 
+import importlib
 import json
 import os
 
@@ -69,3 +70,43 @@ def test_stats_in_results_are_reproducible():
     a = harness.result(harness.TRAIN, "x", "x", per_seed=per_seed)["scores"]
     b = harness.result(harness.TRAIN, "x", "x", per_seed=per_seed)["scores"]
     assert a == b and a["final_return"]["per_seed"] == [1.0, 2.0, 4.0]
+
+
+def test_trained_runs_the_entry_in_its_chunks_and_calls_back_after_each():
+    budgets = []
+    entry = harness.Entry("tiny_ppo_chunks", algo="ppo", config=TINY, num_seeds=1, chunk_iterations=2)
+    res, run = harness.trained(entry, callback=lambda budget, metrics: budgets.append(budget))
+    assert budgets == [256, 512, 768]  # 6 iterations of 128 env steps, 2 per chunk
+    assert res["scores"]["final_return"]["per_seed"] == [float(x) for x in run.per_seed_returns]
+    assert run.metrics["episode_return"].shape == (1, 6)
+
+
+def test_several_runs_are_one_file_with_a_report_row_per_run_and_pair():
+    def run(label, per_seed):
+        res = harness.result(harness.TRAIN, label, label, algo=label.lower(), env="e", budget=10,
+                             budget_unit="updates", seeds=[0, 1, 2], compile_s=1.0, run_s=2.0,
+                             per_seed=per_seed, extra={"label": label})
+        res["scores"]["normalised_score"] = res["scores"]["final_return"]
+        return res
+
+    a, b = run("A", [5.0, 6.0, 7.0]), run("B", [1.0, 2.0, 3.0])
+    pair = harness.compared(a, b, "normalised score, e", "normalised_score")
+    assert pair["pair"] == "A vs B" and pair["verdict"] == "better"
+    assert pair["difference"] == pytest.approx(4.0)
+    res = harness.several_runs("ab", "A vs B", [a, b], [pair], {"note": "n"})
+    assert res["kind"] == harness.COMPARISON and res["comparison"] == pair and res["extra"]["note"] == "n"
+    assert all("machine" not in r for r in res["extra"]["runs"])  # provenance once, at the top
+    text = report.render({"ab.json": json.loads(json.dumps(res))})
+    assert text.count("| ab.json | a | e | 10 updates |") == 1 and "normalised score 6.0" in text
+    assert "| ab.json | A vs B | normalised score, e | +4 [" in text
+    alone = harness.several_runs("a", "A alone", [a], [])
+    assert alone["kind"] == harness.TRAIN and alone["scores"] == a["scores"] and alone["seeds"] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("script", ["bench_offline_brax", "bench_subpo_ant", "bench_pmoe_ppo_brax",
+                                    "bench_offline_vs_torch"])
+def test_benchmark_scripts_answer_help(script, capsys):
+    module = importlib.import_module(f"benchmarks.{script}")
+    with pytest.raises(SystemExit) as done:
+        module.main(["--help"])
+    assert done.value.code == 0 and "--out" in capsys.readouterr().out
