@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from purerl import pg_estimators as pge
+from purerl import runner
 from purerl.agents import harpg, npg_igt, pg
 from purerl.sweep import vmap_seeds
 
@@ -319,21 +320,13 @@ def test_normalized_step_length(mod, method):
         state = new
 
 
-def final_eval(mod, cfg, seeds):
-    agent = mod.make_agent(cfg)
-
-    def run(key):
-        state, metrics = mod.make_train(cfg)(key)
-        return agent.evaluate(state, jax.random.fold_in(key, 7)).mean(), metrics["episode_return"]
-
-    return vmap_seeds(run, seeds)
-
-
 def test_nharpg_learns_cartpole():
     """N-HARPG, 3 seeds x 12 iterations x 2000 steps (+ one Hessian episode each): the deterministic policy
-    must beat 80 on average (random ~22; a sign-flipped or missing update stays below ~30)."""
+    must beat 80 on average (random ~22; a sign-flipped or missing update stays near 30). Measured (runner's
+    evaluation keys): 90 / 82 / 115 for seeds 0 / 1 / 2; with gamma_0=1e-9 (no step) 9 / 9 / 81, mean 33."""
     cfg = harpg.Config(method="nharpg", num_iters=12, batch_steps=2000)
-    final, curve = final_eval(harpg, cfg, [0, 1, 2])
+    result = runner.train_and_evaluate(harpg.make_agent(cfg), num_seeds=3, seed=0)
+    final, curve = result.per_seed_returns, result.metrics["episode_return"]
     assert float(final.mean()) > 80.0, final
     assert float(curve[:, -1].mean()) > float(curve[:, 0].mean()) + 10
 
