@@ -86,28 +86,54 @@ def test_resume_at_length_is_bitwise(batch_of_four, tmp_path):
     assert_same(full, resumed)
 
 
-def test_worker_processes_equal_one_process_bitwise(batch_of_four, tmp_path):
-    """`--workers 2` (2 seeds per worker, jax.distributed over gloo) trains exactly the one-process run: the
-    final train state (from the workers' checkpoint), the metrics and the final returns are bitwise equal."""
-    out = tmp_path / "workers"
-    cli = [sys.executable, "-m", "purerl.cli", "train", "ppo", *FLAGS, "--num-seeds", "4", "--workers", "2"]
-    wait_all(launch([cli + ["--out", str(out)]]), timeout=300)
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["num_processes"] == 2
-    assert summary["final_return_per_seed"] == [float(x) for x in batch_of_four.returns.mean(axis=1)]
-    agent = ppo.make_agent(LONG)
+def restore_final_state(out, agent):
+    """The 4 seeds' train state from the newest checkpoint under `out`, gathered on one device."""
     here = jax.sharding.SingleDeviceSharding(jax.devices()[0])  # the workers' shards, gathered on one device
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=here),
                             jax.eval_shape(jax.vmap(agent.init), sweep.seed_keys(range(4))))
-    step, state, _ = checkpoint.restore(str(out / "checkpoints"), abstract)
+    return checkpoint.restore(str(out / "checkpoints"), abstract)
+
+
+def assert_run_dir_equals(out, expected):
+    """The final train state (from the run's checkpoint), metrics.csv and final returns under `out` are
+    bitwise those of the one-process run `expected`."""
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["final_return_per_seed"] == [float(x) for x in expected.returns.mean(axis=1)]
+    step, state, _ = restore_final_state(out, ppo.make_agent(LONG))
     assert step == ITERATIONS
-    for x, y in zip(jax.tree.leaves(state), jax.tree.leaves(batch_of_four.state), strict=True):
+    for x, y in zip(jax.tree.leaves(state), jax.tree.leaves(expected.state), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     curves = read_metrics_csv(str(out / "metrics.csv"))
-    for name in batch_of_four.metrics:
+    for name in expected.metrics:
         values = np.array([[v for _, v in curves[name][seed]] for seed in range(4)])
-        expected = np.array([[float(f"{float(v):.6g}") for v in row] for row in batch_of_four.metrics[name]])
-        np.testing.assert_array_equal(values, expected, err_msg=name)  # metrics.csv keeps 6 significant digits
+        rounded = np.array([[float(f"{float(v):.6g}") for v in row] for row in expected.metrics[name]])
+        np.testing.assert_array_equal(values, rounded, err_msg=name)  # metrics.csv keeps 6 significant digits
+    return summary
+
+
+def test_worker_processes_equal_one_process_bitwise_and_resume(batch_of_four, tmp_path):
+    """`--workers 2` (2 seeds per worker, jax.distributed over gloo) trains exactly the one-process run: the
+    final train state (from the workers' checkpoint), the metrics and the final returns are bitwise equal.
+    `--workers` runs `purerl train --num-processes 2 --process-id i --coordinator ...` in 2 local processes,
+    so this also covers the multi-process path; and a worker run resumed from a middle checkpoint starts its
+    workers again and ends bitwise where the uninterrupted one did."""
+    out = tmp_path / "workers"
+    cli = [sys.executable, "-m", "purerl.cli", "train"]
+    workers_run = cli + ["ppo", *FLAGS, "--num-seeds", "4", "--workers", "2", "--out", str(out)]
+    wait_all(launch([workers_run]), timeout=300)
+    summary = assert_run_dir_equals(out, batch_of_four)
+    assert summary["num_processes"] == 2 and summary["num_devices"] == 2
+    assert json.loads((out / "config.json").read_text())["run"]["workers"] == 2
+
+    crashed = tmp_path / "crashed"
+    shutil.copytree(out, crashed)
+    shutil.rmtree(crashed / "checkpoints" / str(ITERATIONS))  # killed after 96, before 128 was saved
+    (crashed / "summary.json").unlink()
+    # No --workers: the resumed run reads the worker count from config.json.
+    wait_all(launch([cli + ["--resume", str(crashed)]]), timeout=300)
+    resumed = assert_run_dir_equals(crashed, batch_of_four)
+    assert resumed["resumed_from"] == ITERATIONS - 32 and resumed["num_processes"] == 2
+    assert (crashed / "metrics.csv").read_text() == (out / "metrics.csv").read_text()  # steps and NaNs too
 
 
 @pytest.fixture(scope="module")
