@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purerl import envs
+from purerl import envs, runner
 from purerl.agents import subpo
 from purerl.envs.submodular import SubmodularGridEnv, mask_value, max_return, set_value
 from purerl.sweep import vmap_seeds
@@ -247,16 +247,20 @@ LEARN = dict(
 
 @pytest.fixture(scope="module")
 def learned():
+    """Final evaluation, F / max return averaged over seeds 0-2, of SubPO-M and MODPO trained and evaluated as
+    `purerl train subpo --num-seeds 3` does, and of a uniformly random policy."""
     out = {}
     for name, kw in (("subpo_m", {}), ("modpo", dict(reward="modular"))):
-        _, metrics = vmap_seeds(subpo.make_train(subpo.Config(**LEARN, **kw)), [0, 1, 2])
-        out[name] = float(np.asarray(metrics["F_over_max_return"])[:, -1].mean())
+        result = runner.train_and_evaluate(subpo.make_agent(subpo.Config(**LEARN, **kw)), num_seeds=3, seed=0)
+        out[name] = float(result.per_seed_returns.mean()) / max_return(20)
     random = subpo.reference_values(subpo.Config(**LEARN), jax.random.PRNGKey(0), "random", 1000)
     out["random"] = float(random.value.mean()) / max_return(20)
     return out
 
 
 def test_subpo_m_beats_modpo_and_random(learned):
+    """Measured: SubPO-M 0.94, MODPO 0.42, random 0.48; with lr=1e-12 (no learning) SubPO-M and MODPO both
+    0.47, which misses both margins."""
     assert learned["subpo_m"] >= learned["modpo"] + 0.05, learned
     assert learned["subpo_m"] >= learned["random"] + 0.2, learned
 
