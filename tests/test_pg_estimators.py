@@ -106,11 +106,12 @@ def test_hessian_estimator_unbiased_and_code_form_biased(x64):
     np.testing.assert_allclose(paper, exact, atol=1e-10, rtol=0)
     # The published code's estimate (N = 1, so its expectation is enumerable): wrong sign on the score
     # term -> biased. This documents the bug (spec section 6, item 1).
-    code = enumerated(theta, lambda ep: pge.hessian_vector(logp_fn, theta, ep, weights(ep), v, 1, "garage_code"))
+    code = enumerated(theta,
+                      lambda ep: pge.hessian_vector(logp_fn, theta, ep, weights(ep), v, 1, "garage_code"))
     assert np.abs(np.asarray(code - exact)).max() > 1e-2
     # and the surrogate Hessian alone (score term dropped) is biased too
-    surr = enumerated(theta, lambda ep: jax.jvp(jax.grad(lambda th: pge.surrogate(logp_fn, th, ep, weights(ep))),
-                                                (theta,), (v,))[1])
+    surr = enumerated(theta, lambda ep: jax.jvp(
+        jax.grad(lambda th: pge.surrogate(logp_fn, th, ep, weights(ep))), (theta,), (v,))[1])
     assert np.abs(np.asarray(surr - exact)).max() > 1e-2
 
 
@@ -122,13 +123,16 @@ def test_batched_hvp_is_mean_of_per_trajectory_products(x64):
     idx = np.array([3, 17, 40, 63])
     eps = single_episodes(states[idx], actions[idx])
     singles, g_singles = jax.jit(jax.vmap(lambda ep: (
-        pge.hessian_vector(logp_fn, theta, ep, weights(ep), v, 1), pge.gpomdp(logp_fn, theta, ep, weights(ep)))))(eps)
+        pge.hessian_vector(logp_fn, theta, ep, weights(ep), v, 1),
+        pge.gpomdp(logp_fn, theta, ep, weights(ep)))))(eps)
     # flatten: 4 trajectories + 2 padding steps (mask 0) -> 14 steps with segment ids 0..3
-    flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), eps._replace(num_episodes=eps.num_episodes[:, None]))
+    flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]),
+                        eps._replace(num_episodes=eps.num_episodes[:, None]))
     seg = jnp.repeat(jnp.arange(4), H)
     pad = lambda x, val: jnp.concatenate([x, jnp.full((2,) + x.shape[1:], val, x.dtype)])
     batch = pge.Episodes(
-        obs=pad(flat.obs, 1), action=pad(flat.action, 0), reward=pad(flat.reward, 5.0), mask=pad(flat.mask, 0.0),
+        obs=pad(flat.obs, 1), action=pad(flat.action, 0), reward=pad(flat.reward, 5.0),
+        mask=pad(flat.mask, 0.0),
         time=pad(flat.time, 0), segment=pad(seg, 5), reward_to_go=pad(flat.reward_to_go, 5.0),
         num_episodes=jnp.asarray(4),
     )
@@ -139,7 +143,8 @@ def test_batched_hvp_is_mean_of_per_trajectory_products(x64):
     ))(batch)
     np.testing.assert_allclose(got, singles.mean(axis=0), atol=1e-12, rtol=0)
     np.testing.assert_allclose(g, g_singles.mean(axis=0), atol=1e-12)
-    per_traj = jax.jit(jax.vmap(lambda ep: jax.jvp(lambda th: logp_fn(th, ep.obs, ep.action).sum(), (theta,), (v,))[1]))(eps)
+    per_traj = jax.jit(jax.vmap(
+        lambda ep: jax.jvp(lambda th: logp_fn(th, ep.obs, ep.action).sum(), (theta,), (v,))[1]))(eps)
     np.testing.assert_allclose(scores[:4], per_traj, atol=1e-12)
     np.testing.assert_allclose(scores[4:], 0.0)
 
@@ -179,13 +184,14 @@ def test_jax_recipe_equals_explicit_gaussian(x64):
         for i in range(3):
             sel = (ep.segment == i).astype(theta.dtype)
 
-            def phi_i(th):
+            def phi_i(th, sel=sel):
                 return (gauss_logp(th, ep.obs, ep.action) * w * sel).sum()
 
-            def logp_i(th):
+            def logp_i(th, sel=sel):
                 return (gauss_logp(th, ep.obs, ep.action) * sel).sum()
 
-            explicit = explicit + jax.hessian(phi_i)(theta) @ v + jax.grad(phi_i)(theta) * (jax.grad(logp_i)(theta) @ v)
+            explicit = (explicit + jax.hessian(phi_i)(theta) @ v
+                        + jax.grad(phi_i)(theta) * (jax.grad(logp_i)(theta) @ v))
         return got, explicit
 
     got, explicit = both(theta, v)
@@ -210,7 +216,8 @@ def run_igt(etas, lag):
     errors = []
     for t, eta in enumerate(etas):
         eta_ex = etas[max(t - 1, 0)] if lag else eta
-        d, _, _, _ = npg_igt.igt_direction(t, theta, theta_prev, d, eta, eta_ex, lambda th: (grad_quad(th), None))
+        d, _, _, _ = npg_igt.igt_direction(t, theta, theta_prev, d, eta, eta_ex,
+                                           lambda th: (grad_quad(th), None))
         d = np.asarray(d)
         errors.append(np.abs(d - grad_quad(theta)).max())
         theta, theta_prev = theta + 0.3 * 2 / (t + 2) * d / np.linalg.norm(d), theta
@@ -337,7 +344,8 @@ def test_determinism_vmapped_equals_single():
     batched_state, batched_metrics = vmap_seeds(train, [0, 1, 2])
     single_state, single_metrics = jax.jit(train)(jax.random.PRNGKey(1))
     np.testing.assert_allclose(batched_state.theta[1], single_state.theta, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(batched_metrics["episode_return"][1], single_metrics["episode_return"], rtol=1e-6)
+    np.testing.assert_allclose(batched_metrics["episode_return"][1], single_metrics["episode_return"],
+                               rtol=1e-6)
     assert not np.allclose(batched_state.theta[0], batched_state.theta[1])
 
 
@@ -367,6 +375,7 @@ def test_hyper_sweep_matches_single_runs():
     keys = jax.random.split(jax.random.PRNGKey(3), 2)
     states, _ = pge.hyper_sweep(agent, keys, [0.05, 0.2], [0.5, 1.0])
     assert states.theta.shape[:3] == (2, 2, 2)
-    single, _ = jax.jit(pg.make_train(pg.Config(method="npg_momentum", gamma_0=0.2, eta_0=0.5, **TINY)))(keys[1])
+    single_config = pg.Config(method="npg_momentum", gamma_0=0.2, eta_0=0.5, **TINY)
+    single, _ = jax.jit(pg.make_train(single_config))(keys[1])
     np.testing.assert_allclose(states.theta[1, 0, 1], single.theta, rtol=1e-5, atol=1e-6)
     assert not np.allclose(states.theta[0, 0, 1], states.theta[1, 0, 1])
