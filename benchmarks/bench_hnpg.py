@@ -6,10 +6,11 @@
   paper's stopping rule: the moving average (window 10 iterations) of the training batch's success rate
   exceeds 0.5; a run that never does within the iteration cap counts as "not solved" (None).
 
-- `headline`: one long HNPG (or `--trpo`) run at one horizon (default H = 50, the spec's 1.5M-step budget
-  = 1500 iterations x 1000 steps), 5 vmapped seeds, in compiled chunks of `--chunk` iterations so the result
-  file (success per iteration, samples to solve so far, timings) is rewritten after every chunk and a run cut
-  off by `--max-seconds` still leaves its evidence. It stops early once every seed has met the stopping rule.
+- `headline`: one long HNPG (or `--trpo`) run at one horizon (default H = 50, the paper code's 1.5M-step
+  budget = 1500 iterations x 1000 steps), 5 vmapped seeds, in compiled chunks of `--chunk` iterations so the
+  result file (success per iteration, samples to solve so far, timings) is rewritten after every chunk and a
+  run cut off by `--max-seconds` still leaves its evidence. It stops early once every seed has met the
+  stopping rule.
 
 Usage: `python -m benchmarks.bench_hnpg speed`,
 `python -m benchmarks.bench_hnpg solve --horizons 5 10 --iters 150 300 [--name hnpg_solve_h10]` or

@@ -127,7 +127,7 @@ plt.tight_layout()
 #   on-policy TRPO (`hybrid=False`) solved 0/5 and never saw a success (random success is 0.1^H per episode).
 # - **H = 10** (CPU, 5 seeds): HNPG solved 5/5 after 86 k–108 k samples.
 # - **H = 15, TRPO** (CPU, 3 seeds, 150 iterations, `hnpg_headline_h15_trpo.json`): success 0 at every
-#   iteration, so the spec's "stays below 0.1" bar holds.
+#   iteration: on-policy TRPO never gets past the lock (success stays below 0.1).
 # - **H = 20** (CPU, 5 seeds, cap 1 500 iterations, `hnpg_headline_h20.json`): HNPG solved **5/5** seeds,
 #   after 665 k, 908 k, 931 k, 940 k and 1 255 k samples (median 931 k); TRPO was not run at H = 20 (it fails
 #   at H = 15 already).
@@ -147,8 +147,8 @@ plt.tight_layout()
 #   iterations). So π_29 plays the same action in A and in B (right in one, wrong in the other: probability
 #   1/2). The early timesteps learn first, the reach grows slowly, and the late critics are corrected only
 #   once on-policy episodes get there. At H = 20 that happened after 0.67–0.94 M samples; at H = 30 and 50 not
-#   within 1.5 M. The paper reports HNPG solving H = 50; the spec marks that number unverified, and we did not
-#   reproduce it with the spec's [code] settings.
+#   within 1.5 M. The paper reports HNPG solving H = 50; we could not verify that number, and we did not
+#   reproduce it with the authors' code settings.
 # - Speed: on the H100 one HNPG iteration (5 vmapped seeds, 1 000 steps each) takes 59 ms at H = 50 (17
 #   iterations/s, compile 13 s), so the whole 1.5 M-sample run takes 107 s; on the shared 2-core CPU it is
 #   5–10 s per iteration.

@@ -191,13 +191,13 @@ plt.show()
 # %% [markdown]
 # ## (e) PMOE-PPO (K = 5) vs PPO on brax hopper and halfcheetah, CPU budget (recorded, not re-run here)
 #
-# Produced by `python benchmarks/bench_pmoe_ppo_brax.py` on the shared 2-core CPU (spring physics, 16 envs x
+# Produced by `python -m benchmarks.bench_pmoe_ppo_brax` on the shared 2-core CPU (spring physics, 16 envs x
 # 128 steps per iteration, 10 epochs x 32 minibatches, lr 3e-4, no entropy bonus, obs normalisation; same
-# settings for both, spec section 4 without reward normalisation). **Budget: 197 k env steps per seed, 5 seeds
-# — the paper trains 1M+ env steps per MuJoCo task, so this is far from the paper's budget**, and brax returns
-# are not gym MuJoCo returns. Curves: training episode return per iteration, mean over seeds ± 95 % bootstrap
-# CI; AUC = mean of that curve over the run per seed; ratio AUC(PMOE)/AUC(PPO) - 1 with a bootstrap CI that
-# resamples each algorithm's seeds independently (`purerl.plotting.auc_ratio_ci`).
+# settings for both: the co-author code's PPO setting without reward normalisation). **Budget: 197 k env steps
+# per seed, 5 seeds — the paper trains 1M+ env steps per MuJoCo task, so this is far from the paper's
+# budget**, and brax returns are not gym MuJoCo returns. Curves: training episode return per iteration, mean
+# over seeds ± 95 % bootstrap CI; AUC = mean of that curve over the run per seed; ratio AUC(PMOE)/AUC(PPO) - 1
+# with a bootstrap CI that resamples each algorithm's seeds independently (`purerl.stats.compare`).
 
 # %%
 for name in ("pmoe_ppo_vs_ppo_hopper_196k", "pmoe_ppo_vs_ppo_halfcheetah_196k"):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-# The statistics live in purerl.stats; these names stay importable from here.
-from purerl.stats import auc_per_seed, bootstrap_ci, fill_forward  # noqa: F401
-from purerl.stats import compare as auc_ratio_ci  # noqa: F401
+from purerl.stats import bootstrap_ci
 
 
 def plot_curve(ax, x, values, label: str, confidence: float = 0.95, **kwargs):

@@ -1,6 +1,6 @@
 import numpy as np
 
-from purerl.plotting import bootstrap_ci
+from purerl.stats import bootstrap_ci
 
 
 def test_bootstrap_ci_brackets_the_mean_and_shrinks_with_more_seeds():
@@ -23,7 +23,7 @@ def test_bootstrap_ci_ignores_nans():
 
 
 def test_fill_forward_and_auc_per_seed():
-    from purerl.plotting import auc_per_seed, fill_forward
+    from purerl.stats import auc_per_seed, fill_forward
 
     curves = np.array([[np.nan, 1.0, np.nan, 3.0], [2.0, np.nan, np.nan, np.nan]])
     filled = fill_forward(curves)
@@ -34,7 +34,7 @@ def test_fill_forward_and_auc_per_seed():
 
 
 def test_auc_ratio_ci_brute_force():
-    from purerl.plotting import auc_ratio_ci
+    from purerl.stats import compare as auc_ratio_ci
 
     a, b = np.array([2.0, 4.0]), np.array([1.0, 3.0])
     out = auc_ratio_ci(a, b, num_resamples=20_000)
