@@ -11,7 +11,7 @@ TEST_XLA_FLAGS := --xla_cpu_enable_concurrency_optimized_scheduler=false
 # on one worker so that its module fixtures (compiled programs) are built once.
 TEST_WORKERS ?= 2
 
-.PHONY: run test lint clean
+.PHONY: run test lint clean reference-env
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,19 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check purerl tests benchmarks notebooks
+
+# `make reference-env`: the separate venv the authors' code runs in for benchmarks/reference (PyTorch CPU).
+REFERENCE_VENV := benchmarks/reference/.venv
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+
+$(REFERENCE_VENV)/.installed: benchmarks/reference/requirements.txt
+	test -x $(REFERENCE_VENV)/bin/python || $(PYTHON) -m venv $(REFERENCE_VENV)
+	$(REFERENCE_VENV)/bin/python -m pip install -q --upgrade pip
+	$(REFERENCE_VENV)/bin/python -m pip install -q --index-url $(TORCH_INDEX) torch
+	$(REFERENCE_VENV)/bin/python -m pip install -q -r benchmarks/reference/requirements.txt
+	touch $@
+
+reference-env: $(REFERENCE_VENV)/.installed
 
 clean:
 	rm -rf $(VENV)
