@@ -36,6 +36,13 @@ def activation_fn(name: str) -> Callable[[jax.Array], jax.Array]:
     return ACTIVATIONS[name]
 
 
+def as_float(x) -> jax.Array:
+    """`x` as a floating array: integer and boolean observations (MinAtar) become float32, float32 stays
+    float32 and float64 (x64 runs, e.g. the float64 checks against the authors' code) keeps its precision."""
+    x = jnp.asarray(x)
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
 def dense(features: int, scale: float = np.sqrt(2)) -> nn.Dense:
     return nn.Dense(features, kernel_init=nn.initializers.orthogonal(scale), bias_init=nn.initializers.zeros)
 
@@ -53,7 +60,7 @@ class MLP(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        x = jnp.asarray(x, jnp.float32)
+        x = as_float(x)
         if self.obs_ndim > 1:
             x = x.reshape(x.shape[: x.ndim - self.obs_ndim] + (-1,))
         act = activation_fn(self.activation)
@@ -154,7 +161,7 @@ class TanhActor(nn.Module):
 
     @nn.compact
     def __call__(self, obs):
-        x = jnp.asarray(obs, jnp.float32)
+        x = as_float(obs)
         act = activation_fn(self.activation)
         for width in self.hidden:
             x = act(nn.Dense(width)(x))
@@ -180,7 +187,7 @@ class TanhGaussianActor(nn.Module):
 
     @nn.compact
     def __call__(self, obs):
-        x = jnp.asarray(obs, jnp.float32)
+        x = as_float(obs)
         act = activation_fn(self.activation)
         for i, width in enumerate(self.hidden):
             x = act(nn.Dense(width, name=f"trunk_{i}")(x))
@@ -204,7 +211,7 @@ class QNetwork(nn.Module):
 
     @nn.compact
     def __call__(self, obs, action):
-        x = jnp.concatenate([jnp.asarray(obs, jnp.float32), jnp.asarray(action, jnp.float32)], axis=-1)
+        x = jnp.concatenate([as_float(obs), as_float(action)], axis=-1)
         act = activation_fn(self.activation)
         for width in self.hidden:
             x = act(nn.Dense(width)(x))
@@ -249,7 +256,7 @@ class PGPolicy(nn.Module):
 
     @nn.compact
     def __call__(self, obs) -> distrax.Distribution:
-        x = jnp.asarray(obs, jnp.float32)
+        x = as_float(obs)
         if self.obs_ndim > 1:
             x = x.reshape(x.shape[: x.ndim - self.obs_ndim] + (-1,))
         act = activation_fn(self.activation)

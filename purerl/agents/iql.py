@@ -164,7 +164,8 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
 
         # 3. critics (target from the new V at s')
         next_v = value.apply(value_params, batch["next_observations"])[..., 0]
-        y = batch["rewards"] + config.gamma * (1.0 - batch["terminals"].astype(jnp.float32)) * next_v
+        rewards = batch["rewards"]
+        y = rewards + config.gamma * (1.0 - batch["terminals"].astype(rewards.dtype)) * next_v
 
         def critic_loss_fn(params):
             qs = critic.apply(params, obs, act)

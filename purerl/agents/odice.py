@@ -132,7 +132,7 @@ def policy_weights(delta: jax.Array, form: str = "relu", clip: float = 100.0) ->
 
 def residuals(v_s, v_next, vbar_s, vbar_next, reward, terminal, gamma):
     """delta_f = r + gamma (1-d) V_bar(s') - V(s) and delta_b = r + gamma (1-d) V(s') - V_bar(s); V: (H, B)."""
-    mask = gamma * (1.0 - terminal.astype(jnp.float32))
+    mask = gamma * (1.0 - terminal.astype(reward.dtype))
     return reward + mask * vbar_next - v_s, reward + mask * v_next - vbar_s
 
 
@@ -177,7 +177,7 @@ def value_gradients_reference(v_apply, params, target_params, batch, lam, eta, g
     obs, nxt = batch["observations"], batch["next_observations"]
     vbar_s = v_apply(target_params, obs).min(0)
     vbar_next = v_apply(target_params, nxt).min(0)
-    mask = gamma * (1.0 - batch["terminals"].astype(jnp.float32))
+    mask = gamma * (1.0 - batch["terminals"].astype(batch["rewards"].dtype))
     g_lin = jax.grad(lambda p: (1.0 - lam) * v_apply(p, obs).mean())(params)
     g_f = jax.grad(lambda p: lam * fstar(batch["rewards"] + mask * vbar_next - v_apply(p, obs)).mean())(
         params
