@@ -1,4 +1,7 @@
-"""Statistics of results over seeds: bootstrap CIs, IQM, learning-curve AUC, samples to solve, verdicts.
+"""Statistics of results over seeds: bootstrap CIs, IQM, learning-curve AUC, samples to solve, verdicts, and
+the aggregate metrics over runs and tasks of Agarwal et al. (2021, "Deep reinforcement learning at the edge
+of the statistical precipice"): mean, median, IQM, optimality gap, probability of improvement, each with a
+stratified-bootstrap CI.
 
 Every confidence interval here is a percentile bootstrap with a fixed generator seed, so the same numbers
 give the same interval on every machine. Seeds are the unit of resampling; two algorithms' runs are not
@@ -36,7 +39,8 @@ def bootstrap_ci(values, confidence: float = 0.95, num_resamples: int = 2000, se
 
 def iqm(values, axis: int = 0):
     """Interquartile mean: the mean of the middle half of the values along `axis` (a quarter of them, rounded
-    down, is cut from each end), robust to a few outlier seeds yet less noisy than the median."""
+    down, is cut from each end: `scipy.stats.trim_mean(values, 0.25, axis)`), robust to a few outlier seeds
+    yet less noisy than the median."""
     values = np.sort(np.asarray(values, dtype=np.float64), axis=axis)
     n = values.shape[axis]
     cut = n // 4
@@ -142,3 +146,63 @@ def summarize(per_seed, confidence: float = 0.95, seed: int = 0) -> dict:
     return {"mean": float(mean), "ci": [float(low), float(high)], "confidence": confidence,
             "iqm": float(iqm(per_seed)), "min": float(per_seed.min()), "max": float(per_seed.max()),
             "per_seed": [float(x) for x in per_seed]}
+
+
+# Aggregate metrics over runs and tasks. A score matrix is (..., num_runs, num_tasks): runs (seeds) on the
+# second-to-last axis, tasks (environments) on the last; leading axes, if any, are bootstrap resamples, so
+# that one call scores every resample at once.
+
+
+def aggregate_mean(scores):
+    """The mean over tasks of each task's mean score over runs."""
+    return np.asarray(scores, np.float64).mean(axis=-2).mean(axis=-1)
+
+
+def aggregate_median(scores):
+    """The median over tasks of each task's mean score over runs (with one task: that task's mean)."""
+    return np.median(np.asarray(scores, np.float64).mean(axis=-2), axis=-1)
+
+
+def aggregate_iqm(scores):
+    """The interquartile mean (`iqm`) of all run x task scores pooled: runs of every task count alike."""
+    scores = np.asarray(scores, np.float64)
+    return iqm(scores.reshape(*scores.shape[:-2], -1), axis=-1)
+
+
+def optimality_gap(scores, gamma: float = 1.0):
+    """How far the scores fall short of the target `gamma`, on average over runs and tasks:
+    mean(max(gamma - score, 0)). Scores above `gamma` count as `gamma` (exceeding the target earns nothing),
+    so lower is better and 0 means every run reached it."""
+    scores = np.asarray(scores, np.float64)
+    return np.maximum(gamma - scores, 0.0).mean(axis=(-2, -1))
+
+
+def probability_of_improvement(scores_x, scores_y):
+    """P(X > Y): the probability that a run of X scores above a run of Y on the same task, averaged over
+    tasks; ties count one half (the Mann-Whitney U statistic of X over Y divided by the number of pairs).
+    X and Y may have different numbers of runs; their runs are not paired."""
+    x = np.asarray(scores_x, np.float64)[..., :, None, :]  # (..., runs_x, 1, tasks)
+    y = np.asarray(scores_y, np.float64)[..., None, :, :]  # (..., 1, runs_y, tasks)
+    per_pair = (x > y) + 0.5 * (x == y)  # (..., runs_x, runs_y, tasks)
+    return per_pair.mean(axis=(-3, -2)).mean(axis=-1)
+
+
+def stratified_bootstrap_ci(statistic, *score_matrices, confidence: float = 0.95, num_resamples: int = 10_000,
+                            seed: int = 0):
+    """`statistic(*score_matrices)` and its percentile-bootstrap CI over runs, stratified by task:
+    `(value, low, high)`.
+
+    Each (num_runs, num_tasks) matrix is resampled on its own, and within each task separately: a task's
+    resampled runs are drawn with replacement from that task's runs only, so every resample keeps every task
+    (the uncertainty is that of re-running the seeds on the same tasks). `statistic` takes matrices with a
+    leading resample axis (every aggregate above does) and returns a number or a vector per resample."""
+    rng = np.random.default_rng(seed)
+    resampled = []
+    for scores in score_matrices:
+        scores = np.asarray(scores, np.float64)
+        num_runs, num_tasks = scores.shape
+        runs = rng.integers(0, num_runs, size=(num_resamples, num_runs, num_tasks))
+        resampled.append(scores[runs, np.arange(num_tasks)])  # (num_resamples, num_runs, num_tasks)
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(statistic(*resampled), [alpha, 1.0 - alpha], axis=0)
+    return statistic(*score_matrices), low, high
