@@ -32,6 +32,9 @@ commands:
   collect --env E --kinds K,.. generate D4RL-style offline datasets (purerl collect --help)
   meta-train lpo [flags]       meta-train a learned PPO drift (LPO / TA-LPO) with OpenAI-ES
   meta-train lpg [flags]       meta-train a learned policy-gradient rule (TA-LPG) on random grid worlds
+  plot RUN_DIR... [--metric M] learning curves of finished runs, seed mean with a 95% bootstrap band
+  compare RUN_DIR... [--out F] mean, median, IQM, optimality gap and probability of improvement of runs'
+                               final returns, with stratified-bootstrap CIs (purerl compare --help)
 """
 
 
@@ -316,6 +319,10 @@ def main(argv: list[str] | None = None) -> None:
         import importlib
 
         importlib.import_module(methods[rest[0]]).meta_train_main(rest[1:])
+    elif command in ("plot", "compare"):  # statistics of finished run directories (purerl.compare)
+        from purerl import compare
+
+        (compare.plot_main if command == "plot" else compare.compare_main)(rest)
     elif command == "train":
         if rest and rest[0] == "--resume":
             if len(rest) < 2:
@@ -336,7 +343,7 @@ def main(argv: list[str] | None = None) -> None:
                 _fail(str(err))
             train(rest[0], rest[1:])
     else:
-        _fail(f"unknown command {command!r}; valid commands: list, train, collect, meta-train")
+        _fail(f"unknown command {command!r}; valid commands: list, train, collect, meta-train, plot, compare")
 
 
 if __name__ == "__main__":
