@@ -298,7 +298,7 @@ def format_table(table: dict) -> str:
 
 @dataclass(frozen=True)
 class PlotArgs:
-    run_dirs: tyro.conf.Positional[tuple[str, ...]]
+    run_dirs: Annotated[tuple[str, ...], tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR...")]
     """run directories written by `purerl train ... --out DIR`"""
     metric: str = "episode_return"
     """metric of metrics.csv to draw"""
@@ -310,7 +310,7 @@ class PlotArgs:
 
 @dataclass(frozen=True)
 class CompareArgs:
-    run_dirs: tyro.conf.Positional[tuple[str, ...]]
+    run_dirs: Annotated[tuple[str, ...], tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR...")]
     """run directories written by `purerl train ... --out DIR`"""
     out: str | None = None
     """also write the table to this file: .csv (one row per estimate) or .json (all, with the scores)"""
