@@ -5,7 +5,9 @@ An agent is built from its Config by `make_agent(config) -> Agent`:
 - `init(key) -> state`: a pytree holding everything the run needs (params, optimiser, env, key);
 - `update(state) -> (state, metrics)`: one iteration, pure and jittable; metrics is a dict of scalars;
 - `evaluate(state, key) -> returns`: undiscounted returns of `eval_episodes` fresh episodes of the
-  current policy (jittable; not part of the timed training run).
+  current policy (jittable; not part of the timed training run);
+- `policy` (optional, `purerl.evaluation.Policy`): the evaluation env and the action for one observation,
+  which saved runs act with (`purerl.load`, `purerl render`); None where the agent does not expose it yet.
 
 `make_train(config)` is then simply `init` followed by a `lax.scan` of `update`; the runner
 (`purerl.runner`) instead scans `update` in jitted chunks so it can show progress, log and checkpoint
@@ -23,6 +25,8 @@ from typing import Any, Literal
 
 import jax
 
+from purerl.evaluation import Policy
+
 ENV_STEPS = "env steps"  # interactions with the environment, per seed
 UPDATES = "updates"  # gradient updates on a fixed dataset, per seed
 
@@ -36,6 +40,7 @@ class Agent:
     steps_per_iteration: int  # budget units per iteration and seed (env steps, unless `budget_unit` says otherwise)
     config: Any
     budget_unit: str = ENV_STEPS  # what the budget counts: ENV_STEPS (online agents) or UPDATES (offline agents)
+    policy: Policy | None = None  # how the trained agent acts (purerl.load, purerl render); None: not exposed
 
 
 def train_fn(agent: Agent) -> Callable[[jax.Array], tuple[Any, dict[str, jax.Array]]]:

@@ -39,10 +39,20 @@ def latest(directory: str) -> int | None:
         return manager.latest_step()
 
 
-def restore(directory: str, abstract_state: Any) -> tuple[int, Any, dict[str, np.ndarray]]:
-    """Restore the newest checkpoint; `abstract_state` gives the state's structure, shapes and dtypes."""
+def steps(directory: str) -> list[int]:
+    """The iterations of the complete checkpoints kept in `directory`, oldest first ([] if none)."""
+    if not os.path.isdir(directory):
+        return []
     with _manager(directory) as manager:
-        step = manager.latest_step()
+        return sorted(manager.all_steps())
+
+
+def restore(directory: str, abstract_state: Any,
+            step: int | None = None) -> tuple[int, Any, dict[str, np.ndarray]]:
+    """Restore the checkpoint of iteration `step` (default: the newest); `abstract_state` gives the state's
+    structure, shapes and dtypes."""
+    with _manager(directory) as manager:
+        step = manager.latest_step() if step is None else step
         if step is None:
             raise FileNotFoundError(f"no checkpoint in {directory}")
         restored = manager.restore(

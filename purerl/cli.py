@@ -32,6 +32,9 @@ commands:
   collect --env E --kinds K,.. generate D4RL-style offline datasets (purerl collect --help)
   meta-train lpo [flags]       meta-train a learned PPO drift (LPO / TA-LPO) with OpenAI-ES
   meta-train lpg [flags]       meta-train a learned policy-gradient rule (TA-LPG) on random grid worlds
+  eval RUN_DIR [flags]         evaluate a saved run's checkpoint: mean return per seed and over seeds, with
+                               95% CIs (--checkpoint N, --episodes E, --env ENV, --seed S, --json)
+  render RUN_DIR --out FILE    one episode of a saved run's policy: a GIF, or brax's HTML viewer (.html)
   plot RUN_DIR... [--metric M] learning curves of finished runs, seed mean with a 95% bootstrap band
   compare RUN_DIR... [--out F] mean, median, IQM, optimality gap and probability of improvement of runs'
                                final returns, with stratified-bootstrap CIs (purerl compare --help)
@@ -323,6 +326,10 @@ def main(argv: list[str] | None = None) -> None:
         from purerl import compare
 
         (compare.plot_main if command == "plot" else compare.compare_main)(rest)
+    elif command in ("eval", "render"):  # saved runs (purerl.saved)
+        from purerl import saved
+
+        (saved.eval_main if command == "eval" else saved.render_main)(rest)
     elif command == "train":
         if rest and rest[0] == "--resume":
             if len(rest) < 2:
@@ -343,7 +350,8 @@ def main(argv: list[str] | None = None) -> None:
                 _fail(str(err))
             train(rest[0], rest[1:])
     else:
-        _fail(f"unknown command {command!r}; valid commands: list, train, collect, meta-train, plot, compare")
+        _fail(f"unknown command {command!r}; valid commands: list, train, collect, meta-train, plot, "
+              "compare, eval, render")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -39,3 +41,26 @@ def evaluate_policy(
     init = (obs, env_state, jnp.zeros(num_episodes), jnp.ones(num_episodes, bool))
     (_, _, returns, _), _ = jax.lax.scan(step, init, jax.random.split(run_key, steps))
     return returns
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How a trained agent acts, apart from its training: the env it is evaluated in and its action choice.
+
+    `act_fn(state, deterministic) -> act(key, obs) -> action` binds a train state once (e.g. reads the
+    observation statistics), then gives the action for one observation: sampled from the policy, or, with
+    `deterministic=True`, its most likely action (the mode). `env` is the evaluation env (no training
+    wrappers), so saved runs can be evaluated and rendered exactly as the runner evaluates them."""
+
+    env: Any
+    env_params: Any
+    act_fn: Callable[[Any, bool], Callable[[jax.Array, jax.Array], jax.Array]]
+
+
+def make_evaluate(policy: Policy, num_episodes: int) -> Callable[[Any, jax.Array], jax.Array]:
+    """`evaluate(state, key) -> returns` of `num_episodes` fresh episodes of the stochastic policy."""
+
+    def evaluate(state, key):
+        return evaluate_policy(policy.env, policy.env_params, policy.act_fn(state, False), key, num_episodes)
+
+    return evaluate

@@ -1,9 +1,9 @@
 """The on-policy rollout shared by PPO-style agents (`purerl.agents.ppo`, `purerl.agents.a2c`,
-`purerl.agents.pmoe_ppo`): the vmapped training envs, one rollout of an actor-critic in them, and the
-evaluation of its stochastic policy.
+`purerl.agents.pmoe_ppo`): the vmapped training envs, one rollout of an actor-critic in them, and its
+policy outside training (the final evaluation's and a saved run's).
 
-The functions read the env options from the agent's config: `env`, `max_episode_steps`, `brax_backend`,
-`normalize_obs` and `eval_episodes`.
+The functions read the env options from the agent's config: `env`, `max_episode_steps`, `brax_backend`
+and `normalize_obs`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from gymnax.environments import spaces
 
 from purerl import envs
 from purerl.envs.wrappers import find_obs_stats
-from purerl.evaluation import evaluate_policy
+from purerl.evaluation import Policy
 
 
 class Transition(NamedTuple):
@@ -104,15 +104,15 @@ def make_rollout(network, env, env_params, num_envs: int, num_steps: int):
     return rollout
 
 
-def make_evaluate(config, network, env_params, discrete: bool):
-    """`evaluate(state, key) -> returns` of `config.eval_episodes` fresh episodes of the stochastic policy in
-    the base env (no training wrappers; observations normalised with the training statistics if any).
-    """
+def make_policy(config, network, env_params, discrete: bool) -> Policy:
+    """The actor-critic's `Policy` in the base env (no training wrappers; observations normalised with the
+    training statistics if any): what the final evaluation runs (`purerl.evaluation.make_evaluate`) and
+    what `purerl.load` and `purerl render` act with."""
     eval_env, _ = make_base_env(config)  # same dynamics, no training wrappers
     if not discrete:
         eval_env = envs.ClipAction(eval_env)
 
-    def evaluate(state, key):
+    def act_fn(state, deterministic: bool):
         stats = find_obs_stats(state.env_state)
         stats = stats.merge() if stats is not None else None
 
@@ -120,8 +120,8 @@ def make_evaluate(config, network, env_params, discrete: bool):
             if stats is not None:
                 obs = stats.normalize(jnp.asarray(obs, jnp.float32))
             pi, _ = network.apply(state.params, obs)
-            return pi.sample(seed=act_key)
+            return pi.mode() if deterministic else pi.sample(seed=act_key)
 
-        return evaluate_policy(eval_env, env_params, act, key, config.eval_episodes)
+        return act
 
-    return evaluate
+    return Policy(eval_env, env_params, act_fn)

@@ -37,9 +37,10 @@ import optax
 from purerl import envs
 from purerl.agent import Agent, check_choices, check_positive, train_fn
 from purerl.envs.brax import BraxBackend
+from purerl.evaluation import make_evaluate
 from purerl.nn import Activation, ActorCritic, TanhMeanActorCritic
 from purerl.returns import gae
-from purerl.rollout import ENV_AXIS, TrainState, check_action_space, make_env, make_evaluate, make_rollout
+from purerl.rollout import ENV_AXIS, TrainState, check_action_space, make_env, make_policy, make_rollout
 
 PAPER_UPDATES = 20_001  # updates of the paper's ant runs (15 envs x 400 steps each)
 
@@ -182,8 +183,9 @@ def make_agent(config: Config) -> Agent:
         metrics["reward_mean"] = traj.reward.mean()
         return TrainState(params, opt_state, env_state, obs, key, state.iteration + 1), metrics
 
-    evaluate = make_evaluate(config, network, env_params, discrete)
-    return Agent(init, update, evaluate, config.num_iterations, config.batch_size, config)
+    policy = make_policy(config, network, env_params, discrete)
+    evaluate = make_evaluate(policy, config.eval_episodes)
+    return Agent(init, update, evaluate, config.num_iterations, config.batch_size, config, policy=policy)
 
 
 def make_train(config: Config):

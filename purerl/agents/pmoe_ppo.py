@@ -78,6 +78,10 @@ class GaussianMixture:
         k = jax.random.categorical(jax.random.fold_in(seed, 1), self.logits)
         return choose_expert(actions, k)
 
+    def mode(self):
+        """The deterministic action: the mean of the expert the router weighs most."""
+        return choose_expert(self.mean, jnp.argmax(self.logits, axis=-1))
+
     def log_prob(self, x):
         component = self.components.log_prob(x[..., None, :])  # (..., K)
         return jax.nn.logsumexp(jax.nn.log_softmax(self.logits, axis=-1) + component, axis=-1)

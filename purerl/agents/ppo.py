@@ -24,9 +24,10 @@ from purerl import envs
 from purerl.agent import Agent, check_choices, check_positive, train_fn
 from purerl.drift import objective_drift
 from purerl.envs.brax import BraxBackend
+from purerl.evaluation import make_evaluate
 from purerl.nn import Activation, ActorCritic
 from purerl.returns import gae
-from purerl.rollout import ENV_AXIS, TrainState, check_action_space, make_env, make_evaluate, make_rollout
+from purerl.rollout import ENV_AXIS, TrainState, check_action_space, make_env, make_policy, make_rollout
 
 
 @dataclass(frozen=True)
@@ -234,9 +235,10 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
         new_state = TrainState(params, opt_state, env_state, obs, key, iteration)
         return new_state, metrics
 
-    evaluate = make_evaluate(config, network, env_params, discrete)
+    policy = make_policy(config, network, env_params, discrete)
+    evaluate = make_evaluate(policy, config.eval_episodes)
 
-    return Agent(init, update, evaluate, num_iterations, config.batch_size, config)
+    return Agent(init, update, evaluate, num_iterations, config.batch_size, config, policy=policy)
 
 
 def make_train(config: Config):
