@@ -115,6 +115,18 @@ def test_td3_bc_target_noise_and_critic_target():
     np.testing.assert_allclose(y, [1.0 + 0.9 * 3.0, 2.0])
 
 
+def test_td3_bc_critic_target_keeps_float64():
+    """In an x64 run (the float64 check against the authors' code, benchmarks/reference/td3_bc.py) the
+    target stays float64: a float32 terminal mask rounded gamma = 0.99 to float32 (relative error 1e-8)."""
+    with jax.enable_x64(True):
+        reward, next_q = np.array([1.0, -2.0, 0.5]), np.array([[3.0, 5.0, 7.0], [4.0, 1.0, 6.0]])
+        terminal = np.array([False, True, False])
+        y = td3_bc.critic_target(jnp.asarray(reward), jnp.asarray(terminal), jnp.asarray(next_q), 0.99)
+        assert y.dtype == jnp.float64
+        expected = reward + 0.99 * (1.0 - terminal) * next_q.min(0)
+        np.testing.assert_allclose(np.asarray(y), expected, rtol=1e-15, atol=0)
+
+
 def test_bc_loss():
     assert float(bc.bc_loss(jnp.array([[1.0, 0.0]]), jnp.array([[0.0, 0.5]]))) == pytest.approx((1 + 0.25) / 2)
 

@@ -170,7 +170,7 @@ def result(agent: str, what: str, *, authors_repo: str, authors_commit: str,
            compile_s: float | None = None) -> dict:
     """A harness-schema result (kind "speed", throughput = purerl's rate) with the check in `extra`:
     authors_repo, authors_commit, quantities (name -> max_abs_diff, max_rel_diff), worst, tolerance,
-    deviations (each {"name", "what", "toggle"}), speed (`speed_summary`), verdict."""
+    deviations (each {"name", "what", "toggle"}), speed (`speed_summary`, or {} when not timed), verdict."""
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     from benchmarks import harness
@@ -180,9 +180,9 @@ def result(agent: str, what: str, *, authors_repo: str, authors_commit: str,
              "worst": {"quantity": worst_name, "max_rel_diff": worst_rel}, "quantities": quantities,
              "deviations": deviations, "speed": speed, "verdict": verdict, **(extra or {})}
     unit = (f"{speed['unit']} (purerl; the authors' code {speed['authors']:,.0f}, "
-            f"ratio {speed['ratio_purerl_over_authors']})")
+            f"ratio {speed['ratio_purerl_over_authors']})") if speed else None
     return harness.result(harness.SPEED, agent, what, algo=agent, config=config, compile_s=compile_s,
-                          throughput=speed["purerl"], throughput_unit=unit, extra=check)
+                          throughput=speed.get("purerl"), throughput_unit=unit, extra=check)
 
 
 def write(res: dict) -> Path:

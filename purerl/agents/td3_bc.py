@@ -79,8 +79,9 @@ def target_action(next_pi: jax.Array, key: jax.Array, policy_noise: float, noise
 
 
 def critic_target(reward, terminal, next_q: jax.Array, gamma: float) -> jax.Array:
-    """y = r + gamma (1 - terminal) min_i Q_bar_i(s', a'); next_q has shape (2, B)."""
-    return reward + gamma * (1.0 - terminal.astype(jnp.float32)) * next_q.min(axis=0)
+    """y = r + gamma (1 - terminal) min_i Q_bar_i(s', a'); next_q has shape (2, B). Computed in the rewards'
+    dtype: a float32 mask would round gamma to float32 in a float64 (x64) run."""
+    return reward + gamma * (1.0 - terminal.astype(jnp.result_type(reward))) * next_q.min(axis=0)
 
 
 def actor_objective(pi: jax.Array, action: jax.Array, q: jax.Array, alpha: float):
