@@ -145,11 +145,13 @@ def authors_paired(args, make=authors_td3_bc) -> None:
         replay.done()
     common.save_tree(args.outputs, {
         "initial": initial, "final": networks(policy), "losses": np.asarray(losses),
-        "normalised": {"observations": buffer.state, "next_observations": buffer.next_state}})
+        "normalised": {"observations": buffer.state, "next_observations": buffer.next_state},
+        "recorded": getattr(policy, "recorded", {})})  # whatever `make` chose to record (PRDC: its search)
 
 
 def authors_speed(args, make=authors_td3_bc) -> None:
-    """Speed side (unpatched, float32): `--warmup` then `--updates` of their `train()`; prints updates/s."""
+    """Speed side (unpatched, float32): `--warmup`, then `--speed-updates` timed calls of their `train()`;
+    prints updates/s."""
     import torch
 
     torch.manual_seed(0)
@@ -159,9 +161,9 @@ def authors_speed(args, make=authors_td3_bc) -> None:
     for _ in range(args.warmup):
         policy.train(buffer, BATCH)
     start = time.perf_counter()
-    for _ in range(args.updates):
+    for _ in range(args.speed_updates):
         policy.train(buffer, BATCH)
-    rate = args.updates / (time.perf_counter() - start)
+    rate = args.speed_updates / (time.perf_counter() - start)
     print(json.dumps({"updates_per_s": rate, "torch_threads": torch.get_num_threads()}))
 
 
@@ -291,7 +293,7 @@ def purerl_speed(make_agent, config, data32: dict):
 def authors_speed_timer(args, inputs: str):
     def timer():
         out = run_authors(args, "authors-speed", inputs,
-                          extra=["--updates", str(args.speed_updates), "--warmup", str(args.warmup)])
+                          extra=["--speed-updates", str(args.speed_updates), "--warmup", str(args.warmup)])
         return json.loads(out.strip().splitlines()[-1])["updates_per_s"]
 
     return timer
@@ -300,8 +302,8 @@ def authors_speed_timer(args, inputs: str):
 def verdict_of(quantities: dict, tolerance: float, deviations: list[dict]) -> str:
     name, rel = common.worst(quantities)
     if rel <= tolerance:
-        toggled = ", ".join(d["name"] for d in deviations)
-        named = f"; deviations toggled to the authors' behaviour: {toggled}" if deviations else ""
+        toggled = ", ".join(d["name"] for d in deviations if d.get("toggle"))
+        named = f"; deviations toggled to the authors' behaviour: {toggled}" if toggled else ""
         return f"agrees: every max relative difference <= {tolerance:g} (worst {rel:.2e}, {name}){named}"
     return f"DIFFERS: {name} has max relative difference {rel:.2e} > {tolerance:g}"
 
@@ -372,16 +374,15 @@ def check(args, agent_name: str, make_agent, config, authors_repo: str, deviatio
             data = {**raw, **theirs["normalised"]}  # their float64 normalisation (purerl stores float32)
             final, metrics = paired_update(make_agent, config, data, theirs, state)
             metrics = jax_to_numpy(metrics)
-        ours_norm = normalised_purerl(raw)
-        losses = theirs["losses"]
-        pairs = {
-            "normalised observations (purerl stores float32)": (ours_norm["observations"],
-                                                                theirs["normalised"]["observations"]),
-            "critic_loss (mean of the 2 steps)": (metrics["critic_loss"], losses[:2].mean()),
-            "actor_loss": (metrics["actor_loss"], losses[2]),
-            **(extra_pairs(final, metrics, theirs, data) if extra_pairs else {}),
-            **compare_networks(final, theirs),
-        }
+            losses = theirs["losses"]
+            pairs = {
+                "normalised observations (purerl stores float32)": (normalised_purerl(raw)["observations"],
+                                                                    theirs["normalised"]["observations"]),
+                "critic_loss (mean of the 2 steps)": (metrics["critic_loss"], losses[:2].mean()),
+                "actor_loss": (metrics["actor_loss"], losses[2]),
+                **(extra_pairs(final, metrics, theirs, data) if extra_pairs else {}),  # float64 too
+                **compare_networks(final, theirs),
+            }
         quantities = common.differences(pairs)
         print(f"{agent_name}: paired float64 update, max abs / rel differences:")
         common.print_differences(quantities)
