@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purerl import checkpoint, sweep
+from purerl import checkpoint, compile_once, sweep
 from purerl.agent import ENV_STEPS, Agent
 from purerl.logging import Progress, machine, versions, write_json, write_metrics_csv
 
@@ -166,7 +166,8 @@ def run(
                 {"algo": algo, "config": dataclasses.asdict(agent.config),
                  "run": dataclasses.asdict(options)},
             )
-        state = sweep.init_over_seeds(agent.init, sweep.seed_keys(my_seeds), num_devices)
+        with compile_once.process_0_first("init"):
+            state = sweep.init_over_seeds(agent.init, sweep.seed_keys(my_seeds), num_devices)
 
     state_names = _float_leaf_names(state)
 
@@ -184,7 +185,8 @@ def run(
         nonlocal compile_s
         if length not in compiled:
             t0 = time.perf_counter()
-            compiled[length] = scan_chunk(length).lower(state).compile()
+            with compile_once.process_0_first(f"chunk_{length}"):
+                compiled[length] = scan_chunk(length).lower(state).compile()
             compile_s += time.perf_counter() - t0
         return compiled[length]
 
@@ -224,8 +226,10 @@ def run(
     metrics = _concat(host_metrics)
     t0 = time.perf_counter()
     eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, EVAL_SALT))(sweep.seed_keys(my_seeds))
-    evaluate = jax.jit(sweep.over_seeds(agent.evaluate, num_devices))
-    returns = np.asarray(sweep.to_host(evaluate(state, sweep.place(eval_keys, num_devices))))
+    eval_keys = sweep.place(eval_keys, num_devices)
+    with compile_once.process_0_first("evaluate"):
+        evaluate = jax.jit(sweep.over_seeds(agent.evaluate, num_devices)).lower(state, eval_keys).compile()
+    returns = np.asarray(sweep.to_host(evaluate(state, eval_keys)))
     eval_s = time.perf_counter() - t0
 
     per_seed = returns.mean(axis=1)

@@ -12,6 +12,7 @@ two or more seeds (docs/running.md).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +23,7 @@ import time
 
 import jax
 
+from purerl import compile_once
 from purerl.cpu import with_cpu_flags
 
 
@@ -54,12 +56,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def worker_env() -> dict[str, str]:
+def worker_env(compile_cache: str | None = None) -> dict[str, str]:
     """The workers' environment: CPU only, one device each, single-threaded XLA ops (unless the user's
-    XLA_FLAGS already set those flags)."""
+    XLA_FLAGS already set those flags), and the compilation cache through which process 0 hands its compiled
+    programs to the others (purerl.compile_once)."""
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     flags = [f for f in env.get("XLA_FLAGS", "").split() if "force_host_platform_device_count" not in f]
     env["XLA_FLAGS"] = with_cpu_flags(" ".join(flags))
+    if compile_cache:
+        env[compile_once.ENV] = compile_cache
     return env
 
 
@@ -69,13 +74,18 @@ def run(argv: list[str], workers: int) -> int:
     Process 0 keeps this terminal (progress and summary); the others are silent unless they fail. If one
     fails, the rest are stopped and its exit status is returned (with its error output)."""
     port = free_port()
-    env = worker_env()
+    # The user's persistent cache if one is set (JAX_COMPILATION_CACHE_DIR), else one for this run only.
+    user_cache = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    compile_cache = user_cache or tempfile.mkdtemp(prefix="purerl-compiled-")
+    env = worker_env(compile_cache)
     procs, logs = [], []
-    # A terminated parent (e.g. by `timeout`) must not leave its workers running: SIGTERM unwinds to `finally`.
+    # A terminated parent (e.g. by `timeout`) must not leave its workers running: SIGTERM unwinds to
+    # `finally`.
     main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if main_thread else None
     for i in range(workers):
-        process = ["--num-processes", str(workers), "--process-id", str(i), "--coordinator", f"127.0.0.1:{port}"]
+        process = ["--num-processes", str(workers), "--process-id", str(i),
+                   "--coordinator", f"127.0.0.1:{port}"]
         cmd = [sys.executable, "-m", "purerl.cli", *argv, *process]
         log = None if i == 0 else tempfile.TemporaryFile(mode="w+")
         logs.append(log)
@@ -102,6 +112,8 @@ def run(argv: list[str], workers: int) -> int:
         for log in logs:
             if log is not None:
                 log.close()
+        if not user_cache:
+            shutil.rmtree(compile_cache, ignore_errors=True)
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
 

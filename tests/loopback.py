@@ -5,6 +5,7 @@ machine XLA's CPU client can deadlock when one process runs a big program on two
 (README, "Known limitations"), while separate processes each get their own thread pool.
 """
 
+import os
 import subprocess
 import sys
 
@@ -14,7 +15,9 @@ from purerl.workers import free_port, worker_env  # noqa: F401  (free_port is re
 
 
 def launch(commands: list[list[str]]) -> list[subprocess.Popen]:
-    return [subprocess.Popen(cmd, env=worker_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # the processes share one compilation cache, so process 0 compiles for all (purerl.compile_once)
+    env = worker_env(os.environ.get("JAX_COMPILATION_CACHE_DIR"))
+    return [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for cmd in commands]
 
 
