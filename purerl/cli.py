@@ -108,6 +108,7 @@ def _train(algo: str, argv: list[str], multi_process: bool) -> dict | None:
         agent = module.make_agent(config)  # validates the config before anything is compiled
         if options.process_id == 0:
             runner.check_out_dir(options.out, options.overwrite)
+        runner.check_options(options)
         num_workers = workers.count(options)
         if num_workers == 1:
             sweep.check_devices(options.num_seeds, options.num_devices)
@@ -177,10 +178,9 @@ def _join_processes(argv: list[str]):
         raise ValueError(
             f"process_id must lie in [0, num_processes); got {flags.process_id} of {flags.num_processes}"
         )
-    from purerl import compile_once, sweep
+    from purerl import sweep
 
     sweep.init_distributed(flags.coordinator, flags.num_processes, flags.process_id, flags.distributed_timeout)
-    compile_once.enable()  # local worker processes: process 0 compiles, the others load its programs
     return flags
 
 
@@ -217,6 +217,7 @@ def _resume(directory: str, argv: list[str], process) -> dict | None:
         config = _from_dict(module.Config, saved["config"])
         options = _from_dict(runner.RunOptions, saved["run"])
         agent = module.make_agent(config)
+        runner.check_options(options, directory)
         if argv and process is None:  # flags change the agent's config from here on (e.g. after divergence)
             agent = _change_on_resume(module, agent, argv, directory, saved)
     except ValueError as err:

@@ -1,4 +1,5 @@
-"""Run outputs: a throttled progress display, metrics.csv (long format) and summary.json."""
+"""Run outputs: a throttled progress display, metrics.csv (long format), summary.json, and the optional
+TensorBoard and W&B loggers (`--logger`), all written on the host between the jitted chunks."""
 
 from __future__ import annotations
 
@@ -9,10 +10,16 @@ import platform
 import sys
 import time
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, Literal, get_args
 
 import jax
 import numpy as np
+
+LoggerName = Literal["csv", "tensorboard", "wandb"]
+LOGGERS: tuple[str, ...] = get_args(LoggerName)
+EVAL_RETURN = "eval/return"
+"""The periodic evaluation's metric (`--eval-every`): each seed's mean return over its evaluation episodes,
+NaN at the iterations without an evaluation."""
 
 PACKAGES = ("purerl", "jax", "jaxlib", "flax", "optax", "gymnax", "brax", "distrax", "evosax", "orbax-checkpoint")
 
@@ -66,9 +73,12 @@ def write_metrics_csv(path: str, metrics: dict[str, np.ndarray], seeds, steps_pe
         writer.writerow(["seed", "iteration", budget_unit.replace(" ", "_"), "metric", "value"])
         for name in sorted(metrics):
             values = np.asarray(metrics[name])
+            # evaluations happen at some iterations only: write those (NaN pads the others in the array)
+            written = ~np.isnan(values).all(axis=0) if name == EVAL_RETURN else np.ones(values.shape[1], bool)
             for row, seed in enumerate(seeds):
                 for it, value in enumerate(values[row], start=1):
-                    writer.writerow([seed, it, it * steps_per_iteration, name, f"{float(value):.6g}"])
+                    if written[it - 1]:
+                        writer.writerow([seed, it, it * steps_per_iteration, name, f"{float(value):.6g}"])
     os.replace(tmp, path)
 
 
@@ -110,7 +120,7 @@ class Progress:
         if not self.enabled:
             return
         elapsed = time.perf_counter() - self.start
-        info = " ".join(f"{k} {v:.4g}" for k, v in stats.items())
+        info = " ".join(f"{k} {v}" if isinstance(v, str) else f"{k} {v:.4g}" for k, v in stats.items())
         self._bar.update(self._task, completed=iteration, info=info)
         # Without a terminal (CI, pipes) rich stays silent: print a plain line at most every 10 s.
         if not sys.stderr.isatty() and (elapsed - self._last_print > 10 or iteration == self.total):
@@ -120,3 +130,103 @@ class Progress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+
+def check_loggers(names, out: str | None) -> None:
+    """Raise a ValueError for a logger that cannot run (unknown, no --out for TensorBoard, package missing),
+    before anything is compiled or written."""
+    for name in names:
+        if name not in LOGGERS:
+            raise ValueError(f"unknown logger {name!r}; choose from {', '.join(LOGGERS)}")
+    if "tensorboard" in names:
+        if not out:
+            raise ValueError("--logger tensorboard writes into the run directory: pass --out DIR")
+        _require("tensorboardX", "tensorboardX", "tensorboard")
+    if "wandb" in names:
+        _require("wandb", "purerl[wandb]", "wandb")
+
+
+def _require(module: str, package: str, logger: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ValueError(f"--logger {logger} needs the {module} package: pip install '{package}'")
+
+
+class Loggers:
+    """The run's TensorBoard and W&B loggers (metrics.csv is written by the runner itself).
+
+    `log_chunk` is called on the host after each jitted chunk, with the chunk's metrics; every value lands at
+    its iteration's budget (env steps, or updates for offline agents), the step axis of metrics.csv. Each
+    metric is logged per seed as `<metric>/seed_<s>` (the series of metrics.csv; NaN, "no value this
+    iteration", is left out), and an evaluation adds `eval/return/mean`, `eval/return/ci_low` and
+    `eval/return/ci_high` (95% bootstrap CI over seeds) at its iteration. `names` is empty in every process
+    but process 0 of a multi-process run."""
+
+    def __init__(self, names, out: str | None, run_name: str, config: dict[str, Any]):
+        self._backends: list[Any] = []
+        if "tensorboard" in names:
+            from tensorboardX import SummaryWriter
+
+            self._backends.append(_TensorBoard(SummaryWriter(logdir=os.path.join(out, "tensorboard"))))
+        if "wandb" in names:
+            self._backends.append(_WandB(out, run_name, config))
+
+    def log_chunk(self, metrics: dict[str, np.ndarray], seeds, first_iteration: int, steps_per_iteration: int,
+                  evaluation: tuple[float, float, float] | None = None) -> None:
+        """`metrics` maps names to (num_seeds, chunk_length) values of iterations `first_iteration, ...`;
+        `evaluation` is (mean, ci_low, ci_high) of an evaluation at the chunk's last iteration."""
+        if not self._backends:
+            return
+        arrays = {name: np.asarray(values, dtype=np.float64) for name, values in metrics.items()}
+        length = next(iter(arrays.values())).shape[1]
+        for column in range(length):
+            scalars = {f"{name}/seed_{seed}": float(values[row, column])
+                       for name, values in sorted(arrays.items()) for row, seed in enumerate(seeds)
+                       if not np.isnan(values[row, column])}
+            if evaluation is not None and column == length - 1:
+                scalars.update(zip((f"{EVAL_RETURN}/{s}" for s in ("mean", "ci_low", "ci_high")), evaluation,
+                                   strict=True))
+            step = (first_iteration + column) * steps_per_iteration
+            for backend in self._backends:
+                backend.log(step, scalars)
+
+    def close(self) -> None:
+        for backend in self._backends:
+            backend.close()
+
+
+class _TensorBoard:
+    def __init__(self, writer):
+        self._writer = writer
+
+    def log(self, step: int, scalars: dict[str, float]) -> None:
+        for tag, value in scalars.items():
+            self._writer.add_scalar(tag, value, global_step=step)
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class _WandB:
+    """One W&B run per purerl run (project: $WANDB_PROJECT or "purerl"); `WANDB_MODE=offline` keeps it on
+    disk. A resumed run continues the W&B run found under DIR/wandb."""
+
+    def __init__(self, out: str | None, run_name: str, config: dict[str, Any]):
+        import glob
+
+        import wandb
+
+        previous = sorted(glob.glob(os.path.join(out, "wandb", "*run-*-*"))) if out else []
+        run_id = previous[-1].rsplit("-", 1)[-1] if previous else None
+        self._run = wandb.init(
+            project=os.environ.get("WANDB_PROJECT", "purerl"), name=run_name, config=config, dir=out,
+            id=run_id, resume="allow" if run_id else None,
+            settings=wandb.Settings(console="off"),  # purerl's own progress and error lines stay untouched
+        )
+
+    def log(self, step: int, scalars: dict[str, float]) -> None:
+        self._run.log(scalars, step=step)
+
+    def close(self) -> None:
+        self._run.finish()

@@ -18,15 +18,27 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import tyro
 
-from purerl import checkpoint, compile_once, sweep
+from purerl import checkpoint, sweep
 from purerl.agent import ENV_STEPS, Agent
-from purerl.logging import Progress, machine, versions, write_json, write_metrics_csv
+from purerl.logging import (
+    EVAL_RETURN,
+    LoggerName,
+    Loggers,
+    Progress,
+    check_loggers,
+    machine,
+    versions,
+    write_json,
+    write_metrics_csv,
+)
+from purerl.stats import bootstrap_ci
 
 EVAL_SALT = 0x5EED  # evaluation keys are fold_in(PRNGKey(seed), EVAL_SALT): disjoint from training
 
@@ -47,6 +59,12 @@ class RunOptions:
     """save an orbax checkpoint every N iterations (0: only at the end of the run)"""
     chunk_iterations: int = 0
     """iterations per jitted chunk between progress updates (0: about 1/20 of the run)"""
+    logger: Annotated[tuple[LoggerName, ...], tyro.conf.UseAppendAction] = ("csv",)
+    """where metrics go, besides metrics.csv (always written): tensorboard (DIR/tensorboard, needs --out),
+    wandb (W&B, files in DIR/wandb; pip install 'purerl[wandb]'); repeat the flag for several"""
+    eval_every: int = 0
+    """evaluate the current policy every N iterations on the final evaluation's fixed keys and log eval/return
+    with a 95% CI over seeds (0: only the final evaluation); changes no training number"""
     progress: bool = True
     """show a live progress display"""
     num_processes: int = 1
@@ -77,11 +95,19 @@ def check_out_dir(out: str | None, overwrite: bool) -> None:
 
 def chunk_size(num_iterations: int, options: RunOptions) -> int:
     target = options.chunk_iterations or _default_chunk(num_iterations)
-    if options.checkpoint_every:
-        # Chunks must end on every checkpoint iteration: take the largest divisor of the interval.
-        every = options.checkpoint_every
+    every = math.gcd(options.checkpoint_every, options.eval_every)  # gcd(n, 0) = n
+    if every:
+        # Chunks must end on every checkpoint and evaluation iteration: take the largest divisor of both.
         target = max(d for d in range(1, min(target, every) + 1) if every % d == 0)
     return min(target, num_iterations)
+
+
+def check_options(options: RunOptions, out: str | None = None) -> None:
+    """Raise a ValueError for run options that cannot work, before anything is compiled or written; `out`
+    replaces `options.out` (a resumed run writes into its own directory)."""
+    if options.eval_every < 0:
+        raise ValueError(f"eval_every must be >= 0 (0: only the final evaluation), got {options.eval_every}")
+    check_loggers(options.logger, out or options.out)
 
 
 def _default_chunk(num_iterations: int) -> int:
@@ -134,6 +160,7 @@ def run(
     seeds = options.seeds
     sweep.check_devices(len(seeds), options.num_devices)
     out = resume_dir or options.out
+    check_options(options, out)
     if resume_dir is None and jax.process_index() == 0:
         check_out_dir(out, options.overwrite)
     # Each process trains its own share of the seeds in a program of its own (no collective inside it): the
@@ -146,6 +173,8 @@ def run(
     ckpt_dir = os.path.join(out, "checkpoints") if out else None
 
     writer = jax.process_index() == 0  # in multi-host runs only process 0 writes files
+    run_config = {"algo": algo, "config": dataclasses.asdict(agent.config),
+                  "run": dataclasses.asdict(options)}  # config.json, and the W&B run's config
     iteration, host_metrics = 0, {}
     if resume_dir is not None:
         # restore straight into the seed sharding over every process's devices (each reads its own rows)
@@ -161,13 +190,8 @@ def run(
             if os.path.isdir(out) and options.overwrite:
                 shutil.rmtree(out)
             os.makedirs(out, exist_ok=True)
-            write_json(
-                os.path.join(out, "config.json"),
-                {"algo": algo, "config": dataclasses.asdict(agent.config),
-                 "run": dataclasses.asdict(options)},
-            )
-        with compile_once.process_0_first("init"):
-            state = sweep.init_over_seeds(agent.init, sweep.seed_keys(my_seeds), num_devices)
+            write_json(os.path.join(out, "config.json"), run_config)
+        state = sweep.init_over_seeds(agent.init, sweep.seed_keys(my_seeds), num_devices)
 
     state_names = _float_leaf_names(state)
 
@@ -185,14 +209,34 @@ def run(
         nonlocal compile_s
         if length not in compiled:
             t0 = time.perf_counter()
-            with compile_once.process_0_first(f"chunk_{length}"):
-                compiled[length] = scan_chunk(length).lower(state).compile()
+            compiled[length] = scan_chunk(length).lower(state).compile()
             compile_s += time.perf_counter() - t0
         return compiled[length]
 
+    # Periodic and final evaluations share the fixed keys fold_in(PRNGKey(seed), EVAL_SALT): evaluation points
+    # then differ only by the policy, and the one at the last iteration is the final evaluation.
+    eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, EVAL_SALT))(sweep.seed_keys(my_seeds))
+    eval_keys = sweep.place(eval_keys, num_devices)
+    evaluate = None
+    eval_s = 0.0
+
+    def evaluate_returns():
+        """(num_seeds, eval_episodes) returns of the current policy, on the host of every process."""
+        nonlocal evaluate, eval_s
+        t0 = time.perf_counter()
+        if evaluate is None:
+            program = jax.jit(sweep.over_seeds(agent.evaluate, num_devices))
+            evaluate = program.lower(state, eval_keys).compile()
+        returns = np.asarray(sweep.to_host(evaluate(state, eval_keys)))
+        eval_s += time.perf_counter() - t0
+        return returns
+
     start_iteration = iteration
+    loggers = Loggers(options.logger if writer else (), out, os.path.basename(os.path.abspath(out or algo)),
+                      run_config)
     progress = Progress(total, options.progress and writer, label=f"{algo} {len(seeds)} seed(s)")
     progress.update(iteration, {})
+    last_eval = None  # (mean, ci_low, ci_high) of the latest evaluation, for the progress line
     run_s = 0.0
     try:
         while iteration < total:
@@ -205,13 +249,21 @@ def run(
             run_s += time.perf_counter() - t0
             first = iteration + 1
             iteration += length
+            problem = _non_finite(metrics, np.asarray(finite), state_names, first, seeds)
+            eval_ci = None
+            if options.eval_every:  # a NaN-padded series, so that it lines up with the others (and resumes)
+                evaluated = np.full((len(seeds), length), np.nan)
+                if not problem and iteration % options.eval_every == 0:
+                    evaluated[:, -1] = evaluate_returns().mean(axis=1)
+                    last_eval = eval_ci = _mean_ci(evaluated[:, -1])
+                metrics = {**metrics, EVAL_RETURN: evaluated}
             for name, value in metrics.items():
                 host_metrics.setdefault(name, []).append(np.asarray(value))
+            loggers.log_chunk(metrics, seeds, first, agent.steps_per_iteration, eval_ci)
             progress.update(iteration, _progress_stats(metrics, iteration * agent.steps_per_iteration,
-                                                       agent.budget_unit))
+                                                       agent.budget_unit, last_eval))
             if callback is not None:
                 callback(iteration * agent.steps_per_iteration, metrics)
-            problem = _non_finite(metrics, np.asarray(finite), state_names, first, seeds)
             # nothing of a non-finite chunk is checkpointed: the last checkpoint stays the last finite one
             if problem:
                 progress.close()
@@ -222,15 +274,10 @@ def run(
                                 _concat(host_metrics))
     finally:
         progress.close()
+        loggers.close()
 
     metrics = _concat(host_metrics)
-    t0 = time.perf_counter()
-    eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, EVAL_SALT))(sweep.seed_keys(my_seeds))
-    eval_keys = sweep.place(eval_keys, num_devices)
-    with compile_once.process_0_first("evaluate"):
-        evaluate = jax.jit(sweep.over_seeds(agent.evaluate, num_devices)).lower(state, eval_keys).compile()
-    returns = np.asarray(sweep.to_host(evaluate(state, eval_keys)))
-    eval_s = time.perf_counter() - t0
+    returns = evaluate_returns()
 
     per_seed = returns.mean(axis=1)
     executed = total - start_iteration
@@ -256,6 +303,8 @@ def run(
         "compile_s": round(compile_s, 3),
         "run_s": round(run_s, 3),
         "eval_s": round(eval_s, 3),
+        **({"evaluations": _evaluations(metrics[EVAL_RETURN], agent.steps_per_iteration, agent.budget_unit)}
+           if EVAL_RETURN in metrics else {}),
         "resumed_from": start_iteration if resume_dir is not None else None,
         "versions": versions(),
         "machine": machine(),
@@ -374,13 +423,35 @@ def _budget(unit: str, per_seed: int, per_second: float) -> dict[str, float]:
     return {"total_updates": per_seed, "updates_per_s": round(per_second, 1)}
 
 
-def _progress_stats(metrics: dict[str, np.ndarray], done: int, unit: str) -> dict[str, float]:
-    stats = {unit.replace(" ", "_"): float(done)}
+def _progress_stats(metrics: dict[str, np.ndarray], done: int, unit: str,
+                    last_eval: tuple[float, float, float] | None = None) -> dict[str, float | str]:
+    stats: dict[str, float | str] = {unit.replace(" ", "_"): float(done)}
     if "episode_return" in metrics:
         values = np.asarray(metrics["episode_return"], dtype=np.float64)
         if np.isfinite(values).any():
             stats["return"] = float(np.nanmean(values[:, -max(1, values.shape[1] // 4):]))
+    if last_eval is not None:
+        stats["eval"] = "{:.4g} [{:.4g}, {:.4g}]".format(*last_eval)
     return stats
+
+
+def _mean_ci(per_seed: np.ndarray) -> tuple[float, float, float]:
+    """Mean over seeds and its 95% bootstrap CI (purerl.stats: fixed resampling seed, so reproducible)."""
+    mean, low, high = bootstrap_ci(per_seed)
+    return float(mean), float(low), float(high)
+
+
+def _evaluations(eval_return: np.ndarray, steps_per_iteration: int, unit: str) -> list[dict[str, Any]]:
+    """summary.json's record of the periodic evaluations, from the NaN-padded (num_seeds, iterations) series:
+    per evaluation its iteration, budget, mean over seeds with the 95% CI, and each seed's return."""
+    out = []
+    for column in np.flatnonzero(~np.isnan(eval_return).all(axis=0)):
+        mean, low, high = _mean_ci(eval_return[:, column])
+        iteration = int(column) + 1
+        out.append({"iteration": iteration, unit.replace(" ", "_"): iteration * steps_per_iteration,
+                    "return_mean": mean, "return_ci": [low, high],
+                    "return_per_seed": [float(x) for x in eval_return[:, column]]})
+    return out
 
 
 def load_run_config(directory: str) -> dict[str, Any]:
