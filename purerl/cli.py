@@ -178,9 +178,10 @@ def _join_processes(argv: list[str]):
         raise ValueError(
             f"process_id must lie in [0, num_processes); got {flags.process_id} of {flags.num_processes}"
         )
-    from purerl import sweep
+    from purerl import compile_once, sweep
 
     sweep.init_distributed(flags.coordinator, flags.num_processes, flags.process_id, flags.distributed_timeout)
+    compile_once.enable()  # local worker processes: process 0 compiles, the others load its programs
     return flags
 
 

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import tyro
 
-from purerl import checkpoint, sweep
+from purerl import checkpoint, compile_once, sweep
 from purerl.agent import ENV_STEPS, Agent
 from purerl.logging import (
     EVAL_RETURN,
@@ -191,7 +191,8 @@ def run(
                 shutil.rmtree(out)
             os.makedirs(out, exist_ok=True)
             write_json(os.path.join(out, "config.json"), run_config)
-        state = sweep.init_over_seeds(agent.init, sweep.seed_keys(my_seeds), num_devices)
+        with compile_once.process_0_first("init"):
+            state = sweep.init_over_seeds(agent.init, sweep.seed_keys(my_seeds), num_devices)
 
     state_names = _float_leaf_names(state)
 
@@ -209,7 +210,8 @@ def run(
         nonlocal compile_s
         if length not in compiled:
             t0 = time.perf_counter()
-            compiled[length] = scan_chunk(length).lower(state).compile()
+            with compile_once.process_0_first(f"chunk_{length}"):
+                compiled[length] = scan_chunk(length).lower(state).compile()
             compile_s += time.perf_counter() - t0
         return compiled[length]
 
@@ -225,8 +227,9 @@ def run(
         nonlocal evaluate, eval_s
         t0 = time.perf_counter()
         if evaluate is None:
-            program = jax.jit(sweep.over_seeds(agent.evaluate, num_devices))
-            evaluate = program.lower(state, eval_keys).compile()
+            with compile_once.process_0_first("evaluate"):
+                program = jax.jit(sweep.over_seeds(agent.evaluate, num_devices))
+                evaluate = program.lower(state, eval_keys).compile()
         returns = np.asarray(sweep.to_host(evaluate(state, eval_keys)))
         eval_s += time.perf_counter() - t0
         return returns
