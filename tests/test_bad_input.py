@@ -1,6 +1,7 @@
 """Every command's answer to bad input: one line `purerl: error: <what and how to fix>`, exit status 2, no
 traceback, nothing compiled or written. One table over `train` for every algorithm, `collect`,
-`meta-train lpo|lpg` and `train --resume`.
+`meta-train lpo|lpg`, `train --resume`, `eval` and `render` (their probes that need a trained run are in
+tests/test_saved_runs.py).
 
 Training is never reached: `runner.run` and the meta-training loops are replaced by a function that fails
 the test, so a probe that slips through fails at once instead of starting a run."""
@@ -48,6 +49,10 @@ def files(tmp_path_factory):
     taken.mkdir()
     (taken / "mine.txt").write_text("keep me")
     paths["taken"] = str(taken)
+    unsaved = directory / "unsaved"  # a run's config.json, but no checkpoint
+    unsaved.mkdir()
+    (unsaved / "config.json").write_text('{"algo": "ppo", "config": {}, "run": {}}')
+    paths["unsaved"] = str(unsaved)
     return paths
 
 
@@ -101,6 +106,15 @@ def probes():
         ("resume-missing-dir", ["train", "--resume", "{new}"], "cannot resume"),
         ("resume-not-a-run", ["train", "--resume", "{taken}"], "a purerl run directory"),
         ("resume-no-dir", ["train", "--resume"], "--resume needs the run directory"),
+        ("eval-missing-dir", ["eval", "{new}"], "is not a purerl run directory"),
+        ("eval-not-a-run", ["eval", "{taken}"], "is not a purerl run directory"),
+        ("eval-no-checkpoint", ["eval", "{unsaved}"], "has no checkpoint"),
+        ("eval-no-dir", ["eval"], "Missing .*run directory"),
+        ("eval-unknown-flag", ["eval", "{unsaved}", "--bogus"], "Unrecognized options: --bogus"),
+        ("eval-wrong-type", ["eval", "{unsaved}", "--episodes", "many"], "Error parsing --episodes"),
+        ("render-no-out", ["render", "{unsaved}"], "Missing .*--out"),
+        ("render-not-a-run", ["render", "{taken}", "--out", "{new}/episode.gif"], "not a purerl run directory"),
+        ("render-no-checkpoint", ["render", "{unsaved}", "--out", "{new}/episode.gif"], "has no checkpoint"),
     ]
     return rows
 
