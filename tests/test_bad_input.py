@@ -113,7 +113,7 @@ def probes():
         ("eval-unknown-flag", ["eval", "{unsaved}", "--bogus"], "Unrecognized options: --bogus"),
         ("eval-wrong-type", ["eval", "{unsaved}", "--episodes", "many"], "Error parsing --episodes"),
         ("render-no-out", ["render", "{unsaved}"], "Missing .*--out"),
-        ("render-not-a-run", ["render", "{taken}", "--out", "{new}/episode.gif"], "not a purerl run directory"),
+        ("render-not-a-run", ["render", "{taken}", "--out", "{new}/x.gif"], "not a purerl run directory"),
         ("render-no-checkpoint", ["render", "{unsaved}", "--out", "{new}/episode.gif"], "has no checkpoint"),
     ]
     return rows
