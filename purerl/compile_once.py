@@ -6,12 +6,12 @@ count times the CPU time, on a machine whose cores are the workers. Instead, pro
 first and writes it to JAX's persistent compilation cache, in a directory that the parent process made for
 the run (`ENV`); the others wait for it at a barrier and load the executable from the cache.
 
-JAX keys its cache by the program, the flags, the versions and the compile options, which on a CPU include
-the device assignment (JAX strips it for GPUs only, so that processes share their entries). Process 1's
-device is not process 0's, so its key would differ: `enable` makes the key ignore the device assignment on
-the CPU as well. The executable is then loaded for the process's own device, and the runs stay bit for bit
-those of one process (tests/test_determinism.py). If this JAX's cache keys are built differently, the
-workers simply compile for themselves.
+JAX keys its cache by the program, the flags, the versions, the compile options and the devices' topology.
+On a CPU the last two name the process's own device (JAX strips the device assignment for GPUs only, so
+that their processes share entries), so process 1's key would differ from process 0's: `enable` makes the
+key ignore which CPU device a program is for. The executable is then loaded for the process's own device,
+and the runs stay bit for bit those of one process (tests/test_determinism.py). If this JAX's cache keys are
+built differently, the workers simply compile for themselves.
 """
 
 from __future__ import annotations
@@ -46,20 +46,29 @@ def enable() -> bool:
 
 
 def _key_ignores_device_assignment() -> bool:
-    """Make the persistent cache's key of a CPU program independent of its device, as JAX does for GPUs."""
+    """Make the persistent cache's key of a CPU program independent of the process's device: JAX hashes the
+    compile options' device assignment (stripped for GPUs only) and the devices' topology fingerprint (on a
+    CPU, one per process). What the compiled program depends on stays in the key: the program, the flags,
+    the versions, the device kind and the number of devices."""
     try:
         from jax._src import cache_key  # private: the key's parts are not configurable publicly
         hash_options = cache_key._hash_serialized_compile_options
+        hash_devices = cache_key._hash_devices
+        cache_key._hash_accelerator_config  # noqa: B018  (the part replaced below must exist)
     except (ImportError, AttributeError):
         return False
     if getattr(hash_options, "purerl_ignores_devices", False):
         return True
 
-    def without_device_assignment(hash_obj, compile_options, strip_device_assignment=False):
+    def options_without_device_assignment(hash_obj, compile_options, strip_device_assignment=False):
         return hash_options(hash_obj, compile_options, strip_device_assignment=True)
 
-    without_device_assignment.purerl_ignores_devices = True
-    cache_key._hash_serialized_compile_options = without_device_assignment
+    def device_kinds(hash_obj, devices):
+        hash_devices(hash_obj, devices)
+
+    options_without_device_assignment.purerl_ignores_devices = True
+    cache_key._hash_serialized_compile_options = options_without_device_assignment
+    cache_key._hash_accelerator_config = device_kinds
     return True
 
 
