@@ -41,15 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.reference import common
-from benchmarks.reference.offline_pair import (
-    ACT_DIM,
-    OBS_DIM,
-    first_batch,
-    float64_state,
-    offline_data,
-    synthetic_dataset,
-    update_timer,
-)
+from benchmarks.reference import offline_pair as pair
 
 AUTHORS_REPO = "ikostrikov/implicit_q_learning"
 EXPECTILE, TEMPERATURE, LR, GAMMA, TAU, MAX_STEPS = 0.7, 3.0, 3e-4, 0.99, 0.005, 1_000_000
@@ -109,7 +101,7 @@ def import_authors(directory: str) -> types.SimpleNamespace:
 
 def authors_learner(authors, seed: int):
     """Their Learner as `train_offline.py` makes it (MuJoCo config), from one observation and action."""
-    observation, action = np.zeros((1, OBS_DIM), np.float32), np.zeros((1, ACT_DIM), np.float32)
+    observation, action = np.zeros((1, pair.OBS_DIM), np.float32), np.zeros((1, pair.ACT_DIM), np.float32)
     return authors.learner.Learner(seed, observation, action, actor_lr=LR, value_lr=LR, critic_lr=LR,
                                    hidden_dims=(256, 256),
                                    discount=GAMMA, tau=TAU, expectile=EXPECTILE, temperature=TEMPERATURE,
@@ -153,7 +145,7 @@ def purerl_agent(arrays: dict, updates_per_iteration: int):
     config = iql.Config(dataset="synthetic", expectile=EXPECTILE, beta=TEMPERATURE, actor_lr=LR, critic_lr=LR,
                         value_lr=LR, gamma=GAMMA, tau=TAU, num_updates=MAX_STEPS, batch_size=256,
                         updates_per_iteration=updates_per_iteration)
-    return iql.make_agent(config, offline_data(arrays))
+    return iql.make_agent(config, pair.offline_data(arrays))
 
 
 def paired_update(authors, learner, args) -> dict:
@@ -161,14 +153,14 @@ def paired_update(authors, learner, args) -> dict:
     code builds it; tfp rejects its float32/float64 mix when it is built under x64)."""
     import jax
 
-    arrays = synthetic_dataset(args.rows, args.seed, np.float64)
+    arrays = pair.synthetic_dataset(args.rows, args.seed, np.float64)
     agent = purerl_agent(arrays, 1)
     state = agent.init(jax.random.key(args.seed))
-    batch = first_batch(state, arrays, 256)
+    batch = pair.first_batch(state, arrays, 256)
 
     as_float64(learner)
     initial = to_purerl(learner)
-    state = float64_state(state).replace(**{name: {"params": tree} for name, tree in initial.items()})
+    state = pair.float64_state(state).replace(**{name: {"params": tree} for name, tree in initial.items()})
     new_state, metrics = jax.jit(agent.update)(state)
 
     their_batch = authors.common.Batch(observations=batch["observations"], actions=batch["actions"],
@@ -196,7 +188,7 @@ def authors_rate(authors, args):
     """Their train loop's step: `Dataset.sample(256)` + `Learner.update` (float32)."""
     import jax
 
-    arrays = synthetic_dataset(args.rows, args.seed, np.float32)
+    arrays = pair.synthetic_dataset(args.rows, args.seed, np.float32)
     dataset = authors.dataset_utils.Dataset(arrays["observations"], arrays["actions"], arrays["rewards"],
                                             1.0 - arrays["terminals"], arrays["terminals"],
                                             arrays["next_observations"], size=args.rows)
@@ -246,11 +238,11 @@ def main(argv=None) -> None:
     print(verdict)
     if not args.rounds:
         return
-    agent = purerl_agent(synthetic_dataset(args.rows, args.seed, np.float32), args.updates_per_call)
-    timer, compile_s = update_timer(agent, args.seed, args.calls)
+    agent = purerl_agent(pair.synthetic_dataset(args.rows, args.seed, np.float32), args.updates_per_call)
+    timer, compile_s = pair.update_timer(agent, args.seed, args.calls)
     rates = common.alternating_rates({"purerl": timer, "authors": authors_rate(authors, args)}, args.rounds)
     speed = common.speed_summary(rates["purerl"], rates["authors"], "updates/s", {
-        "batch_size": 256, "obs_dim": OBS_DIM, "act_dim": ACT_DIM, "dtype": "float32",
+        "batch_size": 256, "obs_dim": pair.OBS_DIM, "act_dim": pair.ACT_DIM, "dtype": "float32",
         "purerl": f"jitted update of {args.updates_per_call} scanned steps, {args.calls} calls per round",
         "authors": f"{args.authors_updates} steps of Dataset.sample + Learner.update per round (one jitted "
                    "call per step, as train_offline.py)", "same_process": True, "cpu_cores": os.cpu_count()})
