@@ -16,7 +16,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import jax
 import jax.numpy as jnp
@@ -31,7 +31,7 @@ from purerl.runner import EVAL_SALT, RunOptions
 
 @dataclass(frozen=True)
 class EvalOptions:
-    run_dir: tyro.conf.Positional[str]
+    run_dir: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR")]
     """run directory written by `purerl train ... --out DIR`"""
     checkpoint: int | None = None
     """iteration of the checkpoint to evaluate (default: the last; a run keeps its newest two)"""
@@ -48,7 +48,7 @@ class EvalOptions:
 
 @dataclass(frozen=True)
 class RenderOptions:
-    run_dir: tyro.conf.Positional[str]
+    run_dir: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR")]
     """run directory written by `purerl train ... --out DIR`"""
     out: str
     """file to write: .gif for gymnax and purerl envs, .html for brax envs (brax's viewer)"""
