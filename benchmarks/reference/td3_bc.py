@@ -19,8 +19,9 @@ PyTorch), started as `python -m benchmarks.reference.td3_bc --side authors ...`;
    and the actor loss, every parameter tensor of actor, critic and both targets after the 2 steps, and each
    trained tensor's change (the step itself, a stricter test than the parameters).
 2. Speed: gradient updates/s, float32 (both sides' defaults), batch 256, 1 seed, on `--rows` rows: purerl's
-   jitted `update` (`--chunk` steps per call) against their `train()` loop on their replay buffer; alternating
-   rounds, best of each.
+   jitted `update` (`--chunk` steps per call) against their `train()` loop on their replay buffer, torch on
+   `--torch-threads` threads (1 by default: on the shared 2-core CPU 2 threads ran several times slower);
+   alternating rounds, best of each.
 
 Monkeypatches on the authors' side (their files are never edited), for the paired update only:
 `numpy.random.randint` returns purerl's batch indices (their `ReplayBuffer.sample` draws with it),
@@ -154,6 +155,7 @@ def authors_speed(args, make=authors_td3_bc) -> None:
     prints updates/s."""
     import torch
 
+    torch.set_num_threads(args.torch_threads)
     torch.manual_seed(0)
     np.random.seed(0)
     data = common.load_tree(args.inputs)["data"]
@@ -293,7 +295,8 @@ def purerl_speed(make_agent, config, data32: dict):
 def authors_speed_timer(args, inputs: str):
     def timer():
         out = run_authors(args, "authors-speed", inputs,
-                          extra=["--speed-updates", str(args.speed_updates), "--warmup", str(args.warmup)])
+                          extra=["--speed-updates", str(args.speed_updates), "--warmup", str(args.warmup),
+                                 "--torch-threads", str(args.torch_threads)])
         return json.loads(out.strip().splitlines()[-1])["updates_per_s"]
 
     return timer
@@ -319,6 +322,8 @@ def parse(argv=None, description: str = __doc__, module: str = "benchmarks.refer
     parser.add_argument("--chunk", type=int, default=1000, help="purerl: gradient steps per update call")
     parser.add_argument("--speed-updates", type=int, default=1000, help="authors: timed train() calls")
     parser.add_argument("--warmup", type=int, default=50, help="authors: untimed train() calls first")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="authors: torch threads (1: on the shared 2-core CPU, 2 threads ran 5x slower)")
     parser.add_argument("--side", choices=("purerl", "authors", "authors-speed"), default="purerl",
                         help=argparse.SUPPRESS)
     parser.add_argument("--inputs", help=argparse.SUPPRESS)
@@ -399,7 +404,8 @@ def check(args, agent_name: str, make_agent, config, authors_repo: str, deviatio
             speed = common.speed_summary(rates["purerl"], rates["authors"], "updates/s", {
                 "rows": args.rows, "batch": BATCH, "dtype": "float32", "seeds": 1,
                 "purerl_steps_per_call": args.chunk, "authors_timed_updates": args.speed_updates,
-                "authors_warmup_updates": args.warmup, "cpu_count": os.cpu_count()})
+                "authors_warmup_updates": args.warmup, "authors_torch_threads": args.torch_threads,
+                "cpu_count": os.cpu_count()})
             print(f"speed: purerl {speed['purerl']:,.1f} vs authors {speed['authors']:,.1f} updates/s "
                   f"(ratio {speed['ratio_purerl_over_authors']})")
     res = common.result(
