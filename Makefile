@@ -1,5 +1,8 @@
 # `make run`: create .venv on first use, then train PPO on CartPole-v1 with 8 vmapped seeds.
 # `make test`: create .venv on first use, then run the whole test suite (unit, learning, notebooks).
+# `make docs`: build the documentation site into build/site (strict: a broken link or docstring fails it).
+# `make dist-check`: build the sdist and wheel, install the wheel into a fresh venv, run `purerl list` there.
+# `make lock`: re-resolve requirements.lock after a change to pyproject.toml's dependencies.
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
@@ -11,13 +14,23 @@ TEST_XLA_FLAGS := --xla_cpu_enable_concurrency_optimized_scheduler=false
 # on one worker so that its module fixtures (compiled programs) are built once.
 TEST_WORKERS ?= 2
 
-.PHONY: run test lint clean reference-env
+.PHONY: run test lint docs dist-check lock clean reference-env
 
-$(STAMP): pyproject.toml
+# The exact versions of requirements.lock (every extra, so dev and docs too), then purerl itself, editable; the
+# ranges in pyproject.toml are what a `pip install purerl` elsewhere accepts.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
-	$(VENV)/bin/python -m pip install -q -e ".[dev]"
+	$(VENV)/bin/python -m pip install -q -r requirements.lock
+	$(VENV)/bin/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
+
+# The lock is resolved for Python 3.11 on x86-64 Linux, keeping the versions already pinned where pyproject.toml
+# still admits them; `make lock UPGRADE=1` moves every package to its newest admitted version.
+LOCK_TARGET := --python-version 3.11 --python-platform x86_64-manylinux_2_28
+lock: | $(STAMP)
+	$(VENV)/bin/uv pip compile pyproject.toml --all-extras $(LOCK_TARGET) $(if $(UPGRADE),--upgrade) \
+		--custom-compile-command "make lock" --quiet --output-file requirements.lock
 
 run: $(STAMP)
 	$(VENV)/bin/purerl train ppo --env CartPole-v1 --num-seeds 8
@@ -27,6 +40,22 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check purerl tests benchmarks notebooks
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+# The wheel is built from the sdist (so a file missing from the sdist fails here too) and installed with the
+# dependencies its metadata declares, at the lock's versions; the command runs outside the source tree.
+DIST := build/dist
+DIST_VENV := build/dist-venv
+dist-check: $(STAMP)
+	rm -rf $(DIST) $(DIST_VENV)
+	mkdir -p $(DIST)
+	$(VENV)/bin/uv build --out-dir $(DIST) > $(DIST)/build.log 2>&1 || (cat $(DIST)/build.log; false)
+	! grep -i -B2 -A8 "SetuptoolsDeprecationWarning\|SetuptoolsWarning" $(DIST)/build.log  # packaging config warnings fail
+	$(PYTHON) -m venv --without-pip $(DIST_VENV)
+	$(VENV)/bin/uv pip install --quiet --python $(DIST_VENV)/bin/python --constraint requirements.lock $(DIST)/*.whl
+	cd $(DIST_VENV) && bin/purerl --version && bin/purerl list
 
 # `make reference-env`: the separate venv the authors' code runs in for benchmarks/reference (PyTorch CPU).
 REFERENCE_VENV := benchmarks/reference/.venv

@@ -24,6 +24,7 @@ from purerl.flags import fail as _fail  # light: no jax import (keeps `purerl --
 USAGE = """usage: purerl <command> [args]
 
 commands:
+  --version                    the installed purerl's version
   list                         algorithms and environments
   train <algo> [flags]         train an agent over vmapped seeds (purerl train <algo> --help for flags)
   train cdsa --base B --dataset D  base offline agent vs +CDSA test-time correction (purerl train cdsa --help)
@@ -310,6 +311,11 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["XLA_FLAGS"] = with_cpu_flags(os.environ.get("XLA_FLAGS", ""))
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
+        return
+    if argv[0] == "--version":  # the installed distribution's metadata, as pip sees it (no jax import)
+        from importlib.metadata import version
+
+        print(f"purerl {version('purerl')}")
         return
     command, rest = argv[0], argv[1:]
     if command == "list":
