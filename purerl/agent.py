@@ -54,11 +54,17 @@ def train_fn(agent: Agent) -> Callable[[jax.Array], tuple[Any, dict[str, jax.Arr
 
 
 def check_positive(config: Any, *names: str) -> None:
-    """Raise a ValueError naming the first config field that is not > 0."""
+    """Raise a ValueError naming the first config field that is not > 0 (traced values are skipped)."""
     for name in names:
         value = getattr(config, name)
-        if not value > 0:
+        if not is_traced(value) and not value > 0:
             raise ValueError(f"{name} must be positive, got {value!r}")
+
+
+def is_traced(value: Any) -> bool:
+    """Whether a config value is a traced array: a field swept inside one program (purerl.config_sweep), whose
+    concrete values were checked when each configuration was built on its own. Checks skip it."""
+    return isinstance(value, jax.core.Tracer)
 
 
 @functools.cache

@@ -65,10 +65,12 @@ def _exit_at_once_on_error(process_id: int):
 
 
 def _parse(algo: str, argv: list[str]):
-    """Parse `argv` into (agent Config, RunOptions) with tyro; flags are not prefixed."""
+    """Parse `argv` into (agent module, agent Config, RunOptions, --sweep flags) with tyro; flags are not
+    prefixed."""
     import tyro
 
     from purerl import agents, flags
+    from purerl.config_sweep import SweepOptions
     from purerl.runner import RunOptions
 
     module = agents.get(algo)
@@ -79,13 +81,14 @@ def _parse(algo: str, argv: list[str]):
         [
             ("config", Annotated[module.Config, tyro.conf.arg(name="")]),
             ("run", Annotated[RunOptions, tyro.conf.arg(name="")]),
+            ("grid", Annotated[SweepOptions, tyro.conf.arg(name="")]),
         ],
         frozen=True,
     )
 
     args = flags.parse(Args, argv, prog=f"purerl train {algo}",
                        description=(module.__doc__ or "").strip().split("\n")[0])
-    return module, args.config, args.run
+    return module, args.config, args.run, args.grid.sweep
 
 
 def train(algo: str, argv: list[str]) -> dict | None:
@@ -100,13 +103,17 @@ def train(algo: str, argv: list[str]) -> dict | None:
 
 
 def _train(algo: str, argv: list[str], multi_process: bool) -> dict | None:
-    from purerl import runner, sweep, workers
+    from purerl import config_sweep, runner, sweep, workers
 
     try:
-        module, config, options = _parse(algo, argv)
+        module, config, options, sweep_flags = _parse(algo, argv)
         if multi_process:
             options = _all_devices(options)
         agent = module.make_agent(config)  # validates the config before anything is compiled
+        if sweep_flags:  # every configuration of the grid x every seed, one program (purerl.config_sweep)
+            config_sweep.check_options(options)
+            agent = config_sweep.swept_agent(module.make_agent, config,
+                                             config_sweep.parse_grid(sweep_flags, config))
         if options.process_id == 0:
             runner.check_out_dir(options.out, options.overwrite)
         runner.check_options(options)
@@ -121,12 +128,16 @@ def _train(algo: str, argv: list[str], multi_process: bool) -> dict | None:
         return _saved_summary(options.out)
     result = _run(runner, algo, agent, options)
     if options.process_id == 0:
-        _print_summary(result.summary, options.out)
+        (config_sweep.print_summary if sweep_flags else _print_summary)(result.summary, options.out)
     return result.summary
 
 
 def _run(runner, algo, agent, options, resume_dir=None):
+    from purerl import config_sweep
+
     try:
+        if isinstance(agent, config_sweep.Sweep):
+            return config_sweep.run(algo, agent, options)
         return runner.run(algo, agent, options, resume_dir=resume_dir)
     except runner.TrainingDiverged as err:  # not a usage error: exit status 1
         print(f"purerl: error: {err}", file=sys.stderr)
@@ -215,6 +226,9 @@ def _resume(directory: str, argv: list[str], process) -> dict | None:
 
     try:
         saved = runner.load_run_config(directory)
+        if "sweep" in saved:
+            raise ValueError(f"cannot resume: {directory!r} is one configuration of a sweep, and sweeps keep "
+                             "no checkpoints")
         module = agents.get(saved["algo"])
         config = _from_dict(module.Config, saved["config"])
         options = _from_dict(runner.RunOptions, saved["run"])

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import optax
 
 from purerl import envs
-from purerl.agent import Agent, check_choices, check_positive, train_fn
+from purerl.agent import Agent, check_choices, check_positive, is_traced, train_fn
 from purerl.drift import objective_drift
 from purerl.envs.brax import BraxBackend
 from purerl.evaluation import make_evaluate
@@ -119,7 +119,7 @@ def validate(config: Config) -> None:
             f"total_timesteps = {config.total_timesteps} is less than one iteration "
             f"(num_envs * num_steps = {config.batch_size})"
         )
-    if not 0.0 <= config.gamma <= 1.0 or not 0.0 <= config.gae_lambda <= 1.0:
+    if any(not is_traced(x) and not 0.0 <= x <= 1.0 for x in (config.gamma, config.gae_lambda)):
         raise ValueError(f"gamma and gae_lambda must lie in [0, 1], got {config.gamma}, {config.gae_lambda}")
 
 
