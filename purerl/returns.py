@@ -17,8 +17,10 @@ def gae(rewards, values, next_values, terminated, done, gamma: float, lam: float
     delta_t = r_t + gamma * (1 - terminated_t) * V(s'_t) - V(s_t)
     A_t     = delta_t + gamma * lam * (1 - done_t) * A_{t+1}
     """
-    not_terminated = 1.0 - jnp.asarray(terminated, jnp.float32)
-    not_done = 1.0 - jnp.asarray(done, jnp.float32)
+    # the masks take the values' dtype: float32 masks would round gamma * lam to float32 in a float64 run
+    dtype = jnp.result_type(values, jnp.float32)
+    not_terminated = 1.0 - jnp.asarray(terminated, dtype)
+    not_done = 1.0 - jnp.asarray(done, dtype)
     deltas = rewards + gamma * not_terminated * next_values - values
 
     def step(next_advantage, inputs):
@@ -33,7 +35,7 @@ def gae(rewards, values, next_values, terminated, done, gamma: float, lam: float
 def discounted_returns(rewards, done, gamma: float, bootstrap=None):
     """Reward-to-go sum_k gamma^k r_{t+k} within each episode (cut at `done`), optionally bootstrapped
     from `bootstrap` (the value after the last step) where the segment did not end."""
-    not_done = 1.0 - jnp.asarray(done, jnp.float32)
+    not_done = 1.0 - jnp.asarray(done, jnp.result_type(rewards, jnp.float32))  # float64 runs keep gamma exact
     init = jnp.zeros_like(rewards[0]) if bootstrap is None else bootstrap
 
     def step(next_return, inputs):

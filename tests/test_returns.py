@@ -1,3 +1,4 @@
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -54,7 +55,8 @@ def test_gae_is_batched_over_envs():
     done = terminated | (rng.random((T, N)) < 0.3)
     adv, _ = gae(*map(jnp.asarray, (rewards, values, next_values, terminated, done)), 0.99, 0.95)
     for n in range(N):
-        ref, _ = gae_loop(rewards[:, n], values[:, n], next_values[:, n], terminated[:, n], done[:, n], 0.99, 0.95)
+        columns = (rewards, values, next_values, terminated, done)
+        ref, _ = gae_loop(*(x[:, n] for x in columns), 0.99, 0.95)
         np.testing.assert_allclose(adv[:, n], ref, rtol=1e-5, atol=1e-5)
 
 
@@ -63,3 +65,26 @@ def test_discounted_returns_cut_at_episode_end():
     done = jnp.array([False, True, False, False])
     out = discounted_returns(rewards, done, 0.5, bootstrap=jnp.asarray(8.0))
     np.testing.assert_allclose(out, [1 + 0.5 * 2, 2, 3 + 0.5 * 4 + 0.25 * 8, 4 + 0.5 * 8])
+
+
+def test_float64_inputs_keep_gamma_and_lambda_in_float64():
+    """In a float64 run the done masks must not be float32: that rounds gamma * lam (0.97 -> 0.9700000286)
+    and left HNPG's advantages 1e-9 off the authors' float64 code (benchmarks/reference/hnpg.py)."""
+    rng = np.random.default_rng(1)
+    T = 40
+    rewards, values, next_values = rng.normal(size=(3, T))
+    done = np.zeros(T, bool)
+    done[[19, 39]] = True
+    with jax.enable_x64(True):
+        inputs = (jnp.asarray(x) for x in (rewards, values, next_values))
+        adv, _ = gae(*inputs, done, done, 0.99, 0.97)
+        returns = discounted_returns(jnp.asarray(rewards), done, 0.97)
+        assert adv.dtype == jnp.float64 and returns.dtype == jnp.float64
+    expected_adv, _ = gae_loop(rewards, values, next_values, done, done, 0.99, 0.97)
+    expected_returns = np.zeros(T)
+    running = 0.0
+    for t in reversed(range(T)):
+        running = rewards[t] + (0.0 if done[t] else 0.97 * running)
+        expected_returns[t] = running
+    np.testing.assert_allclose(np.asarray(adv), expected_adv, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(np.asarray(returns), expected_returns, rtol=0, atol=1e-13)
