@@ -182,7 +182,27 @@ def authors_main(args) -> None:
     print(json.dumps({"summary": record, "wall_s": time.perf_counter() - setup}), flush=True)
 
 
-DEVIATIONS: list[dict] = []
+DEVIATIONS: list[dict] = [  # none changes the update; each is about what is reported or stored
+    {
+        "name": "surrogate after a rejected step",
+        "what": "when the line search accepts no fraction, their update_policy reports the surrogate of the "
+        "last fraction tried, purerl's the unchanged one (the parameters stay the same on both sides); "
+        "extra.paired.step_accepted_mean says whether the paired iteration met that case",
+        "toggle": None,
+    },
+    {
+        "name": "critic losses reported",
+        "what": "their update_q returns the losses computed before its last Adam step, purerl's metrics the "
+        "losses after the fit; the paired iteration compares the losses after the fit on both sides",
+        "toggle": None,
+    },
+    {
+        "name": "precision",
+        "what": "their code trains in float64 with float32-stored offline data, purerl in float32; the "
+        "paired iteration runs both in float64 on the same minibatch",
+        "toggle": None,
+    },
+]
 
 POLICY_LAYERS, Q_LAYERS = ("affine1", "affine2", "action_mean"), ("affine1", "affine2", "value_head")
 
@@ -541,70 +561,87 @@ def authors_speed_timer(args):
     return timer
 
 
-def their_runs(args) -> list[dict]:
-    """Item 3 of the module docstring: one log per (horizon, seed) in `--runs-dir`; a finished log there is
-    reused, the rest run `--parallel` at a time."""
+def run_log(args, horizon: int, seed: int) -> Path:
+    return Path(args.runs_dir) / f"h{horizon}_seed{seed}.jsonl"
+
+
+def finished(log: Path) -> bool:
+    return log.exists() and '"summary"' in log.read_text()
+
+
+def start_runs(args) -> list:
+    """Item 3 of the module docstring: start their main.py for every (horizon, seed) whose log in
+    `--runs-dir` is not finished, `--parallel` at a time in a background thread; returns [thread] (or [])."""
+    import threading
+
+    Path(args.runs_dir).mkdir(parents=True, exist_ok=True)
+    pending = [(h, s) for h in args.horizons for s in args.seeds if not finished(run_log(args, h, s))]
+    if not (args.runs and pending):
+        return []
+
+    def launch_all():
+        running: list = []
+        while pending or running:
+            while pending and len(running) < args.parallel:
+                h, seed = pending.pop(0)
+                command = [
+                    args.reference_python,
+                    "-m",
+                    "benchmarks.reference.hnpg",
+                    "--side",
+                    "authors-main",
+                    "--authors-code",
+                    args.authors_code,
+                    "--horizon",
+                    str(h),
+                    "--seed",
+                    str(seed),
+                    "--stop-when-solved",
+                    "--run-minutes",
+                    str(args.run_minutes),
+                ]
+                print(f"their main.py: H = {h}, seed {seed} -> {run_log(args, h, seed)}", flush=True)
+                with open(run_log(args, h, seed), "w") as out:
+                    running.append(
+                        subprocess.Popen(command, cwd=common.REPO, stdout=out, stderr=subprocess.DEVNULL)
+                    )
+            time.sleep(5)
+            running = [p for p in running if p.poll() is None]
+
+    thread = threading.Thread(target=launch_all)
+    thread.start()
+    return [thread]
+
+
+def their_runs(args, started: list) -> list[dict]:
+    """Wait for the runs `start_runs` started; one row per finished log: samples to solve (purerl's rule)."""
     from purerl import stats
 
-    runs_dir = Path(args.runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    todo = [(h, seed) for h in args.horizons for seed in args.seeds]
-    log = lambda h, seed: runs_dir / f"h{h}_seed{seed}.jsonl"  # noqa: E731
-
-    def finished(h, seed):
-        return log(h, seed).exists() and '"summary"' in log(h, seed).read_text()
-
-    pending = [x for x in todo if not finished(*x)] if args.runs else []
-    running: list = []
-    while pending or running:
-        while pending and len(running) < args.parallel:
-            h, seed = pending.pop(0)
-            command = [
-                args.reference_python,
-                "-m",
-                "benchmarks.reference.hnpg",
-                "--side",
-                "authors-main",
-                "--authors-code",
-                args.authors_code,
-                "--horizon",
-                str(h),
-                "--seed",
-                str(seed),
-                "--stop-when-solved",
-                "--run-minutes",
-                str(args.run_minutes),
-            ]
-            print(f"their main.py: H = {h}, seed {seed}", flush=True)
-            running.append(
-                subprocess.Popen(
-                    command, cwd=common.REPO, stdout=open(log(h, seed), "w"), stderr=subprocess.DEVNULL
-                )
-            )
-        time.sleep(5)
-        running = [p for p in running if p.poll() is None]
+    for thread in started:
+        thread.join()
     rows = []
-    for h, seed in todo:
-        if not finished(h, seed):
-            continue
-        lines = log(h, seed).read_text().strip().splitlines()
-        summary = json.loads(lines[-1])
-        record = summary["summary"]
-        solved = stats.samples_to_solve(record["success"], record["env_steps"], SOLVED_SUCCESS, SOLVE_WINDOW)[
-            0
-        ]
-        rows.append(
-            {
-                "horizon": h,
-                "seed": seed,
-                "samples_to_solve": solved,
-                "iterations": len(record["success"]),
-                "samples_run": record["env_steps"][-1] if record["env_steps"] else 0,
-                "wall_s": round(summary["wall_s"], 1),
-                "wall_cap_s": 60 * args.run_minutes,
-                "success_ma10_last": round(float(np.mean(record["success"][-SOLVE_WINDOW:])), 3),
-            }
-        )
+    for h in args.horizons:
+        for seed in args.seeds:
+            if not finished(run_log(args, h, seed)):
+                continue
+            summary = json.loads(run_log(args, h, seed).read_text().strip().splitlines()[-1])
+            record = summary["summary"]
+            solved = stats.samples_to_solve(
+                record["success"], record["env_steps"], SOLVED_SUCCESS, SOLVE_WINDOW
+            )
+            rows.append(
+                {
+                    "horizon": h,
+                    "seed": seed,
+                    "samples_to_solve": solved[0],
+                    "iterations": len(record["success"]),
+                    "samples_run": record["env_steps"][-1] if record["env_steps"] else 0,
+                    "wall_s": round(summary["wall_s"], 1),
+                    "wall_cap_s": 60 * args.run_minutes,
+                    "success_ma10_last": round(float(np.mean(record["success"][-SOLVE_WINDOW:])), 3),
+                    "success_per_iteration": record["success"],
+                }
+            )
     return rows
 
 
@@ -629,6 +666,7 @@ def purerl_solve_rows(horizons) -> list[dict]:
 def check(args) -> None:
     from benchmarks import harness  # noqa: F401  (first: the XLA CPU flags of the purerl commands)
 
+    started = start_runs(args)  # their runs go on in the background during the paired check and the speed
     with tempfile.TemporaryDirectory() as tmp:
         pairs, metrics = paired_iteration(args, Path(tmp))
     quantities = common.differences(pairs)
@@ -658,7 +696,7 @@ def check(args) -> None:
             f"speed: purerl {speed['purerl']:,.2f} vs authors {speed['authors']:,.3f} iterations/s "
             f"(ratio {speed['ratio_purerl_over_authors']})"
         )
-    runs = their_runs(args)
+    runs = their_runs(args, started)
     for row in runs:
         print(
             f"their main.py H = {row['horizon']} seed {row['seed']}: samples to solve "
