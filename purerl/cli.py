@@ -17,6 +17,7 @@ from typing import Annotated
 
 from purerl.cpu import with_cpu_flags
 from purerl.flags import fail as _fail  # light: no jax import (keeps `purerl --help` fast)
+from purerl.flags import from_dict as _from_dict
 
 # Every other purerl module is imported inside the command that needs it: `purerl --help` and bad-input errors
 # never import jax, and a multi-process run joins jax.distributed before any agent module starts JAX.
@@ -280,12 +281,6 @@ def _change_on_resume(module, agent, argv: list[str], directory: str, saved: dic
     write_json(os.path.join(directory, "config.json"),
                dict(saved, config=dataclasses.asdict(config), changed_on_resume=history))
     return new_agent
-
-
-def _from_dict(cls, values: dict):
-    """Rebuild a frozen config dataclass from its JSON dict (lists back to tuples)."""
-    fields = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in fields})
 
 
 def _print_summary(summary: dict, out: str | None) -> None:

@@ -50,17 +50,23 @@ class Policy:
     `act_fn(state, deterministic) -> act(key, obs) -> action` binds a train state once (e.g. reads the
     observation statistics), then gives the action for one observation: sampled from the policy, or, with
     `deterministic=True`, its most likely action (the mode). `env` is the evaluation env (no training
-    wrappers), so saved runs can be evaluated and rendered exactly as the runner evaluates them."""
+    wrappers), so saved runs can be evaluated and rendered exactly as the runner evaluates them.
+    `deterministic_evaluation` is the mode the agent's final evaluation acts in: the sampled policy for the
+    on-policy actor-critics (as rejax reports), the mode where the method's authors evaluate that way (SAC,
+    the policy-gradient estimators, the offline agents)."""
 
     env: Any
     env_params: Any
     act_fn: Callable[[Any, bool], Callable[[jax.Array, jax.Array], jax.Array]]
+    deterministic_evaluation: bool = False
 
 
 def make_evaluate(policy: Policy, num_episodes: int) -> Callable[[Any, jax.Array], jax.Array]:
-    """`evaluate(state, key) -> returns` of `num_episodes` fresh episodes of the stochastic policy."""
+    """`evaluate(state, key) -> returns` of `num_episodes` fresh episodes of the policy, acting in its
+    evaluation mode (`policy.deterministic_evaluation`)."""
 
     def evaluate(state, key):
-        return evaluate_policy(policy.env, policy.env_params, policy.act_fn(state, False), key, num_episodes)
+        act = policy.act_fn(state, policy.deterministic_evaluation)
+        return evaluate_policy(policy.env, policy.env_params, act, key, num_episodes)
 
     return evaluate

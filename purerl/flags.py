@@ -8,6 +8,7 @@ values) in a framed, multi-line panel; `parse` turns that panel into the same si
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import sys
 from typing import NoReturn, TypeVar
@@ -21,6 +22,13 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print `purerl: error: message` and exit with `code` (2: bad input)."""
     print(f"purerl: error: {message}", file=sys.stderr)
     raise SystemExit(code)
+
+
+def from_dict(cls: type[T], values: dict) -> T:
+    """Rebuild a frozen config dataclass from its JSON dict (lists back to tuples; unknown keys dropped), as a
+    run directory's config.json stores it."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names})
 
 
 def parse(cls: type[T], argv: list[str], prog: str, description: str = "", default: T | None = None) -> T:

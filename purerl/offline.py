@@ -5,13 +5,15 @@
   (state normalisation, reward scaling, action clipping) and return device arrays. The arrays are closed over
   by the agent's `update` (not part of the vmapped state), so a seed sweep shares one device copy.
 - `sample(data, key, batch_size)`: a uniform minibatch drawn inside jit.
-- `make_evaluate(...)`: jitted evaluation rollouts in the purerl env with the SAME state normalisation as
-  training; dataset actions are in [-1, 1] and the env rescales them to its bounds (`envs.RescaleAction`).
+- `make_policy(...)`: the agent's `Policy` in the purerl env with the SAME state normalisation as training,
+  which the final evaluation, `purerl.load` and `purerl render` act with; dataset actions are in [-1, 1] and
+  the env rescales them to its bounds (`envs.RescaleAction`).
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -23,7 +25,7 @@ from purerl import data as pdata
 from purerl import envs
 from purerl.agent import check_choices, check_positive
 from purerl.envs.brax import BraxBackend
-from purerl.evaluation import evaluate_policy
+from purerl.evaluation import Policy
 
 
 @dataclass(frozen=True)
@@ -130,18 +132,26 @@ def sample(data: dict[str, jax.Array], key: jax.Array, batch_size: int) -> dict[
     return {k: v[idx] for k, v in data.items()}
 
 
-def make_evaluate(offline: OfflineData, act, episodes: int):
-    """`evaluate(params, key) -> returns (episodes,)`; `act(params, obs, key) -> action in [-1, 1]` sees the
-    normalised observation (obs - mean) / std, as in training."""
-    mean, std = jnp.asarray(offline.obs_mean), jnp.asarray(offline.obs_std)
+def make_policy(offline: OfflineData, actor_params: Callable[[Any], Any], actor: Callable) -> Policy:
+    """How an offline agent acts in its evaluation env: `actor(params, obs) -> (mean, log_std)` sees the
+    normalised observation (obs - mean) / std, as in training, and `actor_params(state)` picks its params from
+    the train state. A deterministic actor (TD3+BC, BC, PRDC) gives log_std None and acts the same in both
+    modes; a Gaussian one (IQL, O-DICE) samples mean + exp(log_std) * N(0, 1) unless deterministic. The final
+    evaluation acts with the mean, as the methods' authors evaluate. Actions are clipped to [-1, 1]."""
+    obs_mean, obs_std = jnp.asarray(offline.obs_mean), jnp.asarray(offline.obs_std)
 
-    def evaluate(params, key):
-        def policy(k, obs):
-            return jnp.clip(act(params, (jnp.asarray(obs, jnp.float32) - mean) / std, k), -1.0, 1.0)
+    def act_fn(state, deterministic: bool):
+        params = actor_params(state)
 
-        return evaluate_policy(offline.eval_env, offline.env_params, policy, key, episodes)
+        def act(key, obs):
+            action, log_std = actor(params, (jnp.asarray(obs, jnp.float32) - obs_mean) / obs_std)
+            if log_std is not None and not deterministic:
+                action = action + jnp.exp(log_std) * jax.random.normal(key, action.shape)
+            return jnp.clip(action, -1.0, 1.0)
 
-    return evaluate
+        return act
+
+    return Policy(offline.eval_env, offline.env_params, act_fn, deterministic_evaluation=True)
 
 
 def check_common(config) -> None:

@@ -30,7 +30,7 @@ from jax.flatten_util import ravel_pytree
 from purerl import envs
 from purerl.agent import check_choices, check_positive
 from purerl.envs.brax import BraxBackend
-from purerl.evaluation import evaluate_policy
+from purerl.evaluation import Policy, make_evaluate
 from purerl.nn import Activation, PGPolicy
 from purerl.returns import discounted_returns
 
@@ -405,7 +405,8 @@ class PGCore(NamedTuple):
     fit_baseline: Callable  # (Episodes) -> baseline coeffs
     baseline_init: jax.Array
     gradient: Callable  # (θ, Episodes, G) -> ĝ
-    evaluate: Callable  # (θ, key) -> returns [eval_episodes]
+    evaluate: Callable  # (state, key) -> returns [eval_episodes], acting as `acting` (the mode)
+    acting: Policy  # how a state with θ at `.theta` acts (final evaluation, purerl.load, purerl render)
 
 
 def make_core(config: PGConfig) -> PGCore:
@@ -433,12 +434,16 @@ def make_core(config: PGConfig) -> PGCore:
     def gradient(theta, ep, g_weights):
         return gpomdp(policy.logp, theta, ep, g_weights, config.pg_normalization)
 
-    def evaluate(theta, key):
-        return evaluate_policy(env, env_params, lambda k, o: policy.mode(theta, o), key, config.eval_episodes)
+    def act_fn(state, deterministic: bool):
+        def act(key, obs):
+            return policy.mode(state.theta, obs) if deterministic else policy.sample(state.theta, key, obs)
 
+        return act
+
+    acting = Policy(env, env_params, act_fn, deterministic_evaluation=True)  # garage evaluates the mode
     return PGCore(
         env, env_params, policy, config.num_envs * horizon, rollout, hessian_rollout, weights, fit_baseline,
-        jnp.zeros(baseline_dim(obs_size)), gradient, evaluate,
+        jnp.zeros(baseline_dim(obs_size)), gradient, make_evaluate(acting, config.eval_episodes), acting,
     )
 
 

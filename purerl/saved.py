@@ -95,7 +95,9 @@ class SavedRun:
 
     def act(self, obs, key, seed_index: int = 0, deterministic: bool = False) -> jax.Array:
         """Seed `seeds[seed_index]`'s action for one observation (jitted; `jax.vmap` it for a batch):
-        sampled with `key` as in the final evaluation, or its most likely action if `deterministic`."""
+        sampled with `key`, or its most likely action if `deterministic`. The final evaluation acts in the
+        mode `agent.policy.deterministic_evaluation` names (sampled for PPO, A2C, TRPO; the most likely
+        action for SAC, the policy-gradient estimators and the offline agents)."""
         check_seed_index(self, seed_index)
         if self.agent.policy is None:
             raise ValueError(f"{self.algo} does not expose its policy yet: only `evaluate` works for "
@@ -112,15 +114,10 @@ def read_run(directory: str) -> tuple[str, Any, RunOptions]:
         with open(path) as f:
             saved = json.load(f)
         module = agents.get(saved["algo"])
-        return saved["algo"], from_dict(module.Config, saved["config"]), from_dict(RunOptions, saved["run"])
+        return (saved["algo"], flags.from_dict(module.Config, saved["config"]),
+                flags.from_dict(RunOptions, saved["run"]))
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise ValueError(f"{path} is not a purerl run config ({type(err).__name__}: {err})") from None
-
-
-def from_dict(cls, values: dict):
-    """Rebuild a frozen config dataclass from its JSON dict (lists back to tuples)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names})
 
 
 def check_checkpoint(directory: str, iteration: int | None) -> int:
@@ -141,8 +138,8 @@ def load(directory: str, checkpoint: int | None = None) -> SavedRun:
     """The run in `directory` at the checkpoint of iteration `checkpoint` (default: the last).
 
     The result holds `.config` (the agent's Config), `.seeds`, `.state` and `.params` (one per seed), and a
-    jitted `.act(obs, key, seed_index=0, deterministic=False)` for agents that expose their policy (PPO,
-    PMOE-PPO, A2C); `evaluate` and `render` take it."""
+    jitted `.act(obs, key, seed_index=0, deterministic=False)` for agents that expose their policy (all but
+    HNPG and SubPO); `evaluate` and `render` take it."""
     algo, config, options = read_run(directory)
     iteration = check_checkpoint(directory, checkpoint)
     agent = agents.get(algo).make_agent(config)
@@ -217,8 +214,8 @@ def evaluation_keys(seeds: list[int], seed: int | None = None) -> jax.Array:
 
 
 def evaluate(run: SavedRun, episodes: int = 0, env: str = "", seed: int | None = None) -> np.ndarray:
-    """(num_seeds, episodes) undiscounted returns of fresh episodes of every seed's stochastic policy, in
-    one vmapped program as the runner's final evaluation."""
+    """(num_seeds, episodes) undiscounted returns of fresh episodes of every seed's policy (acting as in the
+    agent's own evaluation), in one vmapped program as the runner's final evaluation."""
     config = evaluation_config(run.algo, run.config, episodes, env)
     agent = run.agent if config == run.config else agents.get(run.algo).make_agent(config)
     returns = jax.jit(sweep.over_seeds(agent.evaluate))(run.state, evaluation_keys(run.seeds, seed))

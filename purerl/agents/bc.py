@@ -22,6 +22,7 @@ from flax import struct
 
 from purerl import offline
 from purerl.agent import UPDATES, Agent, check_positive, train_fn
+from purerl.evaluation import make_evaluate
 from purerl.nn import Activation, TanhActor
 
 
@@ -77,13 +78,12 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
         state, metrics = jax.lax.scan(step, state, jax.random.split(run_key, config.updates_per_iteration))
         return state.replace(key=key), {k: v.mean() for k, v in metrics.items()}
 
-    evaluate_params = offline.make_evaluate(data, lambda p, obs, k: actor.apply(p, obs), config.eval_episodes)
-
-    def evaluate(state: TrainState, key):
-        return evaluate_params(state.actor, key)
+    policy = offline.make_policy(data, lambda state: state.actor, lambda p, obs: (actor.apply(p, obs), None))
+    evaluate = make_evaluate(policy, config.eval_episodes)
 
     return Agent(init, update, evaluate, config.num_updates // config.updates_per_iteration,
-                 config.updates_per_iteration, dataclasses.replace(config, env=data.env), UPDATES)
+                 config.updates_per_iteration, dataclasses.replace(config, env=data.env), UPDATES,
+                 policy=policy)
 
 
 def make_train(config: Config, data: offline.OfflineData | None = None):

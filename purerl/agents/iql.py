@@ -34,6 +34,7 @@ from flax import struct
 
 from purerl import offline
 from purerl.agent import UPDATES, Agent, check_positive, train_fn
+from purerl.evaluation import make_evaluate
 from purerl.nn import MLP, Activation, EnsembleQ, gaussian_log_prob
 
 
@@ -189,14 +190,12 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
         state, metrics = jax.lax.scan(step, state, jax.random.split(run_key, config.updates_per_iteration))
         return state.replace(key=key), {k: v.mean() for k, v in metrics.items()}
 
-    evaluate_params = offline.make_evaluate(data, lambda p, obs, k: actor.apply(p, obs)[0], config.eval_episodes)
-
-    def evaluate(state: TrainState, key):
-        return evaluate_params(state.actor, key)
+    policy = offline.make_policy(data, lambda state: state.actor, actor.apply)
+    evaluate = make_evaluate(policy, config.eval_episodes)
 
     resolved = dataclasses.replace(config, env=data.env)
     return Agent(init, update, evaluate, config.num_updates // config.updates_per_iteration,
-                 config.updates_per_iteration, resolved, UPDATES)
+                 config.updates_per_iteration, resolved, UPDATES, policy=policy)
 
 
 def make_train(config: Config, data: offline.OfflineData | None = None):

@@ -103,10 +103,8 @@ def make_agent(config: Config) -> Agent:
         new = State(theta, state.theta, d, core.fit_baseline(ep), key, t + 1, state.gamma_0, state.eta_0)
         return new, metrics
 
-    def evaluate(state: State, key):
-        return core.evaluate(state.theta, key)
-
-    return Agent(init, update, evaluate, config.num_iters, config.num_envs * config.horizon, config)
+    return Agent(init, update, core.evaluate, config.num_iters, config.num_envs * config.horizon, config,
+                 policy=core.acting)
 
 
 def make_train(config: Config):

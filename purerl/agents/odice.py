@@ -37,6 +37,7 @@ from jax.flatten_util import ravel_pytree
 
 from purerl import offline
 from purerl.agent import UPDATES, Agent, check_positive, train_fn
+from purerl.evaluation import make_evaluate
 from purerl.nn import MLP, gaussian_log_prob
 
 
@@ -329,12 +330,8 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
         state, metrics = jax.lax.scan(step, state, jax.random.split(run_key, config.updates_per_iteration))
         return state.replace(key=key), {k: v.mean() for k, v in metrics.items()}
 
-    evaluate_params = offline.make_evaluate(
-        data, lambda p, obs, k: policy.apply(p, obs)[0], config.eval_episodes
-    )
-
-    def evaluate(state: TrainState, key):
-        return evaluate_params(state.policy, key)
+    acting = offline.make_policy(data, lambda state: state.policy, policy.apply)
+    evaluate = make_evaluate(acting, config.eval_episodes)
 
     return Agent(
         init,
@@ -344,6 +341,7 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
         config.updates_per_iteration,
         dataclasses.replace(config, env=data.env),
         UPDATES,
+        policy=acting,
     )
 
 

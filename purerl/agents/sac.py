@@ -40,10 +40,10 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from purerl import envs, replay
+from purerl import envs, evaluation, replay
 from purerl.agent import Agent, check_choices, check_positive, train_fn
 from purerl.envs.brax import BraxBackend
-from purerl.evaluation import evaluate_policy
+from purerl.evaluation import make_evaluate
 from purerl.nn import Activation, EnsembleQ, TanhGaussianActor, sample_tanh_gaussian
 
 
@@ -367,13 +367,20 @@ def make_agent(config: Config, policy_fn: Callable[[Any, int], Policy] = gaussia
     )
     eval_env = envs.RescaleAction(eval_env)
 
-    def evaluate(state: TrainState, key):
+    def act_fn(state: TrainState, deterministic: bool):
+        params = state.learner.actor_params
+
         def act(act_key, obs):
-            return policy.act(state.learner.actor_params, obs, act_key)
+            if deterministic:  # the evaluation policy: tanh of the mean (PMOE-SAC: of the chosen expert's)
+                return policy.act(params, obs, act_key)
+            return policy.sample(params, obs, act_key)[0]
 
-        return evaluate_policy(eval_env, env_params, act, key, config.eval_episodes)
+        return act
 
-    return Agent(init, update, evaluate, config.num_iterations, config.steps_per_iteration, config)
+    acting = evaluation.Policy(eval_env, env_params, act_fn, deterministic_evaluation=True)
+    evaluate = make_evaluate(acting, config.eval_episodes)
+    return Agent(init, update, evaluate, config.num_iterations, config.steps_per_iteration, config,
+                 policy=acting)
 
 
 def gradient_step_fn(config: Config, policy_fn: Callable[[Any, int], Policy] = gaussian_policy):

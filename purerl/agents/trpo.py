@@ -26,10 +26,10 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from purerl import envs
+from purerl import envs, evaluation
 from purerl.agent import Agent, check_choices, check_positive, train_fn
 from purerl.envs.brax import BraxBackend
-from purerl.evaluation import evaluate_policy
+from purerl.evaluation import make_evaluate
 from purerl.natural_gradient import policy_step, trpo_kwargs
 from purerl.nn import MLP, Activation
 from purerl.returns import gae
@@ -262,13 +262,16 @@ def make_agent(config: Config) -> Agent:
     if not discrete:
         eval_env = envs.ClipAction(eval_env)
 
-    def evaluate(state: TrainState, key):
+    def act_fn(state: TrainState, deterministic: bool):
         def act(act_key, obs):
-            return policy_net.apply(state.policy, obs).sample(seed=act_key)
+            pi = policy_net.apply(state.policy, obs)
+            return pi.mode() if deterministic else pi.sample(seed=act_key)
 
-        return evaluate_policy(eval_env, env_params, act, key, config.eval_episodes)
+        return act
 
-    return Agent(init, update, evaluate, config.num_iterations, config.batch_size, config)
+    acting = evaluation.Policy(eval_env, env_params, act_fn)
+    evaluate = make_evaluate(acting, config.eval_episodes)
+    return Agent(init, update, evaluate, config.num_iterations, config.batch_size, config, policy=acting)
 
 
 def make_train(config: Config):
