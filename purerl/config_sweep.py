@@ -272,6 +272,7 @@ def run(algo: str, sweep: Sweep, options: runner.RunOptions,
     whole = runner.run(algo, sweep.agent, dataclasses.replace(options, out=None), callback=callback)
     num_seeds, count = len(options.seeds), len(sweep.points)
     returns = whole.returns.reshape(num_seeds, count, -1)
+    states = jax.device_get(whole.state)  # sliced per configuration on the host: no program per slice
     runs = []
     for c, point in enumerate(sweep.points):
         metrics = {name: whole.metrics[metric_name(name, label(point))] for name in sweep.metric_names}
@@ -285,7 +286,7 @@ def run(algo: str, sweep: Sweep, options: runner.RunOptions,
                    "shared": "compile_s, run_s and eval_s are the whole sweep's: one program for every "
                              "configuration"},
         )
-        state = jax.tree.map(lambda x, c=c: x[:, c], whole.state)
+        state = jax.tree.map(lambda x, c=c: x[:, c], states)
         runs.append(runner.RunResult(state, metrics, returns[:, c], summary))
     summary = {
         "status": "completed", "algo": algo, "env": whole.summary["env"], "fields": sweep.grid.fields,
