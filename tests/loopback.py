@@ -14,15 +14,17 @@ import sys
 from purerl.workers import free_port, worker_env  # noqa: F401  (free_port is re-exported to the tests)
 
 
-def launch(commands: list[list[str]]) -> list[subprocess.Popen]:
-    # the processes share one compilation cache, so process 0 compiles for all (purerl.compile_once)
-    env = worker_env(os.environ.get("JAX_COMPILATION_CACHE_DIR"))
+def launch(commands: list[list[str]], env: dict[str, str] | None = None) -> list[subprocess.Popen]:
+    """Start the processes, by default in the workers' environment with the test session's compilation
+    cache as the run's cache (so process 0 compiles for all, purerl.compile_once)."""
+    env = env or worker_env(os.environ.get("JAX_COMPILATION_CACHE_DIR"))
     return [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for cmd in commands]
 
 
-def wait_all(procs: list[subprocess.Popen], timeout: float) -> None:
-    """Wait for every process; kill them all if one fails or time runs out, and show its stderr."""
+def wait_all(procs: list[subprocess.Popen], timeout: float) -> list[str]:
+    """Wait for every process; kill them all if one fails or time runs out, and show its stderr. Returns
+    their standard outputs."""
     try:
         outputs = [p.communicate(timeout=timeout) for p in procs]
     finally:
@@ -31,6 +33,7 @@ def wait_all(procs: list[subprocess.Popen], timeout: float) -> None:
                 p.kill()
     for p, (_, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err[-3000:]
+    return [out for out, _ in outputs]
 
 
 def python(*args: str) -> list[str]:

@@ -2,10 +2,11 @@
 executable from the run's compilation cache and compute the same numbers on their own device."""
 
 import json
-import subprocess
 import sys
 
-from purerl.workers import free_port, worker_env
+import loopback
+
+from purerl.workers import worker_env
 
 # Each process joins the run, compiles one program inside `process_0_first` and reports whether JAX's
 # persistent cache served it, with what the program computed.
@@ -39,18 +40,10 @@ def run_two_processes(cache: str | None) -> list[dict]:
     """Both processes' reports; `cache`: the run's cache directory (None: no shared cache)."""
     env = worker_env(cache)
     env.pop("JAX_COMPILATION_CACHE_DIR", None)  # not the test session's cache: this test starts empty
-    port = free_port()
-    procs = [subprocess.Popen([sys.executable, "-c", PROCESS, f"127.0.0.1:{port}", str(i)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
-    try:
-        outputs = [p.communicate(timeout=240) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    for p, (_, err) in zip(procs, outputs, strict=True):
-        assert p.returncode == 0, err[-3000:]
-    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    port = loopback.free_port()
+    outputs = loopback.wait_all(loopback.launch(
+        [[sys.executable, "-c", PROCESS, f"127.0.0.1:{port}", str(i)] for i in range(2)], env), timeout=240)
+    return [json.loads(out.strip().splitlines()[-1]) for out in outputs]
 
 
 def test_process_1_loads_process_0s_program_and_computes_the_same(tmp_path):
