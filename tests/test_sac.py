@@ -81,6 +81,27 @@ def test_critic_target_bootstraps_on_truncation_only(one_step):
     )
 
 
+def test_float64_critic_target_keeps_the_discount_exact(one_step):
+    """In a float64 step gamma * (1 - terminated) stays float64: a float32 mask made it float32(0.9), which
+    left the critic loss ~1e-8 off (found against the PMOE-SAC authors' float64 update)."""
+    policy, critic, learner, make_batch, step = one_step
+    key = jax.random.PRNGKey(11)
+    with jax.enable_x64(True):
+        as64 = lambda x: x.astype(jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x
+        learner64 = jax.tree.map(lambda x: as64(jnp.asarray(x)), learner)
+        batch = jax.tree.map(as64, make_batch(TERMINATED, TRUNCATED))
+        _, metrics = step(learner64, batch, key)
+        _, next_key = jax.random.split(key)
+        mean, log_std = policy.network.apply(learner64.actor_params, batch.next_obs)
+        next_a, next_lp, _ = sample_tanh_gaussian(next_key, mean[:, 0], log_std[:, 0])
+        next_q = np.min(np.asarray(critic.apply(learner64.target_params, batch.next_obs, next_a)), axis=0)
+        not_terminal = 1.0 - np.asarray(TERMINATED, np.float64)
+        y = 2.0 * np.asarray(batch.reward) + 0.9 * not_terminal * (next_q - float(metrics["alpha"]) * next_lp)
+        qs = np.asarray(critic.apply(learner64.critic_params, batch.obs, batch.action))
+        assert metrics["critic_loss"].dtype == jnp.float64
+        np.testing.assert_allclose(float(metrics["critic_loss"]), ((qs - y) ** 2).mean(1).sum(), rtol=1e-13)
+
+
 def test_gradient_step_temperature_and_polyak(one_step):
     _, _, learner, make_batch, step = one_step
     new, metrics = step(learner, make_batch(TERMINATED, TRUNCATED), jax.random.PRNGKey(0))

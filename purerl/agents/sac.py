@@ -242,7 +242,8 @@ def make_gradient_step(config: Config, policy: Policy, critic: nn.Module, action
         # 4. critics: soft TD target from the pre-step actor and target critics, new alpha
         next_action, next_lp = policy.sample(learner.actor_params, batch.next_obs, next_key)
         next_q = critic.apply(learner.target_params, batch.next_obs, next_action).min(axis=0)
-        not_terminal = 1.0 - batch.terminated.astype(jnp.float32)
+        # the mask in the rewards' dtype: a float32 mask would round gamma to float32 in a float64 step
+        not_terminal = 1.0 - batch.terminated.astype(batch.reward.dtype)
         target = config.reward_scale * batch.reward + config.gamma * not_terminal * (next_q - alpha * next_lp)
         target = jax.lax.stop_gradient(target)
 
