@@ -33,6 +33,12 @@
 # "brax: walker2d and reacher" below) use a far smaller budget than the paper's; they are read from JSON, not
 # re-run here.
 
+# %% [markdown]
+# ## Checked against the authors' code: not yet
+# The authors' code is a garage fork (aabkn/Stochastic-Policy-Gradient-Methods, `08f8b5c`) without a setup
+# file or pinned versions; it needs garage-era `akro`, `dowel` and gym 0.17 (and mujoco-py for its MuJoCo
+# runs), so no paired update has been run against it yet (`benchmarks/reference/README.md`).
+
 # %%
 import os
 import time

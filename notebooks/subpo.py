@@ -35,6 +35,14 @@
 # epochs. The continuous ant coverage task (A2C, last section) is trained by `benchmarks/bench_subpo_ant.py`
 # at a tiny CPU budget; this notebook only loads and plots its saved results.
 
+# %% [markdown]
+# ## Checked against the authors' code
+# One epoch of SubPO-M, SubPO-NM and ModPO in float64 next to manish-pra/non-additive-RL (`ef8ea29`), from the
+# same weights and trajectories (`benchmarks/reference/subpo.py`, `benchmarks/results/reference/subpo.json`):
+# every quantity agrees to 1e-10 relative once two deviations are switched to theirs. Their step weight is the
+# prefix value (purerl's default is the reward-to-go of marginal gains; `--return-mode prefix_value` gives
+# theirs), and purerl's grid keeps its values in float32. 158 vs 3.6 epochs per minute on a shared 2-core CPU.
+
 # %%
 import os
 
