@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.reference import common
+from benchmarks.reference.td3_bc import Replay  # replays recorded draws in order, checking shapes
 
 AUTHORS_REPO = "https://github.com/YifeiZhou02/HNPG"
 PAIRED_HORIZON = 5
@@ -227,26 +228,6 @@ def their_agent(trpo, obs_dim: int, action_dim: int, horizon: int):
 
     torch.manual_seed(0)
     return trpo.TRPO(obs_dim, action_dim, horizon, 0.0, 0.995, 0.97, 1e-2, 1e-1, 0.1)
-
-
-class Replay:
-    """Hands out recorded arrays in order (the replayed draws); `done()` checks all were used."""
-
-    def __init__(self, arrays, name):
-        self.arrays, self.name, self.used = arrays, name, 0
-
-    def next(self, shape):
-        if self.used == len(self.arrays):
-            raise RuntimeError(f"the authors' code drew more {self.name} than purerl did ({self.used})")
-        out = self.arrays[self.used]
-        if tuple(out.shape) != tuple(shape):
-            raise RuntimeError(f"{self.name} draw {self.used}: shape {tuple(shape)}, recorded {out.shape}")
-        self.used += 1
-        return out
-
-    def done(self):
-        if self.used != len(self.arrays):
-            raise RuntimeError(f"the authors' code used {self.used} of {len(self.arrays)} {self.name} draws")
 
 
 def normal_draws(draws: dict, episodes: int, horizon: int) -> list[np.ndarray]:
@@ -798,15 +779,17 @@ def parse(argv=None):
     return args
 
 
+SIDES = {
+    "purerl": "check",
+    "authors": "authors_paired",
+    "authors-init": "authors_init",
+    "authors-main": "authors_main",
+}
+
+
 def main(argv=None) -> None:
     args = parse(argv)
-    if args.side == "authors":
-        return authors_paired(args)
-    if args.side == "authors-init":
-        return authors_init(args)
-    if args.side == "authors-main":
-        return authors_main(args)
-    return check(args)
+    globals()[SIDES[args.side]](args)
 
 
 if __name__ == "__main__":
