@@ -598,8 +598,9 @@ def branch_edge_case(loss_fn, step: dict) -> dict:
     from purerl.drift import dpo_drift
 
     batch_size = step["gae"].shape[0]
-    grid = jnp.linspace(-1.0, 1.0, batch_size - 1)
-    gae = jnp.concatenate([jnp.zeros(1), grid - grid.mean()])  # mean 0: the first normalises to exactly 0
+    # a grid symmetric about 0 in exactly representable steps sums to exactly 0, so 0 normalises to exactly 0
+    grid = jnp.arange(batch_size - 1) - (batch_size - 2) / 2
+    gae = jnp.concatenate([jnp.zeros(1), grid])
     minibatch = types.SimpleNamespace(
         obs=step["obs"],
         action=step["action"],
@@ -729,7 +730,7 @@ def main(argv=None) -> None:
             got, found = paired_update(authors, objective, args)
             if objective == "dpo":
                 extra["branch_edge_case"] = branch_edge_case(
-                    found["theirs"]["loss_fn"][0], found["theirs"]["step"][0]
+                    found["theirs"]["loss_fn"], found["theirs"]["step"][0]
                 )
         quantities.update({f"{objective}/{name}": d for name, d in got.items()})
         print(f"paired iteration, {objective}, float64 ({found['done_steps']} done steps in the rollout):")
