@@ -37,6 +37,14 @@ SEPARATOR = "/"
 
 # --- .npz exchange ---------------------------------------------------------------------------------------
 
+def require_reference_python(parser, path: str) -> None:
+    """Exit like a purerl command (one line, status 2) unless `path` is an executable Python of the authors'
+    side (the venv that `make reference-env` creates)."""
+    if not os.access(path, os.X_OK):
+        parser.exit(2, f"purerl: error: no reference python at {path!r} (run make reference-env, or pass "
+                       "--reference-python)\n")
+
+
 def flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
     """{"a": {"b": x}} -> {"a/b": np.asarray(x)}; leaves are anything np.asarray accepts."""
     flat = {}

@@ -335,9 +335,7 @@ def main(argv=None) -> None:
     if not (Path(args.authors_code) / "odice.py").is_file():
         parser.exit(2, f"purerl: error: --authors-code {args.authors_code!r} holds no odice.py "
                        f"(a checkout of {AUTHORS_REPO})\n")
-    if not os.access(args.reference_python, os.X_OK):
-        parser.exit(2, f"purerl: error: no reference python at {args.reference_python!r} "
-                       "(run make reference-env)\n")
+    common.require_reference_python(parser, args.reference_python)
     args.authors_code = str(Path(args.authors_code).resolve())
 
     import jax

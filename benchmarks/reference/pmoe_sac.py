@@ -493,9 +493,7 @@ def parse(argv=None):
         if not (Path(args.authors_code) / "rlkit" / "torch" / "PMOEsac" / "PMOEsac.py").is_file():
             parser.exit(2, f"purerl: error: --authors-code {args.authors_code!r} holds no "
                            "rlkit/torch/PMOEsac/PMOEsac.py (a checkout of JieRen98/rlkit-pmoe)\n")
-        if not os.access(args.reference_python, os.X_OK):
-            parser.exit(2, f"purerl: error: no reference python at {args.reference_python!r} "
-                           "(run make reference-env, or pass --reference-python)\n")
+        common.require_reference_python(parser, args.reference_python)
         if min(args.rounds, args.warmup) < 0 or min(args.chunk, args.speed_updates) < 1 or args.rows < BATCH:
             parser.exit(2, f"purerl: error: need --rounds >= 0, --chunk >= 1, --rows >= {BATCH}, "
                            "--speed-updates >= 1 and --warmup >= 0\n")

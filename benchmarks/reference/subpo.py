@@ -378,9 +378,7 @@ def parse(argv=None):
     if args.side == "purerl":
         if not os.path.isfile(os.path.join(args.authors_code, "main.py")):
             parser.exit(2, f"purerl: error: --authors-code {args.authors_code!r} has no main.py\n")
-        if not os.path.exists(args.reference_python):
-            parser.exit(2, f"purerl: error: no reference python at {args.reference_python!r} (run make "
-                           "reference-env, or pass --reference-python)\n")
+        common.require_reference_python(parser, args.reference_python)
         if args.batch < 1 or args.rounds < 0 or args.speed_epochs < 2:
             parser.exit(2, "purerl: error: need --batch >= 1, --rounds >= 0 and --speed-epochs >= 2\n")
         args.authors_code = os.path.abspath(args.authors_code)

@@ -333,9 +333,7 @@ def parse(argv=None, description: str = __doc__, module: str = "benchmarks.refer
     if args.side == "purerl":
         if not os.path.isdir(args.authors_code):
             parser.exit(2, f"purerl: error: --authors-code {args.authors_code!r} is not a directory\n")
-        if not os.path.exists(args.reference_python):
-            parser.exit(2, f"purerl: error: no reference python at {args.reference_python!r} (run make "
-                           "reference-env, or pass --reference-python)\n")
+        common.require_reference_python(parser, args.reference_python)
         if args.rows < PAIRED_ROWS or args.chunk < 2 or args.chunk % 2 or args.rounds < 0:
             parser.exit(2, f"purerl: error: need --rows >= {PAIRED_ROWS}, an even --chunk >= 2 and "
                            "--rounds >= 0\n")
