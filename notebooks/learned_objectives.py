@@ -43,9 +43,8 @@
 # moment and updated parameter agrees to 1.6e-11 relative for DPO and 3.5e-14 for the clip objective. LPO's
 # drift loss agrees with discovered-policy-optimisation's `compute_drift_loss` (`c412884`) to 7e-16 once
 # their feature order is mapped onto purerl's; TA-LPO has no public code to check against
-# (`benchmarks/reference/dpo.py`, `benchmarks/results/reference/dpo.json`). On the shared 2-core CPU a
-# training iteration ran at 1.2 per second here against their 1.4, a ratio to measure again on an idle
-# machine.
+# (`benchmarks/reference/dpo.py`, `benchmarks/results/reference/dpo.json`). On a quiet 2-core CPU a
+# training iteration ran at 3.3 per second here against their 3.2 (best of 3 alternating rounds).
 
 # %%
 import dataclasses
