@@ -129,6 +129,12 @@ def worst(quantities: dict[str, dict[str, float]]) -> tuple[str, float]:
     return name, quantities[name]["max_rel_diff"]
 
 
+def left_as_is(deviations: Sequence[dict]) -> str:
+    """'name worst-rel (quantity); ...': how far each deviation moves the pair when it is not toggled."""
+    return "; ".join(f"{d['name']} {d['untoggled_worst']['max_rel_diff']:.1e} "
+                     f"({d['untoggled_worst']['quantity']})" for d in deviations)
+
+
 def print_differences(quantities: dict[str, dict[str, float]], file=sys.stdout) -> None:
     """One line per quantity: name, max abs diff, max rel diff."""
     width = max(map(len, quantities))

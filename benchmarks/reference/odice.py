@@ -350,8 +350,7 @@ def main(argv=None) -> None:
     print("paired update, float64, both deviations toggled to the authors' behaviour:")
     common.print_differences(quantities)
     name, rel = common.worst(quantities)
-    left_as_is = "; ".join(f"{d['name']} {d['untoggled_worst']['max_rel_diff']:.1e} "
-                           f"({d['untoggled_worst']['quantity']})" for d in deviations)
+    left_as_is = common.left_as_is(deviations)
     verdict = (f"{'agrees' if rel <= 1e-6 else 'DIFFERS'}: one float64 update (V, target V, policy) matches "
                f"the authors' orthogonal_true_g_update to {rel:.1e} relative (worst: {name}) with the two "
                f"deviations toggled; each left as it is: {left_as_is}")

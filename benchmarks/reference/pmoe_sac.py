@@ -516,8 +516,7 @@ def main(argv=None) -> None:
     print("pmoe_sac: one paired float64 gradient step, both deviations toggled; max abs / rel differences:")
     common.print_differences(quantities)
     name, rel = common.worst(quantities)
-    left_as_is = "; ".join(f"{d['name']} {d['untoggled_worst']['max_rel_diff']:.1e} "
-                           f"({d['untoggled_worst']['quantity']})" for d in deviations)
+    left_as_is = common.left_as_is(deviations)
     verdict = (f"{'agrees' if rel <= 1e-6 else 'DIFFERS'}: one float64 PMOE-SAC gradient step matches the "
                f"authors' train_from_torch to {rel:.1e} relative (worst: {name}) with the two deviations "
                f"toggled; each left as it is: {left_as_is}")
