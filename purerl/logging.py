@@ -163,12 +163,18 @@ class Loggers:
     `eval/return/ci_high` (95% bootstrap CI over seeds) at its iteration. `names` is empty in every process
     but process 0 of a multi-process run."""
 
-    def __init__(self, names, out: str | None, run_name: str, config: dict[str, Any]):
+    def __init__(self, names, out: str | None, run_name: str, config: dict[str, Any],
+                 resumed_at: int | None = None):
+        """`resumed_at`: the budget of the checkpoint a resumed run starts from (None for a new run)."""
         self._backends: list[Any] = []
         if "tensorboard" in names:
             from tensorboardX import SummaryWriter
 
-            self._backends.append(_TensorBoard(SummaryWriter(logdir=os.path.join(out, "tensorboard"))))
+            # An interrupted run may have logged past its last checkpoint: purge_step makes TensorBoard drop
+            # every earlier point at or after the first resumed step, so each step is shown once.
+            purge_step = None if resumed_at is None else resumed_at + 1
+            self._backends.append(_TensorBoard(SummaryWriter(logdir=os.path.join(out, "tensorboard"),
+                                                             purge_step=purge_step)))
         if "wandb" in names:
             self._backends.append(_WandB(out, run_name, config))
 
@@ -176,7 +182,21 @@ class Loggers:
                   evaluation: tuple[float, float, float] | None = None) -> None:
         """`metrics` maps names to (num_seeds, chunk_length) values of iterations `first_iteration, ...`;
         `evaluation` is (mean, ci_low, ci_high) of an evaluation at the chunk's last iteration."""
-        if not self._backends:
+        length = next(iter(metrics.values())).shape[1] if metrics else 0
+        evaluations = {} if evaluation is None else {first_iteration + length - 1: evaluation}
+        self._log(self._backends, metrics, seeds, first_iteration, steps_per_iteration, evaluations)
+
+    def log_history(self, metrics: dict[str, np.ndarray], seeds, steps_per_iteration: int,
+                    evaluations: dict[int, tuple[float, float, float]]) -> None:
+        """On resume, give the loggers that start empty (a new W&B run) the series up to the checkpoint:
+        `metrics` as saved with it, from iteration 1; `evaluations` maps iterations to (mean, ci_low,
+        ci_high)."""
+        starting_empty = [backend for backend in self._backends if backend.starts_empty]
+        self._log(starting_empty, metrics, seeds, 1, steps_per_iteration, evaluations)
+
+    @staticmethod
+    def _log(backends, metrics, seeds, first_iteration, steps_per_iteration, evaluations) -> None:
+        if not backends or not metrics:
             return
         arrays = {name: np.asarray(values, dtype=np.float64) for name, values in metrics.items()}
         length = next(iter(arrays.values())).shape[1]
@@ -184,12 +204,12 @@ class Loggers:
             scalars = {f"{name}/seed_{seed}": float(values[row, column])
                        for name, values in sorted(arrays.items()) for row, seed in enumerate(seeds)
                        if not np.isnan(values[row, column])}
-            if evaluation is not None and column == length - 1:
-                scalars.update(zip((f"{EVAL_RETURN}/{s}" for s in ("mean", "ci_low", "ci_high")), evaluation,
-                                   strict=True))
-            step = (first_iteration + column) * steps_per_iteration
-            for backend in self._backends:
-                backend.log(step, scalars)
+            iteration = first_iteration + column
+            if iteration in evaluations:
+                scalars.update(zip((f"{EVAL_RETURN}/{s}" for s in ("mean", "ci_low", "ci_high")),
+                                   evaluations[iteration], strict=True))
+            for backend in backends:
+                backend.log(iteration * steps_per_iteration, scalars)
 
     def close(self) -> None:
         for backend in self._backends:
@@ -197,6 +217,8 @@ class Loggers:
 
 
 class _TensorBoard:
+    starts_empty = False  # a resumed run appends to the run's event files
+
     def __init__(self, writer):
         self._writer = writer
 
@@ -209,19 +231,18 @@ class _TensorBoard:
 
 
 class _WandB:
-    """One W&B run per purerl run (project: $WANDB_PROJECT or "purerl"); `WANDB_MODE=offline` keeps it on
-    disk. A resumed run continues the W&B run found under DIR/wandb."""
+    """One W&B run per training session (project: $WANDB_PROJECT or "purerl"); `WANDB_MODE=offline` keeps it
+    on disk. A resumed run starts a new W&B run and logs the series up to its checkpoint again: W&B cannot
+    take back the points that the interrupted run logged after its last checkpoint (it ignores a step below
+    the run's latest), so continuing that W&B run would keep them, stale when flags changed on resume."""
+
+    starts_empty = True
 
     def __init__(self, out: str | None, run_name: str, config: dict[str, Any]):
-        import glob
-
         import wandb
 
-        previous = sorted(glob.glob(os.path.join(out, "wandb", "*run-*-*"))) if out else []
-        run_id = previous[-1].rsplit("-", 1)[-1] if previous else None
         self._run = wandb.init(
             project=os.environ.get("WANDB_PROJECT", "purerl"), name=run_name, config=config, dir=out,
-            id=run_id, resume="allow" if run_id else None,
             settings=wandb.Settings(console="off"),  # purerl's own progress and error lines stay untouched
         )
 

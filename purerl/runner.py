@@ -27,6 +27,7 @@ import tyro
 
 from purerl import checkpoint, compile_once, sweep
 from purerl.agent import ENV_STEPS, Agent
+from purerl.evaluation import runs_on_host
 from purerl.logging import (
     EVAL_RETURN,
     LoggerName,
@@ -226,6 +227,10 @@ def run(
         """(num_seeds, eval_episodes) returns of the current policy, on the host of every process."""
         nonlocal evaluate, eval_s
         t0 = time.perf_counter()
+        if runs_on_host(agent.evaluate):  # a gymnasium env: stepped from Python, nothing to compile
+            returns = np.asarray(sweep.to_host(agent.evaluate(state, eval_keys)))
+            eval_s += time.perf_counter() - t0
+            return returns
         if evaluate is None:
             with compile_once.process_0_first("evaluate"):
                 program = jax.jit(sweep.over_seeds(agent.evaluate, num_devices))
@@ -235,8 +240,14 @@ def run(
         return returns
 
     start_iteration = iteration
+    resumed_at = None if resume_dir is None else iteration * agent.steps_per_iteration
     loggers = Loggers(options.logger if writer else (), out, os.path.basename(os.path.abspath(out or algo)),
-                      run_config)
+                      run_config, resumed_at)
+    if resume_dir is not None:  # a logger that starts empty on resume gets the series up to the checkpoint
+        history = _concat(host_metrics)
+        evaluated = _evaluations(history[EVAL_RETURN], 1, "budget") if EVAL_RETURN in history else []
+        loggers.log_history(history, seeds, agent.steps_per_iteration,
+                            {e["iteration"]: (e["return_mean"], *e["return_ci"]) for e in evaluated})
     progress = Progress(total, options.progress and writer, label=f"{algo} {len(seeds)} seed(s)")
     progress.update(iteration, {})
     last_eval = None  # (mean, ci_low, ci_high) of the latest evaluation, for the progress line
@@ -303,6 +314,8 @@ def run(
         "final_return_max": float(per_seed.max()),
         "final_return_per_seed": [float(x) for x in per_seed],
         "eval_episodes": int(returns.shape[1]),
+        # a gymnasium evaluation env adds its name and the D4RL-normalised scores of the final returns
+        **(agent.evaluate.scores(per_seed) if runs_on_host(agent.evaluate) else {}),
         "compile_s": round(compile_s, 3),
         "run_s": round(run_s, 3),
         "eval_s": round(eval_s, 3),

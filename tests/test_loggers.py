@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pytest
 
-from purerl import runner
+from purerl import checkpoint, runner
 from purerl.cli import main as cli_main
 from purerl.logging import EVAL_RETURN, read_metrics_csv
 
@@ -58,8 +58,10 @@ def assert_same_series(logged: Series, expected: Series):
 
 
 def tensorboard_scalars(directory) -> Series:
-    """Scalars of the TFRecord event files in `directory`: records of (length u64, crc u32, data, crc u32),
-    each data an `Event` protocol buffer."""
+    """Scalars of the TFRecord event files in `directory`, read in TensorBoard's order (file names start with
+    the creation time): records of (length u64, crc u32, data, crc u32), each data an `Event` protocol buffer.
+    As TensorBoard does, a `SessionLog.START` event at step s (a writer's `purge_step`) drops every point read
+    so far at step s or later."""
     from tensorboardX.proto import event_pb2
 
     out: Series = {}
@@ -69,6 +71,9 @@ def tensorboard_scalars(directory) -> Series:
             (length,) = struct.unpack("<Q", data[pos:pos + 8])
             event = event_pb2.Event.FromString(data[pos + 12:pos + 12 + length])
             pos += 12 + length + 4
+            if event.HasField("session_log") and event.session_log.status == event_pb2.SessionLog.START:
+                out = {tag: [(step, v) for step, v in points if step < event.step]
+                       for tag, points in out.items()}
             for value in event.summary.value:
                 out.setdefault(value.tag, []).append((event.step, value.simple_value))
     return out
@@ -109,6 +114,44 @@ def test_tensorboard_holds_the_series_of_metrics_csv(run_dir):
 def test_wandb_offline_run_holds_the_series_of_metrics_csv(run_dir):
     (path,) = glob.glob(str(run_dir / "wandb" / "offline-run-*" / "run-*.wandb"))
     assert_same_series(wandb_history(path), expected_series(run_dir))
+
+
+def test_resume_after_a_crash_logs_each_step_once(run_dir, tmp_path, monkeypatch):
+    """A run that crashes after logging iterations 4-6 but before saving their checkpoint, then resumed from
+    iteration 3: TensorBoard (read as TensorBoard does, applying the purge of the steps after the checkpoint)
+    and the resumed W&B run each hold every step once, equal to metrics.csv, which equals the uninterrupted
+    run's."""
+    for name in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR"):
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    save = checkpoint.save
+
+    def crash_at_6(directory, iteration, *args):
+        if iteration == 6:
+            raise RuntimeError("killed before the checkpoint of iteration 6")
+        save(directory, iteration, *args)
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(checkpoint, "save", crash_at_6)
+    with pytest.raises(RuntimeError, match="killed"):
+        cli_main([*ARGV, "--checkpoint-every", "3", "--logger", "tensorboard", "--logger", "wandb",
+                  "--out", str(out)])
+    assert checkpoint.steps(str(out / "checkpoints")) == [3]
+    interrupted = tensorboard_scalars(out / "tensorboard")
+    assert [step for step, _ in interrupted["value_loss/seed_0"]] == [128 * i for i in range(1, 7)]
+    monkeypatch.setattr(checkpoint, "save", save)
+    cli_main(["train", "--resume", str(out)])
+
+    assert (out / "metrics.csv").read_text() == (run_dir / "metrics.csv").read_text()
+    expected = expected_series(out)
+    assert len(glob.glob(str(out / "tensorboard" / "events.out.tfevents.*"))) == 2
+    assert_same_series(tensorboard_scalars(out / "tensorboard"), expected)
+    interrupted_wandb, resumed_wandb = sorted(glob.glob(str(out / "wandb" / "offline-run-*" / "run-*.wandb")),
+                                              key=lambda path: path.split("offline-run-")[1])
+    assert_same_series(wandb_history(resumed_wandb), expected)
+    # the interrupted W&B run stays as it was: up to the iteration it reached
+    assert max(step for step, _ in wandb_history(interrupted_wandb)["value_loss/seed_0"]) == 768
 
 
 @pytest.mark.parametrize("argv, message", [
