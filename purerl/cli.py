@@ -112,6 +112,9 @@ def _train(algo: str, argv: list[str], multi_process: bool) -> dict | None:
             options = _all_devices(options)
         agent = module.make_agent(config)  # validates the config before anything is compiled
         if sweep_flags:  # every configuration of the grid x every seed, one program (purerl.config_sweep)
+            if getattr(config, "eval_env", ""):
+                raise ValueError("--sweep evaluates inside one compiled program; a gymnasium --eval-env runs "
+                                 "on the host (train each configuration as its own run)")
             config_sweep.check_options(options)
             agent = config_sweep.swept_agent(module.make_agent, config,
                                              config_sweep.parse_grid(sweep_flags, config))
@@ -296,10 +299,23 @@ def _print_summary(summary: dict, out: str | None) -> None:
         f"  final return (mean of {summary['eval_episodes']} episodes per seed): mean {summary['final_return_mean']:.1f}"
         f"  min {summary['final_return_min']:.1f}  max {summary['final_return_max']:.1f}\n"
         f"  per seed: {per_seed}\n"
+        + _score_line(summary) +
         f"  compile {summary['compile_s']:.1f} s, run {summary['run_s']:.1f} s, "
         f"{throughput:,.0f} {unit}/s"
         + (f"\n  outputs in {out}" if out else "")
     )
+
+
+def _score_line(summary: dict) -> str:
+    """The D4RL-normalised scores of a run evaluated in a gymnasium env (`--eval-env`), or why it has none."""
+    if "eval_env" not in summary:
+        return ""
+    if summary["final_score_mean"] is None:
+        return f"  in {summary['eval_env']}: {summary['score_note']}\n"
+    refs = summary["reference_returns"]
+    per_seed = " ".join(f"{s:.1f}" for s in summary["final_score_per_seed"])
+    return (f"  D4RL-normalised score in {summary['eval_env']}: mean {summary['final_score_mean']:.1f}, per "
+            f"seed {per_seed} (reference returns {refs['min']:.1f} .. {refs['max']:.1f})\n")
 
 
 def list_all() -> None:

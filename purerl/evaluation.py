@@ -1,13 +1,22 @@
-"""Jitted evaluation: run fresh episodes of a policy in parallel and return their undiscounted returns."""
+"""Evaluation: run fresh episodes of a policy in parallel and return their undiscounted returns.
+
+In purerl's own envs the episodes run inside jit (`evaluate_policy`). An env that runs on the host (a
+gymnasium MuJoCo env, `purerl.envs.gymnasium_eval`) is stepped from Python by `HostEvaluation`, which calls
+the jitted policy once per step for every seed and episode together.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from purerl.data.score import normalized_score
 
 
 def evaluate_policy(
@@ -61,9 +70,71 @@ class Policy:
     deterministic_evaluation: bool = False
 
 
+def runs_on_host(evaluate: Callable) -> bool:
+    """Whether an agent's `evaluate` steps its env from Python (`HostEvaluation`) rather than inside jit."""
+    return isinstance(evaluate, HostEvaluation)
+
+
+@dataclass(frozen=True)
+class HostEvaluation:
+    """`evaluate(states, keys) -> (num_seeds, num_episodes) returns` in an env that runs on the host.
+
+    Unlike a jitted `evaluate` it takes the whole seed-batched train state and one key per seed (the runner's
+    evaluation keys), and is called outside jit. Each seed's episodes start from reset seeds drawn from its
+    key, so the same keys give the same episodes (`purerl eval` reproduces a run's final returns); the
+    actions are the policy's (in `policy.deterministic_evaluation` mode), clipped to the env's bounds."""
+
+    policy: Policy
+    num_episodes: int
+
+    def __call__(self, states, keys: jax.Array) -> np.ndarray:
+        num_seeds = int(keys.shape[0])
+        reset_keys, act_keys = (jax.vmap(lambda k, i=i: jax.random.fold_in(k, i))(keys) for i in (0, 1))
+        draw = jax.vmap(lambda k: jax.random.randint(k, (self.num_episodes,), 0, 2**31 - 1))
+        reset_seeds = np.asarray(draw(reset_keys)).reshape(-1)
+
+        def act_numpy(observations: np.ndarray, step: int) -> np.ndarray:
+            obs = observations.reshape(num_seeds, self.num_episodes, -1)
+            return np.asarray(self._act(states, act_keys, obs, step)).reshape(observations.shape[0], -1)
+
+        return self.policy.env.run_episodes(act_numpy, reset_seeds).reshape(num_seeds, self.num_episodes)
+
+    def scores(self, per_seed_returns: np.ndarray) -> dict[str, Any]:
+        """summary.json's entries for the env: its name, and the D4RL-normalised score of each seed's mean
+        return, 100 * (R - ref_min) / (ref_max - ref_min), with the reference returns used; or a note when the
+        env has no reference returns (then only the raw returns are reported)."""
+        refs = self.policy.env.reference_returns
+        if refs is None:
+            return {"eval_env": self.policy.env.name, "final_score_mean": None,
+                    "score_note": "the dataset's metadata has no ref_min_score/ref_max_score: raw returns "
+                                  "only"}
+        scores = normalized_score(np.asarray(per_seed_returns, np.float64), *refs)
+        return {"eval_env": self.policy.env.name, "reference_returns": {"min": refs[0], "max": refs[1]},
+                "final_score_mean": float(scores.mean()), "final_score_per_seed": [float(x) for x in scores]}
+
+    @functools.cached_property
+    def _act(self) -> Callable:
+        """Jitted (states, keys, observations (seeds, episodes, obs_dim), step) -> every seed's actions,
+        compiled once per evaluation object; the step is folded into each seed's key, so a sampling policy
+        draws fresh noise at every step."""
+        policy = self.policy
+
+        def act(states, keys, observations, step):
+            def one_seed(state, key, obs):
+                keys = jax.random.split(jax.random.fold_in(key, step), obs.shape[0])
+                return jax.vmap(policy.act_fn(state, policy.deterministic_evaluation))(keys, obs)
+
+            return jax.vmap(one_seed)(states, keys, observations)
+
+        return jax.jit(act)
+
+
 def make_evaluate(policy: Policy, num_episodes: int) -> Callable[[Any, jax.Array], jax.Array]:
     """`evaluate(state, key) -> returns` of `num_episodes` fresh episodes of the policy, acting in its
-    evaluation mode (`policy.deterministic_evaluation`)."""
+    evaluation mode (`policy.deterministic_evaluation`); a `HostEvaluation` where the policy's env runs on
+    the host."""
+    if getattr(policy.env, "runs_on_host", False):
+        return HostEvaluation(policy, num_episodes)
 
     def evaluate(state, key):
         act = policy.act_fn(state, policy.deterministic_evaluation)

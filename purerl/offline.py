@@ -8,6 +8,10 @@
 - `make_policy(...)`: the agent's `Policy` in the purerl env with the SAME state normalisation as training,
   which the final evaluation, `purerl.load` and `purerl render` act with; dataset actions are in [-1, 1] and
   the env rescales them to its bounds (`envs.RescaleAction`).
+
+`--eval-env gymnasium:ENV_ID` evaluates instead in a gymnasium MuJoCo env on the host
+(`purerl.envs.gymnasium_eval`): the envs Minari's (and D4RL's) MuJoCo data was recorded in, whose actions are
+stored unscaled in [-1, 1], so there the policy's actions go to the env as they are.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 from purerl import data as pdata
 from purerl import envs
 from purerl.agent import check_choices, check_positive
+from purerl.envs import gymnasium_eval
 from purerl.envs.brax import BraxBackend
 from purerl.evaluation import Policy
 
@@ -34,7 +39,8 @@ class OfflineConfig:
     the evaluation env, and the budget in gradient updates. `check_common` validates them."""
 
     dataset: str = "Pendulum-v1-medium-replay"
-    """dataset: an hdf5 path, a Minari directory, or an `env-kind` name in the cache (`purerl collect`)"""
+    """dataset: an hdf5 path, a Minari directory, an `env-kind` name in the cache (`purerl collect`), or
+    minari:DATASET_ID (e.g. minari:mujoco/hopper/medium-v0, from `minari download`)"""
     env: str = ""
     """evaluation env; empty: the dataset's env_id metadata"""
     view: Literal["", "qlearning", "exact"] = ""
@@ -52,6 +58,10 @@ class OfflineConfig:
     """episodes per seed in the final evaluation"""
     brax_backend: Literal["", BraxBackend] = ""
     """physics backend of a brax evaluation env ("" = the dataset's, from its metadata; else generalized)"""
+    eval_env: str = ""
+    """evaluate in a gymnasium MuJoCo env instead of a purerl one: gymnasium:ENV_ID (e.g. gymnasium:Hopper-v5,
+    pip install 'purerl[mujoco]'), run on the host; on Minari data the summary then adds D4RL-normalised
+    scores from the dataset's ref_min_score/ref_max_score"""
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,18 @@ class OfflineData:
         return int(self.data["observations"].shape[0])
 
 
+def gymnasium_evaluation(eval_env: str, metadata: dict[str, Any]) -> gymnasium_eval.GymnasiumEvaluation:
+    """The `gymnasium:` evaluation env, scored with the dataset's reference returns if its metadata has both
+    (Minari's mujoco/* datasets do; None: raw returns only)."""
+    refs = None
+    if metadata.get("ref_min_score") is not None and metadata.get("ref_max_score") is not None:
+        refs = (float(metadata["ref_min_score"]), float(metadata["ref_max_score"]))
+        if refs[0] == refs[1]:
+            raise ValueError(f"the dataset's reference returns are equal ({refs[0]}); cannot normalise "
+                             "scores")
+    return gymnasium_eval.make(eval_env, refs)
+
+
 def env_name(dataset: str, env: str = "") -> str:
     """The env of a dataset: `env` if given, else the file's `env_id` metadata."""
     if env:
@@ -81,15 +103,22 @@ def env_name(dataset: str, env: str = "") -> str:
 
 
 def prepare(dataset: str, env: str = "", view: str = "", normalize_states: bool = False, obs_eps: float = 1e-3,
-            reward_scaling: str = "none", clip_actions: float = 0.0, brax_backend: str = "") -> OfflineData:
+            reward_scaling: str = "none", clip_actions: float = 0.0, brax_backend: str = "",
+            eval_env: str = "") -> OfflineData:
     """Load and preprocess a dataset for an offline agent (see the module docstring).
 
     reward_scaling: "none", "episode_range" (IQL MuJoCo: r * 1000 / (max - min episode return)) or "antmaze"
-    (r - 1). clip_actions > 0 clips actions to [-clip_actions, clip_actions]."""
+    (r - 1). clip_actions > 0 clips actions to [-clip_actions, clip_actions]. eval_env `gymnasium:ENV_ID`
+    evaluates in that gymnasium env (on the host) instead of a purerl env."""
     if reward_scaling not in ("none", "episode_range", "antmaze"):
         raise ValueError(f"reward_scaling must be none, episode_range or antmaze, got {reward_scaling!r}")
     path = pdata.resolve(dataset)
     meta = pdata.metadata(path)
+    if eval_env:
+        evaluation = gymnasium_evaluation(eval_env, meta)
+        obs_dim, act_dim = int(np.prod(evaluation.observation_shape)), int(np.prod(evaluation.action_shape))
+        return _preprocess(path, meta, view, obs_dim, act_dim, eval_env, None, evaluation, normalize_states,
+                           obs_eps, reward_scaling, clip_actions)
     name = env_name(dataset, env)
     envs.check_name(name)
     kwargs = {}
@@ -107,6 +136,15 @@ def prepare(dataset: str, env: str = "", view: str = "", normalize_states: bool 
         raise ValueError(f"env {name!r} has discrete actions; the offline agents need continuous actions")
     obs_dim = int(np.prod(base.observation_space(env_params).shape))
     act_dim = envs.action_dim(base, env_params)
+    return _preprocess(path, meta, view, obs_dim, act_dim, name, env_params, envs.RescaleAction(base),
+                       normalize_states, obs_eps, reward_scaling, clip_actions)
+
+
+def _preprocess(path: str, meta: dict[str, Any], view: str, obs_dim: int, act_dim: int, name: str, env_params,
+                eval_env, normalize_states: bool, obs_eps: float, reward_scaling: str,
+                clip_actions: float) -> OfflineData:
+    """`prepare` after the evaluation env is made: load the view (its dims checked against the env's) and
+    preprocess it."""
     try:
         raw = pdata.load(path, view=view or None, env_obs_dim=obs_dim, env_act_dim=act_dim)
     except ValueError as err:
@@ -122,7 +160,7 @@ def prepare(dataset: str, env: str = "", view: str = "", normalize_states: bool 
     else:
         mean, std = np.zeros(obs_dim, np.float32), np.ones(obs_dim, np.float32)
     device = {k: jnp.asarray(v) for k, v in raw.items()}
-    return OfflineData(device, mean, std, name, env_params, envs.RescaleAction(base), meta, path)
+    return OfflineData(device, mean, std, name, env_params, eval_env, meta, path)
 
 
 def sample(data: dict[str, jax.Array], key: jax.Array, batch_size: int) -> dict[str, jax.Array]:
@@ -160,6 +198,13 @@ def check_common(config) -> None:
     if not config.dataset:
         raise ValueError("dataset must name a dataset file or an `env-kind` name (e.g. Pendulum-v1-medium)")
     check_positive(config, "num_updates", "updates_per_iteration", "batch_size", "eval_episodes")
+    if config.eval_env:
+        if not gymnasium_eval.is_gymnasium(config.eval_env):
+            raise ValueError(f"eval_env must be gymnasium:ENV_ID (e.g. gymnasium:Hopper-v5), got "
+                             f"{config.eval_env!r}")
+        if config.env not in ("", config.eval_env):  # a built agent's config names its eval env in both
+            raise ValueError(f"give --env (a purerl env) or --eval-env (a gymnasium env), not both; got env "
+                             f"{config.env!r} and eval_env {config.eval_env!r}")
     if config.num_updates < config.updates_per_iteration:
         raise ValueError(f"num_updates = {config.num_updates} is less than updates_per_iteration = "
                          f"{config.updates_per_iteration}")

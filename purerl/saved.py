@@ -26,6 +26,8 @@ from gymnax.environments import spaces
 
 from purerl import agents, checkpoint, envs, flags, stats, sweep
 from purerl.agent import Agent
+from purerl.envs.gymnasium_eval import is_gymnasium
+from purerl.evaluation import runs_on_host
 from purerl.runner import EVAL_SALT, RunOptions
 
 
@@ -184,7 +186,12 @@ def evaluation_config(algo: str, config: Any, episodes: int = 0, env: str = "") 
             raise ValueError(f"episodes must be positive, got {episodes}" if episodes < 0 else
                              f"{algo}'s config has no eval_episodes to change")
         changes["eval_episodes"] = episodes
-    if env and env != getattr(config, "env", ""):
+    if is_gymnasium(env) and env != getattr(config, "eval_env", ""):
+        if not hasattr(config, "eval_env"):
+            raise ValueError(f"--env {env} evaluates offline agents (their --eval-env); {algo} has none")
+        # the agent checks the run's dataset, hence its policy's shapes, against the gymnasium env
+        changes.update(env=env, eval_env=env)
+    elif env and env != getattr(config, "env", ""):
         if not getattr(config, "env", ""):
             raise ValueError(f"--env needs a run trained on an environment; this {algo} run's config names "
                              "none")
@@ -218,6 +225,8 @@ def evaluate(run: SavedRun, episodes: int = 0, env: str = "", seed: int | None =
     agent's own evaluation), in one vmapped program as the runner's final evaluation."""
     config = evaluation_config(run.algo, run.config, episodes, env)
     agent = run.agent if config == run.config else agents.get(run.algo).make_agent(config)
+    if runs_on_host(agent.evaluate):  # a gymnasium env (--eval-env): stepped from Python, as the runner does
+        return np.asarray(agent.evaluate(run.state, evaluation_keys(run.seeds, seed)))
     returns = jax.jit(sweep.over_seeds(agent.evaluate))(run.state, evaluation_keys(run.seeds, seed))
     return np.asarray(returns)
 
@@ -237,6 +246,8 @@ def summarize(run: SavedRun, returns: np.ndarray, env: str = "", seed: int | Non
         "checkpoint": run.iteration, "episodes": int(returns.shape[1]),
         "keys": "runner" if seed is None else f"seed {seed}",
         "per_seed": rows, "mean": float(per_seed.mean()), "ci95": [float(low), float(high)],
+        # a gymnasium evaluation env: its D4RL-normalised scores, as in summary.json
+        **(run.agent.evaluate.scores(per_seed) if runs_on_host(run.agent.evaluate) else {}),
     }
 
 
@@ -247,12 +258,18 @@ def format_summary(result: dict[str, Any]) -> str:
     lines += [f"  seed {row['seed']}: {row['mean']:.1f} [{row['ci95'][0]:.1f}, {row['ci95'][1]:.1f}]"
               for row in result["per_seed"]]
     lines.append(f"  over seeds: {result['mean']:.1f} [{result['ci95'][0]:.1f}, {result['ci95'][1]:.1f}]")
+    if result.get("final_score_mean") is not None:
+        lines.append(f"  D4RL-normalised score: mean {result['final_score_mean']:.1f} (reference returns "
+                     f"{result['reference_returns']['min']:.1f} .. {result['reference_returns']['max']:.1f})")
+    elif "score_note" in result:
+        lines.append(f"  {result['score_note']}")
     return "\n".join(lines)
 
 
 def eval_main(argv: list[str]) -> dict[str, Any]:
     """`purerl eval RUN_DIR [--checkpoint N] [--episodes E] [--env ENV] [--seed S] [--json]`: prints the
-    table (or, with --json, one JSON object) and writes nothing."""
+    table (or, with --json, one JSON object) and writes nothing. An offline run evaluates in a gymnasium
+    MuJoCo env with `--env gymnasium:ID` (or in its own `--eval-env`), and then reports its scores too."""
     options = flags.parse(EvalOptions, argv, prog="purerl eval",
                           description="Evaluate a saved run's policies: mean return per seed and over seeds.")
     try:
@@ -280,6 +297,9 @@ def check_render(run: SavedRun, options: RenderOptions) -> None:
     check_seed_index(run, options.seed_index)
     if run.agent.policy is None:
         raise ValueError(f"render needs the agent's policy, which {run.algo} does not expose yet")
+    if runs_on_host(run.agent.evaluate):
+        raise ValueError(f"render draws purerl's own envs; this run evaluates in {run.config.eval_env} "
+                         "(gymnasium's own render_mode shows it)")
     if options.steps < 0:
         raise ValueError(f"steps must be positive (or 0 for the env's time limit), got {options.steps}")
     wanted = ".html" if is_brax(run.agent.policy.env) else ".gif"

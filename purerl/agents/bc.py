@@ -55,7 +55,7 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
     check_positive(config, "lr")
     if data is None:
         data = offline.prepare(config.dataset, config.env, config.view, config.normalize_states,
-                               brax_backend=config.brax_backend)
+                               brax_backend=config.brax_backend, eval_env=config.eval_env)
     dataset = data.data
     obs_dim, action_dim = dataset["observations"].shape[1], dataset["actions"].shape[1]
     actor = TanhActor(action_dim, config.hidden, config.activation)

@@ -254,7 +254,7 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
             config.view,
             config.normalize_states or il,
             reward_scaling=scaling,
-            brax_backend=config.brax_backend,
+            brax_backend=config.brax_backend, eval_env=config.eval_env,
         )
     offline.require_keys(data.data, "observations", "actions", "rewards", "next_observations", "terminals")
     rewards = data.data["rewards"]

@@ -368,7 +368,8 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
     validate(config)
     if data is None:
         data = offline.prepare(
-            config.dataset, config.env, config.view, config.normalize_states, brax_backend=config.brax_backend
+            config.dataset, config.env, config.view, config.normalize_states,
+            brax_backend=config.brax_backend, eval_env=config.eval_env,
         )
     offline.require_keys(data.data, "observations", "actions", "rewards", "next_observations", "terminals")
     if config.reward_scale != 1.0 or config.reward_shift != 0.0:

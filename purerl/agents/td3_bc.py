@@ -113,7 +113,7 @@ def make_agent(config: Config, data: offline.OfflineData | None = None, bc_targe
     validate(config)
     if data is None:
         data = offline.prepare(config.dataset, config.env, config.view, config.normalize_states,
-                               brax_backend=config.brax_backend)
+                               brax_backend=config.brax_backend, eval_env=config.eval_env)
     dataset = data.data
     obs_dim = dataset["observations"].shape[1]
     action_dim = dataset["actions"].shape[1]

@@ -25,8 +25,29 @@ def dataset_path(env: str, kind: str, directory: str | None = None) -> str:
     return os.path.join(directory or default_cache_dir(), f"{env}-{kind}{SUFFIX}")
 
 
+MINARI_PREFIX = "minari:"
+
+
+def minari_datasets_dir() -> str:
+    """Where minari keeps its datasets (`minari download` writes there): $MINARI_DATASETS_PATH, else
+    ~/.minari/datasets, as minari itself decides."""
+    home = os.path.expanduser("~")
+    return os.environ.get("MINARI_DATASETS_PATH") or os.path.join(home, ".minari", "datasets")
+
+
 def resolve(dataset: str) -> str:
-    """A dataset path, or an `env-kind` name (e.g. `Pendulum-v1-medium-replay`) looked up in the cache."""
+    """A dataset path, an `env-kind` name (e.g. `Pendulum-v1-medium-replay`) looked up in the cache, or
+    `minari:DATASET_ID` (e.g. `minari:mujoco/hopper/medium-v0`, in minari's datasets folder) or
+    `minari:DIRECTORY`."""
+    if dataset.startswith(MINARI_PREFIX):
+        name = dataset[len(MINARI_PREFIX):]
+        if os.path.isdir(name):
+            return name
+        path = os.path.join(minari_datasets_dir(), name)
+        if os.path.isdir(path):
+            return path
+        raise ValueError(f"Minari dataset {name!r} not found at {path}; download it with `minari download "
+                         f"{name}` (minari's datasets folder: $MINARI_DATASETS_PATH or ~/.minari/datasets)")
     if os.path.exists(dataset):
         return dataset
     for kind in sorted(KINDS, key=len, reverse=True):
