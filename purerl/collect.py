@@ -40,6 +40,7 @@ unclipped sample. The file metadata's `algorithm` says which learner made it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -55,8 +56,10 @@ import purerl
 from purerl import envs, flags
 from purerl.agent import check_choices
 from purerl.agents import ppo, sac
+from purerl.data import shipped
 from purerl.data.cache import KINDS, Kind, dataset_path, default_cache_dir
-from purerl.data.layout import write_hdf5
+from purerl.data.layout import read_hdf5, write_hdf5
+from purerl.data.summary import stats_path, summarize, write_stats
 from purerl.envs.brax import BraxBackend
 from purerl.envs.wrappers import find_obs_stats
 from purerl.evaluation import evaluate_policy
@@ -108,6 +111,13 @@ class CollectConfig:
     """PPO expert: parallel envs"""
     ppo_num_steps: int = 128
     """PPO expert: steps per env per iteration (checkpoint_every must be a multiple of ppo_num_envs * this)"""
+    expert: Literal["auto", "shipped", "train"] = "auto"
+    """where the expert and medium policies come from: "shipped" = the expert that ships with purerl for
+    this env (no training; `--seed` seeds the collection only), "train" = train one with the flags above,
+    "auto" = the shipped one when there is one and no training flag asks for another, else train"""
+    export_expert: str = ""
+    """write the expert trained with these flags (its checkpoint in --out) as a shipped-expert file pair
+    `<dir>/<env>.npz` + `<env>.json` into this directory, instead of collecting"""
     overwrite: bool = False
     """replace existing dataset files and a mismatching expert checkpoint"""
     progress: bool = True
@@ -115,8 +125,14 @@ class CollectConfig:
 
 
 def validate(config: CollectConfig) -> None:
+    """Raise a ValueError for a config that cannot work, before anything compiles (the config that collect
+    runs: with a shipped expert, its training recipe in place of the training flags)."""
     envs.check_name(config.env)
     check_choices(config)
+    if config.export_expert and config.expert == "shipped":
+        raise ValueError("--export-expert writes the expert trained with the flags given; use it with "
+                         "--expert train, not shipped")
+    config = resolve_expert(config)[0]
     for name in ("size", "expert_steps", "checkpoint_every", "num_envs", "eval_episodes", "ref_episodes",
                  "sac_num_envs", "sac_rollout_steps", "ppo_num_envs", "ppo_num_steps"):
         if getattr(config, name) <= 0:
@@ -375,6 +391,46 @@ def expert_learner(config: CollectConfig) -> ExpertLearner:
     return ExpertLearner(ppo.make_agent(ppo_cfg), act, snapshot, on_policy=True)
 
 
+def run_training(config: CollectConfig, learner: ExpertLearner, seed: int, num_chunks: int):
+    """Train the expert's learner for `num_chunks` * checkpoint_every env steps from `seed`: (final state,
+    policy snapshot after every chunk (index 0 = the initial policy), their env steps, the per-iteration
+    policy sequence of an on-policy learner (else None), seconds). Deterministic given the seed on one
+    machine."""
+    agent = learner.agent
+    state = jax.jit(agent.init)(jax.random.fold_in(jax.random.PRNGKey(seed), _TRAIN_SALT))
+    per_chunk = config.checkpoint_every // agent.steps_per_iteration
+
+    def iteration(state, _):
+        policy = learner.snapshot(state) if learner.on_policy else None  # the policy this iteration acts with
+        state, metrics = agent.update(state)
+        return state, (metrics["episode_return"], policy)
+
+    run_chunk = jax.jit(lambda s: jax.lax.scan(iteration, s, None, length=per_chunk))
+    checkpoints, steps, sequence = [jax.device_get(learner.snapshot(state))], [0], []
+    t0 = time.perf_counter()
+    for i in range(num_chunks):
+        state, (returns, policies) = run_chunk(state)
+        checkpoints.append(jax.device_get(learner.snapshot(state)))
+        sequence.append(jax.device_get(policies))
+        steps.append((i + 1) * config.checkpoint_every)
+        ret = float(np.nanmean(np.asarray(returns)))
+        _log(config, f"expert {config.expert_algo.upper()} {i + 1}/{num_chunks} ({steps[-1]} env steps, "
+                     f"train return {ret:.1f}, {time.perf_counter() - t0:.0f} s)")
+    sequence = jax.tree.map(lambda *xs: np.concatenate(xs), *sequence) if learner.on_policy else None
+    return state, checkpoints, steps, sequence, time.perf_counter() - t0
+
+
+def replay_buffer(state) -> dict[str, np.ndarray]:
+    """A SAC run's replay transitions so far, in the D4RL keys (buffer row i = step i // E of env i % E)."""
+    data = jax.device_get(state.buffer.data)
+    n = int(state.env_steps)
+    return {
+        "observations": data.obs[:n], "actions": data.action[:n], "rewards": data.reward[:n],
+        "next_observations": data.next_obs[:n], "terminals": data.terminated[:n],
+        "timeouts": data.truncated[:n] & ~data.terminated[:n],
+    }
+
+
 def train_expert(config: CollectConfig, out: str) -> dict:
     """Train (or reload) the expert: checkpoints (list of policy snapshots), evals, refs, and the training data's
     source (SAC: the replay buffer; PPO: the per-iteration policy sequence)."""
@@ -384,10 +440,9 @@ def train_expert(config: CollectConfig, out: str) -> dict:
     env, env_params = envs.make(config.env, **_env_kwargs(config))
     behaviour = Behaviour(env, env_params, learner.act, config.num_envs)
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), _TRAIN_SALT)
-    state = jax.jit(agent.init)(key)
-    treedef = jax.tree.structure(jax.eval_shape(learner.snapshot, state))
     buffer_keys = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
     if os.path.exists(path):
+        treedef = jax.tree.structure(jax.eval_shape(learner.snapshot, jax.eval_shape(agent.init, key)))
         saved = np.load(path, allow_pickle=False)
         if str(saved["fingerprint"]) == _fingerprint(config):
             n = len(saved["evals"])
@@ -405,26 +460,8 @@ def train_expert(config: CollectConfig, out: str) -> dict:
             return expert
         if not config.overwrite:
             raise ValueError(f"expert checkpoint {path!r} was made with another config; pass --overwrite to retrain")
-    per_chunk = config.checkpoint_every // agent.steps_per_iteration
-    num_chunks = config.expert_steps // config.checkpoint_every
-
-    def iteration(state, _):
-        policy = learner.snapshot(state) if learner.on_policy else None  # the policy this iteration acts with
-        state, metrics = agent.update(state)
-        return state, (metrics["episode_return"], policy)
-
-    run_chunk = jax.jit(lambda s: jax.lax.scan(iteration, s, None, length=per_chunk))
-    checkpoints, steps, sequence = [jax.device_get(learner.snapshot(state))], [0], []
-    t0 = time.perf_counter()
-    for i in range(num_chunks):
-        state, (returns, policies) = run_chunk(state)
-        checkpoints.append(jax.device_get(learner.snapshot(state)))
-        sequence.append(jax.device_get(policies))
-        steps.append((i + 1) * config.checkpoint_every)
-        ret = float(np.nanmean(np.asarray(returns)))
-        _log(config, f"expert {config.expert_algo.upper()} {i + 1}/{num_chunks} ({steps[-1]} env steps, train "
-                     f"return {ret:.1f}, {time.perf_counter() - t0:.0f} s)")
-    train_s = time.perf_counter() - t0
+    state, checkpoints, steps, sequence, train_s = run_training(
+        config, learner, config.seed, config.expert_steps // config.checkpoint_every)
     eval_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), _EVAL_SALT)
     evals = np.array([behaviour.evaluate(behaviour.act, p, jax.random.fold_in(eval_key, j), config.eval_episodes)
                       for j, p in enumerate(checkpoints)])
@@ -435,16 +472,10 @@ def train_expert(config: CollectConfig, out: str) -> dict:
     expert = {"checkpoints": checkpoints, "evals": evals, "ref_min": ref_min, "ref_max": ref_max,
               "steps": np.array(steps), "path": path, "behaviour": behaviour, "train_s": train_s}
     if learner.on_policy:
-        expert["sequence"] = jax.tree.map(lambda *xs: np.concatenate(xs), *sequence)
+        expert["sequence"] = sequence
         extra = {f"sequence{i}": leaf for i, leaf in enumerate(jax.tree.leaves(expert["sequence"]))}
     else:
-        data = jax.device_get(state.buffer.data)
-        n = int(state.env_steps)
-        expert["buffer"] = {
-            "observations": data.obs[:n], "actions": data.action[:n], "rewards": data.reward[:n],
-            "next_observations": data.next_obs[:n], "terminals": data.terminated[:n],
-            "timeouts": data.truncated[:n] & ~data.terminated[:n],
-        }
+        expert["buffer"] = replay_buffer(state)
         extra = {"buffer_" + k: v for k, v in expert["buffer"].items()}
     leaves = [np.stack(x) for x in zip(*[jax.tree.leaves(p) for p in checkpoints])]
     os.makedirs(out, exist_ok=True)
@@ -480,6 +511,134 @@ def medium_index(evals: np.ndarray, ref_min: float, ref_max: float, fraction: fl
     return hits[0] if hits else len(evals) - 1
 
 
+# --- shipped experts -------------------------------------------------------------------------------------
+
+RECIPE_FIELDS = ("expert_algo", "expert_steps", "checkpoint_every", "episode_length", "brax_backend",
+                 "eval_episodes", "ref_episodes", "medium_fraction", "sac_num_envs", "sac_rollout_steps",
+                 "sac_learning_starts", "sac_hidden", "ppo_num_envs", "ppo_num_steps")
+"""The collect fields that fix the expert and medium policies: a shipped expert's training recipe."""
+
+
+def resolve_expert(config: CollectConfig) -> tuple[CollectConfig, str | None]:
+    """(the config collect runs, the stem of the shipped expert it uses or None to train). With a shipped
+    expert the recipe's values replace the training flags; a training flag set to another value than its
+    default and the recipe's asks for another expert: "auto" then trains, "shipped" refuses."""
+    if config.expert == "train" or config.export_expert:
+        return config, None
+    stem = shipped.shipped_expert(config.env)
+    if stem is None:
+        if config.expert == "shipped":
+            have = ", ".join(shipped.shipped_envs()) or "none"
+            raise ValueError(f"no shipped expert for env {config.env!r} (shipped: {have}); pass --expert "
+                             "train to train one")
+        return config, None
+    with open(stem + ".json") as f:
+        recipe = json.load(f).get("collect_config", {})
+    defaults = CollectConfig()
+    for name in RECIPE_FIELDS:
+        value, default = getattr(config, name), getattr(defaults, name)
+        wanted = tuple(recipe[name]) if isinstance(recipe.get(name), list) else recipe.get(name, default)
+        if value != default and value != wanted:
+            if config.expert == "shipped":
+                raise ValueError(f"the shipped {config.env} expert was trained with {name} = {wanted!r}, not "
+                                 f"{value!r}; leave --{name.replace('_', '-')} out or pass --expert train")
+            return config, None
+    kept = {name: tuple(value) if isinstance(value, list) else value
+            for name, value in recipe.items() if name in RECIPE_FIELDS}
+    return dataclasses.replace(config, **kept), stem
+
+
+def load_shipped(config: CollectConfig, stem: str) -> dict:
+    """The shipped expert as `train_expert` returns a trained one: its medium and expert policies (in
+    `policies`), checkpoint evaluations and steps, reference returns; the training data's source is made on
+    demand (`recipe_training_data`)."""
+    arrays, meta = shipped.load_expert(stem)
+    learner = expert_learner(config)
+    key = jax.random.PRNGKey(0)
+    template = jax.eval_shape(learner.snapshot, jax.eval_shape(learner.agent.init, key))
+    policies = {name: shipped.unflatten(template, arrays.get(name, {}), f"{stem}.npz ({name})")
+                for name in ("medium", "expert")}
+    env, env_params = envs.make(config.env, **_env_kwargs(config))
+    _log(config, f"using the shipped expert {stem}.npz ({meta['learner']}, "
+                 f"{meta['policies']['expert']['step']} env steps of training)")
+    return {"policies": policies, "evals": np.asarray(meta["checkpoint_evals"]), "ref_min": meta["ref_min"],
+            "ref_max": meta["ref_max"], "steps": np.asarray(meta["checkpoint_steps"]),
+            "medium_checkpoint": meta["policies"]["medium"]["checkpoint"], "path": stem + ".npz",
+            "behaviour": Behaviour(env, env_params, learner.act, config.num_envs), "train_s": 0.0,
+            "learner": learner, "meta": meta}
+
+
+def recipe_training_data(config: CollectConfig, expert: dict, rows: int) -> None:
+    """Re-run the shipped expert's training recipe far enough for `rows` training transitions (and at least up
+    to the medium checkpoint) and put its training data's source into `expert`, as `train_expert` keeps it.
+    `expert["reproduced"]` says whether the retrained medium policy is bit-identical to the shipped one."""
+    meta, m = expert["meta"], expert["medium_checkpoint"]
+    if "collect_config" not in meta:
+        raise ValueError(f"the shipped {config.env} expert ({meta.get('source', 'trained elsewhere')}) has "
+                         "no training recipe; medium-replay and full-replay need --expert train")
+    learner = expert["learner"]
+    num_chunks = min(max(m, -(-rows // config.checkpoint_every)), len(expert["steps"]) - 1)
+    _log(config, f"re-running the expert's training recipe for {num_chunks * config.checkpoint_every} env "
+                 "steps (the replay kinds' source)")
+    state, checkpoints, _, sequence, train_s = run_training(config, learner, meta["seed"], num_chunks)
+    shipped_leaves = jax.tree.leaves(expert["policies"]["medium"])
+    expert["reproduced"] = all(np.array_equal(a, b) for a, b in zip(
+        jax.tree.leaves(checkpoints[m]), shipped_leaves, strict=True))
+    if not expert["reproduced"]:
+        _log(config, "warning: the retrained medium policy differs from the shipped one (another CPU or XLA "
+                     "version); the replay kinds follow the same recipe but are not the shipped expert's own")
+    expert["train_s"] = train_s
+    if learner.on_policy:
+        expert["sequence"] = sequence
+    else:
+        expert["buffer"] = replay_buffer(state)
+
+
+def _command(config: CollectConfig) -> str:
+    """The `purerl collect` command line that trains this config's expert."""
+    defaults = CollectConfig()
+    words = ["purerl", "collect", "--env", config.env, "--expert", "train", "--seed", str(config.seed)]
+    for name in RECIPE_FIELDS:
+        value = getattr(config, name)
+        if value != getattr(defaults, name):
+            values = value if isinstance(value, tuple) else [value]
+            words += [f"--{name.replace('_', '-')}", *map(str, values)]
+    return " ".join(words)
+
+
+def export_expert(config: CollectConfig, out: str, dest: str) -> tuple[str, str]:
+    """Write the expert trained with `config` (its checkpoint `<out>/<env>-expert-purerl-v0.ckpt.npz`) as a
+    shipped-expert file pair `<dest>/<env>.npz` + `.json` (`purerl.data.shipped`): the medium and expert
+    policies, the recipe, evaluations and reference returns."""
+    path = os.path.join(out, f"{config.env}-expert-purerl-v0.ckpt.npz")
+    if not os.path.exists(path):
+        raise ValueError(f"no expert checkpoint {path!r}; train it first with the same flags (purerl collect "
+                         "--expert train ...) or point --out at its directory")
+    expert = train_expert(dataclasses.replace(config, overwrite=False), out)
+    m = medium_index(expert["evals"], expert["ref_min"], expert["ref_max"], config.medium_fraction)
+    last = len(expert["evals"]) - 1
+    network = ({"hidden": list(config.sac_hidden)} if config.expert_algo == "sac" else
+               {"hidden": list(ppo_config(config).hidden), "activation": ppo_config(config).activation})
+    meta = {
+        "env": config.env, "backend": "brax" if config.env in envs.BRAX_ENVS else "gymnax",
+        "brax_backend": config.brax_backend if config.env in envs.BRAX_ENVS else "",
+        "learner": config.expert_algo, "network": network, "source": "purerl collect",
+        "command": _command(config), "collect_config": {k: getattr(config, k) for k in RECIPE_FIELDS},
+        "seed": config.seed,
+        "policies": {name: {"checkpoint": j, "step": int(expert["steps"][j]),
+                            "eval_return": float(expert["evals"][j])}
+                     for name, j in (("medium", m), ("expert", last))},
+        "checkpoint_steps": [int(x) for x in expert["steps"]],
+        "checkpoint_evals": [float(x) for x in expert["evals"]],
+        "ref_min": float(expert["ref_min"]), "ref_max": float(expert["ref_max"]),
+        "train_s": round(float(expert["train_s"]), 1),
+        "purerl_version": purerl.__version__, "git_commit": _git_hash(),
+    }
+    checkpoints = expert["checkpoints"]
+    return shipped.save_expert(os.path.join(dest, config.env), {"medium": checkpoints[m],
+                                                                 "expert": checkpoints[last]}, meta)
+
+
 # --- the whole pipeline ---------------------------------------------------------------------------------
 
 def _git_hash() -> str:
@@ -491,14 +650,25 @@ def _git_hash() -> str:
         return "unknown"
 
 
-def build(config: CollectConfig, out: str | None = None) -> tuple[dict, dict]:
-    """(kind -> dataset dict, shared metadata) for `config.kinds`, without writing anything."""
+def build(config: CollectConfig, out: str | None = None,
+          shipped_stem: str | None = None) -> tuple[dict, dict]:
+    """(kind -> dataset dict, shared metadata) for `config.kinds`, without writing anything; the expert is the
+    shipped one at `shipped_stem` (`resolve_expert`) or else trained (or reloaded) from `config`."""
     out = out or config.out or default_cache_dir()
-    expert = train_expert(config, out)  # also for "random": the reference returns come from this run
+    if shipped_stem:
+        expert = load_shipped(config, shipped_stem)
+    else:
+        expert = train_expert(config, out)  # also for "random": the reference returns come from this run
     behaviour = expert["behaviour"]
     ref_min, ref_max = expert["ref_min"], expert["ref_max"]
     m = medium_index(expert["evals"], ref_min, ref_max, config.medium_fraction)
-    checkpoints, steps = expert["checkpoints"], expert["steps"]
+    steps = expert["steps"]
+    policies = expert.get("policies") or {"medium": expert["checkpoints"][m],
+                                          "expert": expert["checkpoints"][-1]}
+    replay_rows = max([int(steps[m])] * ("medium-replay" in config.kinds) + [config.size] * (
+        "full-replay" in config.kinds) + [0])
+    if replay_rows and "sequence" not in expert and "buffer" not in expert:
+        recipe_training_data(config, expert, replay_rows)
     root = jax.random.PRNGKey(config.seed)
     cache: dict[str, dict[str, np.ndarray]] = {}
 
@@ -506,12 +676,10 @@ def build(config: CollectConfig, out: str | None = None) -> tuple[dict, dict]:
         if kind in cache:
             return cache[kind]
         key = jax.random.fold_in(root, _KIND_SALT[kind])
-        if kind == "random":
-            data = behaviour.rollout(behaviour.act_random, checkpoints[0], key, config.size)
-        elif kind == "medium":
-            data = behaviour.rollout(behaviour.act, checkpoints[m], key, config.size)
-        elif kind == "expert":
-            data = behaviour.rollout(behaviour.act, checkpoints[-1], key, config.size)
+        if kind == "random":  # the uniform policy ignores the parameters
+            data = behaviour.rollout(behaviour.act_random, policies["expert"], key, config.size)
+        elif kind in ("medium", "expert"):
+            data = behaviour.rollout(behaviour.act, policies[kind], key, config.size)
         elif kind == "medium-replay":
             data = training_data(config, expert, int(steps[m]))
         elif kind == "full-replay":
@@ -535,11 +703,14 @@ def build(config: CollectConfig, out: str | None = None) -> tuple[dict, dict]:
         "medium_checkpoint": m,
         "algorithm": config.expert_algo.upper(),
         "expert_steps": int(steps[-1]),
+        "expert_source": f"shipped {os.path.basename(expert['path'])}" if shipped_stem else "trained",
         "purerl_version": purerl.__version__,
         "git_hash": _git_hash(),
     }
     policy_step = {"random": 0, "medium": int(steps[m]), "expert": int(steps[-1]), "medium-replay": int(steps[m]),
                    "full-replay": int(steps[-1]), "medium-expert": int(steps[-1])}
+    if "reproduced" in expert:
+        meta["replay_reproduced"] = expert["reproduced"]
     datasets = {}
     for kind in config.kinds:
         t0 = time.perf_counter()
@@ -552,18 +723,25 @@ def build(config: CollectConfig, out: str | None = None) -> tuple[dict, dict]:
 def collect(config: CollectConfig) -> dict[str, str]:
     """Write the requested kinds; returns kind -> file path. Existing files are kept unless `overwrite`."""
     validate(config)
+    config, stem = resolve_expert(config)
     out = config.out or default_cache_dir()
     paths = {kind: dataset_path(config.env, kind, out) for kind in config.kinds}
     todo = tuple(k for k in config.kinds if config.overwrite or not os.path.exists(paths[k]))
     for kind in config.kinds:
         if kind not in todo:
             _log(config, f"{paths[kind]} exists, kept (pass --overwrite to regenerate)")
+            if not os.path.exists(stats_path(paths[kind])):  # files from before the statistics sidecar
+                write_stats(paths[kind], summarize(read_hdf5(paths[kind])[0]))
     if not todo:
         return paths
-    datasets, _ = build(dataclasses.replace(config, kinds=todo), out)
+    datasets, _ = build(dataclasses.replace(config, kinds=todo), out, stem)
     for kind, (data, meta) in datasets.items():
-        write_hdf5(paths[kind], data, meta, overwrite=config.overwrite)
-        _log(config, f"wrote {paths[kind]} ({len(data['observations'])} rows, {meta['generation_s']:.1f} s)")
+        stats = summarize(data)
+        write_hdf5(paths[kind], data, {**meta, "statistics": json.dumps(stats)}, overwrite=config.overwrite)
+        write_stats(paths[kind], stats)
+        _log(config, f"wrote {paths[kind]} ({len(data['observations'])} rows, {meta['generation_s']:.1f} s; "
+                     f"return {stats['return']['mean']:.1f} +- {stats['return']['std']:.1f} over "
+                     f"{stats['episodes']} episodes)")
     return paths
 
 
@@ -582,6 +760,11 @@ def main(argv: list[str]) -> dict[str, str]:
     config = flags.parse(CollectConfig, argv, prog="purerl collect",
                          description="Generate D4RL-style offline datasets from purerl's own SAC.")
     try:
+        if config.export_expert:
+            validate(config)
+            written = export_expert(config, config.out or default_cache_dir(), config.export_expert)
+            _log(config, f"wrote {written[0]} and {written[1]}")
+            return {"npz": written[0], "json": written[1]}
         return collect(config)
     except ValueError as err:
         flags.fail(str(err))
