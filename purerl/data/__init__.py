@@ -5,7 +5,7 @@
 - `normalized_score`, `reference_returns`, `D4RL_REFS` (`purerl.data.score`, `purerl.data.refs`);
 - `resolve(name_or_path)`, `default_cache_dir()` (`$PURERL_DATA`, default ~/.cache/purerl/datasets);
 - preprocessing helpers `normalize_states`, `iql_reward_scale`, `antmaze_shift`, `clip_actions`;
-- `summarize(data)`: episodes, episode lengths, returns, rewards, actions at the bounds (`purerl.data.summary`;
+- `summarize(data)`: episodes, episode lengths, returns, rewards, actions at bounds (`purerl.data.summary`;
   `purerl collect` writes it beside every dataset as `<file>.stats.json`);
 - the experts that ship with purerl and their file format (`purerl.data.shipped`).
 """
