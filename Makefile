@@ -56,6 +56,8 @@ dist-check: $(STAMP)
 	$(PYTHON) -m venv --without-pip $(DIST_VENV)
 	$(VENV)/bin/uv pip install --quiet --python $(DIST_VENV)/bin/python --constraint requirements.lock $(DIST)/*.whl
 	cd $(DIST_VENV) && bin/purerl --version && bin/purerl list
+	cd $(DIST_VENV) && bin/python -c "from purerl.data import shipped; envs = shipped.shipped_envs(); \
+		assert 'hopper' in envs, envs; print('shipped experts:', ', '.join(envs))"
 
 # `make reference-env`: the separate venv the authors' code runs in for benchmarks/reference (PyTorch CPU).
 REFERENCE_VENV := benchmarks/reference/.venv

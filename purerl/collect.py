@@ -35,6 +35,19 @@ its observation statistics frozen at the iteration's start) for that iteration's
 policies, envs and schedule as the training run; only the random draws differ. Actions are PPO's Gaussian
 samples clipped to the bounds (rescaled to [-1, 1]); `infos/action_log_probs` is the log-density of the
 unclipped sample. The file metadata's `algorithm` says which learner made it.
+
+Shipped experts (`purerl.data.shipped`, `--expert auto|shipped|train`): purerl carries the medium and expert
+policies of some envs (`purerl/data/experts/<env>.npz` + `.json`, written by `export_expert` from a training
+checkpoint), so collect makes random, medium, expert and medium-expert with no training: the same rollouts as
+above, seeded by `--seed`, acting with the shipped policies (with the recipe's seed they are the files that
+training gives). The replay kinds need the learner's data up to a checkpoint; this module *re-runs the stored
+training recipe* (`collect_config` and `seed` in the JSON) for just the env steps they need, rather than
+storing that data's source: for PPO the source is the policy of every iteration (~40 KB each, over a hundred
+iterations for 200k rows), for SAC a replay buffer of up to `size` rows, either far beyond the 1 MB a shipped
+file may take, while the training is deterministic on one machine and costs only the steps needed (the
+medium checkpoint is usually early). The retrained medium policy is compared bit for bit with the shipped one;
+metadata `replay_reproduced` records the outcome (another CPU or XLA version may round differently: the replay
+kinds then follow the same recipe but are not the shipped expert's own run).
 """
 
 from __future__ import annotations
