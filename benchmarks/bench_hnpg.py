@@ -37,6 +37,7 @@ from purerl.agents import hnpg
 from purerl.sweep import seed_keys
 
 NOTE = "2-core CPU shared with ~6 other jobs (load average ~10): timings are noisy upper bounds."
+LATE = 3  # the late timesteps whose critic value gap is tracked per chunk
 SOLVED_SUCCESS, SOLVE_WINDOW = 0.5, 10  # the paper's rule: 10-iteration moving average of success > 0.5
 
 
@@ -122,15 +123,18 @@ def learned_suffix(p_good: np.ndarray) -> list[int]:
 
 
 def headline(
-    horizon: int, iters: int, seeds: int, chunk: int, max_seconds: float, hybrid: bool, write
+    horizon: int, iters: int, seeds: int, chunk: int, max_seconds: float, hybrid: bool, write, data=None
 ) -> dict:
-    """Train in compiled chunks, rewriting the result after each, until `iters` or `max_seconds` run out."""
-    config = hnpg.Config(horizon=horizon, num_iters=iters, hybrid=hybrid)
+    """Train in compiled chunks, rewriting the result after each, until `iters` or `max_seconds` run out.
+    `data`: Config overrides of the offline data (`offline_counterfactual`, `offline_batch_per_h`)."""
+    data = data or {}
+    config = hnpg.Config(horizon=horizon, num_iters=iters, hybrid=hybrid, **data)
     agent, parts = hnpg.make_agent_and_parts(config)
     p_good_fn = hnpg.good_action_probability(parts)
+    gap_fn = hnpg.one_hot_value_gap(parts)
     start = time.perf_counter()
     state, chunk_c, timings = compile_chunked(agent, seeds, chunk)
-    success, chunk_times, suffix_history = [], [], []
+    success, chunk_times, suffix_history, gap_history = [], [], [], []
     result = {}
     while len(success) * chunk < iters:
         (state, metrics), dt = harness.run_timed(chunk_c, state)
@@ -140,12 +144,17 @@ def headline(
         solved = samples_to_solve(curve, config.steps_per_iter)
         p_good = np.asarray(p_good_fn(state.policy, state.env_params, jax.random.key(len(success))))
         suffix_history.append(learned_suffix(p_good))
+        gap = np.asarray(gap_fn(state.q, state.env_params, jax.random.key(len(success))))
+        gap_history.append(gap[:, -LATE:].mean(1).round(4).tolist())
+        gap_per_h = gap.round(3).tolist()
         method = "HNPG" if hybrid else "TRPO (hybrid=False)"
         result = {
             "benchmark": f"{method} on the H={horizon} combination lock: online samples to solve "
             "(moving-average success > 0.5), per-timestep good-action probability",
             "horizon": horizon,
             "method": method,
+            "config_overrides": data,
+            "offline_batch_per_h": config.offline_batch,
             "seeds": seeds,
             "iteration_cap": iters,
             "iterations_run": curve.shape[1],
@@ -157,6 +166,8 @@ def headline(
             "learned_suffix_per_seed (last timesteps with P(good action) > 0.5)": suffix_history[-1],
             "learned_suffix_after_each_chunk": suffix_history,
             "p_good_action_per_h_per_seed": p_good.round(3).tolist(),
+            "one_hot_value_gap_per_h_per_seed (Q(s, good) - mean Q(s, wrong), on the lock)": gap_per_h,
+            f"one_hot_value_gap_last_{LATE}_h_after_each_chunk (per seed)": gap_history,
             **timings,
             "chunk_run_s": chunk_times,
             "iterations_per_s (all seeds together)": chunk / float(np.median(chunk_times)),
@@ -214,6 +225,12 @@ def main(argv=None):
     )
     parser.add_argument("--max-seconds", type=float, default=float("inf"), help="headline: wall-clock cap")
     parser.add_argument("--trpo", action="store_true", help="headline: hybrid=False")
+    parser.add_argument(
+        "--offline-counterfactual", type=float, default=0.0, help="headline: Config.offline_counterfactual"
+    )
+    parser.add_argument(
+        "--offline-batch-per-h", type=int, default=0, help="headline: Config.offline_batch_per_h"
+    )
     parser.add_argument("--name", default=None, help="result file name (without .json)")
     parser.add_argument("--out", default=str(harness.RESULTS), help="results folder")
     parser.add_argument("--note", default=NOTE, help="what the machine was doing (stored in the result)")
@@ -236,8 +253,16 @@ def main(argv=None):
         measured = solve(args.horizons, args.iters or [150, 300], args.seeds)
     else:
         iters = args.iters[0] if args.iters else 1500
+        data = {
+            k: v
+            for k, v in (
+                ("offline_counterfactual", args.offline_counterfactual),
+                ("offline_batch_per_h", args.offline_batch_per_h),
+            )
+            if v
+        }
         measured = headline(args.horizon, iters, args.seeds, args.chunk, args.max_seconds, not args.trpo,
-                            write)
+                            write, data)
     res = write(measured)
     shown = {k: v for k, v in measured.items() if k != "success_per_iteration"}
     print(json.dumps(shown, indent=2, default=str))

@@ -95,3 +95,42 @@ def test_offline_data_success_fraction_and_time_index(lock):
         assert bool((done == (h == H - 1)).all())
         if h < H - 1:
             assert float(jnp.abs(reward).max()) == 0.0
+
+
+def test_offline_counterfactual_branches(lock):
+    """counterfactual=0 is the stored data; 1 replaces every transition by a random one-hot branch from the
+    same state (same observation; next latent and reward drawn from the lock); 0.3 branches about 30%, and
+    the same (i, h) always gives the same transition (a fixed dataset)."""
+    env, params = lock
+    data = jax.jit(lambda k: collect_offline(env, params, k, 4000))(jax.random.PRNGKey(5))
+    ids = jnp.arange(4000)
+
+    def batch(h, *counterfactual):  # no argument: the published call
+        return jax.jit(jax.vmap(lambda i: offline_transition(env, params, data, i, h, *counterfactual)))(ids)
+
+    for h in (3, H - 1):
+        stored, none, every, some = batch(h), batch(h, 0.0), batch(h, 1.0), batch(h, 0.3)
+        for a, b in zip(stored, none, strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        np.testing.assert_array_equal(np.asarray(every[0]), np.asarray(stored[0]))  # same state s
+        action = np.asarray(every[1])
+        assert set(np.unique(action)) == {0.0, 1.0} and (action.sum(1) == 1).all()
+        counts = np.bincount(action.argmax(1), minlength=env.num_actions)
+        assert counts.min() > 0.7 * 4000 / env.num_actions  # a uniformly random choice
+        z = np.asarray(data.z[:, h], np.int32)
+        good = action.argmax(1) == np.asarray(env.good_index(params, jnp.asarray(z), h))
+        on_lock_good, on_lock_wrong = (z < 2) & good, (z < 2) & ~good
+        if h < H - 1:  # a wrong action kills the episode; the good one (softmax prob ~1) keeps it on
+            next_z = np.argmax(np.asarray(env.decode(every[3]))[:, :3], 1)
+            assert (next_z[on_lock_wrong] == 2).all() and on_lock_wrong.sum() > 500
+            assert (next_z[on_lock_good] < 2).mean() > 0.99
+        else:  # reward 1 for the good action on the lock, else the anti-reward 0 or 0.1
+            reward = np.asarray(every[2])
+            assert (reward[on_lock_good] == 1.0).mean() > 0.99
+            failed = reward[~good | (z == 2)]  # the anti-reward 0.1 with prob 0.5 (1 only by a rare draw)
+            assert (failed == 1.0).mean() < 0.01 and abs(failed.mean() - 0.05) < 0.015
+        branched = (np.asarray(some[1]) != np.asarray(stored[1])).any(1)
+        assert abs(branched.mean() - 0.3 * (1 - 1 / env.num_actions * (1 - 1 / H))) < 0.03
+        again = batch(h, 0.3)
+        for a, b in zip(some, again, strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -73,6 +73,9 @@ class Config:
     """ε of the offline behaviour policy; None means 1/H"""
     offline_batch_per_h: int = 0
     """offline transitions drawn per timestep and iteration; 0 means N_on // H (N_on = on-policy steps)"""
+    offline_counterfactual: float = 0.0
+    """probability that an offline transition is a branch with a random one-hot action from its state
+    (`comblock.offline_transition`): data the authors' ε-greedy collector never holds; 0 = as published"""
     hybrid: bool = True
     """use the offline data (HNPG); False gives on-policy TRPO with the same per-timestep Q critics"""
     batch_steps: int = 1000
@@ -132,6 +135,8 @@ def validate(config: Config) -> None:
     check_positive(config, "max_kl", "damping", "cg_iters", "ls_backtracks", "critic_lr", "critic_steps")
     check_positive(config, "v_samples", "num_iters", "offline_episodes", "eval_episodes", "temperature")
     check_positive(config, "action_dim")
+    if not 0.0 <= config.offline_counterfactual <= 1.0:
+        raise ValueError(f"offline_counterfactual must lie in [0, 1], got {config.offline_counterfactual}")
     if config.offline_batch_per_h < 0:
         raise ValueError(f"offline_batch_per_h must be >= 0, got {config.offline_batch_per_h}")
     if not 0.0 <= config.gae_lambda <= 1.0:
@@ -279,7 +284,9 @@ def make_agent_and_parts(config: Config) -> tuple[Agent, dict[str, Any]]:
     def offline_batch(offline, env_params, key):
         """n_off transitions per timestep, sampled with replacement: arrays with leading axes (H, n_off)."""
         idx = jax.random.randint(key, (horizon, n_off), 0, offline.z.shape[0])
-        per_h = lambda h, i: offline_transition(env, env_params, offline, i, h)  # noqa: E731
+        per_h = lambda h, i: offline_transition(  # noqa: E731
+            env, env_params, offline, i, h, config.offline_counterfactual
+        )
         return jax.vmap(lambda h, ids: jax.vmap(lambda i: per_h(h, i))(ids))(hs, idx)
 
     def critic_pass(q, key, next_action, next_inputs, off=None, online=None, backward=True):
@@ -452,6 +459,31 @@ def good_action_probability(parts: dict, n_obs: int = 32, n_act: int = 16):
             return jnp.take_along_axis(probs, lock[z, h][None, :, None], axis=-1).mean()
 
         return jax.vmap(per_h)(policy, jnp.arange(env.horizon), jax.random.split(key, env.horizon))
+
+    return jax.jit(jax.vmap(per_seed, in_axes=(0, 0, None)))
+
+
+def one_hot_value_gap(parts: dict, n_obs: int = 32):
+    """Diagnostic, jitted: `f(q, env_params, key) -> (seeds, H)` for stacked critics and lock params with a
+    leading seed axis. Entry (i, h) is Q_h(s, e_good) minus the mean of Q_h(s, e_k) over the wrong one-hot
+    actions k, averaged over fresh observations of both on-lock states (A and B): near 0 means Q_h cannot
+    tell the good action from a wrong one, so the offline advantages give π_h no direction."""
+    env, q_net = parts["env"], parts["q_net"]
+    one_hots = jnp.eye(env.num_actions)
+
+    def per_seed(q, env_params, key):
+        lock = env.lock(env_params)
+
+        def per_h(q_h, h, key):
+            z = jnp.arange(n_obs) % 2
+            obs = jax.vmap(lambda k, z_: env.observe(k, z_, h, env_params))(jax.random.split(key, n_obs), z)
+            copies = lambda s: jnp.broadcast_to(s, (env.num_actions, s.shape[-1]))  # noqa: E731  (one per e_k)
+            values = jax.vmap(lambda s: q_net.apply(q_h, copies(s), one_hots))(obs)  # (n_obs, A)
+            good = jax.nn.one_hot(lock[z, h], env.num_actions, dtype=bool)  # (n_obs, A)
+            wrong_mean = jnp.where(good, 0.0, values).sum(-1) / (env.num_actions - 1)
+            return (jnp.where(good, values, 0.0).sum(-1) - wrong_mean).mean()
+
+        return jax.vmap(per_h)(q, jnp.arange(env.horizon), jax.random.split(key, env.horizon))
 
     return jax.jit(jax.vmap(per_seed, in_axes=(0, 0, None)))
 

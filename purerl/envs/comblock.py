@@ -205,15 +205,35 @@ def collect_offline(env: CombinationLock, params, key, episodes: int = 50_000, e
     return OfflineData(z=z, random_action=random_action, final_reward=rewards[-1], key=data_key)
 
 
-def offline_transition(env: CombinationLock, params, data: OfflineData, i, h):
-    """The stored transition of episode `i` at step `h`: (obs, action, reward, next_obs, done)."""
+COUNTERFACTUAL_TAG = 1_000_003  # folded into a step's key: the branch draws share no key with the stored path
+
+
+def offline_transition(env: CombinationLock, params, data: OfflineData, i, h, counterfactual: float = 0.0):
+    """The stored transition of episode `i` at step `h`: (obs, action, reward, next_obs, done).
+
+    `counterfactual` (a Python float, 0 = the data as collected): with this probability, drawn per (i, h)
+    from fixed keys so the dataset stays fixed, the transition is replaced by a branch from the same state:
+    a uniformly random one-hot action, with its next state and reward drawn from the lock. The ε-greedy
+    collector never takes a *wrong one-hot* action in an on-lock state, so without branches a critic sees
+    no such action there (its random actions are Uniform[0,1]^A vectors). The stored episode goes on along
+    its own path; only this one transition branches."""
     z = data.z[i, h].astype(jnp.int32)
     next_z = data.z[i, h + 1].astype(jnp.int32)
     obs_key, _, _ = _episode_keys(data.key, i, h)
     next_obs_key, _, _ = _episode_keys(data.key, i, h + 1)
     obs = env.observe(obs_key, z, h, params)
-    next_obs = env.observe(next_obs_key, next_z, h + 1, params)
     action = behaviour_action(env, params, data.key, i, h, z, data.random_action[i, h])
     done = h == env.horizon - 1
     reward = jnp.where(done, data.final_reward[i], 0.0)
+    next_obs = env.observe(next_obs_key, next_z, h + 1, params)
+    if counterfactual > 0.0:  # static branch: the published data's program is unchanged at 0
+        step_key = jax.random.fold_in(jax.random.fold_in(data.key, i), h)
+        keys = jax.random.split(jax.random.fold_in(step_key, COUNTERFACTUAL_TAG), 4)
+        branch = jax.random.bernoulli(keys[0], counterfactual)
+        choice = jax.random.randint(keys[1], (), 0, env.num_actions_)
+        branch_action = jax.nn.one_hot(choice, env.num_actions_)
+        branch_z, branch_reward, _ = env.latent_step(keys[2], z, h, branch_action, params)
+        action = jnp.where(branch, branch_action, action)
+        reward = jnp.where(branch, branch_reward, reward)
+        next_obs = jnp.where(branch, env.observe(keys[3], branch_z, h + 1, params), next_obs)
     return obs, action, reward, next_obs, done
