@@ -25,6 +25,9 @@ reference venv (`--side authors...`), and they exchange `.npz` files.
    stopped once the 10-iteration moving average of the training batch's success rate exceeds 0.5 (purerl's
    rule), or at `--run-minutes` of wall time; online samples to solve, next to purerl's from
    benchmarks/results/hnpg_solve.json. Each run's log goes to `--runs-dir`; a finished log there is reused.
+   A log without its final summary (a run cut off, or still going) is recorded as `partial`: iterations,
+   samples and best moving-average success so far. `--record-runs` records the logs in `--runs-dir` into the
+   existing result without repeating the paired iteration or the speed rounds.
 
 Monkeypatches on the authors' side (their files are never edited). Always: stub modules for what the lock
 code imports but never uses on the continuous lock (`gym`: only `gym.Env`, whose `seed` seeds nothing their
@@ -594,8 +597,20 @@ def start_runs(args) -> list:
     return [thread]
 
 
+def read_log(log: Path) -> tuple[dict, float | None]:
+    """A run's record ({"success", "env_steps", "train_s", "eval_s"} lists) and wall seconds: from the
+    summary line of a finished log, else (a run cut off, or still going) from its per-iteration lines, with
+    wall seconds None."""
+    lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
+    if lines and "summary" in lines[-1]:
+        return lines[-1]["summary"], lines[-1]["wall_s"]
+    return {k: [line[k] for line in lines] for k in ("success", "env_steps", "train_s", "eval_s")}, None
+
+
 def their_runs(args, started: list) -> list[dict]:
-    """Wait for the runs `start_runs` started; one row per finished log: samples to solve (purerl's rule)."""
+    """Wait for the runs `start_runs` started; one row per log in `--runs-dir`: samples to solve (purerl's
+    rule). A log without its summary line (the run was cut off or is still going) gives a row marked
+    `partial` with what it had done: iterations, samples and the best moving-average success so far."""
     from purerl import stats
 
     for thread in started:
@@ -603,27 +618,67 @@ def their_runs(args, started: list) -> list[dict]:
     rows = []
     for h in args.horizons:
         for seed in args.seeds:
-            if not finished(run_log(args, h, seed)):
+            log = run_log(args, h, seed)
+            if not log.exists():
                 continue
-            summary = json.loads(run_log(args, h, seed).read_text().strip().splitlines()[-1])
-            record = summary["summary"]
-            solved = stats.samples_to_solve(
-                record["success"], record["env_steps"], SOLVED_SUCCESS, SOLVE_WINDOW
-            )
+            record, wall_s = read_log(log)
+            success = record["success"]
+            solved = stats.samples_to_solve(success, record["env_steps"], SOLVED_SUCCESS, SOLVE_WINDOW)
+            moving = np.convolve(success, np.ones(SOLVE_WINDOW) / SOLVE_WINDOW, "valid")
             rows.append(
                 {
                     "horizon": h,
                     "seed": seed,
+                    "partial": wall_s is None,
                     "samples_to_solve": solved[0],
-                    "iterations": len(record["success"]),
+                    "iterations": len(success),
                     "samples_run": record["env_steps"][-1] if record["env_steps"] else 0,
-                    "wall_s": round(summary["wall_s"], 1),
+                    "wall_s": None if wall_s is None else round(wall_s, 1),
+                    "train_s_per_iteration_median": round(float(np.median(record["train_s"] or [0])), 1),
                     "wall_cap_s": 60 * args.run_minutes,
-                    "success_ma10_last": round(float(np.mean(record["success"][-SOLVE_WINDOW:])), 3),
-                    "success_per_iteration": record["success"],
+                    "success_ma10_last": round(float(np.mean(success[-SOLVE_WINDOW:] or [0])), 3),
+                    "success_ma10_best": round(float(moving.max()), 3) if len(moving) else None,
+                    "success_per_iteration": success,
                 }
             )
     return rows
+
+
+def runs_record(args, runs: list[dict]) -> dict:
+    """`extra.authors_runs` of the result."""
+    return {
+        "rule": "10-iteration moving average of batch success > 0.5",
+        "runs": runs,
+        "command": "their main.py --env-name lock --horizon H --seed S (main(args))",
+        "partial": "a row with partial = true is a run cut off before it met the rule or its wall cap: "
+        "iterations, samples_run and success_ma10_best are what it had done (samples_to_solve None)",
+        "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def record_runs(args) -> None:
+    """`--record-runs`: the logs in `--runs-dir` (finished or partial) and purerl's samples to solve into the
+    recorded result's extra; its paired iteration and speed stay as they were recorded."""
+    path = common.RESULTS / "hnpg.json"
+    if not path.exists():
+        sys.exit(f"purerl: error: --record-runs updates {path}, which does not exist yet (run the check)")
+    res = json.loads(path.read_text())
+    runs = their_runs(args, [])
+    # a log does not hold its run's wall cap: a run recorded before keeps the cap it was recorded with
+    before = {(r["horizon"], r["seed"]): r for r in (res["extra"].get("authors_runs") or {}).get("runs", [])}
+    for row in runs:
+        row["wall_cap_s"] = before.get((row["horizon"], row["seed"]), row)["wall_cap_s"]
+    for row in runs:
+        print(
+            f"their main.py H = {row['horizon']} seed {row['seed']}{' (partial)' if row['partial'] else ''}: "
+            f"samples to solve {row['samples_to_solve']} ({row['iterations']} iterations, "
+            f"best moving-average success {row['success_ma10_best']})"
+        )
+    res["extra"]["authors_runs"] = runs_record(args, runs)
+    res["extra"]["purerl_runs"] = purerl_solve_rows(args.horizons)
+    from benchmarks import harness
+
+    print(f"-> {harness.write(res, common.RESULTS)}")
 
 
 def purerl_solve_rows(horizons) -> list[dict]:
@@ -706,11 +761,7 @@ def check(args) -> None:
                 "offline_per_h": 200,
                 "step_accepted_mean": float(metrics["step_accepted"]),
             },
-            "authors_runs": {
-                "rule": "10-iteration moving average of batch success > 0.5",
-                "runs": runs,
-                "command": "their main.py --env-name lock --horizon H --seed S (main(args))",
-            },
+            "authors_runs": runs_record(args, runs),
             "purerl_runs": purerl_solve_rows(args.horizons),
         },
     )
@@ -742,6 +793,12 @@ def parse(argv=None):
     )
     parser.add_argument("--parallel", type=int, default=2, help="--runs: runs at once")
     parser.add_argument(
+        "--record-runs",
+        action="store_true",
+        help="only record the logs in --runs-dir (finished or partial) into the existing result; "
+        "no paired iteration, no speed rounds, no new runs",
+    )
+    parser.add_argument(
         "--side",
         choices=("purerl", "authors", "authors-init", "authors-main"),
         default="purerl",
@@ -770,6 +827,8 @@ def parse(argv=None):
                 "purerl: error: need --rounds >= 0, --speed-iters >= 2, --run-minutes > 0, "
                 "--parallel >= 1 and --horizons >= 1\n",
             )
+        if args.record_runs and args.runs:
+            parser.exit(2, "purerl: error: --record-runs records existing logs; it does not take --runs\n")
         args.authors_code = os.path.abspath(args.authors_code)
     return args
 
@@ -784,7 +843,7 @@ SIDES = {
 
 def main(argv=None) -> None:
     args = parse(argv)
-    globals()[SIDES[args.side]](args)
+    globals()["record_runs" if args.side == "purerl" and args.record_runs else SIDES[args.side]](args)
 
 
 if __name__ == "__main__":
