@@ -268,3 +268,31 @@ def test_counterfactual_branches_let_the_last_critic_tell_good_from_wrong_one_ho
     np.testing.assert_allclose([published, branched], [published_by_hand, branched_by_hand], atol=0.03)
     assert abs(published) < 0.3, published
     assert branched > 0.8, branched
+
+
+def test_authors_run_logs_finished_and_partial(tmp_path):
+    """benchmarks/reference/hnpg.py records a log with its summary line as a finished run and one without
+    (cut off) as partial, with the samples and best 10-iteration moving average it reached."""
+    import argparse
+    import json
+
+    from benchmarks.reference import hnpg as reference
+
+    success = [0.0] * 5 + [0.3] * 10 + [0.8] * 10  # moving average 0.5 at iteration 19, 0.55 at 20
+    lines = [
+        {"success": s, "env_steps": 1000 * (i + 1), "train_s": 2.0, "eval_s": 0.1}
+        for i, s in enumerate(success)
+    ]
+    record = {k: [line[k] for line in lines] for k in lines[0]}
+    (tmp_path / "h5_seed0.jsonl").write_text(
+        "\n".join([json.dumps(x) for x in lines] + [json.dumps({"summary": record, "wall_s": 60.0})])
+    )
+    cut_off = "[LOCK] a printed line\n" + "\n".join(json.dumps(x) for x in lines[:12])
+    (tmp_path / "h5_seed1.jsonl").write_text(cut_off)
+    args = argparse.Namespace(runs_dir=str(tmp_path), horizons=[5], seeds=[0, 1, 2], run_minutes=10.0)
+    done, cut = reference.their_runs(args, [])  # seed 2 has no log: no row
+    assert not done["partial"] and done["samples_to_solve"] == 20_000 and done["wall_s"] == 60.0
+    assert done["success_ma10_best"] == 0.8 and done["iterations"] == 25
+    assert cut["partial"] and cut["samples_to_solve"] is None and cut["wall_s"] is None
+    assert cut["iterations"] == 12 and cut["samples_run"] == 12_000
+    assert cut["success_ma10_best"] == round((0.3 * 7) / 10, 3)
