@@ -7,14 +7,17 @@ one run does. Fields that cannot vary inside one program are refused by name bef
 """
 
 import json
+import sys
 
 import jax
 import jax.monitoring
 import numpy as np
 import pytest
+from loopback import launch, wait_all
 
 from purerl import cli, config_sweep, runner
 from purerl.agents import ppo
+from purerl.logging import read_metrics_csv
 
 BASE = ppo.Config(total_timesteps=64 * 16, num_envs=4, num_steps=16, eval_episodes=4)
 OPTIONS = runner.RunOptions(num_seeds=2, progress=False, chunk_iterations=8)
@@ -124,3 +127,59 @@ def test_cli_writes_a_run_directory_per_configuration_and_sweep_json(tmp_path, c
     with pytest.raises(SystemExit) as stop:  # a configuration of a sweep has no checkpoint to resume from
         cli.main(["train", "--resume", str(out / "gamma=0.9")])
     assert stop.value.code == 2 and "one configuration of a sweep" in capsys.readouterr().err
+
+
+# --- the seeds of a sweep split over worker processes or devices ------------------------------------------
+# 4 seeds: with --workers 2 or --num-devices 2 each process or device trains 2 of them, and a seed inside a
+# batch of 2 or more computes bitwise what it does in any other such batch (docs/running.md)
+CLI_SWEEP = ["train", "ppo", "--total-timesteps", "512", "--num-envs", "4", "--num-steps", "16",
+             "--eval-episodes", "4", "--num-seeds", "4", "--no-progress", "--sweep", "gamma=0.9,0.99"]
+CONFIGURATIONS = ("gamma=0.9", "gamma=0.99")
+
+
+@pytest.fixture(scope="module")
+def one_device_sweep(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep") / "one_device"
+    cli.main([*CLI_SWEEP, "--out", str(out)])
+    return out
+
+
+def final_returns(run_dir):
+    return json.loads((run_dir / "summary.json").read_text())["final_return_per_seed"]
+
+
+def test_a_sweep_over_worker_processes_equals_one_process_bitwise(one_device_sweep, tmp_path):
+    """`--workers 2`: each worker process trains its 2 seeds of every configuration; every configuration's
+    metrics.csv and final returns are those of the one-process sweep, bit for bit."""
+    out = tmp_path / "workers"
+    wait_all(launch([[sys.executable, "-m", "purerl.cli", *CLI_SWEEP, "--workers", "2", "--out", str(out)]]),
+             timeout=300)
+    listing = json.loads((out / "sweep.json").read_text())
+    assert [c["dir"] for c in listing["configurations"]] == list(CONFIGURATIONS)
+    for name in CONFIGURATIONS:
+        assert json.loads((out / name / "summary.json").read_text())["num_processes"] == 2
+        expected = (one_device_sweep / name / "metrics.csv").read_text()
+        assert (out / name / "metrics.csv").read_text() == expected
+        assert final_returns(out / name) == final_returns(one_device_sweep / name)
+
+
+def test_a_sweep_over_devices_agrees_with_one_device_at_first(one_device_sweep, tmp_path):
+    """`--num-devices 2` shards the seeds of every configuration over the session's two CPU devices. As for
+    a run, the sharded program is partitioned and fused differently, so it is not bitwise the one-device
+    sweep: the first iteration agrees to float rounding (a wrong seed, configuration or layout would not)."""
+    out = tmp_path / "devices"
+    cli.main([*CLI_SWEEP, "--num-devices", "2", "--out", str(out)])
+    for name in CONFIGURATIONS:
+        assert json.loads((out / name / "summary.json").read_text())["num_devices"] == 2
+        sharded = read_metrics_csv(str(out / name / "metrics.csv"))
+        one = read_metrics_csv(str(one_device_sweep / name / "metrics.csv"))
+        assert sorted(sharded) == sorted(one) and "policy_loss" in one
+        for metric in one:
+            assert sorted(sharded[metric]) == [0, 1, 2, 3]
+            for seed in range(4):
+                (step, value), (one_step, one_value) = sharded[metric][seed][0], one[metric][seed][0]
+                assert step == one_step == 64
+                np.testing.assert_allclose(value, one_value, rtol=1e-4, atol=1e-7, err_msg=f"{name} {metric}")
+    # the configurations differ from each other, so agreeing with the right one means something
+    one = [read_metrics_csv(str(one_device_sweep / name / "metrics.csv")) for name in CONFIGURATIONS]
+    assert one[0]["value_loss"][0][0] != one[1]["value_loss"][0][0]
