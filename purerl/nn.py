@@ -75,7 +75,8 @@ class MLP(nn.Module):
 
 class ActorCritic(nn.Module):
     """Separate actor and critic MLPs. Discrete: categorical logits. Continuous: diagonal Gaussian
-    with a state-independent log standard deviation (initialised at `log_std_init`).
+    with a state-independent log standard deviation (initialised at `log_std_init`). The critic has the
+    actor's hidden widths unless `value_hidden` names its own (brax's PPO: a small policy, a large critic).
 
     `apply(params, obs)` gives `(policy, value)`; `apply(params, obs, method="value")` runs the critic
     alone (e.g. to bootstrap from final observations without paying for the actor)."""
@@ -86,10 +87,12 @@ class ActorCritic(nn.Module):
     activation: str = "tanh"
     log_std_init: float = 0.0
     obs_ndim: int = 1
+    value_hidden: Sequence[int] = ()  # () = the actor's `hidden`
 
     def setup(self):
         self.actor = MLP(self.hidden, self.action_dim, self.activation, out_scale=0.01, obs_ndim=self.obs_ndim)
-        self.critic = MLP(self.hidden, 1, self.activation, out_scale=1.0, obs_ndim=self.obs_ndim)
+        critic_hidden = self.value_hidden or self.hidden
+        self.critic = MLP(critic_hidden, 1, self.activation, out_scale=1.0, obs_ndim=self.obs_ndim)
         if not self.discrete:
             self.log_std = self.param("log_std", nn.initializers.constant(self.log_std_init), (self.action_dim,))
 

@@ -157,3 +157,39 @@ def test_ppo_continuous_improves_on_pendulum():
     # 164k steps: the start is ~-1260 and a broken update stays there; measured -1122 here. The full
     # 1M-step x 4-seed run (benchmarks/results/ppo_pendulum_1m_4seeds.json) reaches -145.
     assert last > first + 100, (first, last)
+
+
+def test_value_hidden_gives_the_critic_its_own_widths_and_defaults_to_the_actors():
+    def widths(params, part):
+        layers = params["params"][part]
+        return [layers[f"Dense_{i}"]["kernel"].shape[1] for i in range(len(layers))]
+
+    pendulum = ppo.Config(env="Pendulum-v1", hidden=(32,) * 4, value_hidden=(256,) * 5)
+    params = ppo.make_agent(pendulum).init(jax.random.PRNGKey(0)).params
+    assert widths(params, "actor") == [32] * 4 + [1]
+    assert widths(params, "critic") == [256] * 5 + [1]
+    same = ppo.make_agent(dataclasses.replace(pendulum, value_hidden=())).init(jax.random.PRNGKey(0)).params
+    assert widths(same, "critic") == [32] * 4 + [1]
+
+
+def test_reward_scale_scales_what_gae_sees_and_not_the_reported_return(monkeypatch):
+    seen = []
+
+    def recording_gae(reward, *args):
+        seen.append(np.asarray(reward))
+        return gae(reward, *args)
+
+    gae = ppo.gae
+    monkeypatch.setattr(ppo, "gae", recording_gae)
+    metrics = []
+    # one Pendulum-v1 episode (200 steps) per env, one minibatch step: small enough to run op by op
+    config = ppo.Config(env="Pendulum-v1", total_timesteps=400, num_envs=2, num_steps=200, update_epochs=1,
+                        num_minibatches=1)
+    for scale in (1.0, 3.0):
+        agent = ppo.make_agent(dataclasses.replace(config, reward_scale=scale))
+        with jax.disable_jit():
+            metrics.append(agent.update(agent.init(jax.random.PRNGKey(0)))[1])
+    assert np.all(seen[0] < 0)  # Pendulum's rewards are negative costs
+    np.testing.assert_array_equal(seen[1], 3.0 * seen[0])
+    assert np.isfinite(metrics[0]["episode_return"])
+    assert metrics[1]["episode_return"] == metrics[0]["episode_return"]

@@ -54,6 +54,9 @@ class Config:
     """GAE lambda"""
     clip_eps: float = 0.2
     """PPO ratio clipping epsilon (also clips the value update when clip_value)"""
+    reward_scale: float = 1.0
+    """multiplies the rewards that the critic and the advantages see (brax's reward_scaling); the reported
+    returns stay unscaled"""
     clip_value: bool = True
     """clip the value-function update around the rollout's values (as purejaxrl / CleanRL)"""
     ent_coef: float = 0.01
@@ -65,7 +68,9 @@ class Config:
     normalize_advantages: bool = True
     """standardise advantages per minibatch"""
     hidden: tuple[int, ...] = (64, 64)
-    """hidden layer widths of both actor and critic"""
+    """hidden layer widths of the actor, and of the critic unless value_hidden is given"""
+    value_hidden: tuple[int, ...] = ()
+    """hidden layer widths of the critic; () uses `hidden` (brax's PPO: a 32x4 actor, a 256x5 critic)"""
     activation: Activation = "tanh"
     """hidden activation: tanh, relu, elu, gelu or silu"""
     log_std_init: float = 0.0
@@ -101,6 +106,7 @@ def make_network(config: Config, env, env_params) -> ActorCritic:
         activation=config.activation,
         log_std_init=config.log_std_init,
         obs_ndim=len(env.observation_space(env_params).shape),
+        value_hidden=config.value_hidden,
     )
 
 
@@ -197,9 +203,8 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
         env_state, obs, traj = rollout(state.params, state.env_state, state.obs, rollout_key)
         # Value of the true next observation, for all steps at once (bootstraps truncated episodes).
         next_values = network.apply(state.params, traj.final_obs, method="value")
-        advantages, targets = gae(
-            traj.reward, traj.value, next_values, traj.terminated, traj.done, config.gamma, config.gae_lambda
-        )
+        advantages, targets = gae(traj.reward * config.reward_scale, traj.value, next_values, traj.terminated,
+                                  traj.done, config.gamma, config.gae_lambda)
 
         # Only what the loss reads is shuffled into minibatches.
         batch = (traj.obs, traj.action, traj.log_prob, traj.value, advantages, targets)
