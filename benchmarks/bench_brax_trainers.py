@@ -1,0 +1,419 @@
+"""purerl's PPO against brax's own PPO trainer (`brax.training.agents.ppo.train`) on one brax env.
+
+    python -m benchmarks.bench_brax_trainers --env walker2d --part speed    # steps/s, 2 alternating rounds
+    python -m benchmarks.bench_brax_trainers --env walker2d --part train --side purerl --seeds 3
+    python -m benchmarks.bench_brax_trainers --env walker2d --part train --side brax --seeds 3
+
+Both sides train with brax's published PPO hyperparameters for the env (`BRAX_PPO`; purerl's Config set to
+match them field by field in `purerl_config`, the differences that remain in `DIFFERENCES`) on the same
+physics backend. `speed` trains both on a short budget, alternating, and times the run apart from the
+compile. `train` trains one side at the full budget and scores each seed's final policy with one evaluator
+shared by both sides (`evaluate`: stochastic policy, 100 episodes of at most 1000 steps).
+
+A purerl `train` run is resumable (`--out` holds the runner's checkpoints; run the same command again)
+and exports a policy snapshot (actor-critic params and observation statistics) at every evaluation point
+to `--experts DIR/<env>/`: the final one of the best seed is the expert, the first reaching a third of the
+random-to-expert return the medium policy (D4RL's definition); `expert.npz`, `medium.npz` and their JSON.
+
+Each part adds its numbers to `benchmarks/results/brax_trainers_<env>.json` (the parts run as separate
+processes, one at a time: the file keeps every part's records and is rebuilt from them on each write).
+"""
+
+from __future__ import annotations
+
+from benchmarks import harness  # isort: skip  (first: it sets the XLA CPU flags before jax is imported)
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+# brax's published PPO settings (its training notebook and README). brax publishes SAC only for hopper, so
+# hopper takes walker2d's PPO set. entropy_cost: walker2d's set leaves it at ppo.train's default, 1e-4.
+WALKER2D = dict(num_timesteps=7_864_320, reward_scaling=5.0, episode_length=1000, normalize_observations=True,
+                action_repeat=1, unroll_length=20, num_minibatches=32, num_updates_per_batch=8,
+                discounting=0.997, learning_rate=6e-4, entropy_cost=1e-4, num_envs=128, batch_size=128)
+BRAX_PPO = {
+    "walker2d": WALKER2D,
+    "hopper": WALKER2D,
+    "halfcheetah": dict(num_timesteps=50_000_000, reward_scaling=1.0, episode_length=1000,
+                        normalize_observations=True, action_repeat=1, unroll_length=20, num_minibatches=32,
+                        num_updates_per_batch=8, discounting=0.95, learning_rate=3e-4, entropy_cost=1e-3,
+                        num_envs=2048, batch_size=512),
+}
+SOURCE = {
+    "walker2d": "brax's published PPO set for walker2d (training notebook)",
+    "hopper": "brax publishes only SAC for hopper: walker2d's published PPO set",
+    "halfcheetah": "brax's published PPO set for halfcheetah (training notebook)",
+}
+# ppo.train's own defaults that the published sets leave unset, and its default networks
+BRAX_DEFAULTS = dict(clipping_epsilon=0.3, gae_lambda=0.95, normalize_advantage=True,
+                     vf_loss_coefficient=0.5, max_grad_norm=None, learning_rate_schedule=None,
+                     bootstrap_on_timeout=False,
+                     policy_hidden=(32,) * 4, value_hidden=(256,) * 5, activation="swish",
+                     distribution="tanh_normal", init_noise_std=1.0)
+DIFFERENCES = [
+    "action distribution: brax samples a tanh-squashed Normal (std = softplus of a learned per-dimension "
+    "parameter, initially 1, + 0.001; log-prob with the tanh Jacobian); purerl a Normal with a learned "
+    "state-independent log-std started at the same std (BRAX_INITIAL_STD), its actions clipped to [-1, 1]",
+    "initialisation: brax lecun_uniform kernels; purerl orthogonal (sqrt 2 hidden, 0.01 policy head, "
+    "1 value)",
+    "GAE: brax computes it per unroll of unroll_length steps (bootstrapping from the unroll's last value) "
+    "and masks truncated steps out of the loss (bootstrap_on_timeout=False); purerl over the whole rollout "
+    "of num_steps = unroll_length * batch_size * num_minibatches / num_envs steps, bootstrapping truncations "
+    "from the final observation",
+    "minibatches: brax shuffles whole unrolls (batch_size unrolls of unroll_length steps each), purerl "
+    "single transitions (the same number of transitions per minibatch)",
+    "environment: brax's training wrapper replays each env's first initial state on reset; purerl draws a "
+    "fresh random initial state at every reset",
+    "Adam epsilon: brax 1e-8 (optax default), purerl 1e-5; no gradient clip on either side (purerl's "
+    "max_grad_norm=1e9 never binds)",
+    "observation statistics: brax updates them once per training step from the whole batch, purerl inside "
+    "every env step from the vmapped envs (both running mean/variance from the start of training)",
+]
+EVAL_EPISODES = 100
+EPISODE_STEPS = 1000
+SHARED_MACHINE = ("2-core CPU shared with other engineers' jobs (load average often 4-10): every time is an "
+                  "upper bound; the ratio is of alternating rounds on the same load")
+MEDIUM_FRACTION = 1 / 3
+BRAX_INITIAL_STD = float(np.log1p(np.e)) + 0.001  # softplus(init_noise_std = 1) + brax's min_std
+
+
+def purerl_config(env: str, backend: str, budget: int, hp: dict):
+    """purerl's PPO Config matched to brax's `ppo.train` with hyperparameters `hp` (see DIFFERENCES)."""
+    from purerl.agents import ppo
+
+    unrolls = hp["batch_size"] * hp["num_minibatches"] // hp["num_envs"]  # sequential unrolls per update
+    return ppo.Config(
+        env=env, brax_backend=backend, total_timesteps=budget, num_envs=hp["num_envs"],
+        num_steps=hp["unroll_length"] * unrolls, update_epochs=hp["num_updates_per_batch"],
+        num_minibatches=hp["num_minibatches"], lr=hp["learning_rate"], anneal_lr=False,
+        gamma=hp["discounting"], gae_lambda=BRAX_DEFAULTS["gae_lambda"],
+        clip_eps=BRAX_DEFAULTS["clipping_epsilon"],
+        reward_scale=hp["reward_scaling"], clip_value=False, ent_coef=hp["entropy_cost"],
+        vf_coef=BRAX_DEFAULTS["vf_loss_coefficient"], max_grad_norm=1e9, normalize_advantages=True,
+        hidden=BRAX_DEFAULTS["policy_hidden"], value_hidden=BRAX_DEFAULTS["value_hidden"], activation="silu",
+        log_std_init=float(np.log(BRAX_INITIAL_STD)), normalize_obs=hp["normalize_observations"],
+        max_episode_steps=hp["episode_length"],
+        eval_episodes=EVAL_EPISODES)
+
+
+def brax_env(env: str, backend: str):
+    from purerl.envs.brax import BraxEnv
+
+    return BraxEnv(env, backend).brax_env  # the same brax env purerl wraps, built the same way
+
+
+def evaluate(env, act, key, episodes: int = EVAL_EPISODES) -> np.ndarray:
+    """Undiscounted returns of `episodes` episodes (at most EPISODE_STEPS steps, from brax's random initial
+    states) of `act(key, obs batch) -> action batch` on the unwrapped brax `env`; one evaluator for both."""
+    import jax
+    import jax.numpy as jnp
+
+    def run(key):
+        reset_key, step_key = jax.random.split(key)
+        state = jax.vmap(env.reset)(jax.random.split(reset_key, episodes))
+
+        def step(carry, k):
+            state, total, alive = carry
+            state = jax.vmap(env.step)(state, jnp.clip(act(k, state.obs), -1.0, 1.0))
+            total = total + jnp.where(alive, state.reward, 0.0)  # a fallen walker's physics may go non-finite
+            return (state, total, alive & (state.done < 0.5)), None
+
+        carry = (state, jnp.zeros(episodes), jnp.ones(episodes, bool))
+        (_, total, _), _ = jax.lax.scan(step, carry, jax.random.split(step_key, EPISODE_STEPS))
+        return total
+
+    return np.asarray(jax.jit(run)(key), np.float64)
+
+
+def random_return(env_name: str, backend: str) -> float:
+    import jax
+
+    env = brax_env(env_name, backend)
+    act = lambda key, obs: jax.random.uniform(key, (obs.shape[0], env.action_size), minval=-1.0, maxval=1.0)
+    return float(evaluate(env, act, jax.random.PRNGKey(12345)).mean())
+
+
+# ------------------------------------------------------------------------------------------------ brax side
+
+
+def train_brax(env_name: str, backend: str, budget: int, hp: dict, seed: int, num_evals: int) -> dict:
+    """brax's ppo.train for `budget` env steps: per-epoch timing (the first epoch holds the compile) and the
+    final policy's returns under the shared evaluator."""
+    import jax
+    from brax.training.agents.ppo import train as brax_ppo
+
+    epochs = []
+    kwargs = {k: v for k, v in hp.items() if k != "num_timesteps"}
+    make_policy, params, _ = brax_ppo.train(
+        environment=brax_env(env_name, backend), num_timesteps=budget, seed=seed, num_evals=num_evals,
+        run_evals=False, progress_fn=lambda step, m: epochs.append(
+            {"env_steps": int(step), "sps": float(m["training/sps"]),
+             "walltime": float(m["training/walltime"])}),
+        **kwargs)
+    returns = {}
+    for mode, deterministic in (("stochastic", False), ("deterministic", True)):
+        policy = make_policy(params, deterministic=deterministic)
+        act = lambda key, obs, policy=policy: policy(obs, key)[0]
+        returns[mode] = evaluate(brax_env(env_name, backend), act, jax.random.PRNGKey(seed + 1000)).tolist()
+    return {"seed": seed, "env_steps": epochs[-1]["env_steps"], "epochs": epochs, "returns": returns}
+
+
+def brax_speed(record: dict) -> dict:
+    """Steady steps/s of the epochs after the first, and the first epoch's surplus (its compile)."""
+    epochs = record["epochs"]
+    times = np.diff([0.0] + [e["walltime"] for e in epochs])
+    steps = np.diff([0] + [e["env_steps"] for e in epochs])
+    run_s = float(times[1:].sum())
+    return {"compile_s": round(float(times[0] - steps[0] * run_s / steps[1:].sum()), 2),
+            "run_s": round(run_s, 2), "env_steps_timed": int(steps[1:].sum()),
+            "env_steps_per_s": round(float(steps[1:].sum() / run_s), 1)}
+
+
+# ---------------------------------------------------------------------------------------------- purerl side
+
+
+def snapshot_arrays(state) -> dict[str, np.ndarray]:
+    """{path: array} of a (seed-batched) TrainState's policy: actor-critic params and the merged observation
+    statistics (`purerl.collect`'s snapshot), the leading axis the seeds."""
+    import jax
+
+    from purerl.envs.wrappers import find_obs_stats
+
+    stats = jax.vmap(lambda s: find_obs_stats(s).merge())(state.env_state)
+    tree = {"params": state.params, "obs_stats": stats}
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {jax.tree_util.keystr(path, simple=True, separator="/"): np.asarray(x) for path, x in leaves}
+
+
+def train_purerl(config, seeds: list[int], out: str, experts: str, eval_every: int) -> tuple[dict, object]:
+    """Train purerl's PPO on `seeds` through the runner (checkpoints in `out`, resumed when present),
+    exporting a snapshot of every seed at each evaluation point to `experts`; final returns under the shared
+    evaluator."""
+    import jax
+
+    from purerl import checkpoint, runner, sweep
+    from purerl.agents import ppo
+
+    agent = ppo.make_agent(config)
+    options = runner.RunOptions(num_seeds=len(seeds), seed=seeds[0], out=out, checkpoint_every=eval_every,
+                                eval_every=eval_every, progress=False, logger=("csv",))
+    ckpt_dir = os.path.join(out, "checkpoints")
+    abstract = jax.eval_shape(jax.vmap(agent.init), sweep.seed_keys(seeds))
+    os.makedirs(experts, exist_ok=True)
+
+    def export(iteration: int, state) -> None:
+        path = os.path.join(experts, f"snapshot_{iteration * agent.steps_per_iteration:09d}.npz")
+        if not os.path.exists(path):
+            np.savez(path, **snapshot_arrays(state))
+
+    def callback(budget_done, metrics):
+        # the runner checkpoints after this call: the newest checkpoint is the previous evaluation point
+        for step in checkpoint.steps(ckpt_dir):
+            export(step, checkpoint.restore(ckpt_dir, abstract, step)[1])
+        print(f"purerl {budget_done:,} steps, eval return per seed "
+              f"{np.round(metrics.get('eval/return', [[np.nan]])[:, -1], 1).tolist()}", flush=True)
+
+    resume = out if checkpoint.steps(ckpt_dir) else None
+    t0 = time.perf_counter()
+    run = runner.run("ppo", agent, options, resume_dir=resume, callback=callback)
+    wall_s = time.perf_counter() - t0
+    export(agent.num_iterations, run.state)
+    eval_returns = run.metrics["eval/return"]
+    points = [(i + 1) * agent.steps_per_iteration for i in range(eval_returns.shape[1])
+              if np.isfinite(eval_returns[0, i])]
+    records = []
+    for i, seed in enumerate(seeds):
+        state = jax.tree.map(lambda x, i=i: x[i], run.state)
+        returns = {}
+        for mode, deterministic in (("stochastic", False), ("deterministic", True)):
+            act = agent.policy.act_fn(state, deterministic)
+            returns[mode] = evaluate(brax_env(config.env, config.brax_backend), act,
+                                     jax.random.PRNGKey(seed + 1000)).tolist()
+        curve = [float(x) for x in eval_returns[i][np.isfinite(eval_returns[i])]]
+        records.append({"seed": seed, "env_steps": config.num_iterations * config.batch_size,
+                        "returns": returns, "eval_points": points, "eval_curve": curve})
+    timing = {"compile_s": run.compile_s, "run_s": run.run_s, "wall_s": round(wall_s, 1),
+              "env_steps_per_s": run.summary.get("env_steps_per_s")}
+    return {"records": records, "timing": timing}, agent
+
+
+def save_experts(env_name: str, backend: str, config, result: dict, experts: str) -> dict:
+    """expert.npz = the final snapshot of the best seed, medium.npz = its first snapshot reaching
+    random + MEDIUM_FRACTION * (expert - random) on the training run's evaluations; JSON beside each."""
+    best = max(result["records"], key=lambda r: np.mean(r["returns"]["stochastic"]))
+    index = [r["seed"] for r in result["records"]].index(best["seed"])
+    low, high = random_return(env_name, backend), float(np.mean(best["returns"]["stochastic"]))
+    target = low + MEDIUM_FRACTION * (high - low)
+    curve, points = best["eval_curve"], best["eval_points"]
+    medium_at = next((p for p, v in zip(points, curve, strict=True) if v >= target), points[-1])
+    chosen = {"expert": points[-1], "medium": medium_at}
+    info = {}
+    for kind, steps in chosen.items():
+        with np.load(os.path.join(experts, f"snapshot_{steps:09d}.npz")) as snap:
+            np.savez(os.path.join(experts, f"{kind}.npz"), **{k: v[index] for k, v in snap.items()})
+        info[kind] = {
+            "file": os.path.join(experts, f"{kind}.npz"), "env": env_name, "brax_backend": backend,
+            "seed": best["seed"], "env_steps": steps, "algo": "ppo", "config": dataclasses.asdict(config),
+            "command": harness.command_line(), "git_commit": harness.git_commit(),
+            "eval_return_at_snapshot": curve[points.index(steps)],
+            "random_return": low, "expert_return": high, "medium_target": target,
+            "format": "npz: params/<flax path> (purerl.agents.ppo.make_network(config, ...) params), "
+                      "obs_stats/mean, obs_stats/var, obs_stats/count (RunningMeanStd.merge() of training)"}
+        harness.write({"name": kind, **info[kind]}, experts)
+    return info
+
+
+# ------------------------------------------------------------------------------------------- the result file
+
+
+def result_path(env: str):
+    return harness.RESULTS / f"brax_trainers_{env}.json"
+
+
+def load_parts(env: str) -> dict:
+    path = result_path(env)
+    if path.exists():
+        return json.loads(path.read_text())["extra"]["parts"]
+    return {}
+
+
+def write_result(env: str, backend: str, hp: dict, parts: dict) -> None:
+    """The env's result file, rebuilt from every part's records: per side a TRAIN result of its seeds'
+    stochastic final returns, their comparison, and the speed rounds with the purerl/brax ratio."""
+    from purerl import stats
+
+    runs = []
+    for side in ("purerl", "brax"):
+        train = parts.get(f"train_{side}")
+        if not train:
+            continue
+        per_seed = [float(np.mean(r["returns"]["stochastic"])) for r in train["records"]]
+        res = harness.result(harness.TRAIN, f"{side}_{env}", f"{side} PPO on brax {env} ({backend})",
+                             algo="ppo", env=env, config=train["config"], budget=train["budget"],
+                             budget_unit="env steps", seeds=[r["seed"] for r in train["records"]],
+                             per_seed=per_seed, extra={"label": side, **train.get("timing", {})})
+        res["scores"]["final_return_deterministic"] = stats.summarize(
+            [float(np.mean(r["returns"]["deterministic"])) for r in train["records"]])
+        runs.append(res)
+    comparisons = [harness.compared(runs[0], runs[1], "final return, stochastic policy, 100 episodes")] \
+        if len(runs) == 2 else []
+    extra = {"backend": backend, "brax_hyperparameters": hp, "hyperparameter_source": SOURCE[env],
+             "brax_defaults_used": BRAX_DEFAULTS, "differences": DIFFERENCES, "machine_note": SHARED_MACHINE,
+             "evaluation": f"shared evaluator: stochastic policy (and deterministic, reported apart), "
+                           f"{EVAL_EPISODES} episodes of at most {EPISODE_STEPS} steps from brax's random "
+                           "initial states, on the unwrapped brax env", "parts": parts}
+    if "speed" in parts:
+        extra["speed"] = parts["speed"]["summary"]
+    what = f"purerl PPO vs brax's ppo.train on brax {env} ({backend}): env steps/s and final return"
+    if runs:
+        res = harness.several_runs(f"brax_trainers_{env}", what, runs, comparisons, extra=extra)
+    else:
+        speed = parts["speed"]["summary"]
+        res = harness.result(harness.SPEED, f"brax_trainers_{env}", what, algo="ppo", env=env,
+                             budget=speed["budget"], budget_unit="env steps",
+                             throughput=speed["purerl_env_steps_per_s"],
+                             throughput_unit="env steps/s (purerl)",
+                             extra=extra)
+    print(f"-> {harness.write(res)}", flush=True)
+
+
+# ------------------------------------------------------------------------------------------------- the parts
+
+
+def speed_part(env: str, backend: str, hp: dict, budget: int, rounds: int) -> dict:
+    """`rounds` alternating rounds of brax then purerl on `budget` steps; steps/s of the run alone."""
+    from purerl import runner
+    from purerl.agents import ppo
+
+    per_update = hp["batch_size"] * hp["num_minibatches"] * hp["unroll_length"]
+    updates = max(2, budget // per_update)
+    budget = updates * per_update  # whole updates, at least two (brax: one untimed epoch holding the compile)
+    config = purerl_config(env, backend, budget, hp)
+    rows = []
+    for r in range(rounds):
+        load = os.getloadavg()[0]
+        brax = brax_speed(train_brax(env, backend, budget, hp, seed=0, num_evals=updates + 1))
+        run = runner.train_and_evaluate(ppo.make_agent(dataclasses.replace(config, eval_episodes=1)), 1, 0)
+        purerl = {"compile_s": run.compile_s, "run_s": run.run_s,
+                  "env_steps_per_s": round(budget / run.run_s, 1)}
+        rows.append({"round": r, "load_average_before": round(load, 2), "brax": brax, "purerl": purerl})
+        print(f"round {r}: brax {brax['env_steps_per_s']:,.0f} steps/s (compile {brax['compile_s']:.0f} s), "
+              f"purerl {purerl['env_steps_per_s']:,.0f} steps/s (compile {purerl['compile_s']:.0f} s)",
+              flush=True)
+    best = {side: max(row[side]["env_steps_per_s"] for row in rows) for side in ("brax", "purerl")}
+    summary = {"budget": budget, "rounds": rounds, "brax_env_steps_per_s": best["brax"],
+               "purerl_env_steps_per_s": best["purerl"],
+               "ratio_purerl_over_brax": round(best["purerl"] / best["brax"], 3),
+               "how": "best of the alternating rounds; brax: its epochs after the first (which holds the "
+                      "compile), purerl: the runner's run_s (compile apart)",
+               "purerl_config": dataclasses.asdict(config)}
+    return {"rows": rows, "summary": summary}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_brax_trainers", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="walker2d", help=f"one of {', '.join(BRAX_PPO)}")
+    parser.add_argument("--part", default="speed", help="speed or train")
+    parser.add_argument("--side", default="purerl", help="train: purerl or brax")
+    parser.add_argument("--backend", default="spring", help="physics backend of both sides")
+    parser.add_argument("--budget", type=int, default=0,
+                        help="env steps per seed (default: speed 300k, train brax's published budget)")
+    parser.add_argument("--seeds", type=int, default=3, help="train: seeds 0..N-1")
+    parser.add_argument("--rounds", type=int, default=2, help="speed: alternating rounds")
+    parser.add_argument("--evals", type=int, default=20, help="train: evaluation points (and snapshots)")
+    parser.add_argument("--out", default="/tmp/brax_trainers/runs", help="purerl train: run directories")
+    parser.add_argument("--experts", default="/tmp/brax_trainers/experts", help="purerl train: snapshots")
+    args = parser.parse_args(argv)
+    problems = [f"unknown env {args.env!r} (valid: {', '.join(BRAX_PPO)})"] * (args.env not in BRAX_PPO)
+    problems += [f"unknown part {args.part!r} (valid: speed, train)"] * (args.part not in ("speed", "train"))
+    problems += [f"unknown side {args.side!r} (valid: purerl, brax)"] * (args.side not in ("purerl", "brax"))
+    problems += [f"unknown backend {args.backend!r} (valid: spring, positional, generalized)"] * (
+        args.backend not in ("spring", "positional", "generalized"))
+    problems += [f"{k} must be positive" for k in ("seeds", "rounds", "evals") if getattr(args, k) < 1]
+    problems += ["budget must be >= 0"] * (args.budget < 0)
+    if problems:
+        print(f"purerl: error: {problems[0]}", file=sys.stderr)
+        raise SystemExit(2)
+
+    hp = BRAX_PPO[args.env]
+    parts = load_parts(args.env)
+    if args.part == "speed":
+        parts["speed"] = speed_part(args.env, args.backend, hp, args.budget or 300_000, args.rounds)
+        write_result(args.env, args.backend, hp, parts)
+        print(f"env steps/s purerl/brax: {parts['speed']['summary']['ratio_purerl_over_brax']:.2f}")
+        return
+    per_update = hp["batch_size"] * hp["num_minibatches"] * hp["unroll_length"]
+    budget = (args.budget or hp["num_timesteps"]) // per_update * per_update
+    seeds = list(range(args.seeds))
+    if args.side == "brax":
+        records, start = [], time.perf_counter()
+        for seed in seeds:
+            records.append(train_brax(args.env, args.backend, budget, hp, seed, num_evals=args.evals + 1))
+            print(f"brax seed {seed}: {np.mean(records[-1]['returns']['stochastic']):.1f}", flush=True)
+        parts["train_brax"] = {"budget": budget, "config": {**hp, "num_timesteps": budget, **BRAX_DEFAULTS},
+                               "records": records, "timing": {"wall_s": round(time.perf_counter() - start, 1),
+                                                              "speed": [brax_speed(r) for r in records]}}
+    else:
+        config = purerl_config(args.env, args.backend, budget, hp)
+        every = max(1, config.num_iterations // args.evals)
+        experts = os.path.join(args.experts, args.env)
+        trained, _ = train_purerl(config, seeds, os.path.join(args.out, f"purerl_{args.env}"), experts, every)
+        trained["experts"] = save_experts(args.env, args.backend, config, trained, experts)
+        parts["train_purerl"] = {"budget": budget, "config": dataclasses.asdict(config), **trained}
+    parts = {**load_parts(args.env), **{k: v for k, v in parts.items() if k.startswith(f"train_{args.side}")}}
+    write_result(args.env, args.backend, hp, parts)
+    if "train_brax" in parts and "train_purerl" in parts:
+        means = {s: np.mean([np.mean(r["returns"]["stochastic"]) for r in parts[f"train_{s}"]["records"]])
+                 for s in ("purerl", "brax")}
+        print(f"final return purerl/brax: {means['purerl'] / means['brax']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
