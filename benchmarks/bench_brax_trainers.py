@@ -283,8 +283,8 @@ def load_parts(env: str) -> dict:
     return {}
 
 
-def write_result(env: str, backend: str, hp: dict, parts: dict) -> None:
-    """The env's result file, rebuilt from every part's records: per side a TRAIN result of its seeds'
+def build_result(env: str, backend: str, hp: dict, parts: dict) -> dict:
+    """The env's result, rebuilt from every part's records: per side a TRAIN result of its seeds'
     stochastic final returns, their comparison, and the speed rounds with the purerl/brax ratio."""
     from purerl import stats
 
@@ -312,15 +312,21 @@ def write_result(env: str, backend: str, hp: dict, parts: dict) -> None:
         extra["speed"] = parts["speed"]["summary"]
     what = f"purerl PPO vs brax's ppo.train on brax {env} ({backend}): env steps/s and final return"
     if runs:
-        res = harness.several_runs(f"brax_trainers_{env}", what, runs, comparisons, extra=extra)
-    else:
-        speed = parts["speed"]["summary"]
-        res = harness.result(harness.SPEED, f"brax_trainers_{env}", what, algo="ppo", env=env,
-                             budget=speed["budget"], budget_unit="env steps",
-                             throughput=speed["purerl_env_steps_per_s"],
-                             throughput_unit="env steps/s (purerl)",
-                             extra=extra)
-    print(f"-> {harness.write(res)}", flush=True)
+        return harness.several_runs(f"brax_trainers_{env}", what, runs, comparisons, extra=extra)
+    speed = parts["speed"]["summary"]
+    return harness.result(harness.SPEED, f"brax_trainers_{env}", what, algo="ppo", env=env,
+                          budget=speed["budget"], budget_unit="env steps",
+                          throughput=speed["purerl_env_steps_per_s"],
+                          throughput_unit="env steps/s (purerl)",
+                          extra=extra)
+
+
+def speed_result(env: str, backend: str = "spring", budget: int = 300_000, rounds: int = 2) -> dict:
+    """The env's result with a new speed part (the suite entry of `benchmarks.run`: brax-trainers)."""
+    parts = load_parts(env)
+    parts["speed"] = speed_part(env, backend, BRAX_PPO[env], budget, rounds)
+    print(f"env steps/s purerl/brax: {parts['speed']['summary']['ratio_purerl_over_brax']:.2f}", flush=True)
+    return build_result(env, backend, BRAX_PPO[env], parts)
 
 
 # ------------------------------------------------------------------------------------------------- the parts
@@ -383,12 +389,11 @@ def main(argv=None) -> None:
         raise SystemExit(2)
 
     hp = BRAX_PPO[args.env]
-    parts = load_parts(args.env)
     if args.part == "speed":
-        parts["speed"] = speed_part(args.env, args.backend, hp, args.budget or 300_000, args.rounds)
-        write_result(args.env, args.backend, hp, parts)
-        print(f"env steps/s purerl/brax: {parts['speed']['summary']['ratio_purerl_over_brax']:.2f}")
+        res = speed_result(args.env, args.backend, args.budget or 300_000, args.rounds)
+        print(f"-> {harness.write(res)}")
         return
+    parts = {}
     per_update = hp["batch_size"] * hp["num_minibatches"] * hp["unroll_length"]
     budget = (args.budget or hp["num_timesteps"]) // per_update * per_update
     seeds = list(range(args.seeds))
@@ -408,7 +413,7 @@ def main(argv=None) -> None:
         trained["experts"] = save_experts(args.env, args.backend, config, trained, experts)
         parts["train_purerl"] = {"budget": budget, "config": dataclasses.asdict(config), **trained}
     parts = {**load_parts(args.env), **{k: v for k, v in parts.items() if k.startswith(f"train_{args.side}")}}
-    write_result(args.env, args.backend, hp, parts)
+    print(f"-> {harness.write(build_result(args.env, args.backend, hp, parts))}", flush=True)
     if "train_brax" in parts and "train_purerl" in parts:
         means = {s: np.mean([np.mean(r["returns"]["stochastic"]) for r in parts[f"train_{s}"]["records"]])
                  for s in ("purerl", "brax")}

@@ -5,6 +5,7 @@
     python -m benchmarks.run --suite ppo-halfcheetah       # PPO on brax halfcheetah, env steps/s
     python -m benchmarks.run --suite seed-scaling          # PPO CartPole-v1 100k steps, 1 -> 8 -> 64 seeds
     python -m benchmarks.run --suite pmoe-pendulum         # (PMOE-)SAC and (PMOE-)PPO, Pendulum-v1, CPU
+    python -m benchmarks.run --suite brax-trainers         # PPO vs brax's ppo.train, env steps/s, 3 envs
     python -m benchmarks.run --suite smoke                 # PPO CartPole-v1 100k steps, 1 seed (a minute)
     python -m benchmarks.run --suite accelerator --out DIR # headline benchmarks on a GPU (benchmarks/gpu.sh)
     python -m benchmarks.run --list
@@ -21,6 +22,7 @@ from benchmarks import harness  # isort: skip  (first: it sets the XLA CPU flags
 import argparse
 import sys
 import tempfile
+from collections.abc import Callable
 
 import numpy as np
 
@@ -85,6 +87,16 @@ def es_generation_speed() -> dict:
                                  "seconds_per_generation": seconds})
 
 
+def brax_trainers_speed(env: str) -> Callable[[], dict]:
+    """purerl's PPO against brax's ppo.train on `env`: env steps/s, 2 alternating rounds of 300k steps."""
+    def measure() -> dict:
+        from benchmarks.bench_brax_trainers import speed_result
+
+        return speed_result(env)
+
+    return measure
+
+
 def ppo(name: str, num_seeds: int, what: str = "", **config) -> Entry:
     return Entry(name=name, algo="ppo", config=config, num_seeds=num_seeds, what=what)
 
@@ -119,6 +131,10 @@ SUITES: dict[str, list[Entry]] = {
               dict(PMOE_PPO_PENDULUM, num_experts=5, q_hidden=(64, 64, 64)), 5,
               what="PMOE-PPO (K=5), Pendulum-v1, 32k steps"),
     ],
+    # brax's own PPO trainer with its published hyperparameters against purerl's PPO matched to them (the
+    # full-budget returns: python -m benchmarks.bench_brax_trainers --part train)
+    "brax-trainers": [Entry(f"brax_trainers_{env}", fn=brax_trainers_speed(env))
+                      for env in ("walker2d", "hopper", "halfcheetah")],
     "smoke": [ppo("ppo_cartpole_100k_1seed_harness", 1, "the harness end to end: PPO CartPole-v1, 1 seed",
                   env="CartPole-v1", total_timesteps=100_000)],
     # The headline benchmarks on an accelerator, sized to finish in < 10 minutes on one GPU (gpu.sh).

@@ -1,0 +1,54 @@
+"""benchmarks/bench_brax_trainers.py: purerl's PPO set up as brax's ppo.train, its result file, bad input."""
+
+import numpy as np
+import pytest
+
+from benchmarks import bench_brax_trainers as bench
+
+
+@pytest.mark.parametrize("env", sorted(bench.BRAX_PPO))
+def test_purerl_config_takes_brax_batch_geometry_and_settings(env):
+    hp = bench.BRAX_PPO[env]
+    per_update = hp["batch_size"] * hp["num_minibatches"] * hp["unroll_length"]
+    config = bench.purerl_config(env, "spring", 3 * per_update, hp)
+    assert config.batch_size == per_update  # env steps between two policy updates
+    assert config.num_iterations == 3
+    assert config.batch_size // config.num_minibatches == hp["batch_size"] * hp["unroll_length"]
+    assert (config.num_envs, config.update_epochs, config.gamma, config.lr, config.ent_coef) == (
+        hp["num_envs"], hp["num_updates_per_batch"], hp["discounting"], hp["learning_rate"], hp["entropy_cost"])
+    assert config.reward_scale == hp["reward_scaling"] and not config.anneal_lr and not config.clip_value
+    assert (config.hidden, config.value_hidden, config.activation) == ((32,) * 4, (256,) * 5, "silu")
+    assert np.exp(config.log_std_init) == pytest.approx(np.log1p(np.exp(1.0)) + 0.001)
+
+
+def record(seed, mean):
+    returns = {"stochastic": [mean - 1.0, mean + 1.0], "deterministic": [mean, mean]}
+    return {"seed": seed, "env_steps": 10, "returns": returns}
+
+
+def test_result_compares_the_sides_per_seed_and_keeps_every_part():
+    parts = {"train_purerl": {"budget": 10, "config": {}, "records": [record(0, 100.0), record(1, 120.0)]},
+             "train_brax": {"budget": 10, "config": {}, "records": [record(0, 50.0), record(1, 70.0)]},
+             "speed": {"rows": [], "summary": {"budget": 10, "ratio_purerl_over_brax": 2.0}}}
+    res = bench.build_result("hopper", "spring", bench.BRAX_PPO["hopper"], parts)
+    assert res["kind"] == "comparison" and res["comparison"]["pair"] == "purerl vs brax"
+    assert res["comparison"]["difference"] == pytest.approx(50.0)
+    purerl = res["extra"]["runs"][0]
+    assert purerl["scores"]["final_return"]["per_seed"] == [100.0, 120.0]
+    assert purerl["scores"]["final_return_deterministic"]["per_seed"] == [100.0, 120.0]
+    assert res["extra"]["parts"] == parts and res["extra"]["speed"]["ratio_purerl_over_brax"] == 2.0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--env", "ant"], "unknown env 'ant'"),
+    (["--part", "fast"], "unknown part 'fast'"),
+    (["--side", "torch"], "unknown side 'torch'"),
+    (["--backend", "mjx"], "unknown backend 'mjx'"),
+    (["--seeds", "0"], "seeds must be positive"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"purerl: error: {message}")
