@@ -15,7 +15,8 @@ def test_purerl_config_takes_brax_batch_geometry_and_settings(env):
     assert config.num_iterations == 3
     assert config.batch_size // config.num_minibatches == hp["batch_size"] * hp["unroll_length"]
     assert (config.num_envs, config.update_epochs, config.gamma, config.lr, config.ent_coef) == (
-        hp["num_envs"], hp["num_updates_per_batch"], hp["discounting"], hp["learning_rate"], hp["entropy_cost"])
+        hp["num_envs"], hp["num_updates_per_batch"], hp["discounting"], hp["learning_rate"],
+        hp["entropy_cost"])
     assert config.reward_scale == hp["reward_scaling"] and not config.anneal_lr and not config.clip_value
     assert (config.hidden, config.value_hidden, config.activation) == ((32,) * 4, (256,) * 5, "silu")
     assert np.exp(config.log_std_init) == pytest.approx(np.log1p(np.exp(1.0)) + 0.001)
