@@ -67,6 +67,13 @@ def is_traced(value: Any) -> bool:
     return isinstance(value, jax.core.Tracer)
 
 
+def concrete(*values: Any) -> bool:
+    """Whether none of `values` is traced: a check of config values runs only when this holds (`if
+    concrete(config.tau) and not 0 < config.tau <= 1: raise ...`). A traced value is a swept field whose every
+    value was checked when its configuration was built on its own (purerl.config_sweep)."""
+    return not any(is_traced(value) for value in values)
+
+
 @functools.cache
 def _field_types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)

@@ -27,7 +27,7 @@ import numpy as np
 
 from purerl import data as pdata
 from purerl import envs
-from purerl.agent import check_choices, check_positive
+from purerl.agent import check_choices, check_positive, concrete
 from purerl.envs import gymnasium_eval
 from purerl.envs.brax import BraxBackend
 from purerl.evaluation import Policy
@@ -205,10 +205,11 @@ def check_common(config) -> None:
         if config.env not in ("", config.eval_env):  # a built agent's config names its eval env in both
             raise ValueError(f"give --env (a purerl env) or --eval-env (a gymnasium env), not both; got env "
                              f"{config.env!r} and eval_env {config.eval_env!r}")
-    if config.num_updates < config.updates_per_iteration:
+    if concrete(config.num_updates, config.updates_per_iteration) and \
+            config.num_updates < config.updates_per_iteration:
         raise ValueError(f"num_updates = {config.num_updates} is less than updates_per_iteration = "
                          f"{config.updates_per_iteration}")
-    if not 0.0 <= config.gamma <= 1.0:
+    if concrete(config.gamma) and not 0.0 <= config.gamma <= 1.0:
         raise ValueError(f"gamma must lie in [0, 1], got {config.gamma}")
 
 

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from purerl import envs
-from purerl.agent import check_choices, check_positive
+from purerl.agent import check_choices, check_positive, concrete
 from purerl.envs.brax import BraxBackend
 from purerl.evaluation import Policy, make_evaluate
 from purerl.nn import Activation, PGPolicy
@@ -273,13 +273,13 @@ def validate_config(config: PGConfig) -> None:
     check_choices(config)
     envs.check_name(config.env)
     check_positive(config, "gamma_0", "eta_0", "batch_steps", "num_iters", "eval_episodes")
-    if config.max_episode_length < 0:
+    if concrete(config.max_episode_length) and config.max_episode_length < 0:
         raise ValueError(f"max_episode_length must be >= 0, got {config.max_episode_length}")
-    if not 0.0 <= config.discount <= 1.0:
+    if concrete(config.discount) and not 0.0 <= config.discount <= 1.0:
         raise ValueError(f"discount must lie in [0, 1], got {config.discount}")
-    if config.eta_0 > 1.0:
+    if concrete(config.eta_0) and config.eta_0 > 1.0:
         raise ValueError(f"eta_0 must lie in (0, 1], got {config.eta_0}")
-    if config.norm_eps < 0:
+    if concrete(config.norm_eps) and config.norm_eps < 0:
         raise ValueError(f"norm_eps must be >= 0, got {config.norm_eps}")
 
 

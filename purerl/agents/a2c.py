@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import optax
 
 from purerl import envs
-from purerl.agent import Agent, check_choices, check_positive, train_fn
+from purerl.agent import Agent, check_choices, check_positive, concrete, train_fn
 from purerl.envs.brax import BraxBackend
 from purerl.evaluation import make_evaluate
 from purerl.nn import Activation, ActorCritic, TanhMeanActorCritic
@@ -99,15 +99,16 @@ def validate(config: Config) -> None:
     envs.check_name(config.env)
     check_positive(config, "total_timesteps", "num_envs", "num_steps", "lr", "eval_episodes")
     check_choices(config)
-    if config.total_timesteps < config.batch_size:
+    if concrete(config.total_timesteps, config.batch_size) and config.total_timesteps < config.batch_size:
         raise ValueError(
             f"total_timesteps = {config.total_timesteps} is less than one update "
             f"(num_envs * num_steps = {config.batch_size})"
         )
-    if not 0.0 <= config.gamma <= 1.0 or not 0.0 <= config.gae_lambda <= 1.0:
+    discounts = (config.gamma, config.gae_lambda)
+    if concrete(*discounts) and not all(0.0 <= x <= 1.0 for x in discounts):
         raise ValueError(f"gamma and gae_lambda must lie in [0, 1], got {config.gamma}, {config.gae_lambda}")
     for name in ("ent_coef", "vf_coef", "max_grad_norm"):
-        if getattr(config, name) < 0:
+        if concrete(getattr(config, name)) and getattr(config, name) < 0:
             raise ValueError(f"{name} must be >= 0, got {getattr(config, name)!r}")
 
 

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from purerl.agent import Agent, check_choices, check_positive, train_fn
+from purerl.agent import Agent, check_choices, check_positive, concrete, train_fn
 from purerl.envs.comblock import (
     CombinationLock,
     OfflineData,
@@ -123,9 +123,9 @@ class Config:
 
 
 def validate(config: Config) -> None:
-    if config.horizon < 1:
+    if concrete(config.horizon) and config.horizon < 1:
         raise ValueError(f"horizon must be >= 1, got {config.horizon}")
-    if config.batch_steps < config.horizon:
+    if concrete(config.batch_steps, config.horizon) and config.batch_steps < config.horizon:
         raise ValueError(
             f"batch_steps = {config.batch_steps} is less than one episode (horizon = {config.horizon})"
         )
@@ -135,11 +135,11 @@ def validate(config: Config) -> None:
     check_positive(config, "max_kl", "damping", "cg_iters", "ls_backtracks", "critic_lr", "critic_steps")
     check_positive(config, "v_samples", "num_iters", "offline_episodes", "eval_episodes", "temperature")
     check_positive(config, "action_dim")
-    if not 0.0 <= config.offline_counterfactual <= 1.0:
+    if concrete(config.offline_counterfactual) and not 0.0 <= config.offline_counterfactual <= 1.0:
         raise ValueError(f"offline_counterfactual must lie in [0, 1], got {config.offline_counterfactual}")
-    if config.offline_batch_per_h < 0:
+    if concrete(config.offline_batch_per_h) and config.offline_batch_per_h < 0:
         raise ValueError(f"offline_batch_per_h must be >= 0, got {config.offline_batch_per_h}")
-    if not 0.0 <= config.gae_lambda <= 1.0:
+    if concrete(config.gae_lambda) and not 0.0 <= config.gae_lambda <= 1.0:
         raise ValueError(f"gae_lambda must lie in [0, 1], got {config.gae_lambda}")
 
 

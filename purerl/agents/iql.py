@@ -33,7 +33,7 @@ import optax
 from flax import struct
 
 from purerl import offline
-from purerl.agent import UPDATES, Agent, check_positive, train_fn
+from purerl.agent import UPDATES, Agent, check_positive, concrete, train_fn
 from purerl.evaluation import make_evaluate
 from purerl.nn import MLP, Activation, EnsembleQ, gaussian_log_prob
 
@@ -109,9 +109,9 @@ def awr_weights(q: jax.Array, v: jax.Array, beta: float, max_weight: float = 100
 def validate(config: Config) -> None:
     offline.check_common(config)
     check_positive(config, "actor_lr", "critic_lr", "value_lr", "beta", "max_weight")
-    if not 0.0 < config.expectile < 1.0:
+    if concrete(config.expectile) and not 0.0 < config.expectile < 1.0:
         raise ValueError(f"expectile must lie in (0, 1), got {config.expectile}")
-    if not 0.0 < config.tau <= 1.0:
+    if concrete(config.tau) and not 0.0 < config.tau <= 1.0:
         raise ValueError(f"tau must lie in (0, 1], got {config.tau}")
 
 

@@ -36,7 +36,7 @@ from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from purerl import offline
-from purerl.agent import UPDATES, Agent, check_positive, train_fn
+from purerl.agent import UPDATES, Agent, check_positive, concrete, train_fn
 from purerl.evaluation import make_evaluate
 from purerl.nn import MLP, gaussian_log_prob
 
@@ -232,13 +232,13 @@ def make_value(hidden, layer_norm: bool, heads: int):
 def validate(config: Config) -> None:
     offline.check_common(config)
     check_positive(config, "value_lr", "policy_lr", "weight_clip")
-    if not 0.0 < config.lam < 1.0:
+    if concrete(config.lam) and not 0.0 < config.lam < 1.0:
         raise ValueError(f"lam must lie in (0, 1), got {config.lam}")
-    if not config.eta >= 0.0:
+    if concrete(config.eta) and not config.eta >= 0.0:
         raise ValueError(f"eta must be >= 0, got {config.eta}")
-    if not 0.0 < config.target_ema <= 1.0:
+    if concrete(config.target_ema) and not 0.0 < config.target_ema <= 1.0:
         raise ValueError(f"target_ema must lie in (0, 1], got {config.target_ema}")
-    if config.policy_wd < 0:
+    if concrete(config.policy_wd) and config.policy_wd < 0:
         raise ValueError(f"policy_wd must be >= 0, got {config.policy_wd}")
 
 

@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 
 from purerl import envs
-from purerl.agent import Agent, train_fn
+from purerl.agent import Agent, concrete, train_fn
 from purerl.agents import ppo
 from purerl.mixture import choose_expert, primitive_metrics
 from purerl.nn import MLP, dense
@@ -143,9 +143,9 @@ class MixtureActorCritic(nn.Module):
 
 
 def validate(config: Config, env, env_params) -> None:
-    if config.num_experts < 1:
+    if concrete(config.num_experts) and config.num_experts < 1:
         raise ValueError(f"num_experts must be >= 1, got {config.num_experts}")
-    if config.router_coef < 0 or config.q_coef < 0:
+    if concrete(config.router_coef, config.q_coef) and (config.router_coef < 0 or config.q_coef < 0):
         raise ValueError(f"router_coef and q_coef must be >= 0, got {config.router_coef}, {config.q_coef}")
     if envs.is_discrete(env, env_params):
         raise ValueError(f"pmoe_ppo needs a continuous (Box) action space; {config.env} is discrete")

@@ -41,7 +41,7 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 
-from purerl.agent import check_choices, train_fn
+from purerl.agent import check_choices, concrete, train_fn
 from purerl.agents import sac
 from purerl.mixture import (  # noqa: F401 -- the mixture metrics are part of PMOE's API
     choose_expert,
@@ -120,7 +120,7 @@ def mixture_policy(config: Config, action_dim: int) -> sac.Policy:
 # Agent
 # ------------------------------------------------------------------------------------------------
 def validate(config: Config) -> None:
-    if config.num_experts < 1:
+    if concrete(config.num_experts) and config.num_experts < 1:
         raise ValueError(f"num_experts must be >= 1, got {config.num_experts}")
     check_choices(config)
 

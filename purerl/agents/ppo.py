@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import optax
 
 from purerl import envs
-from purerl.agent import Agent, check_choices, check_positive, is_traced, train_fn
+from purerl.agent import Agent, check_choices, check_positive, concrete, train_fn
 from purerl.drift import objective_drift
 from purerl.envs.brax import BraxBackend
 from purerl.evaluation import make_evaluate
@@ -115,17 +115,18 @@ def validate(config: Config) -> None:
     check_choices(config)
     check_positive(config, "total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "lr")
     check_positive(config, "eval_episodes")
-    if config.batch_size % config.num_minibatches:
+    if concrete(config.batch_size, config.num_minibatches) and config.batch_size % config.num_minibatches:
         raise ValueError(
             f"num_envs * num_steps = {config.batch_size} is not divisible by num_minibatches = "
             f"{config.num_minibatches}"
         )
-    if config.total_timesteps < config.batch_size:
+    if concrete(config.total_timesteps, config.batch_size) and config.total_timesteps < config.batch_size:
         raise ValueError(
             f"total_timesteps = {config.total_timesteps} is less than one iteration "
             f"(num_envs * num_steps = {config.batch_size})"
         )
-    if any(not is_traced(x) and not 0.0 <= x <= 1.0 for x in (config.gamma, config.gae_lambda)):
+    discounts = (config.gamma, config.gae_lambda)
+    if concrete(*discounts) and not all(0.0 <= x <= 1.0 for x in discounts):
         raise ValueError(f"gamma and gae_lambda must lie in [0, 1], got {config.gamma}, {config.gae_lambda}")
 
 

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purerl import offline
-from purerl.agent import Agent, train_fn
+from purerl.agent import Agent, concrete, train_fn
 from purerl.agents import td3_bc
 
 
@@ -347,19 +347,19 @@ def constraint_target(
 
 def validate(config: Config) -> None:
     td3_bc.validate(config)
-    if not config.beta > 0:
+    if concrete(config.beta) and not config.beta > 0:
         raise ValueError(f"beta must be positive (the state scale of the search key), got {config.beta}")
-    if config.k != 1:
+    if concrete(config.k) and config.k != 1:
         raise ValueError(f"k must be 1 (the reference queries the single nearest neighbour), got {config.k}")
-    if config.policy_freq != 2:
+    if concrete(config.policy_freq) and config.policy_freq != 2:
         raise ValueError(
             f"policy_freq must be 2 (TD3+BC's fixed critic/actor pairing), got {config.policy_freq}"
         )
-    if config.fast_candidates < 1:
+    if concrete(config.fast_candidates) and config.fast_candidates < 1:
         raise ValueError(f"fast_candidates must be >= 1, got {config.fast_candidates}")
-    if config.tree_leaf_size < 1:
+    if concrete(config.tree_leaf_size) and config.tree_leaf_size < 1:
         raise ValueError(f"tree_leaf_size must be >= 1, got {config.tree_leaf_size}")
-    if config.search_block < 1:
+    if concrete(config.search_block) and config.search_block < 1:
         raise ValueError(f"search_block must be positive, got {config.search_block}")
 
 

@@ -41,7 +41,7 @@ import optax
 from flax import struct
 
 from purerl import envs, evaluation, replay
-from purerl.agent import Agent, check_choices, check_positive, train_fn
+from purerl.agent import Agent, check_choices, check_positive, concrete, train_fn
 from purerl.envs.brax import BraxBackend
 from purerl.evaluation import make_evaluate
 from purerl.nn import Activation, EnsembleQ, TanhGaussianActor, sample_tanh_gaussian
@@ -190,18 +190,20 @@ def validate(config: Config) -> None:
     check_positive(config, "total_timesteps", "num_envs", "rollout_steps", "utd", "buffer_size", "batch_size")
     check_positive(config, "actor_lr", "critic_lr", "alpha_lr", "init_alpha", "eval_episodes")
     check_choices(config)
-    if config.learning_starts < 0:
+    if concrete(config.learning_starts) and config.learning_starts < 0:
         raise ValueError(f"learning_starts must be >= 0, got {config.learning_starts}")
-    if config.total_timesteps < config.steps_per_iteration:
+    if concrete(config.total_timesteps, config.steps_per_iteration) and \
+            config.total_timesteps < config.steps_per_iteration:
         raise ValueError(
             f"total_timesteps = {config.total_timesteps} is less than one iteration "
             f"(num_envs * rollout_steps = {config.steps_per_iteration})"
         )
-    if not 0.0 <= config.gamma <= 1.0:
+    if concrete(config.gamma) and not 0.0 <= config.gamma <= 1.0:
         raise ValueError(f"gamma must lie in [0, 1], got {config.gamma}")
-    if not 0.0 < config.tau <= 1.0:
+    if concrete(config.tau) and not 0.0 < config.tau <= 1.0:
         raise ValueError(f"tau must lie in (0, 1], got {config.tau}")
-    if config.num_envs > min(config.buffer_size, config.total_timesteps):
+    if concrete(config.num_envs, config.buffer_size, config.total_timesteps) and \
+            config.num_envs > min(config.buffer_size, config.total_timesteps):
         raise ValueError(f"num_envs = {config.num_envs} exceeds the replay capacity")
 
 

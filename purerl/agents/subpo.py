@@ -45,7 +45,7 @@ import numpy as np
 import optax
 from flax import struct
 
-from purerl.agent import Agent, check_choices, check_positive, train_fn
+from purerl.agent import Agent, check_choices, check_positive, concrete, train_fn
 from purerl.envs.submodular import OBJECTIVES, Disc, LogdetForm, SubmodularGridEnv, max_return
 from purerl.returns import discounted_returns
 
@@ -194,15 +194,16 @@ def validate(config: Config) -> None:
         raise ValueError(
             "obs_encoding='visited_mask' summarises the history: it needs policy_input='history'"
         )
-    if config.horizon and config.horizon < 2:
+    if concrete(config.horizon) and config.horizon and config.horizon < 2:
         raise ValueError(f"horizon must be >= 2 (H states, H-1 actions), got {config.horizon}")
-    if config.horizon < 0 or config.batch_trajectories < 0 or config.epochs < 0 or config.lr < 0:
+    counts = (config.horizon, config.batch_trajectories, config.epochs, config.lr)
+    if concrete(*counts) and any(count < 0 for count in counts):
         raise ValueError("horizon, batch_trajectories, epochs and lr must be >= 0 (0 = the paper's value)")
-    if not 0.0 <= config.gain_discount <= 1.0:
+    if concrete(config.gain_discount) and not 0.0 <= config.gain_discount <= 1.0:
         raise ValueError(f"gain_discount must lie in [0, 1], got {config.gain_discount}")
-    if not 0.0 <= config.stochasticity <= 1.0:
+    if concrete(config.stochasticity) and not 0.0 <= config.stochasticity <= 1.0:
         raise ValueError(f"stochasticity must lie in [0, 1], got {config.stochasticity}")
-    if config.ent_coef < 0:
+    if concrete(config.ent_coef) and config.ent_coef < 0:
         raise ValueError(f"ent_coef must be >= 0, got {config.ent_coef}")
     check_positive(config, "eval_episodes")
 

@@ -27,7 +27,7 @@ import optax
 from flax import struct
 
 from purerl import offline
-from purerl.agent import UPDATES, Agent, check_positive, train_fn
+from purerl.agent import UPDATES, Agent, check_positive, concrete, train_fn
 from purerl.evaluation import make_evaluate
 from purerl.nn import Activation, EnsembleQ, TanhActor
 
@@ -97,11 +97,11 @@ def actor_objective(pi: jax.Array, action: jax.Array, q: jax.Array, alpha: float
 def validate(config: Config) -> None:
     offline.check_common(config)
     check_positive(config, "actor_lr", "critic_lr", "alpha")
-    if config.updates_per_iteration % 2:
+    if concrete(config.updates_per_iteration) and config.updates_per_iteration % 2:
         raise ValueError(f"updates_per_iteration must be even (actor every 2nd step), got {config.updates_per_iteration}")
-    if not 0.0 < config.tau <= 1.0:
+    if concrete(config.tau) and not 0.0 < config.tau <= 1.0:
         raise ValueError(f"tau must lie in (0, 1], got {config.tau}")
-    if config.policy_noise < 0 or config.noise_clip < 0:
+    if concrete(config.policy_noise, config.noise_clip) and min(config.policy_noise, config.noise_clip) < 0:
         raise ValueError("policy_noise and noise_clip must be >= 0")
 
 

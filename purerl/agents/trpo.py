@@ -27,7 +27,7 @@ import optax
 from flax import struct
 
 from purerl import envs, evaluation
-from purerl.agent import Agent, check_choices, check_positive, train_fn
+from purerl.agent import Agent, check_choices, check_positive, concrete, train_fn
 from purerl.envs.brax import BraxBackend
 from purerl.evaluation import make_evaluate
 from purerl.natural_gradient import policy_step, trpo_kwargs
@@ -148,17 +148,18 @@ def validate(config: Config) -> None:
     check_positive(config, "total_timesteps", "num_envs", "num_steps", "max_kl", "damping", "cg_iters")
     check_positive(config, "ls_backtracks", "vf_lr", "vf_epochs", "vf_minibatches", "eval_episodes")
     check_choices(config)
-    if config.batch_size % config.vf_minibatches:
+    if concrete(config.batch_size, config.vf_minibatches) and config.batch_size % config.vf_minibatches:
         raise ValueError(
             f"num_envs * num_steps = {config.batch_size} is not divisible by "
             f"vf_minibatches = {config.vf_minibatches}"
         )
-    if config.total_timesteps < config.batch_size:
+    if concrete(config.total_timesteps, config.batch_size) and config.total_timesteps < config.batch_size:
         raise ValueError(
             f"total_timesteps = {config.total_timesteps} is less than one iteration "
             f"(num_envs * num_steps = {config.batch_size})"
         )
-    if not 0.0 <= config.gamma <= 1.0 or not 0.0 <= config.gae_lambda <= 1.0:
+    discounts = (config.gamma, config.gae_lambda)
+    if concrete(*discounts) and not all(0.0 <= x <= 1.0 for x in discounts):
         raise ValueError(f"gamma and gae_lambda must lie in [0, 1], got {config.gamma}, {config.gae_lambda}")
 
 

@@ -12,6 +12,7 @@ truncation.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -182,7 +183,7 @@ def action_dim(env, params) -> int:
     space = env.action_space(params)
     if isinstance(space, spaces.Discrete):
         return int(space.n)
-    return int(jnp.prod(jnp.asarray(space.shape)))
+    return math.prod(space.shape)  # static: an agent built inside a program (a --sweep) reads it too
 
 
 def find_obs_stats(env_state) -> RunningMeanStd | None:
