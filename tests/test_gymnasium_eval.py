@@ -54,7 +54,7 @@ def test_train_on_minari_and_score_in_gymnasium(minari_root, tmp_path, monkeypat
     assert (metadata["ref_min_score"], metadata["ref_max_score"]) == (REF_MIN, REF_MAX)  # minari's own keys
     out = str(tmp_path / "run")
     cli_main(["train", "td3_bc", "--dataset", f"minari:{DATASET_ID}", "--eval-env", "gymnasium:Hopper-v5",
-              *TINY, "--out", out])
+              *TINY, "--eval-every", "1", "--out", out])
     printed = capsys.readouterr().out
     with open(f"{out}/summary.json") as f:
         summary = json.load(f)
@@ -68,12 +68,21 @@ def test_train_on_minari_and_score_in_gymnasium(minari_root, tmp_path, monkeypat
     # real Hopper episodes: every step alive earns about 1 (healthy reward), so a return is a positive number
     # that differs between the two seeds' policies
     assert (returns > 0).all() and returns[0] != returns[1]
+    # --eval-every evaluates there too, on the final evaluation's keys: the last one is the final evaluation
+    assert [e["iteration"] for e in summary["evaluations"]] == [1, 2]
+    assert summary["evaluations"][-1]["return_per_seed"] == summary["final_return_per_seed"]
 
     # the saved run evaluates in the same env with the runner's keys: the same episodes, the same returns
     cli_main(["eval", out, "--json"])
     evaluated = json.loads(capsys.readouterr().out)
     np.testing.assert_array_equal([row["mean"] for row in evaluated["per_seed"]], returns)
     assert evaluated["final_score_per_seed"] == summary["final_score_per_seed"]
+    # another gymnasium env must fit the run's dataset: Walker2d-v5's 17 observations and 6 actions do not
+    with pytest.raises(SystemExit) as stop:
+        cli_main(["eval", out, "--env", "gymnasium:Walker2d-v5"])
+    assert stop.value.code == 2
+    assert re.fullmatch(r"purerl: error: dataset/env mismatch .* env 'gymnasium:Walker2d-v5': .*\n",
+                        capsys.readouterr().err)
 
 
 def test_without_reference_returns_reports_raw_returns(minari_root, tmp_path, monkeypatch):
