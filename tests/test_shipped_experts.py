@@ -117,13 +117,18 @@ def test_collect_from_shipped_expert_is_deterministic_given_the_seed(from_shippe
 
 
 def test_statistics_sidecar_beside_every_file(from_shipped):
-    _, paths = from_shipped
+    config, paths = from_shipped
     for path in paths.values():
         data, meta = pdata.read_hdf5(path)
         with open(pdata.stats_path(path)) as f:
             sidecar = json.load(f)
         assert pdata.stats_path(path) == path[: -len(".hdf5")] + ".stats.json"
         assert sidecar == pdata.summarize(data) == json.loads(meta["statistics"])
+    # a dataset kept from before the sidecar existed gets one on the next collect
+    os.remove(pdata.stats_path(paths["medium"]))
+    pcollect.collect(dataclasses.replace(config, kinds=("medium",)))
+    with open(pdata.stats_path(paths["medium"])) as f:
+        assert json.load(f) == pdata.summarize(pdata.read_hdf5(paths["medium"])[0])
 
 
 def test_expert_choice_and_bad_input(exported, capsys, tmp_path):
