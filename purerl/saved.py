@@ -3,8 +3,9 @@
 `load(RUN_DIR, checkpoint=None) -> SavedRun` rebuilds the agent from `config.json` and restores the
 seed-batched train state of a checkpoint (default: the last). `evaluate` runs fresh episodes of each seed's
 policy with the runner's evaluation keys unless told otherwise, so the final checkpoint reproduces
-`summary.json`'s final returns to the bit. `render` writes one episode of one seed's policy: a GIF for
-gymnax and purerl envs (matplotlib frames, saved by Pillow), brax's HTML viewer for brax envs. `purerl eval`
+`summary.json`'s final returns to the bit. `render` writes one episode of one seed's policy: a GIF or an MP4
+video for gymnax and purerl envs (matplotlib frames, saved by Pillow, or by imageio-ffmpeg for MP4), brax's
+HTML viewer for brax envs. `purerl eval`
 and `purerl render` (`purerl.cli`) are these functions behind flags; every `check_*` here raises a
 ValueError for bad input before anything is compiled or written.
 """
@@ -53,7 +54,8 @@ class RenderOptions:
     run_dir: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR")]
     """run directory written by `purerl train ... --out DIR`"""
     out: str
-    """file to write: .gif for gymnax and purerl envs, .html for brax envs (brax's viewer)"""
+    """file to write: .gif or .mp4 for gymnax and purerl envs (.mp4 needs pip install 'purerl[video]'), .html
+    for brax envs (brax's viewer)"""
     checkpoint: int | None = None
     """iteration of the checkpoint to render (default: the last)"""
     seed_index: int = 0
@@ -302,12 +304,29 @@ def check_render(run: SavedRun, options: RenderOptions) -> None:
                          "(gymnasium's own render_mode shows it)")
     if options.steps < 0:
         raise ValueError(f"steps must be positive (or 0 for the env's time limit), got {options.steps}")
-    wanted = ".html" if is_brax(run.agent.policy.env) else ".gif"
-    if os.path.splitext(options.out)[1].lower() != wanted:
-        kind = "brax envs render to brax's HTML viewer" if wanted == ".html" else "this env renders to a GIF"
-        raise ValueError(f"--out must end in {wanted}: {kind}, got {options.out!r}")
+    extension, brax = os.path.splitext(options.out)[1].lower(), is_brax(run.agent.policy.env)
+    if brax and extension != ".html":
+        raise ValueError(f"--out must end in .html: brax envs render to brax's HTML viewer, got "
+                         f"{options.out!r}")
+    if not brax and extension not in (".gif", ".mp4"):
+        raise ValueError(f"--out must end in .gif or .mp4: this env renders to a GIF or an MP4 video, got "
+                         f"{options.out!r}")
+    if extension == ".mp4":
+        check_video_writer()
     if os.path.exists(options.out) and not options.overwrite:
         raise ValueError(f"{options.out!r} exists; pass --overwrite or choose another --out")
+
+
+def check_video_writer() -> None:
+    """An MP4 is written by imageio through imageio-ffmpeg (which brings its own ffmpeg binary): the optional
+    extra `purerl[video]`."""
+    import importlib.util
+
+    missing = [name for name, module in (("imageio", "imageio"), ("imageio-ffmpeg", "imageio_ffmpeg"))
+               if importlib.util.find_spec(module) is None]
+    if missing:
+        raise ValueError(f"--out .mp4 needs {' and '.join(missing)}: pip install 'purerl[video]' (or write a "
+                         ".gif)")
 
 
 def is_brax(env) -> bool:
@@ -354,16 +373,18 @@ def rollout(run: SavedRun, seed_index: int = 0, steps: int = 0, deterministic: b
 
 
 def render(run: SavedRun, options: RenderOptions) -> Episode:
-    """Write one episode of seed `options.seed_index` to `options.out`: a GIF with one frame per step (the
-    state the policy acted in), or brax's HTML viewer of the same states."""
+    """Write one episode of seed `options.seed_index` to `options.out`: a GIF or an MP4 video with one frame
+    per step (the state the policy acted in), or brax's HTML viewer of the same states."""
     check_render(run, options)
     episode = rollout(run, options.seed_index, options.steps, options.deterministic, options.seed)
     os.makedirs(os.path.dirname(os.path.abspath(options.out)), exist_ok=True)
     env = run.agent.policy.env
     if is_brax(env):
         _write_brax_html(env, episode, options.out)
+    elif options.out.lower().endswith(".mp4"):
+        _write_mp4(_frames(env.name, episode), options.out)
     else:
-        _write_gif(env.name, episode, options.out)
+        _write_gif(_frames(env.name, episode), options.out)
     return episode
 
 
@@ -376,10 +397,13 @@ def _write_brax_html(env, episode: Episode, out: str) -> None:
         f.write(html.render(env.brax_env.sys, frames, colab=False))
 
 
-def _write_gif(env_name: str, episode: Episode, out: str, frame_ms: int = 50) -> None:
+FRAMES_PER_S = 20  # of a GIF or an MP4: a frame per env step
+
+
+def _frames(env_name: str, episode: Episode) -> list[np.ndarray]:
+    """One (240, 320, 3) uint8 picture per step: the env drawn by matplotlib, off-screen."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from PIL import Image
 
     draw = SCENES.get(env_name, _draw_observation)
     returns = np.cumsum(episode.rewards)
@@ -391,8 +415,23 @@ def _write_gif(env_name: str, episode: Episode, out: str, frame_ms: int = 50) ->
         draw(ax, jax.tree.map(lambda x, t=t: x[t], episode.states), episode.observations[t])
         ax.set_title(f"{env_name}  step {t + 1}  return {returns[t]:.1f}", fontsize=9)
         canvas.draw()
-        images.append(Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3]))
-    images[0].save(out, save_all=True, append_images=images[1:], duration=frame_ms, loop=0)
+        images.append(np.asarray(canvas.buffer_rgba())[..., :3].copy())
+    return images
+
+
+def _write_gif(frames: list[np.ndarray], out: str) -> None:
+    from PIL import Image
+
+    images = [Image.fromarray(frame) for frame in frames]
+    images[0].save(out, save_all=True, append_images=images[1:], duration=1000 // FRAMES_PER_S, loop=0)
+
+
+def _write_mp4(frames: list[np.ndarray], out: str) -> None:
+    import imageio.v2 as imageio  # purerl[video], checked by check_render
+
+    # H.264 in yuv420p (what browsers and players take) needs even sides: the 320x240 frames have them
+    imageio.mimwrite(out, frames, format="FFMPEG", fps=FRAMES_PER_S, codec="libx264", pixelformat="yuv420p",
+                     macro_block_size=16)
 
 
 # One drawing per classic-control env, from its gymnax state; any other env shows its observation.
@@ -458,8 +497,8 @@ SCENES = {
 def render_main(argv: list[str]) -> Episode:
     """`purerl render RUN_DIR --out FILE [--seed-index i] [--steps T] [--deterministic]`."""
     options = flags.parse(RenderOptions, argv, prog="purerl render",
-                          description="Write one episode of a saved run's policy: a GIF, or brax's HTML "
-                                      "viewer for brax envs.")
+                          description="Write one episode of a saved run's policy: a GIF or an MP4 video, or "
+                                      "brax's HTML viewer for brax envs.")
     try:
         read_run(options.run_dir)
         check_checkpoint(options.run_dir, options.checkpoint)

@@ -117,6 +117,45 @@ def test_render_writes_one_gif_frame_per_step_of_the_first_episode(run_dir, tmp_
     assert f"{length} steps of seed 1, return {float(length):.1f}" in capsys.readouterr().out
 
 
+def test_render_writes_an_mp4_video_of_the_gif_frames(run_dir, tmp_path):
+    """`--out x.mp4`: an H.264 video at 20 frames per second with the GIF's pictures (lossy, so compared on
+    average), read back through imageio's ffmpeg reader."""
+    import imageio.v2 as imageio
+
+    for name in ("short.gif", "short.mp4"):
+        cli_main(["render", run_dir, "--out", str(tmp_path / name), "--steps", "5"])
+    reader = imageio.get_reader(str(tmp_path / "short.mp4"), format="FFMPEG")
+    meta = reader.get_meta_data()
+    assert meta["codec"] == "h264" and meta["fps"] == 20 and tuple(meta["size"]) == (320, 240)
+    video = np.stack([frame for frame in reader.iter_data()]).astype(np.float64)
+    gif = Image.open(tmp_path / "short.gif")
+    frames = []
+    for index in range(gif.n_frames):
+        gif.seek(index)
+        frames.append(np.asarray(gif.convert("RGB"), np.float64))
+    assert video.shape == (5, 240, 320, 3)  # CartPole cannot fail within 5 steps
+    gif_frames = np.stack(frames)
+    difference = np.abs(video - gif_frames).mean(axis=(1, 2, 3))  # about 0.4 of 255: compression
+    to_the_previous = np.abs(video[1:] - gif_frames[:-1]).mean(axis=(1, 2, 3))
+    assert (difference < 1).all() and (difference[1:] < to_the_previous).all(), (difference, to_the_previous)
+
+
+def test_render_to_mp4_without_imageio_ffmpeg_is_one_line_and_writes_nothing(run_dir, tmp_path, capsys,
+                                                                              monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec  # as if imageio-ffmpeg were not installed
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "imageio_ffmpeg" else find_spec(name, *a))
+    with pytest.raises(SystemExit) as stop:
+        cli_main(["render", run_dir, "--out", str(tmp_path / "x.mp4")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1, err
+    assert err[0] == ("purerl: error: --out .mp4 needs imageio-ffmpeg: pip install 'purerl[video]' (or write "
+                      "a .gif)")
+    assert not list(tmp_path.iterdir())
+
+
 def test_render_of_a_brax_run_is_brax_html_viewer_of_its_system(tmp_path, capsys):
     """An untrained run written here (config.json and a checkpoint of the initial state): 20 steps."""
     out = tmp_path / "run"
@@ -145,7 +184,8 @@ def test_render_of_a_brax_run_is_brax_html_viewer_of_its_system(tmp_path, capsys
     (["eval", "{run}", "--episodes", "-1"], "episodes must be positive"),
     (["eval", "{run}", "--seed", "-1"], "seed must be non-negative"),
     (["render", "{run}", "--out", "{new}.gif", "--seed-index", "2"], r"seed_index must lie in \[0, 2\)"),
-    (["render", "{run}", "--out", "{new}.html"], "--out must end in .gif"),
+    (["render", "{run}", "--out", "{new}.html"], r"--out must end in .gif or .mp4: this env renders"),
+    (["render", "{run}", "--out", "{new}.avi"], r"--out must end in .gif or .mp4"),
     (["render", "{run}", "--out", "{new}.gif", "--steps", "-1"], "steps must be positive"),
     (["render", "{run}", "--out", "{run}/config.json"], "--out must end in .gif"),
     (["render", "{run}", "--out", "{new}.gif", "--checkpoint", "9"], "no checkpoint at iteration 9"),
