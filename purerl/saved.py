@@ -104,9 +104,14 @@ class SavedRun:
         action for SAC, the policy-gradient estimators and the offline agents)."""
         check_seed_index(self, seed_index)
         if self.agent.policy is None:
-            raise ValueError(f"{self.algo} does not expose its policy yet: only `evaluate` works for "
-                             "its saved runs")
+            raise ValueError(f"{self.algo} does not expose its policy: {no_policy_reason(self.algo)}; only "
+                             "`evaluate` works for its saved runs")
         return self._act(self.state, jnp.asarray(seed_index), jnp.asarray(obs), key, deterministic)
+
+
+def no_policy_reason(algo: str) -> str:
+    """Why an agent exposes no `Agent.policy`, as its module states it."""
+    return getattr(agents.get(algo), "NO_POLICY_REASON", "it has not been written yet")
 
 
 def read_run(directory: str) -> tuple[str, Any, RunOptions]:
@@ -298,7 +303,8 @@ def check_render(run: SavedRun, options: RenderOptions) -> None:
     """Bad render input, before anything is compiled or written."""
     check_seed_index(run, options.seed_index)
     if run.agent.policy is None:
-        raise ValueError(f"render needs the agent's policy, which {run.algo} does not expose yet")
+        raise ValueError(f"render needs the agent's policy, which {run.algo} does not expose: "
+                         f"{no_policy_reason(run.algo)} (purerl eval works)")
     if runs_on_host(run.agent.evaluate):
         raise ValueError(f"render draws purerl's own envs; this run evaluates in {run.config.eval_env} "
                          "(gymnasium's own render_mode shows it)")

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 import purerl
+from purerl import agents, saved
 from purerl import data as pdata
-from purerl import saved
 from purerl.cli import main as cli_main
 from purerl.evaluation import evaluate_policy
 
@@ -145,10 +145,15 @@ def test_render_plays_every_exposed_policy(algo, runs, tmp_path, capsys):
 def test_agents_without_a_policy_say_so(algo, runs, tmp_path, capsys):
     run = purerl.load(runs(algo))
     assert run.agent.policy is None
-    with pytest.raises(ValueError, match=f"{algo} does not expose its policy"):
+    reason = agents.get(algo).NO_POLICY_REASON  # why, in the agent's own words
+    with pytest.raises(ValueError, match=f"{algo} does not expose its policy") as refused:
         run.act(jnp.zeros(3), jax.random.PRNGKey(0))
+    assert reason in str(refused.value)
     capsys.readouterr()
     with pytest.raises(SystemExit) as stop:
         cli_main(["render", run.directory, "--out", str(tmp_path / "episode.gif")])
-    assert stop.value.code == 2 and "render needs the agent's policy" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1, err
+    assert err[0] == (f"purerl: error: render needs the agent's policy, which {algo} does not expose: "
+                      f"{reason} (purerl eval works)")
     assert not (tmp_path / "episode.gif").exists()

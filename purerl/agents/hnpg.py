@@ -433,6 +433,13 @@ def make_agent_and_parts(config: Config) -> tuple[Agent, dict[str, Any]]:
     return agent, parts
 
 
+NO_POLICY_REASON = ("its policy is one network per step h of an episode, acting in a lock whose "
+                    "combination is drawn per seed and kept in the train state, so no one env and "
+                    "observation-to-action map stands for a seed")
+"""Why the agent exposes no `Agent.policy`: `purerl.load(...).act` and `purerl render` say so (`purerl eval`
+works)."""
+
+
 def make_agent(config: Config) -> Agent:
     return make_agent_and_parts(config)[0]
 

@@ -313,6 +313,12 @@ def policy_rollout(config: Config, params, key: jax.Array, num: int) -> Trajecto
     return make_rollout(env, encode, config.horizon)(choose, key, env.default_params, num)
 
 
+NO_POLICY_REASON = ("its policy acts on the encoded history of a trajectory on the submodular grid (the "
+                    "states visited so far), not on one env observation")
+"""Why the agent exposes no `Agent.policy`: `purerl.load(...).act` and `purerl render` say so (`purerl eval`
+works)."""
+
+
 def make_agent(config: Config) -> Agent:
     validate(config)
     config = config.resolved()
