@@ -108,19 +108,21 @@ def brax_env(env: str, backend: str):
     return BraxEnv(env, backend).brax_env  # the same brax env purerl wraps, built the same way
 
 
-def evaluate(env, act, key, episodes: int = EVAL_EPISODES) -> np.ndarray:
+def evaluate(env, act, key, policy=None, episodes: int = EVAL_EPISODES,
+             over_seeds: bool = False) -> np.ndarray:
     """Undiscounted returns of `episodes` episodes (at most EPISODE_STEPS steps, from brax's random initial
-    states) of `act(key, obs batch) -> action batch` on the unwrapped brax `env`; one evaluator for both."""
+    states) of `act(policy, key, obs batch) -> action batch` on the unwrapped brax `env`: one evaluator for
+    both sides. `over_seeds`: `policy` and `key` carry a leading seed axis (one compiled program for all)."""
     import jax
     import jax.numpy as jnp
 
-    def run(key):
+    def run(policy, key):
         reset_key, step_key = jax.random.split(key)
         state = jax.vmap(env.reset)(jax.random.split(reset_key, episodes))
 
         def step(carry, k):
             state, total, alive = carry
-            state = jax.vmap(env.step)(state, jnp.clip(act(k, state.obs), -1.0, 1.0))
+            state = jax.vmap(env.step)(state, jnp.clip(act(policy, k, state.obs), -1.0, 1.0))
             total = total + jnp.where(alive, state.reward, 0.0)  # a fallen walker's physics may go non-finite
             return (state, total, alive & (state.done < 0.5)), None
 
@@ -128,14 +130,14 @@ def evaluate(env, act, key, episodes: int = EVAL_EPISODES) -> np.ndarray:
         (_, total, _), _ = jax.lax.scan(step, carry, jax.random.split(step_key, EPISODE_STEPS))
         return total
 
-    return np.asarray(jax.jit(run)(key), np.float64)
+    return np.asarray(jax.jit(jax.vmap(run) if over_seeds else run)(policy, key), np.float64)
 
 
 def random_return(env_name: str, backend: str) -> float:
     import jax
 
     env = brax_env(env_name, backend)
-    act = lambda key, obs: jax.random.uniform(key, (obs.shape[0], env.action_size), minval=-1.0, maxval=1.0)
+    act = lambda _, key, obs: jax.random.uniform(key, (len(obs), env.action_size), minval=-1.0, maxval=1.0)
     return float(evaluate(env, act, jax.random.PRNGKey(12345)).mean())
 
 
@@ -158,9 +160,9 @@ def train_brax(env_name: str, backend: str, budget: int, hp: dict, seed: int, nu
         **kwargs)
     returns = {}
     for mode, deterministic in (("stochastic", False), ("deterministic", True)):
-        policy = make_policy(params, deterministic=deterministic)
-        act = lambda key, obs, policy=policy: policy(obs, key)[0]
-        returns[mode] = evaluate(brax_env(env_name, backend), act, jax.random.PRNGKey(seed + 1000)).tolist()
+        act = lambda params, key, obs, d=deterministic: make_policy(params, deterministic=d)(obs, key)[0]
+        returns[mode] = evaluate(brax_env(env_name, backend), act, jax.random.PRNGKey(seed + 1000),
+                                 params).tolist()
     return {"seed": seed, "env_steps": epochs[-1]["env_steps"], "epochs": epochs, "returns": returns}
 
 
@@ -207,15 +209,15 @@ def train_purerl(config, seeds: list[int], out: str, experts: str, eval_every: i
     abstract = jax.eval_shape(jax.vmap(agent.init), sweep.seed_keys(seeds))
     os.makedirs(experts, exist_ok=True)
 
-    def export(iteration: int, state) -> None:
-        path = os.path.join(experts, f"snapshot_{iteration * agent.steps_per_iteration:09d}.npz")
-        if not os.path.exists(path):
-            np.savez(path, **snapshot_arrays(state))
+    def snapshot_path(iteration: int) -> str:
+        return os.path.join(experts, f"snapshot_{iteration * agent.steps_per_iteration:09d}.npz")
 
     def callback(budget_done, metrics):
         # the runner checkpoints after this call: the newest checkpoint is the previous evaluation point
         for step in checkpoint.steps(ckpt_dir):
-            export(step, checkpoint.restore(ckpt_dir, abstract, step)[1])
+            if not os.path.exists(snapshot_path(step)):
+                state = checkpoint.restore(ckpt_dir, abstract, step)[1]
+                np.savez(snapshot_path(step), **snapshot_arrays(state))
         print(f"purerl {budget_done:,} steps, eval return per seed "
               f"{np.round(metrics.get('eval/return', [[np.nan]])[:, -1], 1).tolist()}", flush=True)
 
@@ -223,21 +225,22 @@ def train_purerl(config, seeds: list[int], out: str, experts: str, eval_every: i
     t0 = time.perf_counter()
     run = runner.run("ppo", agent, options, resume_dir=resume, callback=callback)
     wall_s = time.perf_counter() - t0
-    export(agent.num_iterations, run.state)
+    np.savez(snapshot_path(agent.num_iterations), **snapshot_arrays(run.state))
     eval_returns = run.metrics["eval/return"]
     points = [(i + 1) * agent.steps_per_iteration for i in range(eval_returns.shape[1])
               if np.isfinite(eval_returns[0, i])]
+    keys = jax.vmap(lambda s: jax.random.PRNGKey(s + 1000))(np.asarray(seeds))
+    returns = {}
+    for mode, deterministic in (("stochastic", False), ("deterministic", True)):
+        act = lambda state, key, obs, d=deterministic: agent.policy.act_fn(state, d)(key, obs)
+        returns[mode] = evaluate(brax_env(config.env, config.brax_backend), act, keys, run.state,
+                                 over_seeds=True)
     records = []
     for i, seed in enumerate(seeds):
-        state = jax.tree.map(lambda x, i=i: x[i], run.state)
-        returns = {}
-        for mode, deterministic in (("stochastic", False), ("deterministic", True)):
-            act = agent.policy.act_fn(state, deterministic)
-            returns[mode] = evaluate(brax_env(config.env, config.brax_backend), act,
-                                     jax.random.PRNGKey(seed + 1000)).tolist()
         curve = [float(x) for x in eval_returns[i][np.isfinite(eval_returns[i])]]
         records.append({"seed": seed, "env_steps": config.num_iterations * config.batch_size,
-                        "returns": returns, "eval_points": points, "eval_curve": curve})
+                        "returns": {mode: r[i].tolist() for mode, r in returns.items()},
+                        "eval_points": points, "eval_curve": curve})
     timing = {"compile_s": run.compile_s, "run_s": run.run_s, "wall_s": round(wall_s, 1),
               "env_steps_per_s": run.summary.get("env_steps_per_s")}
     return {"records": records, "timing": timing}, agent
