@@ -286,6 +286,17 @@ def load_parts(env: str) -> dict:
     return {}
 
 
+def train_timing(side: str, train: dict) -> dict:
+    """compile_s, run_s and env steps/s of a full-budget part: purerl trains its seeds in one vmapped
+    program (steps/s of all seeds), brax one seed after another (the seeds' mean)."""
+    if side == "purerl":
+        timing = train["timing"]
+        return {**timing, "unit": "env steps/s (all seeds, one program)"}
+    speeds = [brax_speed(r) for r in train["records"]]
+    return {k: float(np.mean([x[k] for x in speeds])) for k in ("compile_s", "run_s", "env_steps_per_s")} | {
+        "unit": "env steps/s (one seed; seeds run one after another)"}
+
+
 def build_result(env: str, backend: str, hp: dict, parts: dict) -> dict:
     """The env's result, rebuilt from every part's records: per side a TRAIN result of its seeds'
     stochastic final returns, their comparison, and the speed rounds with the purerl/brax ratio."""
@@ -297,9 +308,12 @@ def build_result(env: str, backend: str, hp: dict, parts: dict) -> dict:
         if not train:
             continue
         per_seed = [float(np.mean(r["returns"]["stochastic"])) for r in train["records"]]
+        timing = train_timing(side, train)
         res = harness.result(harness.TRAIN, f"{side}_{env}", f"{side} PPO on brax {env} ({backend})",
                              algo="ppo", env=env, config=train["config"], budget=train["budget"],
                              budget_unit="env steps", seeds=[r["seed"] for r in train["records"]],
+                             compile_s=timing["compile_s"], run_s=timing["run_s"],
+                             throughput=timing["env_steps_per_s"], throughput_unit=timing["unit"],
                              per_seed=per_seed, extra={"label": side, **train.get("timing", {})})
         res["scores"]["final_return_deterministic"] = stats.summarize(
             [float(np.mean(r["returns"]["deterministic"])) for r in train["records"]])

@@ -24,11 +24,15 @@ def test_purerl_config_takes_brax_batch_geometry_and_settings(env):
 
 def record(seed, mean):
     returns = {"stochastic": [mean - 1.0, mean + 1.0], "deterministic": [mean, mean]}
-    return {"seed": seed, "env_steps": 10, "returns": returns}
+    # brax's epochs: the first (compile + 5 steps) took 3 s, the second (5 steps) 1 s
+    epochs = [{"env_steps": 5, "walltime": 3.0}, {"env_steps": 10, "walltime": 4.0}]
+    return {"seed": seed, "env_steps": 10, "returns": returns, "epochs": epochs}
 
 
 def test_result_compares_the_sides_per_seed_and_keeps_every_part():
-    parts = {"train_purerl": {"budget": 10, "config": {}, "records": [record(0, 100.0), record(1, 120.0)]},
+    timing = {"compile_s": 1.0, "run_s": 2.0, "env_steps_per_s": 10.0}
+    parts = {"train_purerl": {"budget": 10, "config": {}, "records": [record(0, 100.0), record(1, 120.0)],
+                              "timing": timing},
              "train_brax": {"budget": 10, "config": {}, "records": [record(0, 50.0), record(1, 70.0)]},
              "speed": {"rows": [], "summary": {"budget": 10, "ratio_purerl_over_brax": 2.0}}}
     res = bench.build_result("hopper", "spring", bench.BRAX_PPO["hopper"], parts)
@@ -37,6 +41,9 @@ def test_result_compares_the_sides_per_seed_and_keeps_every_part():
     purerl = res["extra"]["runs"][0]
     assert purerl["scores"]["final_return"]["per_seed"] == [100.0, 120.0]
     assert purerl["scores"]["final_return_deterministic"]["per_seed"] == [100.0, 120.0]
+    assert (purerl["compile_s"], purerl["run_s"], purerl["throughput"]["value"]) == (1.0, 2.0, 10.0)
+    brax = res["extra"]["runs"][1]
+    assert (brax["compile_s"], brax["run_s"], brax["throughput"]["value"]) == (2.0, 1.0, 5.0)
     assert res["extra"]["parts"] == parts and res["extra"]["speed"]["ratio_purerl_over_brax"] == 2.0
 
 
