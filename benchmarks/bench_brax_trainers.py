@@ -3,6 +3,7 @@
     python -m benchmarks.bench_brax_trainers --env walker2d --part speed    # steps/s, 2 alternating rounds
     python -m benchmarks.bench_brax_trainers --env walker2d --part train --side purerl --seeds 3
     python -m benchmarks.bench_brax_trainers --env walker2d --part train --side brax --seeds 3
+    python -m benchmarks.bench_brax_trainers --env walker2d --part backends  # the env alone per backend
 
 Both sides train with brax's published PPO hyperparameters for the env (`BRAX_PPO`; purerl's Config set to
 match them field by field in `purerl_config`, the differences that remain in `DIFFERENCES`) on the same
@@ -327,15 +328,21 @@ def build_result(env: str, backend: str, hp: dict, parts: dict) -> dict:
                            "initial states, on the unwrapped brax env", "parts": parts}
     if "speed" in parts:
         extra["speed"] = parts["speed"]["summary"]
+    if "backends" in parts:
+        extra["backend_env_steps_per_s"] = {name: row["env_steps_per_s"]
+                                            for name, row in parts["backends"]["rows"].items()}
     what = f"purerl PPO vs brax's ppo.train on brax {env} ({backend}): env steps/s and final return"
     if runs:
         return harness.several_runs(f"brax_trainers_{env}", what, runs, comparisons, extra=extra)
-    speed = parts["speed"]["summary"]
-    return harness.result(harness.SPEED, f"brax_trainers_{env}", what, algo="ppo", env=env,
-                          budget=speed["budget"], budget_unit="env steps",
-                          throughput=speed["purerl_env_steps_per_s"],
-                          throughput_unit="env steps/s (purerl)",
-                          extra=extra)
+    if "speed" in parts:
+        speed = parts["speed"]["summary"]
+        budget, throughput, unit = speed["budget"], speed["purerl_env_steps_per_s"], "env steps/s (purerl)"
+    else:  # only the backends measured so far
+        fastest = parts["backends"]["fastest"]
+        budget, unit = None, f"env steps/s (the env alone, {fastest})"
+        throughput = parts["backends"]["rows"][fastest]["env_steps_per_s"]
+    return harness.result(harness.SPEED, f"brax_trainers_{env}", what, algo="ppo", env=env, budget=budget,
+                          budget_unit="env steps", throughput=throughput, throughput_unit=unit, extra=extra)
 
 
 def speed_result(env: str, backend: str = "spring", budget: int = 300_000, rounds: int = 2) -> dict:
@@ -347,6 +354,35 @@ def speed_result(env: str, backend: str = "spring", budget: int = 300_000, round
 
 
 # ------------------------------------------------------------------------------------------------- the parts
+
+
+def backends_part(env: str, backends=("spring", "positional", "generalized"), num_envs: int = 128,
+                  steps: int = 100) -> dict:
+    """Env steps/s of the brax env alone on each physics backend (random actions, `num_envs` vmapped envs,
+    `steps` steps scanned, best of 3 runs, compile apart): the env both trainers step. mjx (MuJoCo's JAX
+    port) is left out: it targets accelerators."""
+    import jax
+
+    rows = {}
+    for backend in backends:
+        brax = brax_env(env, backend)
+
+        def run(key, brax=brax):
+            def step(state, k):
+                action = jax.random.uniform(k, (num_envs, brax.action_size), minval=-1.0, maxval=1.0)
+                return jax.vmap(brax.step)(state, action), None
+
+            reset_key, step_key = jax.random.split(key)
+            state = jax.vmap(brax.reset)(jax.random.split(reset_key, num_envs))
+            return jax.lax.scan(step, state, jax.random.split(step_key, steps))[0].obs.sum()
+
+        timing = harness.timed(run, jax.random.PRNGKey(0), repeats=3)
+        rows[backend] = {"compile_s": timing.compile_s, "run_s": timing.run_s_all,
+                         "env_steps_per_s": round(num_envs * steps / timing.run_s, 1)}
+        print(f"{backend}: {rows[backend]['env_steps_per_s']:,.0f} env steps/s "
+              f"(compile {timing.compile_s:.0f} s)", flush=True)
+    return {"num_envs": num_envs, "steps": steps, "rows": rows,
+            "fastest": max(rows, key=lambda b: rows[b]["env_steps_per_s"])}
 
 
 def speed_part(env: str, backend: str, hp: dict, budget: int, rounds: int) -> dict:
@@ -383,7 +419,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_brax_trainers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="walker2d", help=f"one of {', '.join(BRAX_PPO)}")
-    parser.add_argument("--part", default="speed", help="speed or train")
+    parser.add_argument("--part", default="speed", help="speed, train or backends")
     parser.add_argument("--side", default="purerl", help="train: purerl or brax")
     parser.add_argument("--backend", default="spring", help="physics backend of both sides")
     parser.add_argument("--budget", type=int, default=0,
@@ -395,7 +431,8 @@ def main(argv=None) -> None:
     parser.add_argument("--experts", default="/tmp/brax_trainers/experts", help="purerl train: snapshots")
     args = parser.parse_args(argv)
     problems = [f"unknown env {args.env!r} (valid: {', '.join(BRAX_PPO)})"] * (args.env not in BRAX_PPO)
-    problems += [f"unknown part {args.part!r} (valid: speed, train)"] * (args.part not in ("speed", "train"))
+    problems += [f"unknown part {args.part!r} (valid: speed, train, backends)"] * (
+        args.part not in ("speed", "train", "backends"))
     problems += [f"unknown side {args.side!r} (valid: purerl, brax)"] * (args.side not in ("purerl", "brax"))
     problems += [f"unknown backend {args.backend!r} (valid: spring, positional, generalized)"] * (
         args.backend not in ("spring", "positional", "generalized"))
@@ -406,6 +443,10 @@ def main(argv=None) -> None:
         raise SystemExit(2)
 
     hp = BRAX_PPO[args.env]
+    if args.part == "backends":
+        parts = {**load_parts(args.env), "backends": backends_part(args.env)}
+        print(f"-> {harness.write(build_result(args.env, args.backend, hp, parts))}", flush=True)
+        return
     if args.part == "speed":
         res = speed_result(args.env, args.backend, args.budget or 300_000, args.rounds)
         print(f"-> {harness.write(res)}")
