@@ -771,7 +771,8 @@ def main(argv: list[str]) -> dict[str, str]:
         if arg == "--kinds" and i + 1 < len(argv) and "," in argv[i + 1]:
             argv[i + 1: i + 2] = argv[i + 1].split(",")
     config = flags.parse(CollectConfig, argv, prog="purerl collect",
-                         description="Generate D4RL-style offline datasets from purerl's own SAC.")
+                         description="Generate D4RL-style offline datasets from purerl's own experts "
+                                     "(shipped with purerl, or trained here with SAC or PPO).")
     try:
         if config.export_expert:
             validate(config)
