@@ -2,10 +2,10 @@
 purerl's own SAC (`purerl.agents.sac`), deterministic given the seed.
 
 Pipeline for one environment:
-1. Train SAC for `expert_steps` env steps (replay capacity = expert_steps, so nothing is overwritten), keeping the
-   actor parameters every `checkpoint_every` env steps (checkpoint 0 = the initial policy) and evaluating each on
-   `eval_episodes` episodes with sampled actions. Checkpoints, evaluations, reference returns and the replay
-   buffer are saved to `<out>/<env>-expert-purerl-v0.ckpt.npz` and reused on the next call (resumable).
+1. Train SAC for `expert_steps` env steps (replay capacity = expert_steps, so nothing is overwritten), keeping
+   the actor parameters every `checkpoint_every` env steps (checkpoint 0 = the initial policy) and evaluating
+   each on `eval_episodes` episodes with sampled actions. Checkpoints, evaluations, reference returns and the
+   replay buffer are saved to `<out>/<env>-expert-purerl-v0.ckpt.npz` and reused on the next call (resumable).
 2. ref_max = mean return of the expert over `ref_episodes` episodes (sampled actions); ref_min = the same for
    the uniform-random policy.
 3. medium = first checkpoint whose evaluation reaches ref_min + medium_fraction * (ref_max - ref_min)
@@ -16,8 +16,8 @@ Pipeline for one environment:
    index), cut to exactly `size` rows, and the cut row gets timeouts = True.
 5. medium-replay = the replay transitions collected before the medium checkpoint (incl. the random warm-up),
    full-replay = the first `size` replay transitions; both reordered episode-contiguously (complete episodes
-   in completion order, then unfinished episode tails by env index, each tail's last row flagged as a timeout).
-   medium-expert = stitch(medium, expert) as D4RL's stitch script (cap 2 * size).
+   in completion order, then unfinished episode tails by env index, each tail's last row flagged as a
+   timeout). medium-expert = stitch(medium, expert) as D4RL's stitch script (cap 2 * size).
 6. Labels: terminals = terminated; timeouts = truncated & ~terminated (termination has precedence);
    next_observations = info["final_observation"] (pre-reset). Actions are in [-1, 1] (as D4RL; SAC's
    tanh-Gaussian, rescaled to the env's bounds by `envs.RescaleAction`); `infos/action_log_probs` holds
@@ -241,10 +241,10 @@ class Behaviour:
         return start, chunk
 
     def policy_sequence(self, act, policies, steps_per_policy: int, num_envs: int, key) -> dict[str, np.ndarray]:
-        """The data-collection schedule of an on-policy learner, regenerated: `num_envs` envs step continuously
-        (episodes run on across policy changes) and act with `policies[i]` (a pytree with a leading axis) for
-        steps i * steps_per_policy ... (i + 1) * steps_per_policy - 1. Rows in replay layout: row j is step
-        j // num_envs of env j % num_envs."""
+        """The data-collection schedule of an on-policy learner, regenerated: `num_envs` envs step
+        continuously (episodes run on across policy changes) and act with `policies[i]` (a pytree with a
+        leading axis) for steps i * steps_per_policy ... (i + 1) * steps_per_policy - 1. Rows in replay
+        layout: row j is step j // num_envs of env j % num_envs."""
         if ("sequence", act, steps_per_policy, num_envs) not in self._fns:
             def run(policies, key):
                 start_key, run_key = jax.random.split(key)
@@ -263,7 +263,8 @@ class Behaviour:
         return jax.device_get(self._fns[("sequence", act, steps_per_policy, num_envs)](policies, key))
 
     def rollout(self, act, params, key, size: int) -> dict[str, np.ndarray]:
-        """Exactly `size` episode-contiguous rows of complete episodes; the cut last row is flagged a timeout."""
+        """Exactly `size` episode-contiguous rows of complete episodes; the cut last row is flagged a
+        timeout."""
         start, chunk = self._rollout_fns(act)
         start_key, run_key = jax.random.split(key)
         obs, state = start(start_key)
@@ -445,8 +446,8 @@ def replay_buffer(state) -> dict[str, np.ndarray]:
 
 
 def train_expert(config: CollectConfig, out: str) -> dict:
-    """Train (or reload) the expert: checkpoints (list of policy snapshots), evals, refs, and the training data's
-    source (SAC: the replay buffer; PPO: the per-iteration policy sequence)."""
+    """Train (or reload) the expert: checkpoints (list of policy snapshots), evals, refs, and the training
+    data's source (SAC: the replay buffer; PPO: the per-iteration policy sequence)."""
     path = os.path.join(out, f"{config.env}-expert-purerl-v0.ckpt.npz")
     learner = expert_learner(config)
     agent = learner.agent
@@ -490,7 +491,7 @@ def train_expert(config: CollectConfig, out: str) -> dict:
     else:
         expert["buffer"] = replay_buffer(state)
         extra = {"buffer_" + k: v for k, v in expert["buffer"].items()}
-    leaves = [np.stack(x) for x in zip(*[jax.tree.leaves(p) for p in checkpoints])]
+    leaves = [np.stack(x) for x in zip(*[jax.tree.leaves(p) for p in checkpoints], strict=True)]
     os.makedirs(out, exist_ok=True)
     np.savez(path + ".tmp.npz", fingerprint=_fingerprint(config), evals=evals, ref_min=ref_min, ref_max=ref_max,
              steps=np.array(steps), train_s=train_s, **{f"leaf{i}": leaf for i, leaf in enumerate(leaves)}, **extra)
@@ -501,8 +502,8 @@ def train_expert(config: CollectConfig, out: str) -> dict:
 
 
 def training_data(config: CollectConfig, expert: dict, rows: int) -> dict[str, np.ndarray]:
-    """The expert run's first `rows` training transitions, episode-contiguous (`replay_dataset`). SAC: its replay
-    buffer. PPO: its on-policy data, regenerated with the same policy per iteration, envs and schedule
+    """The expert run's first `rows` training transitions, episode-contiguous (`replay_dataset`). SAC: its
+    replay buffer. PPO: its on-policy data, regenerated with the same policy per iteration, envs and schedule
     (`Behaviour.policy_sequence`; the random draws differ from the training run's)."""
     if "buffer" in expert:
         rows = min(rows, len(expert["buffer"]["observations"]))
@@ -518,7 +519,8 @@ def training_data(config: CollectConfig, expert: dict, rows: int) -> dict[str, n
 
 
 def medium_index(evals: np.ndarray, ref_min: float, ref_max: float, fraction: float) -> int:
-    """First checkpoint (>= 1) whose evaluation reaches ref_min + fraction * (ref_max - ref_min); else the last."""
+    """First checkpoint (>= 1) whose evaluation reaches ref_min + fraction * (ref_max - ref_min); else the
+    last."""
     threshold = ref_min + fraction * (ref_max - ref_min)
     hits = [j for j in range(1, len(evals)) if evals[j] >= threshold]
     return hits[0] if hits else len(evals) - 1

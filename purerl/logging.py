@@ -65,8 +65,8 @@ def _jsonable(x):
 
 def write_metrics_csv(path: str, metrics: dict[str, np.ndarray], seeds, steps_per_iteration: int,
                       budget_unit: str = "env steps") -> None:
-    """Long format: seed, iteration, <budget>, metric, value; arrays are (num_seeds, num_iterations). The third
-    column counts the agent's budget unit: `env_steps`, or `updates` for offline agents."""
+    """Long format: seed, iteration, <budget>, metric, value; arrays are (num_seeds, num_iterations). The
+    third column counts the agent's budget unit: `env_steps`, or `updates` for offline agents."""
     tmp = f"{path}.tmp"
     with open(tmp, "w", newline="") as f:
         writer = csv.writer(f)

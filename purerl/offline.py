@@ -1,9 +1,10 @@
 """Shared machinery of the offline agents (TD3+BC, IQL, BC, and later PRDC/ODICE/CDSA).
 
-- `prepare(...)`: resolve the dataset (path or `env-kind` name in the cache), load a view, check it against the
-  evaluation env (obs/action dims: a dataset/env mismatch is a clear error), apply the algorithm's preprocessing
-  (state normalisation, reward scaling, action clipping) and return device arrays. The arrays are closed over
-  by the agent's `update` (not part of the vmapped state), so a seed sweep shares one device copy.
+- `prepare(...)`: resolve the dataset (path or `env-kind` name in the cache), load a view, check it against
+  the evaluation env (obs/action dims: a dataset/env mismatch is a clear error), apply the algorithm's
+  preprocessing (state normalisation, reward scaling, action clipping) and return device arrays. The arrays
+  are closed over by the agent's `update` (not part of the vmapped state), so a seed sweep shares one device
+  copy.
 - `sample(data, key, batch_size)`: a uniform minibatch drawn inside jit.
 - `make_policy(...)`: the agent's `Policy` in the purerl env with the SAME state normalisation as training,
   which the final evaluation, `purerl.load` and `purerl render` act with; dataset actions are in [-1, 1] and

@@ -139,7 +139,8 @@ def hessian_vector(
 
     paper:       (1/N) Σ_i [∇²Φ_i v + ∇Φ_i (∇log p_i · v)]   (unbiased; mean of per-trajectory products)
     garage_code: ∇²Φ̄ v − ∇Φ̄ (∇ℓ̄ · v) with ℓ̄ the batch-normalised log-likelihood: the published code's
-                 product of means with the wrong sign on the score term (biased; docs/algorithms/npg_igt_harpg.md).
+                 product of means with the wrong sign on the score term (biased;
+                 docs/algorithms/npg_igt_harpg.md).
     """
     denom = _denominator(ep, normalization)
 
@@ -247,7 +248,8 @@ class PGConfig:
     norm_eps: float = 0.0
     """added to ‖d‖ in normalized steps (0: exact normalisation, zero step when d = 0)"""
     max_episode_length: int = 0
-    """episode horizon H; 0 = the paper code's value for the env (CartPole 200, Acrobot 500, brax: docs/algorithms/npg_igt_harpg.md)"""
+    """episode horizon H; 0 = the paper code's value for the env (CartPole 200, Acrobot 500, brax:
+    docs/algorithms/npg_igt_harpg.md)"""
     brax_backend: BraxBackend = "generalized"
     """physics backend for brax envs"""
     eval_episodes: int = 32

@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.timeout(600)
-
 from purerl import data as pdata
 from purerl.agents import cdsa
+
+pytestmark = pytest.mark.timeout(600)
 
 TINY = cdsa.Config(
     score_hidden=(64, 64),
@@ -39,8 +39,8 @@ def gaussian_models():
 
 
 def test_score_matches_analytic_gaussian(gaussian_models):
-    """Spec test 1 (relative error aggregated over the test points: ||s - s*|| / ||s*|| in the L2 sense, because
-    pointwise relative error is undefined at x = mu where the true score vanishes)."""
+    """Spec test 1 (relative error aggregated over the test points: ||s - s*|| / ||s*|| in the L2 sense,
+    because pointwise relative error is undefined at x = mu where the true score vanishes)."""
     rng = np.random.default_rng(1)
     x = rng.multivariate_normal(MU, SIGMA, 4000).astype(np.float32)
     inside = (
@@ -56,7 +56,8 @@ def test_score_matches_analytic_gaussian(gaussian_models):
 
 
 def test_dsm_loss_identity():
-    """Spec test 2: the exact noised score gives d - sigma^2 tr((Sigma + sigma^2 I)^-1); zero score gives d."""
+    """Spec test 2: the exact noised score gives d - sigma^2 tr((Sigma + sigma^2 I)^-1); zero score gives
+    d."""
     d, n = 3, 100_000
     rng = np.random.default_rng(2)
     m = rng.normal(size=(d, d))

@@ -65,7 +65,8 @@ def test_seed_inside_any_batch_of_two_or_more_is_bitwise(batch_of_four, first, c
 
 
 def test_a_batch_of_one_agrees_to_rounding_then_drifts(batch_of_four):
-    """Documented, not hidden: seed 1 alone rounds differently from iteration 1 on (its program is unbatched)."""
+    """Documented, not hidden: seed 1 alone rounds differently from iteration 1 on (its program is
+    unbatched)."""
     alone = run(1, seed=1)
     np.testing.assert_array_equal(alone.metrics["episode_return"][0, :2], batch_of_four.metrics["episode_return"][1, :2])
     np.testing.assert_allclose(alone.metrics["value_loss"][0, :3], batch_of_four.metrics["value_loss"][1, :3],
@@ -144,7 +145,8 @@ def sharded():
 
 
 def test_sharding_over_devices_in_one_process_runs_and_repeats_bitwise(sharded):
-    """The one-process multi-device path (a multi-GPU machine's): it used to deadlock on CPU devices in init."""
+    """The one-process multi-device path (a multi-GPU machine's): it used to deadlock on CPU devices in
+    init."""
     assert sharded.summary["num_devices"] == 2
     assert_same(sharded, run(4, num_devices=2))
 

@@ -1,7 +1,9 @@
 """Learned objectives (LPO / TA-LPO / DPO) and their ES meta-training: drift conditions, clip-as-drift, DPO,
-ES on a toy, population vmap == sequential runs, population sharded over 2 processes == vmap, resume == uninterrupted, bad input."""
+ES on a toy, population vmap == sequential runs, population sharded over 2 processes == vmap, resume ==
+uninterrupted, bad input."""
 
 import dataclasses
+import operator
 from functools import partial
 from pathlib import Path
 
@@ -168,7 +170,9 @@ def vmapped_fitness(population):
 def test_population_vmap_equals_sequential_runs(population, vmapped_fitness):
     net, _ = lpo.drift_template(INNER.hidden, INNER.temporal)
     single = jax.jit(lpo.make_member_fitness(INNER, net))
-    seq = [float(single(jax.tree.map(lambda x: x[i], population), jax.random.PRNGKey(1))) for i in range(4)]
+    # itemgetter binds member i when it is made (a lambda would read the loop variable whenever it is called)
+    members = [jax.tree.map(operator.itemgetter(i), population) for i in range(4)]
+    seq = [float(single(member, jax.random.PRNGKey(1))) for member in members]
     np.testing.assert_allclose(vmapped_fitness, seq, rtol=1e-5)
     assert np.all(np.isfinite(vmapped_fitness))
 
@@ -223,7 +227,8 @@ def test_saved_drift_round_trips_into_ppo(tmp_path):
 
 @pytest.mark.parametrize("ppo_init", [True, False])
 def test_drift_from_scratch_or_from_ppo_clip_round_trips(tmp_path, ppo_init):
-    """ppo_init=False (the LPO paper's start): zero weights are no drift at all; True: zero weights are PPO-clip."""
+    """ppo_init=False (the LPO paper's start): zero weights are no drift at all; True: zero weights are
+    PPO-clip."""
     net, zero = lpo.drift_template(hidden=8, temporal=True, ppo_init=ppo_init)
     path = str(tmp_path / "d.msgpack")
     lpo.save_drift(path, zero, hidden=8, temporal=True, ppo_init=ppo_init)

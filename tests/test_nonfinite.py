@@ -1,6 +1,7 @@
 """A diverging run stops loudly: at the end of the chunk where a metric or the train state became non-finite,
-with `purerl: error: non-finite <name> at iteration N (seed S)`, exit status 1, the last finite checkpoint kept,
-and `summary.json` saying so. `purerl train --resume DIR --FLAG VALUE` then continues with a changed flag."""
+with `purerl: error: non-finite <name> at iteration N (seed S)`, exit status 1, the last finite checkpoint
+kept, and `summary.json` saying so. `purerl train --resume DIR --FLAG VALUE` then continues with a changed
+flag."""
 
 import dataclasses
 import json

@@ -8,13 +8,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-# Generous per-test limit: the 2-core CI CPU is often shared; each test takes well under a minute when idle.
-pytestmark = pytest.mark.timeout(600)
-
 from purerl import data as pdata
 from purerl import offline
 from purerl.agents import bc, iql, td3_bc
 from purerl.sweep import vmap_seeds
+
+# Generous per-test limit: the 2-core CI CPU is often shared; each test takes well under a minute when idle.
+pytestmark = pytest.mark.timeout(600)
 
 GOOD, BAD = 0.8, -0.8
 
@@ -25,9 +25,9 @@ def reward_of(a):
 
 @pytest.fixture(scope="module")
 def bandit_path(tmp_path_factory):
-    """One-step episodes on Pendulum-shaped data: the behaviour plays +0.8 (reward 0) or -0.8 (reward -2.56) with
-    equal probability in every state. BC regresses to their mean (~0, reward -0.64); a method that uses the
-    rewards should move towards +0.8. Every row is terminal, so the critic is a plain regression."""
+    """One-step episodes on Pendulum-shaped data: the behaviour plays +0.8 (reward 0) or -0.8 (reward -2.56)
+    with equal probability in every state. BC regresses to their mean (~0, reward -0.64); a method that uses
+    the rewards should move towards +0.8. Every row is terminal, so the critic is a plain regression."""
     rng = np.random.default_rng(0)
     n = 4096
     obs = rng.normal(size=(n, 3)).astype(np.float32)
@@ -139,7 +139,8 @@ def test_normalize_states_and_reward_scale():
     out, mean, std = pdata.normalize_states(d, eps=1e-3)
     assert mean[0] == pytest.approx(2.0) and std[0] == pytest.approx(np.std([0, 2, 4]) + 1e-3)
     np.testing.assert_allclose(out["next_observations"][:, 0], (np.array([2, 4, 6]) - 2.0) / std[0], rtol=1e-6)
-    # episodes: rows 0-1 (terminal at 1, return 3) and row 2 (return 3) -> split also where obs[i+1] != next[i]
+    # episodes: rows 0-1 (terminal at 1, return 3) and row 2 (return 3) -> split also where obs[i+1] !=
+    # next[i]
     d2 = dict(d, rewards=np.array([1.0, 2.0, 7.0], np.float32))
     np.testing.assert_allclose(pdata.iql_reward_scale(d2)["rewards"], np.array([1, 2, 7]) * 1000 / 4, rtol=1e-6)
     np.testing.assert_allclose(pdata.antmaze_shift(d)["rewards"], [0, 1, 2])
@@ -153,7 +154,7 @@ def test_vmapped_seed_equals_single_run(bandit_path):
     train = td3_bc.make_train(config)
     batched, _ = vmap_seeds(train, [0, 1])
     single, _ = jax.jit(train)(jax.random.PRNGKey(1))
-    for a, b in zip(jax.tree.leaves(single.actor), jax.tree.leaves(batched.actor)):
+    for a, b in zip(jax.tree.leaves(single.actor), jax.tree.leaves(batched.actor), strict=True):
         np.testing.assert_allclose(a, b[1], rtol=1e-5, atol=1e-6)
 
 

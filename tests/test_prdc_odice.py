@@ -9,13 +9,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-# Generous per-test limit: the 2-core CI CPU is often shared; each test takes well under a minute when idle.
-pytestmark = pytest.mark.timeout(600)
-
 from purerl import data as pdata
 from purerl import offline
 from purerl.agents import bc, prdc, td3_bc
 from purerl.sweep import vmap_seeds
+
+# Generous per-test limit: the 2-core CI CPU is often shared; each test takes well under a minute when idle.
+pytestmark = pytest.mark.timeout(600)
 
 GOOD, BAD = 0.8, -0.8
 
@@ -25,8 +25,8 @@ def reward_of(a):
 
 
 def write_bandit(path, n=4096, next_obs=True):
-    """One-step episodes on Pendulum-shaped data (as in test_offline_agents): the behaviour plays +0.8 (reward 0) or
-    -0.8 (reward -2.56) with equal probability in every state; BC regresses to the mean action ~0."""
+    """One-step episodes on Pendulum-shaped data (as in test_offline_agents): the behaviour plays +0.8 (reward
+    0) or -0.8 (reward -2.56) with equal probability in every state; BC regresses to the mean action ~0."""
     rng = np.random.default_rng(0)
     obs = rng.normal(size=(n, 3)).astype(np.float32)
     actions = np.where(rng.random(n) < 0.5, GOOD, BAD).astype(np.float32)[:, None]
@@ -196,8 +196,8 @@ def test_fast_search_pad_rows_and_candidate_counts():
 
 
 def test_reduction_to_td3_bc_targets():
-    """With a large beta and the batch's own (s, a) in X, the neighbour of (beta s, pi(s)) is the sample with the
-    same state: the constraint target is the batch action and the actor loss equals TD3+BC's."""
+    """With a large beta and the batch's own (s, a) in X, the neighbour of (beta s, pi(s)) is the sample with
+    the same state: the constraint target is the batch action and the actor loss equals TD3+BC's."""
     rng = np.random.default_rng(2)
     obs = jnp.asarray(rng.normal(size=(256, 4)).astype(np.float32))
     actions = jnp.asarray(rng.uniform(-1, 1, size=(256, 2)).astype(np.float32))
@@ -223,7 +223,7 @@ def test_prdc_agent_with_huge_beta_equals_td3_bc(bandit_path):
         config = prdc.Config(beta=1e4, search_mode=mode, **common)
         p_state, p_metrics = jax.jit(prdc.make_train(config))(jax.random.PRNGKey(0))
         assert float(p_metrics["same_state_fraction"][-1]) == 1.0
-        for a, b in zip(jax.tree.leaves(p_state.actor), jax.tree.leaves(t_state.actor)):
+        for a, b in zip(jax.tree.leaves(p_state.actor), jax.tree.leaves(t_state.actor), strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
@@ -254,7 +254,7 @@ def test_gradient_isolation():
         pi = actor.apply(params, obs)
         return td3_bc.actor_objective(pi, fixed, q_of(pi), 2.5)[0]
 
-    for a, b in zip(jax.tree.leaves(jax.grad(loss)(params, x)), jax.tree.leaves(jax.grad(reference)(params))):
+    for a, b in zip(jax.tree.leaves(jax.grad(loss)(params, x)), jax.tree.leaves(jax.grad(reference)(params)), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
@@ -283,7 +283,7 @@ def test_prdc_vmapped_seed_equals_single_run(bandit_path, mode):
     train = prdc.make_train(config)
     batched, _ = vmap_seeds(train, [0, 1])
     single, _ = jax.jit(train)(jax.random.PRNGKey(1))
-    for a, b in zip(jax.tree.leaves(single.actor), jax.tree.leaves(batched.actor)):
+    for a, b in zip(jax.tree.leaves(single.actor), jax.tree.leaves(batched.actor), strict=True):
         np.testing.assert_allclose(a, b[1], rtol=1e-5, atol=1e-6)
 
 
@@ -309,7 +309,7 @@ def test_prdc_bad_input(bandit_path, tmp_path):
         prdc.make_agent(prdc.Config(dataset=bandit_path), data)
 
 
-# --- O-DICE ---------------------------------------------------------------------------------------------------
+# --- O-DICE -------------------------------------------------------------------------------------------------
 
 from purerl.agents import odice  # noqa: E402
 
@@ -384,7 +384,7 @@ def test_decomposition_exactness_and_vjp_equals_reference():
     v_apply, params, target, batch = value_setup(heads=2)
     fast = odice.value_gradients(v_apply, params, target, batch, lam, 1.3, gamma)[:3]
     ref = odice.value_gradients_reference(v_apply, params, target, batch, lam, 1.3, gamma)
-    for a, b in zip(fast, ref):
+    for a, b in zip(fast, ref, strict=True):
         np.testing.assert_allclose(flat(a), flat(b), rtol=1e-5, atol=1e-6)
 
 
@@ -430,7 +430,7 @@ def test_odice_vmapped_seed_equals_single_run_and_il_mode(bandit_path):
     batched, metrics = vmap_seeds(train, [0, 1])
     single, _ = jax.jit(train)(jax.random.PRNGKey(1))
     for a, b in zip(
-        jax.tree.leaves((single.policy, single.value)), jax.tree.leaves((batched.policy, batched.value))
+        jax.tree.leaves((single.policy, single.value)), jax.tree.leaves((batched.policy, batched.value)), strict=True
     ):
         np.testing.assert_allclose(a, b[1], rtol=1e-5, atol=1e-6)
     assert np.isfinite(np.asarray(metrics["policy_loss"])).all()

@@ -1,8 +1,8 @@
 """A2C — synchronous advantage actor-critic, as the continuous (ant coverage) agent of SubPO
 (Prajapat, Mutný, Zeilinger, Krause, ICLR 2024, "Submodular Reinforcement Learning", sec. 4.6).
 
-One update = a rollout of `num_steps` steps in `num_envs` vmapped envs (the paper's setting: 15 × 400, i.e. one
-full episode per env), GAE(γ, λ) advantages, then ONE Adam step on the whole batch of the loss
+One update = a rollout of `num_steps` steps in `num_envs` vmapped envs (the paper's setting: 15 × 400, i.e.
+one full episode per env), GAE(γ, λ) advantages, then ONE Adam step on the whole batch of the loss
 
     L = −mean[log π(a|s) · Â] + vf_coef · ½ mean[(V(s) − V̂)²] − ent_coef · mean[H(π(·|s))]
 

@@ -1,31 +1,32 @@
-"""CDSA (Liu, Yang & Li 2024, arXiv 2406.07541): denoising-score test-time action correction of a frozen offline
-policy.
+"""CDSA (Liu, Yang & Li 2024, arXiv 2406.07541): denoising-score test-time action correction of a frozen
+offline policy.
 
 RECONSTRUCTION NOTICE. No public code exists and only the abstract and third-party summaries could be read.
-Verified from those: a denoising score model of the dataset density's gradient field, an inverse-dynamics model
-that turns state-space guidance into an "auxiliary action", plug-and-play on a frozen pre-trained offline policy,
-VaR as the risk metric. EVERYTHING ELSE IN THIS FILE IS OUR RECONSTRUCTION
+Verified from those: a denoising score model of the dataset density's gradient field, an inverse-dynamics
+model that turns state-space guidance into an "auxiliary action", plug-and-play on a frozen pre-trained
+offline policy, VaR as the risk metric. EVERYTHING ELSE IN THIS FILE IS OUR RECONSTRUCTION
 (marked [R] here and in docs/algorithms/cdsa.md):
 - the noise-conditional state score model s(x, sigma) = net([x, log sigma]) / sigma trained by denoising score
   matching with NCSN weighting, L = mean || sigma s(x + sigma z, sigma) + z ||^2, log sigma ~ U[log sigma_min,
   log sigma_max] (`dsm_loss`);
-- the forward model f(s, a) -> s' - s (the paper names no forward model; we need one to know where the base action
-  leads);
-- the correction rule (`correct`): s1 = s + f(s, a0); ds = kappa sigma_e^2 s(s1, sigma_e) (a Tweedie denoising step);
-  a_aux = J_{s'} I(s, s1) . ds (aux_form "jvp") or I(s, s1 + ds) - I(s, s1) ("difference");
+- the forward model f(s, a) -> s' - s (the paper names no forward model; we need one to know where the base
+  action leads);
+- the correction rule (`correct`): s1 = s + f(s, a0); ds = kappa sigma_e^2 s(s1, sigma_e) (a Tweedie denoising
+  step); a_aux = J_{s'} I(s, s1) . ds (aux_form "jvp") or I(s, s1 + ds) - I(s, s1) ("difference");
   a = clip(a0 + lam a_aux, -1, 1), repeated n_correction_steps times; lam = 0 returns a0 bit for bit;
 - all hyperparameters (network sizes, sigma range, sigma_e, kappa, lam, schedules);
-- the risk metrics' exact definitions (VaR: the "lower" empirical alpha-quantile; CVaR: mean of returns <= VaR).
+- the risk metrics' exact definitions (VaR: the "lower" empirical alpha-quantile; CVaR: mean of returns <=
+  VaR).
 Not implemented: the "joint" (state, action) score variant.
 
-API: `train_models(dataset, config, key) -> Models` (score, inverse dynamics, forward model trained in one jitted
-scan with three optimisers; the Models carry the dataset's state-normalisation statistics) and
+API: `train_models(dataset, config, key) -> Models` (score, inverse dynamics, forward model trained in one
+jitted scan with three optimisers; the Models carry the dataset's state-normalisation statistics) and
 `make_corrected_policy(base_act, models, config, obs_mean=..., obs_std=...) -> act(params, obs, key)` (pure,
-jittable; refuses base-policy statistics that differ from the models'). Entry point (not an `Agent`: CDSA has no
-training loop of its own, it wraps a trained base agent):
-`purerl train cdsa --dataset Pendulum-v1-medium --base td3_bc --out runs/cdsa` (or `python -m purerl.agents.cdsa`)
-trains the base agent and the CDSA models, then evaluates base and corrected policy with identical reset keys in
-one jitted program.
+jittable; refuses base-policy statistics that differ from the models'). Entry point (not an `Agent`: CDSA has
+no training loop of its own, it wraps a trained base agent):
+`purerl train cdsa --dataset Pendulum-v1-medium --base td3_bc --out runs/cdsa` (or
+`python -m purerl.agents.cdsa`) trains the base agent and the CDSA models, then evaluates base and corrected
+policy with identical reset keys in one jitted program.
 
 The method, defaults, measured results and what is not reproduced yet: `docs/algorithms/cdsa.md`.
 """
@@ -172,8 +173,8 @@ def correct(
 ) -> jax.Array:
     """The state-guided correction ([R]) for one state s and base action a0.
 
-    forward_fn(s, a) -> predicted next state; inverse_fn(s, s') -> action; score_fn(x, sigma) -> grad log p_sigma.
-    lam may be traced (a vmapped sweep); lam == 0 returns a0 bit for bit."""
+    forward_fn(s, a) -> predicted next state; inverse_fn(s, s') -> action; score_fn(x, sigma) -> grad log
+    p_sigma. lam may be traced (a vmapped sweep); lam == 0 returns a0 bit for bit."""
     a = a0
     for _ in range(n_steps):
         s1 = forward_fn(s, a)
@@ -187,7 +188,8 @@ def correct(
 
 
 def value_at_risk(returns: jax.Array, alpha: float = 0.1) -> jax.Array:
-    """Empirical alpha-quantile with numpy's "lower" interpolation (an observed return) along the last axis."""
+    """Empirical alpha-quantile with numpy's "lower" interpolation (an observed return) along the last
+    axis."""
     n = returns.shape[-1]
     return jnp.sort(returns, -1)[..., int(np.floor(alpha * (n - 1)))]
 
@@ -238,10 +240,10 @@ def train_models(dataset, config: Config, key: jax.Array, obs_mean=None, obs_std
     """Train score, inverse-dynamics and forward models in one jitted scan (three Adam optimisers).
 
     dataset: an `offline.OfflineData` (its normalisation statistics are stored with the models) or a dict of
-    already-normalised arrays `observations`, `actions`, `next_observations` (statistics from obs_mean/obs_std,
-    default identity). Inverse/forward models use only stored (s, a, s') rows, never obs[i+1].
-    `key` may carry a leading seed axis (shape (n, 2)): the seeds are then trained in one vmapped program.
-    Returns (models, metrics with the loss curves averaged over 100 chunks)."""
+    already-normalised arrays `observations`, `actions`, `next_observations` (statistics from
+    obs_mean/obs_std, default identity). Inverse/forward models use only stored (s, a, s') rows, never
+    obs[i+1]. `key` may carry a leading seed axis (shape (n, 2)): the seeds are then trained in one vmapped
+    program. Returns (models, metrics with the loss curves averaged over 100 chunks)."""
     validate(config)
     if isinstance(dataset, offline.OfflineData):
         obs_mean, obs_std, data = dataset.obs_mean, dataset.obs_std, dataset.data
@@ -347,7 +349,8 @@ def base_policy(name: str, base_config, obs_dim: int, act_dim: int) -> Callable:
 
 
 def run(config: Config) -> dict:
-    """Train base agent + CDSA models per seed, evaluate both with shared reset keys; write `out/results.json`."""
+    """Train base agent + CDSA models per seed, evaluate both with shared reset keys; write
+    `out/results.json`."""
     validate(config)
     mod = base_module(config.base)
     base_config = dataclasses.replace(
@@ -427,8 +430,8 @@ def run(config: Config) -> dict:
 
 
 def make_corrected_policy_traced(base_act, models: Models, config: Config, obs_dim: int, act_dim: int):
-    """As `make_corrected_policy` for models that are traced (inside vmap/jit): no host-side statistics check —
-    the caller must have checked them (`run` does, before training)."""
+    """As `make_corrected_policy` for models that are traced (inside vmap/jit): no host-side statistics check
+    — the caller must have checked them (`run` does, before training)."""
     forward_fn, inverse_fn, score_fn = model_fns(config, models, obs_dim, act_dim)
 
     def act(params, obs, key, lam=config.lam):

@@ -9,9 +9,9 @@ t = 0: d_0 = ĝ(θ_0), θ_1 = θ_0 + γ_0 d_0 (/‖d_0‖). For t ≥ 1:
     HARPG:   θ_{t+1} = θ_t + γ_t d_t,          γ_t = γ0 (2/(t+2))^{1/2},  η_t = η0 · 2/(t+2)
     N-HARPG: θ_{t+1} = θ_t + γ_t d_t/‖d_t‖,    γ_t = γ0 · 2/(t+2),        η_t = η0 · 2/(t+2)
 
-B̂v = (1/N) Σ_i [∇²Φ_i v + ∇Φ_i (∇log p(τ̂_i)·v)] is unbiased for ∇²J(θ̂) v, so E_q[v_t] = ∇J(θ_t) − ∇J(θ_{t−1})
-without importance weights. `hvp_form="garage_code"` uses the published code's estimate instead (wrong sign
-on the score term, product of batch means: biased; docs/algorithms/npg_igt_harpg.md).
+B̂v = (1/N) Σ_i [∇²Φ_i v + ∇Φ_i (∇log p(τ̂_i)·v)] is unbiased for ∇²J(θ̂) v, so E_q[v_t] = ∇J(θ_t) −
+∇J(θ_{t−1}) without importance weights. `hvp_form="garage_code"` uses the published code's estimate instead
+(wrong sign on the score term, product of batch means: biased; docs/algorithms/npg_igt_harpg.md).
 Estimators live in `purerl.pg_estimators`.
 
 Sample budget: each iteration costs batch_steps (rounded up to whole horizons) + hessian_batch_episodes · H

@@ -1,8 +1,8 @@
 """IQL (Kostrikov, Nair & Levine, ICLR 2022, "Offline Reinforcement Learning with Implicit Q-Learning").
 
-Never queries Q at actions outside the dataset: V is fitted by expectile regression to min(Q1_bar, Q2_bar)(s, a)
-at dataset actions, Q by TD to r + gamma V(s'), and the policy by advantage-weighted regression. Verified against
-ikostrikov/implicit_q_learning. One gradient step, in this order:
+Never queries Q at actions outside the dataset: V is fitted by expectile regression to min(Q1_bar, Q2_bar)(s,
+a) at dataset actions, Q by TD to r + gamma V(s'), and the policy by advantage-weighted regression. Verified
+against ikostrikov/implicit_q_learning. One gradient step, in this order:
 1. V:  L_V = mean L2_tau(min Q_bar(s, a) - V(s)),  L2_tau(u) = |tau - 1(u < 0)| u^2;
 2. actor: w = min(exp(beta (min Q_bar(s, a) - V_new(s))), 100),  L_pi = -mean w log pi(a|s);
 3. critics: y = r + gamma (1 - terminal) V_new(s'),  L_Q = mean (Q1 - y)^2 + (Q2 - y)^2;
@@ -10,9 +10,10 @@ ikostrikov/implicit_q_learning. One gradient step, in this order:
 Networks 256-256 ReLU; actor and V orthogonal init (sqrt 2; V's output layer 1), critics flax's default
 init with a U(-3e-3, 3e-3) output layer (the code: orthogonal sqrt 2 everywhere); Gaussian actor with mean
 tanh(linear) and a
-state-independent log-std (init 0, clipped to [-5, 2]); evaluation uses the mean. Adam 3e-4, the actor's learning
-rate cosine-decays over num_updates. Data: actions clipped to +-(1 - 1e-5), rewards * 1000 / (max - min episode
-return) (MuJoCo setting; `--reward-scaling antmaze` gives r - 1). One `update` = `updates_per_iteration` steps.
+state-independent log-std (init 0, clipped to [-5, 2]); evaluation uses the mean. Adam 3e-4, the actor's
+learning rate cosine-decays over num_updates. Data: actions clipped to +-(1 - 1e-5), rewards * 1000 / (max -
+min episode return) (MuJoCo setting; `--reward-scaling antmaze` gives r - 1). One `update` =
+`updates_per_iteration` steps.
 
 Run it: `purerl train iql --dataset Pendulum-v1-medium-replay --num-updates 100000`.
 

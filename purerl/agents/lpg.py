@@ -11,9 +11,9 @@ of a value). Every update it collects 20 steps x `num_envs` transitions and take
 
 The LPG network reads, per step, [r_t, d_t, pi(a_t|s_t), e(y(s_t)), e(y(s_t+1)) * (1 - d_t)] (e: a shared
 8 -> 16 -> 1 MLP; TA-LPG adds n/N and log N, the paper's lifetime conditioning), runs a GRU *backwards in
-time* over the rollout (reset at episode ends) and outputs pi_hat_t = Dense(1) and y_hat_t = softmax(Dense(8)).
-pi and y enter it under stop-gradient. d_t is *termination*; on truncation s_t+1 is the final observation
-(truncation is not termination), and the GRU is reset at every episode end either way.
+time* over the rollout (reset at episode ends) and outputs pi_hat_t = Dense(1) and y_hat_t =
+softmax(Dense(8)). pi and y enter it under stop-gradient. d_t is *termination*; on truncation s_t+1 is the
+final observation (truncation is not termination), and the GRU is reset at every episode end either way.
 
 Meta-training (`purerl meta-train lpg`): OpenAI-ES (evosax 0.3.2 Open_ES, antithetic, Adam b1 0.99, lr 0.01
 decaying x0.999 per generation, sigma 0.1 constant) over the LPG network's parameters. Antithetic task
@@ -242,7 +242,8 @@ def collect(agent, obs, env_state, level: gridworld.Level, key, steps: int):
 
 
 def reinforce_signal(rollout: Rollout, gamma: float):
-    """pi_hat of the hand-written reference rule: minus the within-rollout discounted return-to-go, centred."""
+    """pi_hat of the hand-written reference rule: minus the within-rollout discounted return-to-go,
+    centred."""
 
     def back(g, step):
         reward, episode_end = step

@@ -1,21 +1,21 @@
-"""O-DICE (Mao, Xu, Zhang & Zhan, ICLR 2024, "ODICE: Revealing the Mystery of Distribution Correction Estimation
-via Orthogonal-gradient Update"); offline RL and (`--mode il`) offline imitation learning.
+"""O-DICE (Mao, Xu, Zhang & Zhan, ICLR 2024, "ODICE: Revealing the Mystery of Distribution Correction
+Estimation via Orthogonal-gradient Update"); offline RL and (`--mode il`) offline imitation learning.
 
-V minimises the V-DICE dual J(V) = (1 - lam) E[V(s)] + lam E[f*(r + gamma (1 - d) V(s') - V(s))] with the Pearson
-chi-square conjugate f*(y) = y + y^2/4 (y >= -2), -1 below (read against
+V minimises the V-DICE dual J(V) = (1 - lam) E[V(s)] + lam E[f*(r + gamma (1 - d) V(s') - V(s))] with the
+Pearson chi-square conjugate f*(y) = y + y^2/4 (y >= -2), -1 below (read against
 maoliyuan/ODICE-Pytorch). Per step, with V_bar an EMA target (min over the twin heads):
   delta_f = r + gamma (1-d) V_bar(s') - V(s),  g_f = grad lam mean f*(delta_f)         (forward: through V(s))
-  delta_b = r + gamma (1-d) V(s') - V_bar(s),  g_b = grad lam eta mean f*(delta_b)     (backward: through V(s'))
+  delta_b = r + gamma (1-d) V(s') - V_bar(s),  g_b = grad lam eta mean f*(delta_b)     (backward: via V(s'))
   g_lin = grad (1 - lam) mean V(s);  c = <g_f, g_b> / max(<g_f, g_f>, 1e-10) (flattened over both heads)
   orthogonal: g = g_lin + g_f + (g_b - c g_f);  true: g_lin + g_f + g_b;  semi: g_lin + g_f.
 The three gradients come from ONE forward pass (jax.vjp of (V(s), V(s'))) pulled back with three cotangents.
 Policy: weighted BC, w = min(max(delta_f, 0), 100) (the code's form; `weight_form omega` uses the closed-form
 ratio max(0, 1 + delta/2) instead), Gaussian with a state-independent log-std, Adam with coupled L2 decay.
 Twin V (two LayerNorm MLPs stacked on a leading axis), Adam 2e-4, EMA 0.005 every step.
-`mode il`: rewards are set to 0, states are normalised and the policy mean is tanh-squashed (offline IL from one
-expert trajectory; pass a dataset holding that trajectory: episode selection is not implemented here).
-Not implemented: the reverse-KL conjugate's presets and the per-dataset lam/eta table of the paper's Appendix D
-(not retrieved; code defaults lam 0.6, eta 1.0).
+`mode il`: rewards are set to 0, states are normalised and the policy mean is tanh-squashed (offline IL from
+one expert trajectory; pass a dataset holding that trajectory: episode selection is not implemented here).
+Not implemented: the reverse-KL conjugate's presets and the per-dataset lam/eta table of the paper's Appendix
+D (not retrieved; code defaults lam 0.6, eta 1.0).
 
 Run it: `purerl train odice --dataset Pendulum-v1-medium-replay --num-updates 100000`.
 
@@ -58,7 +58,8 @@ class Config(offline.OfflineConfig):
     layer_norm: bool = True
     """LayerNorm after each hidden Linear of V (MuJoCo setting; off for AntMaze and IL)"""
     weight_form: Literal["relu", "omega"] = "relu"
-    """policy weight: relu (min(max(delta_f, 0), clip), the code) or omega (min(max(0, 1 + delta_f/2), clip))"""
+    """policy weight: relu (min(max(delta_f, 0), clip), the code) or omega (min(max(0, 1 + delta_f/2),
+    clip))"""
     weight_clip: float = 100.0
     """upper clip of the policy weights"""
     value_hidden: tuple[int, ...] = (256, 256)
@@ -132,7 +133,8 @@ def policy_weights(delta: jax.Array, form: str = "relu", clip: float = 100.0) ->
 
 
 def residuals(v_s, v_next, vbar_s, vbar_next, reward, terminal, gamma):
-    """delta_f = r + gamma (1-d) V_bar(s') - V(s) and delta_b = r + gamma (1-d) V(s') - V_bar(s); V: (H, B)."""
+    """delta_f = r + gamma (1-d) V_bar(s') - V(s) and delta_b = r + gamma (1-d) V(s') - V_bar(s); V: (H,
+    B)."""
     mask = gamma * (1.0 - terminal.astype(reward.dtype))
     return reward + mask * vbar_next - v_s, reward + mask * v_next - vbar_s
 
@@ -190,8 +192,9 @@ def value_gradients_reference(v_apply, params, target_params, batch, lam, eta, g
 
 
 def combine_gradients(g_lin, g_f, g_b, gradient: str = "orthogonal", axis_name: str | None = None):
-    """g = g_lin + g_f + (g_b - c g_f) (orthogonal), g_lin + g_f + g_b (true) or g_lin + g_f (semi), flattened over
-    all value parameters. With `axis_name` the three gradients are pmean-ed BEFORE the (nonlinear) projection."""
+    """g = g_lin + g_f + (g_b - c g_f) (orthogonal), g_lin + g_f + g_b (true) or g_lin + g_f (semi), flattened
+    over all value parameters. With `axis_name` the three gradients are pmean-ed BEFORE the (nonlinear)
+    projection."""
     if axis_name is not None:
         g_lin, g_f, g_b = jax.lax.pmean((g_lin, g_f, g_b), axis_name)
     flat_lin, unravel = ravel_pytree(g_lin)

@@ -1,12 +1,13 @@
-"""PRDC (Ran, Li, Zhang, Zhang & Yu, ICML 2023, "Policy Regularization with Dataset Constraint for Offline RL").
+"""PRDC (Ran, Li, Zhang, Zhang & Yu, ICML 2023, "Policy Regularization with Dataset Constraint for Offline
+RL").
 
-TD3+BC with the behaviour-cloning target replaced by the action of the dataset sample nearest to (beta*s, pi(s))
-in the joint metric ||(beta*s) (+) a||_2 (read against LAMDA-RL/PRDC):
-  key_b = [beta s_b, pi(s_b)] (no gradient),  j_b = argmin_i ||key_b - X_i||,  X_i = [beta s_i, a_i] (whole dataset)
+TD3+BC with the behaviour-cloning target replaced by the action of the dataset sample nearest to (beta*s,
+pi(s)) in the joint metric ||(beta*s) (+) a||_2 (read against LAMDA-RL/PRDC):
+  key_b = [beta s_b, pi(s_b)] (no gradient),  j_b = argmin_i ||key_b - X_i||,  X_i = [beta s_i, a_i] (every i)
   L_pi = -lam mean Q1(s, pi(s)) + mean (pi(s) - a_{j_b})^2,  lam = alpha / mean|Q1| (no gradient).
-Critic, target smoothing, delays (one actor step after every 2 critic steps, on the second critic step's batch),
-Polyak targets and state normalisation are TD3+BC's: this module reuses `purerl.agents.td3_bc.make_agent` with a
-`bc_target` hook. Every search mode but `fast` is exact (k = 1 only):
+Critic, target smoothing, delays (one actor step after every 2 critic steps, on the second critic step's
+batch), Polyak targets and state normalisation are TD3+BC's: this module reuses
+`purerl.agents.td3_bc.make_agent` with a `bc_target` hook. Every search mode but `fast` is exact (k = 1 only):
 - `exact`: a blocked brute-force scan inside jit (`nearest_index`); X stays one un-batched operand under vmap
   over seeds (the seed axis folds into the query rows). The GPU's choice: one big matmul per block.
 - `tree`: the rows grouped into kd-tree leaves (`build_leaf_index`, on the host, once); a query scans only the
@@ -46,7 +47,8 @@ class Config(td3_bc.Config):
     alpha: float = 2.5
     """Q/constraint trade-off: lam = alpha / mean|Q| (40 halfcheetah, 2.5 hopper/walker2d, 7.5 antmaze)"""
     beta: float = 2.0
-    """state scale of the joint search key (beta s, a); large beta recovers TD3+BC (2.0 locomotion, 7.5 antmaze)"""
+    """state scale of the joint search key (beta s, a); large beta recovers TD3+BC (2.0 locomotion, 7.5
+    antmaze)"""
     k: int = 1
     """which nearest neighbour is the target (only 1 is supported, as used everywhere in the reference)"""
     policy_freq: int = 2
@@ -64,7 +66,8 @@ class Config(td3_bc.Config):
     (tree on the CPU from TREE_MIN_ROWS = 32k rows, exact otherwise) or fast (low-precision block scores,
     top-`fast_candidates` per block, exact fp32 re-rank by subtraction)"""
     tree_leaf_size: int = 256
-    """tree mode: rows per kd-tree leaf (smaller: tighter bounds and fewer rows scanned, more leaves to bound)"""
+    """tree mode: rows per kd-tree leaf (smaller: tighter bounds and fewer rows scanned, more leaves to
+    bound)"""
     fast_candidates: int = 32
     """fast mode: candidates kept per block (and overall) for the exact re-rank"""
     fast_precision: Literal["default", "bf16"] = "default"
@@ -84,7 +87,8 @@ PRESETS: dict[str, dict[str, float]] = {
 
 
 def preset_name(dataset: str) -> str:
-    """The preset for a dataset name: halfcheetah -> prdc-halfcheetah, antmaze -> prdc-antmaze, else locomotion."""
+    """The preset for a dataset name: halfcheetah -> prdc-halfcheetah, antmaze -> prdc-antmaze, else
+    locomotion."""
     name = dataset.lower()
     if "halfcheetah" in name:
         return "prdc-halfcheetah"
@@ -94,7 +98,8 @@ def preset_name(dataset: str) -> str:
 
 
 def config_for(dataset: str, **overrides) -> Config:
-    """Config with the per-dataset alpha/beta (and antmaze reward transform) of `PRESETS`, then `overrides`."""
+    """Config with the per-dataset alpha/beta (and antmaze reward transform) of `PRESETS`, then
+    `overrides`."""
     return Config(dataset=dataset, **{**PRESETS[preset_name(dataset)], **overrides})
 
 
@@ -109,8 +114,8 @@ def build_search_matrix(observations: jax.Array, actions: jax.Array, beta: float
 
 
 def blocked(x: jax.Array, block: int) -> tuple[jax.Array, jax.Array]:
-    """Pad X to a multiple of the block (C = min(block, N)) and reshape to (num_blocks, C, D); also the squared
-    norms (num_blocks, C) with +inf on the pad rows (never selected)."""
+    """Pad X to a multiple of the block (C = min(block, N)) and reshape to (num_blocks, C, D); also the
+    squared norms (num_blocks, C) with +inf on the pad rows (never selected)."""
     n, d = x.shape
     c = min(block, n)
     nb = -(-n // c)
@@ -194,7 +199,8 @@ def nearest_index_fast(
 
 
 class LeafIndex(NamedTuple):
-    """X's rows grouped into the leaves of a kd-tree (`build_leaf_index`), for the exact `nearest_index_tree`."""
+    """X's rows grouped into the leaves of a kd-tree (`build_leaf_index`), for the exact
+    `nearest_index_tree`."""
 
     points: jax.Array  # (L, D, S) the rows of each leaf, transposed; pad rows are +inf (never the nearest)
     rows: jax.Array  # (L, S) int32 their row numbers in X; pad rows hold N
@@ -235,16 +241,17 @@ BOUND_MARGIN = 1e-5
 
 @jax.custom_batching.custom_vmap
 def nearest_index_tree(index: LeafIndex, queries: jax.Array) -> jax.Array:
-    """Exact nearest row of X for each query (M, D) -> (M,) int32, scanning only the kd leaves that can hold it.
+    """Exact nearest row of X for each query (M, D) -> (M,) int32, scanning only the kd leaves that can hold
+    it.
 
     1. A lower bound of the squared distance from each query to each leaf's box, (M, L).
     2. Scan each query's lowest-bound leaf: its best squared distance is an upper bound of the answer.
     3. Scan every other (query, leaf) pair whose lower bound is within that upper bound, one pair per
        while_loop step (a contiguous slice of the leaf table; a gather of many leaves is far slower on CPU).
     Distances are fp32 by subtraction; ties go to the lower row number, as in the brute-force search. The cost
-    follows the number of pairs: for queries near the data a few leaves each instead of all N rows; for queries
-    far from every row (an untrained actor) up to a few percent of N. Under vmap (seeds) the batched queries
-    are folded into one query set, so the leaf table is never batched and the loop runs once."""
+    follows the number of pairs: for queries near the data a few leaves each instead of all N rows; for
+    queries far from every row (an untrained actor) up to a few percent of N. Under vmap (seeds) the batched
+    queries are folded into one query set, so the leaf table is never batched and the loop runs once."""
     points, rows, lo, hi = index
     num_leaves = points.shape[0]
     m = queries.shape[0]
@@ -332,8 +339,9 @@ def constraint_target(
     beta: float,
     search=nearest_index,
 ):
-    """The dataset-constraint target a_hat = a_{j}, j = argmin_i ||[beta s, pi] - X_i|| (no gradient to pi or X),
-    with the index, the neighbour row of X and the query. `search`: `nearest_index` or a fast-mode partial."""
+    """The dataset-constraint target a_hat = a_{j}, j = argmin_i ||[beta s, pi] - X_i|| (no gradient to pi or
+    X), with the index, the neighbour row of X and the query. `search`: `nearest_index` or a fast-mode
+    partial."""
     pi, obs = jax.lax.stop_gradient(pi), jax.lax.stop_gradient(obs)
     xb, xsqb = jax.lax.stop_gradient(xb), jax.lax.stop_gradient(xsqb)
     query = jnp.concatenate([beta * obs, pi], 1)

@@ -1,7 +1,7 @@
 """TD3+BC (Fujimoto & Gu, NeurIPS 2021, "A Minimalist Approach to Offline Reinforcement Learning").
 
-TD3 on a fixed dataset plus a behaviour-cloning term in the actor loss, with states normalised by the dataset's
-mean and std (+1e-3). Read against sfujim/TD3_BC:
+TD3 on a fixed dataset plus a behaviour-cloning term in the actor loss, with states normalised by the
+dataset's mean and std (+1e-3). Read against sfujim/TD3_BC:
 - critic (every step): a' = clip(pi_bar(s') + clip(N(0, 0.2^2), -0.5, 0.5), -1, 1),
   y = r + gamma (1 - terminal) min(Q1_bar, Q2_bar)(s', a'), loss MSE(Q1, y) + MSE(Q2, y);
 - actor (every 2nd step): lam = alpha / mean|Q1(s, pi(s))| (no gradient through lam),
@@ -74,7 +74,8 @@ class TrainState:
 # --- the maths (pure functions, tested against hand computations) -----------------------------------
 
 def target_action(next_pi: jax.Array, key: jax.Array, policy_noise: float, noise_clip: float) -> jax.Array:
-    """Target-policy smoothing: clip(pi_bar(s') + clip(N(0, policy_noise^2), -noise_clip, noise_clip), -1, 1)."""
+    """Target-policy smoothing: clip(pi_bar(s') + clip(N(0, policy_noise^2), -noise_clip, noise_clip), -1,
+    1)."""
     noise = jnp.clip(jax.random.normal(key, next_pi.shape) * policy_noise, -noise_clip, noise_clip)
     return jnp.clip(next_pi + noise, -1.0, 1.0)
 
@@ -108,8 +109,8 @@ def validate(config: Config) -> None:
 def make_agent(config: Config, data: offline.OfflineData | None = None, bc_target=None) -> Agent:
     """TD3+BC; `data` (from `purerl.offline.prepare`) may be passed to reuse a loaded dataset.
 
-    `bc_target(pi, batch) -> (targets, metrics)` (optional, used by PRDC) replaces the dataset actions in the BC
-    term; it receives the actor's current actions without gradient. None: TD3+BC's own batch actions."""
+    `bc_target(pi, batch) -> (targets, metrics)` (optional, used by PRDC) replaces the dataset actions in the
+    BC term; it receives the actor's current actions without gradient. None: TD3+BC's own batch actions."""
     validate(config)
     if data is None:
         data = offline.prepare(config.dataset, config.env, config.view, config.normalize_states,

@@ -20,7 +20,8 @@ def normalized_score(returns, ref_min: float, ref_max: float):
 
 
 def reference_returns(metadata: dict[str, Any] | None = None, name: str | None = None) -> tuple[float, float]:
-    """(ref_min, ref_max): from a purerl/Minari file's metadata if it has them, else D4RL's table for `name`."""
+    """(ref_min, ref_max): from a purerl/Minari file's metadata if it has them, else D4RL's table for
+    `name`."""
     if metadata and "ref_min_score" in metadata and "ref_max_score" in metadata:
         return float(metadata["ref_min_score"]), float(metadata["ref_max_score"])
     if name is None:

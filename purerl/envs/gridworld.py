@@ -3,9 +3,9 @@
 
 A *level* is sampled once per task and held in a `Level` pytree of fixed-shape arrays (the largest grid and
 object count), so levels of different sizes vmap together: a height x width grid (4-10 each) inside a 10 x 10
-canvas, 1-5 objects with rewards U(-1, 1) (the first one made non-negative), per-object termination probability
-log-U[1e-2, 1] and respawn probability log-U[1e-3, 1e-1], random wall cells, an episode cap log-U[20, 750]
-steps and the agent's lifetime log-U[10, 250] updates.
+canvas, 1-5 objects with rewards U(-1, 1) (the first one made non-negative), per-object termination
+probability log-U[1e-2, 1] and respawn probability log-U[1e-3, 1e-1], random wall cells, an episode cap
+log-U[20, 750] steps and the agent's lifetime log-U[10, 250] updates.
 
 Dynamics: four moves (up, down, left, right); a move into a wall or off the grid leaves the agent in place.
 Stepping onto a present object gives its reward, removes it and ends the episode with the object's
