@@ -37,9 +37,11 @@ class Agent:
     update: Callable[[Any], tuple[Any, dict[str, jax.Array]]]
     evaluate: Callable[[Any, jax.Array], jax.Array]
     num_iterations: int
-    steps_per_iteration: int  # budget units per iteration and seed (env steps, unless `budget_unit` says otherwise)
+    # budget units per iteration and seed (env steps, unless `budget_unit` says otherwise)
+    steps_per_iteration: int
     config: Any
-    budget_unit: str = ENV_STEPS  # what the budget counts: ENV_STEPS (online agents) or UPDATES (offline agents)
+    # what the budget counts: ENV_STEPS (online agents) or UPDATES (offline agents)
+    budget_unit: str = ENV_STEPS
     policy: Policy | None = None  # how the trained agent acts (purerl.load, purerl render); None: not exposed
 
 

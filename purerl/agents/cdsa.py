@@ -361,7 +361,9 @@ def run(config: Config) -> dict:
     )
     mod.validate(base_config)
     # the base agent's own preprocessing (as in its make_agent): IQL scales rewards and clips actions
-    prep = {"reward_scaling": base_config.reward_scaling, "clip_actions": 1.0 - 1e-5} if config.base == "iql" else {}
+    prep = {}
+    if config.base == "iql":
+        prep = {"reward_scaling": base_config.reward_scaling, "clip_actions": 1.0 - 1e-5}
     data = offline.prepare(
         config.dataset,
         config.env,

@@ -83,7 +83,8 @@ def make_agent(config: Config) -> Agent:
         key, net_key = jax.random.split(key)
         hyper = (jnp.float32(config.gamma_0), jnp.float32(config.eta_0))
         theta = core.policy.init(net_key)
-        return State(theta, theta, jnp.zeros_like(theta), core.baseline_init, key, jnp.zeros((), jnp.int32), *hyper)
+        return State(theta, theta, jnp.zeros_like(theta), core.baseline_init, key, jnp.zeros((), jnp.int32),
+                     *hyper)
 
     def update(state: State):
         t = state.iteration

@@ -137,8 +137,9 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
         actor_params = actor.init(k1, obs0)
         critic_params = critic.init(k2, obs0, act0)
         value_params = value.init(k3, obs0)
-        return TrainState(actor_params, critic_params, critic_params, value_params, actor_tx.init(actor_params),
-                          critic_tx.init(critic_params), value_tx.init(value_params), key, jnp.zeros((), jnp.int32))
+        optimisers = actor_tx.init(actor_params), critic_tx.init(critic_params), value_tx.init(value_params)
+        return TrainState(actor_params, critic_params, critic_params, value_params, *optimisers, key,
+                          jnp.zeros((), jnp.int32))
 
     def step(state: TrainState, key):
         batch = offline.sample(dataset, key, config.batch_size)
@@ -155,7 +156,8 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
         value_params = optax.apply_updates(state.value, updates)
 
         # 2. actor (advantage with the new V)
-        weights = awr_weights(q_target, value.apply(value_params, obs)[..., 0], config.beta, config.max_weight)
+        value_now = value.apply(value_params, obs)[..., 0]
+        weights = awr_weights(q_target, value_now, config.beta, config.max_weight)
 
         def actor_loss_fn(params):
             mean, log_std = actor.apply(params, obs)
@@ -181,8 +183,8 @@ def make_agent(config: Config, data: offline.OfflineData | None = None) -> Agent
 
         # 4. targets
         critic_target = optax.incremental_update(critic_params, state.critic_target, config.tau)
-        new = TrainState(actor_params, critic_params, critic_target, value_params, actor_opt, critic_opt, value_opt,
-                         state.key, state.step + 1)
+        new = TrainState(actor_params, critic_params, critic_target, value_params, actor_opt, critic_opt,
+                         value_opt, state.key, state.step + 1)
         return new, {"value_loss": v_loss, "actor_loss": a_loss, "critic_loss": c_loss, "v": v.mean(),
                      "q": qs.mean(), "weight": weights.mean()}
 

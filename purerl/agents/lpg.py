@@ -84,7 +84,8 @@ class LPGNet(nn.Module):
         """Inputs (T, B) and y, y_next (T, B, 8); progress and log_lifetime scalars.
         Returns pi_hat (T, B) and log y_hat (T, B, 8)."""
         embed = nn.Sequential([nn.Dense(16), nn.relu, nn.Dense(1)])
-        features = [reward, terminated, pi_taken, embed(y)[..., 0], embed(y_next)[..., 0] * (1.0 - terminated)]
+        features = [reward, terminated, pi_taken, embed(y)[..., 0],
+                    embed(y_next)[..., 0] * (1.0 - terminated)]
         if self.temporal:
             features += [jnp.full_like(reward, progress), jnp.full_like(reward, log_lifetime)]
         x = jnp.stack(features, axis=-1)
@@ -221,7 +222,8 @@ class Rollout(NamedTuple):
 
 def init_agent():
     zeros = jnp.zeros
-    return {"pi": zeros((gridworld.OBS_DIM, gridworld.NUM_ACTIONS)), "y": zeros((gridworld.OBS_DIM, TARGET_BINS))}
+    return {"pi": zeros((gridworld.OBS_DIM, gridworld.NUM_ACTIONS)),
+            "y": zeros((gridworld.OBS_DIM, TARGET_BINS))}
 
 
 def collect(agent, obs, env_state, level: gridworld.Level, key, steps: int):
@@ -270,7 +272,8 @@ def agent_loss(agent, rollout: Rollout, rule_fn):
 def evaluate_agent(agent, level: gridworld.Level, key, episodes: int, max_steps: int):
     """Mean return of the first episode of `episodes` fresh envs under the (stochastic) policy."""
     reset_key, key = jax.random.split(key)
-    obs, env_state = jax.vmap(gridworld.reset, in_axes=(0, None))(jax.random.split(reset_key, episodes), level)
+    reset_keys = jax.random.split(reset_key, episodes)
+    obs, env_state = jax.vmap(gridworld.reset, in_axes=(0, None))(reset_keys, level)
 
     def one(carry, key):
         obs, env_state, total, running = carry
@@ -359,7 +362,8 @@ def make_es(cfg: MetaConfig):
     net, template = lpg_template(cfg.hidden, cfg.temporal, jax.random.PRNGKey(cfg.seed))
     lr = optax.exponential_decay(cfg.es_lr, transition_steps=1, decay_rate=0.999, end_value=1e-5)
     es = Open_ES(cfg.population, template, optimizer=optax.adam(lr, b1=0.99, b2=0.999),
-                 std_schedule=optax.constant_schedule(cfg.sigma), fitness_shaping_fn=identity_fitness_shaping_fn)
+                 std_schedule=optax.constant_schedule(cfg.sigma),
+                 fitness_shaping_fn=identity_fitness_shaping_fn)
     return es, net, template
 
 
@@ -414,7 +418,8 @@ def meta_train(cfg: MetaConfig, log=print) -> dict:
         log=log, describe=f"population {cfg.population}, {cfg.num_devices} device(s)", evaluate=evaluate,
         eval_every=cfg.eval_every,
     )
-    save_lpg(os.path.join(cfg.out, "lpg_mean.msgpack"), es.get_mean(res["es_state"]), cfg.hidden, cfg.temporal)
+    save_lpg(os.path.join(cfg.out, "lpg_mean.msgpack"), es.get_mean(res["es_state"]), cfg.hidden,
+             cfg.temporal)
     _, unravel = jax.flatten_util.ravel_pytree(template)
     save_lpg(os.path.join(cfg.out, "lpg_best.msgpack"), unravel(res["es_state"].best_solution), cfg.hidden,
              cfg.temporal)

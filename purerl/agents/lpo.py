@@ -99,14 +99,16 @@ class MetaConfig:
 
     def inner(self) -> ppo.Config:
         return ppo.Config(
-            env=self.env, total_timesteps=self.total_timesteps, num_envs=self.num_envs, num_steps=self.num_steps,
+            env=self.env, total_timesteps=self.total_timesteps, num_envs=self.num_envs,
+            num_steps=self.num_steps,
             update_epochs=self.update_epochs, num_minibatches=self.num_minibatches, lr=self.lr,
             eval_episodes=self.eval_episodes, objective="learned",
         )
 
 
 def validate_meta(cfg: MetaConfig) -> None:
-    check_positive(cfg, "generations", "population", "num_devices", "hidden", "sigma", "es_lr", "checkpoint_every")
+    check_positive(cfg, "generations", "population", "num_devices", "hidden", "sigma", "es_lr",
+                   "checkpoint_every")
     check_population(cfg.population, cfg.num_devices)
     if cfg.init_scale < 0:
         raise ValueError(f"init_scale must be >= 0, got {cfg.init_scale}")
@@ -118,7 +120,8 @@ def make_es(cfg: MetaConfig):
 
     net, template = drift_template(cfg.hidden, cfg.temporal, cfg.ppo_init)
     lr = optax.exponential_decay(cfg.es_lr, transition_steps=1, decay_rate=0.999, end_value=1e-3)
-    std = optax.exponential_decay(cfg.sigma, transition_steps=1, decay_rate=0.999, end_value=min(0.01, cfg.sigma))
+    std = optax.exponential_decay(cfg.sigma, transition_steps=1, decay_rate=0.999,
+                                  end_value=min(0.01, cfg.sigma))
     es = Open_ES(
         cfg.population, template, optimizer=optax.adam(lr, b1=0.99, b2=0.999), std_schedule=std,
     )
@@ -182,7 +185,8 @@ def meta_train(cfg: MetaConfig, log=print, population_fitness=None) -> dict:
     drift_meta = (cfg.hidden, cfg.temporal, cfg.ppo_init)
     save_drift(os.path.join(cfg.out, "drift_mean.msgpack"), es.get_mean(res["es_state"]), *drift_meta)
     _, unravel = jax.flatten_util.ravel_pytree(template)
-    save_drift(os.path.join(cfg.out, "drift_best.msgpack"), unravel(res["es_state"].best_solution), *drift_meta)
+    best = unravel(res["es_state"].best_solution)
+    save_drift(os.path.join(cfg.out, "drift_best.msgpack"), best, *drift_meta)
     return res
 
 

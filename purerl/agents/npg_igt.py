@@ -73,14 +73,17 @@ def make_agent(config: Config) -> Agent:
         key, net_key = jax.random.split(key)
         hyper = (jnp.float32(config.gamma_0), jnp.float32(config.eta_0))
         theta = core.policy.init(net_key)
-        return State(theta, theta, jnp.zeros_like(theta), core.baseline_init, key, jnp.zeros((), jnp.int32), *hyper)
+        return State(theta, theta, jnp.zeros_like(theta), core.baseline_init, key, jnp.zeros((), jnp.int32),
+                     *hyper)
 
     def update(state: State):
         t = state.iteration
         key, rollout_key = jax.random.split(state.key)
         gamma_t = step_size(config.method, state.gamma_0, t, step_exp)
         eta_t = momentum(config.method, state.eta_0, t, mom_exp)
-        eta_extrap = momentum(config.method, state.eta_0, jnp.maximum(t - 1, 0), mom_exp) if config.igt_eta_lag else eta_t
+        eta_extrap = eta_t
+        if config.igt_eta_lag:
+            eta_extrap = momentum(config.method, state.eta_0, jnp.maximum(t - 1, 0), mom_exp)
 
         def grad_at(theta_tilde):
             ep, stats = core.rollout(theta_tilde, rollout_key)

@@ -114,7 +114,8 @@ def make_network(config: Config, env, env_params) -> ActorCritic:
 def validate(config: Config) -> None:
     envs.check_name(config.env)
     check_choices(config)
-    check_positive(config, "total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "lr")
+    check_positive(config, "total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches",
+                   "lr")
     check_positive(config, "eval_episodes")
     if concrete(config.batch_size, config.num_minibatches) and config.batch_size % config.num_minibatches:
         raise ValueError(

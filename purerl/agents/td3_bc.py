@@ -99,7 +99,8 @@ def validate(config: Config) -> None:
     offline.check_common(config)
     check_positive(config, "actor_lr", "critic_lr", "alpha")
     if concrete(config.updates_per_iteration) and config.updates_per_iteration % 2:
-        raise ValueError(f"updates_per_iteration must be even (actor every 2nd step), got {config.updates_per_iteration}")
+        raise ValueError("updates_per_iteration must be even (actor every 2nd step), "
+                         f"got {config.updates_per_iteration}")
     if concrete(config.tau) and not 0.0 < config.tau <= 1.0:
         raise ValueError(f"tau must lie in (0, 1], got {config.tau}")
     if concrete(config.policy_noise, config.noise_clip) and min(config.policy_noise, config.noise_clip) < 0:
@@ -127,8 +128,9 @@ def make_agent(config: Config, data: offline.OfflineData | None = None, bc_targe
         obs0, act0 = jnp.zeros((obs_dim,)), jnp.zeros((action_dim,))
         actor_params = actor.init(actor_key, obs0)
         critic_params = critic.init(critic_key, obs0, act0)
-        return TrainState(actor_params, actor_params, critic_params, critic_params, actor_tx.init(actor_params),
-                          critic_tx.init(critic_params), key, jnp.zeros((), jnp.int32))
+        return TrainState(actor_params, actor_params, critic_params, critic_params,
+                          actor_tx.init(actor_params), critic_tx.init(critic_params), key,
+                          jnp.zeros((), jnp.int32))
 
     def critic_step(state: TrainState, batch, key):
         next_action = target_action(actor.apply(state.actor_target, batch["next_observations"]), key,
@@ -148,7 +150,8 @@ def make_agent(config: Config, data: offline.OfflineData | None = None, bc_targe
     def actor_step(state: TrainState, batch):
         target, extra = batch["actions"], {}
         if bc_target is not None:
-            target, extra = bc_target(jax.lax.stop_gradient(actor.apply(state.actor, batch["observations"])), batch)
+            pi_now = jax.lax.stop_gradient(actor.apply(state.actor, batch["observations"]))
+            target, extra = bc_target(pi_now, batch)
 
         def loss_fn(params):
             pi = actor.apply(params, batch["observations"])
@@ -176,7 +179,8 @@ def make_agent(config: Config, data: offline.OfflineData | None = None, bc_targe
 
     def update(state: TrainState):
         key, run_key = jax.random.split(state.key)
-        state, metrics = jax.lax.scan(pair, state, jax.random.split(run_key, config.updates_per_iteration // 2))
+        pair_keys = jax.random.split(run_key, config.updates_per_iteration // 2)
+        state, metrics = jax.lax.scan(pair, state, pair_keys)
         return state.replace(key=key), {k: v.mean() for k, v in metrics.items()}
 
     policy = offline.make_policy(data, lambda state: state.actor, lambda p, obs: (actor.apply(p, obs), None))
