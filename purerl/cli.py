@@ -196,7 +196,8 @@ def _join_processes(argv: list[str]):
         )
     from purerl import compile_once, sweep
 
-    sweep.init_distributed(flags.coordinator, flags.num_processes, flags.process_id, flags.distributed_timeout)
+    sweep.init_distributed(flags.coordinator, flags.num_processes, flags.process_id,
+                           flags.distributed_timeout)
     compile_once.enable()  # local worker processes: process 0 compiles, the others load its programs
     return flags
 
@@ -209,7 +210,8 @@ def _all_devices(options):
         options = dataclasses.replace(options, num_devices=jax.device_count())
     if options.num_devices != jax.device_count():
         raise ValueError(
-            f"a multi-host run shards over all {jax.device_count()} devices; got num_devices={options.num_devices}"
+            f"a multi-host run shards over all {jax.device_count()} devices; "
+            f"got num_devices={options.num_devices}"
         )
     return options
 
@@ -265,14 +267,15 @@ def _change_on_resume(module, agent, argv: list[str], directory: str, saved: dic
     from purerl.logging import write_json
 
     config = flags.parse(module.Config, argv, prog=f"purerl train --resume {directory}", default=agent.config)
-    changed = {k: v for k, v in dataclasses.asdict(config).items() if v != dataclasses.asdict(agent.config)[k]}
+    before = dataclasses.asdict(agent.config)
+    changed = {k: v for k, v in dataclasses.asdict(config).items() if v != before[k]}
     new_agent = module.make_agent(config)
     key = jax.random.PRNGKey(0)
     old_shapes, new_shapes = jax.eval_shape(agent.init, key), jax.eval_shape(new_agent.init, key)
     if jax.tree.structure(old_shapes) != jax.tree.structure(new_shapes) or jax.tree.leaves(old_shapes) != \
             jax.tree.leaves(new_shapes):
-        raise ValueError(f"{', '.join(changed)} cannot change on --resume: it changes the shapes of the train "
-                         "state, so the checkpoint no longer fits (start a new run instead)")
+        raise ValueError(f"{', '.join(changed)} cannot change on --resume: it changes the shapes of the "
+                         "train state, so the checkpoint no longer fits (start a new run instead)")
     latest = checkpoint.latest(os.path.join(directory, "checkpoints"))
     if latest is None:
         raise ValueError(f"cannot resume: {directory!r} has no checkpoint")
@@ -294,9 +297,10 @@ def _print_summary(summary: dict, out: str | None) -> None:
     budget, throughput = (summary[k] for k in (("total_timesteps", "env_steps_per_s") if unit == ENV_STEPS
                                                else ("total_updates", "updates_per_s")))
     print(
-        f"{summary['algo']}{' on ' + summary['env'] if summary['env'] else ''}: {summary['num_seeds']} seed(s) x "
-        f"{budget} {unit}\n"
-        f"  final return (mean of {summary['eval_episodes']} episodes per seed): mean {summary['final_return_mean']:.1f}"
+        f"{summary['algo']}{' on ' + summary['env'] if summary['env'] else ''}: "
+        f"{summary['num_seeds']} seed(s) x {budget} {unit}\n"
+        f"  final return (mean of {summary['eval_episodes']} episodes per seed): "
+        f"mean {summary['final_return_mean']:.1f}"
         f"  min {summary['final_return_min']:.1f}  max {summary['final_return_max']:.1f}\n"
         f"  per seed: {per_seed}\n"
         + _score_line(summary) +
@@ -349,7 +353,8 @@ def main(argv: list[str] | None = None) -> None:
         from purerl.collect import main as collect_main
 
         collect_main(rest)
-    elif command == "meta-train":  # learned objectives (purerl.agents.lpo) and update rules (purerl.agents.lpg)
+    # learned objectives (purerl.agents.lpo) and update rules (purerl.agents.lpg)
+    elif command == "meta-train":
         methods = {"lpo": "purerl.agents.lpo", "lpg": "purerl.agents.lpg"}
         if not rest or rest[0] not in methods:
             _fail(f"meta-train needs the method: purerl meta-train {{{'|'.join(methods)}}} [flags]")

@@ -154,7 +154,8 @@ def validate(config: CollectConfig) -> None:
         raise ValueError(f"medium_fraction must lie in (0, 1), got {config.medium_fraction}")
     if config.episode_length < 0:
         raise ValueError(f"episode_length must be >= 0, got {config.episode_length}")
-    names = ("sac_num_envs", "sac_rollout_steps") if config.expert_algo == "sac" else ("ppo_num_envs", "ppo_num_steps")
+    names = (("sac_num_envs", "sac_rollout_steps") if config.expert_algo == "sac"
+             else ("ppo_num_envs", "ppo_num_steps"))
     per_iteration = getattr(config, names[0]) * getattr(config, names[1])
     if config.checkpoint_every % per_iteration:
         raise ValueError(f"checkpoint_every = {config.checkpoint_every} is not a multiple of {names[0]} * "
@@ -213,7 +214,8 @@ class Behaviour:
         obs, state = carry
         num_envs = obs.shape[0]
         act_key, env_key = jax.random.split(key)
-        action, log_prob = jax.vmap(act, in_axes=(None, 0, 0))(params, jax.random.split(act_key, num_envs), obs)
+        act_keys = jax.random.split(act_key, num_envs)
+        action, log_prob = jax.vmap(act, in_axes=(None, 0, 0))(params, act_keys, obs)
         action = jnp.clip(action, -1.0, 1.0)
         next_obs, state, reward, terminated, truncated, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
             jax.random.split(env_key, num_envs), state, action, env_params
@@ -240,7 +242,8 @@ class Behaviour:
         self._fns[("rollout", act)] = (start, chunk)
         return start, chunk
 
-    def policy_sequence(self, act, policies, steps_per_policy: int, num_envs: int, key) -> dict[str, np.ndarray]:
+    def policy_sequence(self, act, policies, steps_per_policy: int, num_envs: int,
+                        key) -> dict[str, np.ndarray]:
         """The data-collection schedule of an on-policy learner, regenerated: `num_envs` envs step
         continuously (episodes run on across policy changes) and act with `policies[i]` (a pytree with a
         leading axis) for steps i * steps_per_policy ... (i + 1) * steps_per_policy - 1. Rows in replay
@@ -274,7 +277,8 @@ class Behaviour:
             parts.append(jax.device_get(rows))
             i += 1
             done = np.concatenate([p["terminals"] | p["timeouts"] for p in parts])
-            complete = int(sum(np.nonzero(done[:, e])[0].max() + 1 for e in range(self.num_envs) if done[:, e].any()))
+            complete = int(sum(np.nonzero(done[:, e])[0].max() + 1 for e in range(self.num_envs)
+                               if done[:, e].any()))
         rows = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         t_idx, e_idx = episode_order(rows["terminals"] | rows["timeouts"])
         data = {k: np.asarray(v[t_idx[:size], e_idx[:size]]) for k, v in rows.items()}
@@ -338,8 +342,9 @@ def stitch(first: dict[str, np.ndarray], second: dict[str, np.ndarray], cap: int
 # --- expert training ------------------------------------------------------------------------------------
 
 def _fingerprint(config: CollectConfig) -> str:
-    keys = ("env", "seed", "expert_steps", "checkpoint_every", "episode_length", "brax_backend", "eval_episodes",
-            "ref_episodes", "sac_num_envs", "sac_rollout_steps", "sac_learning_starts", "sac_hidden")
+    keys = ("env", "seed", "expert_steps", "checkpoint_every", "episode_length", "brax_backend",
+            "eval_episodes", "ref_episodes", "sac_num_envs", "sac_rollout_steps", "sac_learning_starts",
+            "sac_hidden")
     if config.expert_algo != "sac":  # SAC fingerprints stay as they were, so existing caches remain valid
         keys += ("expert_algo", "ppo_num_envs", "ppo_num_steps")
     return repr({k: getattr(config, k) for k in keys})
@@ -473,14 +478,17 @@ def train_expert(config: CollectConfig, out: str) -> dict:
                 expert["buffer"] = {k: saved["buffer_" + k] for k in buffer_keys}
             return expert
         if not config.overwrite:
-            raise ValueError(f"expert checkpoint {path!r} was made with another config; pass --overwrite to retrain")
+            raise ValueError(f"expert checkpoint {path!r} was made with another config; "
+                             "pass --overwrite to retrain")
     state, checkpoints, steps, sequence, train_s = run_training(
         config, learner, config.seed, config.expert_steps // config.checkpoint_every)
     eval_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), _EVAL_SALT)
-    evals = np.array([behaviour.evaluate(behaviour.act, p, jax.random.fold_in(eval_key, j), config.eval_episodes)
-                      for j, p in enumerate(checkpoints)])
+    evals = np.array([
+        behaviour.evaluate(behaviour.act, p, jax.random.fold_in(eval_key, j), config.eval_episodes)
+        for j, p in enumerate(checkpoints)])
     ref_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), _REF_SALT)
-    ref_max = behaviour.evaluate(behaviour.act, checkpoints[-1], jax.random.fold_in(ref_key, 0), config.ref_episodes)
+    ref_max = behaviour.evaluate(behaviour.act, checkpoints[-1], jax.random.fold_in(ref_key, 0),
+                                 config.ref_episodes)
     ref_min = behaviour.evaluate(behaviour.act_random, checkpoints[-1], jax.random.fold_in(ref_key, 1),
                                  config.ref_episodes)
     expert = {"checkpoints": checkpoints, "evals": evals, "ref_min": ref_min, "ref_max": ref_max,
@@ -493,8 +501,9 @@ def train_expert(config: CollectConfig, out: str) -> dict:
         extra = {"buffer_" + k: v for k, v in expert["buffer"].items()}
     leaves = [np.stack(x) for x in zip(*[jax.tree.leaves(p) for p in checkpoints], strict=True)]
     os.makedirs(out, exist_ok=True)
-    np.savez(path + ".tmp.npz", fingerprint=_fingerprint(config), evals=evals, ref_min=ref_min, ref_max=ref_max,
-             steps=np.array(steps), train_s=train_s, **{f"leaf{i}": leaf for i, leaf in enumerate(leaves)}, **extra)
+    np.savez(path + ".tmp.npz", fingerprint=_fingerprint(config), evals=evals, ref_min=ref_min,
+             ref_max=ref_max, steps=np.array(steps), train_s=train_s,
+             **{f"leaf{i}": leaf for i, leaf in enumerate(leaves)}, **extra)
     os.replace(path + ".tmp.npz", path)
     _log(config, f"expert: trained in {train_s:.0f} s, evals {np.round(evals, 1).tolist()}, "
                  f"ref_min {ref_min:.1f}, ref_max {ref_max:.1f}")
@@ -722,8 +731,9 @@ def build(config: CollectConfig, out: str | None = None,
         "purerl_version": purerl.__version__,
         "git_hash": _git_hash(),
     }
-    policy_step = {"random": 0, "medium": int(steps[m]), "expert": int(steps[-1]), "medium-replay": int(steps[m]),
-                   "full-replay": int(steps[-1]), "medium-expert": int(steps[-1])}
+    policy_step = {"random": 0, "medium": int(steps[m]), "expert": int(steps[-1]),
+                   "medium-replay": int(steps[m]), "full-replay": int(steps[-1]),
+                   "medium-expert": int(steps[-1])}
     if "reproduced" in expert:
         meta["replay_reproduced"] = expert["reproduced"]
     datasets = {}

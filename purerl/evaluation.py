@@ -34,7 +34,8 @@ def evaluate_policy(
     """
     steps = int(max_steps if max_steps is not None else env_params.max_steps_in_episode)
     reset_key, run_key = jax.random.split(key)
-    obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(reset_key, num_episodes), env_params)
+    reset_keys = jax.random.split(reset_key, num_episodes)
+    obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(reset_keys, env_params)
 
     def step(carry, step_key):
         obs, env_state, returns, alive = carry

@@ -21,7 +21,8 @@ EVAL_RETURN = "eval/return"
 """The periodic evaluation's metric (`--eval-every`): each seed's mean return over its evaluation episodes,
 NaN at the iterations without an evaluation."""
 
-PACKAGES = ("purerl", "jax", "jaxlib", "flax", "optax", "gymnax", "brax", "distrax", "evosax", "orbax-checkpoint")
+PACKAGES = ("purerl", "jax", "jaxlib", "flax", "optax", "gymnax", "brax", "distrax", "evosax",
+            "orbax-checkpoint")
 
 
 def versions() -> dict[str, str]:
@@ -108,7 +109,8 @@ class Progress:
             from rich.progress import Progress as RichProgress
 
             self._bar = RichProgress(
-                TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} it"),
+                TextColumn("[bold]{task.description}"), BarColumn(),
+                TextColumn("{task.completed}/{task.total} it"),
                 TimeElapsedColumn(), TextColumn("{task.fields[info]}"),
                 transient=False, disable=not sys.stderr.isatty(),
             )
@@ -125,7 +127,8 @@ class Progress:
         # Without a terminal (CI, pipes) rich stays silent: print a plain line at most every 10 s.
         if not sys.stderr.isatty() and (elapsed - self._last_print > 10 or iteration == self.total):
             self._last_print = elapsed
-            print(f"[{self.label}] {iteration}/{self.total} it {elapsed:.0f}s {info}", file=sys.stderr, flush=True)
+            print(f"[{self.label}] {iteration}/{self.total} it {elapsed:.0f}s {info}", file=sys.stderr,
+                  flush=True)
 
     def close(self) -> None:
         if self._bar is not None:

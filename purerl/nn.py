@@ -90,11 +90,13 @@ class ActorCritic(nn.Module):
     value_hidden: Sequence[int] = ()  # () = the actor's `hidden`
 
     def setup(self):
-        self.actor = MLP(self.hidden, self.action_dim, self.activation, out_scale=0.01, obs_ndim=self.obs_ndim)
+        self.actor = MLP(self.hidden, self.action_dim, self.activation, out_scale=0.01,
+                         obs_ndim=self.obs_ndim)
         critic_hidden = self.value_hidden or self.hidden
         self.critic = MLP(critic_hidden, 1, self.activation, out_scale=1.0, obs_ndim=self.obs_ndim)
         if not self.discrete:
-            self.log_std = self.param("log_std", nn.initializers.constant(self.log_std_init), (self.action_dim,))
+            self.log_std = self.param("log_std", nn.initializers.constant(self.log_std_init),
+                                      (self.action_dim,))
 
     def policy(self, obs) -> distrax.Distribution:
         head = self.actor(obs)

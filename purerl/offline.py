@@ -103,9 +103,9 @@ def env_name(dataset: str, env: str = "") -> str:
     return str(meta["env_id"])
 
 
-def prepare(dataset: str, env: str = "", view: str = "", normalize_states: bool = False, obs_eps: float = 1e-3,
-            reward_scaling: str = "none", clip_actions: float = 0.0, brax_backend: str = "",
-            eval_env: str = "") -> OfflineData:
+def prepare(dataset: str, env: str = "", view: str = "", normalize_states: bool = False,
+            obs_eps: float = 1e-3, reward_scaling: str = "none", clip_actions: float = 0.0,
+            brax_backend: str = "", eval_env: str = "") -> OfflineData:
     """Load and preprocess a dataset for an offline agent (see the module docstring).
 
     reward_scaling: "none", "episode_range" (IQL MuJoCo: r * 1000 / (max - min episode return)) or "antmaze"
@@ -130,8 +130,8 @@ def prepare(dataset: str, env: str = "", view: str = "", normalize_states: bool 
         collected_with = str(meta.get("brax_backend", "") or "")
         kwargs["backend"] = brax_backend or collected_with or "generalized"
         if collected_with and kwargs["backend"] != collected_with:
-            print(f"purerl: warning: {path} was collected with brax backend {collected_with!r}; evaluating in "
-                  f"{kwargs['backend']!r}", file=sys.stderr)
+            print(f"purerl: warning: {path} was collected with brax backend {collected_with!r}; "
+                  f"evaluating in {kwargs['backend']!r}", file=sys.stderr)
     base, env_params = envs.make(name, **kwargs)
     if envs.is_discrete(base, env_params):
         raise ValueError(f"env {name!r} has discrete actions; the offline agents need continuous actions")

@@ -208,7 +208,8 @@ def fit_linear_baseline(features, targets, mask, reg_coeff: float = 1e-5):
 # ---------------------------------------------------------------------------------------------------------
 
 # Episode length used by the paper's code per env (CartPole 200 as in its runner; brax = MuJoCo-v2 limits).
-MAX_EPISODE_LENGTH = {"CartPole-v1": 200, "Acrobot-v1": 500, "reacher": 50, "halfcheetah": 500, "swimmer": 500}
+MAX_EPISODE_LENGTH = {"CartPole-v1": 200, "Acrobot-v1": 500, "reacher": 50, "halfcheetah": 500,
+                      "swimmer": 500}
 
 
 @dataclass(frozen=True)
@@ -420,11 +421,12 @@ def make_core(config: PGConfig) -> PGCore:
     horizon = config.horizon
 
     def rollout(theta, key):
-        return episodic_rollout(env, env_params, policy.sample, theta, key, config.num_envs, horizon, config.discount)
+        return episodic_rollout(env, env_params, policy.sample, theta, key, config.num_envs, horizon,
+                                config.discount)
 
     def hessian_rollout(theta, key, num_envs):
-        return episodic_rollout(env, env_params, policy.sample, theta, key, num_envs, horizon, config.discount,
-                                first_episode_only=True)
+        return episodic_rollout(env, env_params, policy.sample, theta, key, num_envs, horizon,
+                                config.discount, first_episode_only=True)
 
     def weights(ep, coeffs):
         b = linear_features(ep.obs, ep.time) @ coeffs if config.baseline == "linear_feature" else 0.0

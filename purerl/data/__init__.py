@@ -20,7 +20,8 @@ from purerl.data.summary import stats_path, summarize
 
 __all__ = [
     "KINDS", "FLAT_KEYS", "REQUIRED_KEYS", "VIEWS", "D4RL_REFS", "antmaze_shift", "clip_actions",
-    "d4rl_refs", "dataset_path", "default_cache_dir", "episodes_view", "exact_view", "iql_reward_scale", "load",
+    "d4rl_refs", "dataset_path", "default_cache_dir", "episodes_view", "exact_view", "iql_reward_scale",
+    "load",
     "metadata", "normalize_states", "normalized_score", "qlearning_view", "read_hdf5", "read_minari",
     "reference_returns", "resolve", "score_of", "stats_path", "summarize", "validate", "write_hdf5",
 ]

@@ -57,6 +57,8 @@ def resolve(dataset: str) -> str:
                 return path
             raise ValueError(
                 f"dataset {dataset!r} not found at {path}; generate it with `purerl collect --env "
-                f"{dataset[: -len(kind) - 1]} --kinds {kind}` (cache dir: $PURERL_DATA or {default_cache_dir()})"
+                f"{dataset[: -len(kind) - 1]} --kinds {kind}` "
+                f"(cache dir: $PURERL_DATA or {default_cache_dir()})"
             )
-    raise ValueError(f"dataset {dataset!r} is neither an existing path nor an `env-kind` name (kinds: {', '.join(KINDS)})")
+    raise ValueError(f"dataset {dataset!r} is neither an existing path nor an `env-kind` name "
+                     f"(kinds: {', '.join(KINDS)})")

@@ -47,7 +47,8 @@ class Distribution:
 
     def validate(self) -> None:
         if not 2 <= self.min_size <= self.max_size <= SIZE:
-            raise ValueError(f"need 2 <= min_size <= max_size <= {SIZE}, got {self.min_size}, {self.max_size}")
+            raise ValueError(f"need 2 <= min_size <= max_size <= {SIZE}, "
+                             f"got {self.min_size}, {self.max_size}")
         if not 1 <= self.max_objects <= MAX_OBJECTS:
             raise ValueError(f"max_objects must be in [1, {MAX_OBJECTS}], got {self.max_objects}")
         if self.num_walls < 0:
@@ -136,7 +137,8 @@ def step(key, state: State, action, level: Level):
     cell = jnp.where(free, target_clipped, state.cell)
     collected = state.present & jnp.all(level.object_cell == cell, axis=-1)
     reward = jnp.sum(jnp.where(collected, level.object_reward, 0.0))
-    terminated = jnp.any(collected & (jax.random.uniform(terminate_key, (MAX_OBJECTS,)) < level.object_terminate))
+    terminates = jax.random.uniform(terminate_key, (MAX_OBJECTS,)) < level.object_terminate
+    terminated = jnp.any(collected & terminates)
     respawned = ~state.present & (jax.random.uniform(respawn_key, (MAX_OBJECTS,)) < level.object_respawn)
     present = level.object_active & ((state.present & ~collected) | respawned)
     t = state.t + 1

@@ -60,10 +60,12 @@ class EpisodeStats(Wrapper):
     def reset(self, key, params=None):
         obs, env_state = self._env.reset(key, params)
         zero = jnp.zeros((), jnp.float32)
-        return obs, EpisodeStatsState(env_state, zero, jnp.zeros((), jnp.int32), zero, jnp.zeros((), jnp.int32))
+        zero_count = jnp.zeros((), jnp.int32)
+        return obs, EpisodeStatsState(env_state, zero, zero_count, zero, zero_count)
 
     def step(self, key, state, action, params=None):
-        obs, env_state, reward, terminated, truncated, info = self._env.step(key, state.env_state, action, params)
+        obs, env_state, reward, terminated, truncated, info = self._env.step(
+            key, state.env_state, action, params)
         done = jnp.logical_or(terminated, truncated)
         ep_return = state.episode_return + reward
         ep_length = state.episode_length + 1
@@ -88,7 +90,8 @@ class RunningMeanStd:
 
     @classmethod
     def create(cls, shape):
-        return cls(jnp.zeros(shape, jnp.float32), jnp.ones(shape, jnp.float32), jnp.asarray(1e-4, jnp.float32))
+        return cls(jnp.zeros(shape, jnp.float32), jnp.ones(shape, jnp.float32),
+                   jnp.asarray(1e-4, jnp.float32))
 
     def update(self, batch: jax.Array) -> RunningMeanStd:
         """Update with a batch whose leading axis is the sample axis."""
@@ -151,9 +154,11 @@ class NormalizeObservation(Wrapper):
         return norm_obs, NormalizeObservationState(env_state, stats)
 
     def step(self, key, state, action, params=None):
-        obs, env_state, reward, terminated, truncated, info = self._env.step(key, state.env_state, action, params)
+        obs, env_state, reward, terminated, truncated, info = self._env.step(
+            key, state.env_state, action, params)
         stats, norm_obs = self._observe(state.obs_stats, obs)
-        info = {**info, "final_observation": stats.normalize(jnp.asarray(info["final_observation"]), self.clip)}
+        final_observation = stats.normalize(jnp.asarray(info["final_observation"]), self.clip)
+        info = {**info, "final_observation": final_observation}
         return norm_obs, NormalizeObservationState(env_state, stats), reward, terminated, truncated, info
 
 
