@@ -10,7 +10,8 @@ _FLAGS = (
     "--xla_cpu_multi_thread_eigen=false",
 )
 _existing = os.environ.get("XLA_FLAGS", "")
-os.environ["XLA_FLAGS"] = " ".join([_existing] + [f for f in _FLAGS if f.split("=")[0] not in _existing]).strip()
+_missing = [f for f in _FLAGS if f.split("=")[0] not in _existing]
+os.environ["XLA_FLAGS"] = " ".join([_existing] + _missing).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # CLI runs inside the tests stay in the test process (pytest-xdist already keeps both cores busy); worker
 # processes (purerl.workers) are tested explicitly with --workers.
@@ -19,5 +20,6 @@ os.environ.setdefault("PURERL_WORKERS", "1")
 # Several tests, notebooks and subprocesses compile the same programs (a run and its resume, a CLI run and its
 # API twin); JAX's persistent compilation cache lets them share the compiled executables. The cache is keyed
 # by the program, the flags and the jaxlib version, so a hit never changes a result. Ignored by git.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), ".jax_cache"))
+_REPO = os.path.dirname(os.path.dirname(__file__))
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(_REPO, ".jax_cache"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")

@@ -16,14 +16,15 @@ from bad_datasets import CASES, MESSAGES, write_bad_datasets, write_good_dataset
 from purerl import agents, runner
 from purerl.cli import main as cli_main
 
-ONLINE_BUDGET = {"pg": "--num-iters", "npg_igt": "--num-iters", "harpg": "--num-iters", "ppo": "--total-timesteps",
-                 "pmoe_ppo": "--total-timesteps", "trpo": "--total-timesteps", "hnpg": "--num-iters",
-                 "sac": "--total-timesteps", "pmoe_sac": "--total-timesteps", "subpo": "--epochs",
-                 "a2c": "--total-timesteps"}
+ONLINE_BUDGET = {"pg": "--num-iters", "npg_igt": "--num-iters", "harpg": "--num-iters",
+                 "ppo": "--total-timesteps", "pmoe_ppo": "--total-timesteps", "trpo": "--total-timesteps",
+                 "hnpg": "--num-iters", "sac": "--total-timesteps", "pmoe_sac": "--total-timesteps",
+                 "subpo": "--epochs", "a2c": "--total-timesteps"}
 OFFLINE = ("td3_bc", "iql", "bc", "prdc", "odice")
 # an impossible batch layout per algorithm
 BATCH = {
-    "ppo": (["--num-envs", "4", "--num-steps", "32", "--num-minibatches", "3"], "not divisible by num_minibatches"),
+    "ppo": (["--num-envs", "4", "--num-steps", "32", "--num-minibatches", "3"],
+            "not divisible by num_minibatches"),
     "pmoe_ppo": (["--num-envs", "4", "--num-steps", "32", "--num-minibatches", "3"], "num_minibatches"),
     "trpo": (["--num-envs", "3", "--num-steps", "3", "--vf-minibatches", "4"], "vf_minibatches"),
     "sac": (["--batch-size", "0"], "batch_size must be positive"),
@@ -43,7 +44,8 @@ assert set(ONLINE_BUDGET) | set(OFFLINE) == set(agents.ALGOS), "a new algorithm 
 def files(tmp_path_factory):
     directory = tmp_path_factory.mktemp("datasets")
     paths = write_bad_datasets(str(directory), "hdf5")
-    paths.update({f"minari_{case}": path for case, path in write_bad_datasets(str(directory / "m"), "minari").items()})
+    minari_paths = write_bad_datasets(str(directory / "m"), "minari")
+    paths.update({f"minari_{case}": path for case, path in minari_paths.items()})
     paths["good"] = write_good_dataset(str(directory / "good.hdf5"))
     taken = directory / "taken"
     taken.mkdir()
@@ -61,8 +63,8 @@ def probes():
     rows = []
     for algo in agents.ALGOS:
         offline = algo in OFFLINE
-        base = ["train", algo] + (["--dataset", "{good}", "--num-updates", "20", "--updates-per-iteration", "10"]
-                                  if offline else [])
+        offline_flags = ["--dataset", "{good}", "--num-updates", "20", "--updates-per-iteration", "10"]
+        base = ["train", algo] + (offline_flags if offline else [])
         if offline:
             rows.append((f"{algo}-unknown-dataset", ["train", algo, "--dataset", "no-such-dataset"],
                          "'no-such-dataset' is neither an existing path nor an `env-kind` name"))
@@ -71,7 +73,8 @@ def probes():
             env = "--env"
             rows.append((f"{algo}-unknown-env", base + [env, "Nope-v0"], "Nope"))
             budget = ONLINE_BUDGET[algo]
-        rows.append((f"{algo}-unknown-flag", base + ["--no-such-flag", "1"], "Unrecognized options: --no-such-flag"))
+        rows.append((f"{algo}-unknown-flag", base + ["--no-such-flag", "1"],
+                     "Unrecognized options: --no-such-flag"))
         rows.append((f"{algo}-wrong-type", base + [budget, "many"], f"Error parsing {budget}"))
         if algo != "subpo":  # subpo: epochs 0 means "the paper's value for this env"
             rows.append((f"{algo}-zero-budget", base + [budget, "0"], "must be"))
@@ -87,22 +90,32 @@ def probes():
         rows.append((f"iql-minari-{case}", ["train", "iql", "--env", "Pendulum-v1", "--dataset",
                                             "{minari_" + case + "}"], MESSAGES["minari"][case]))
     rows += [
-        ("collect-unknown-env", ["collect", "--env", "Nope-v0", "--kinds", "random", "--out", "{new}"], "Nope-v0"),
-        ("collect-unknown-kind", ["collect", "--env", "Pendulum-v1", "--kinds", "bogus", "--out", "{new}"], "bogus"),
+        ("collect-unknown-env", ["collect", "--env", "Nope-v0", "--kinds", "random", "--out", "{new}"],
+         "Nope-v0"),
+        ("collect-unknown-kind", ["collect", "--env", "Pendulum-v1", "--kinds", "bogus", "--out", "{new}"],
+         "bogus"),
         ("collect-zero-size", ["collect", "--env", "Pendulum-v1", "--size", "0", "--out", "{new}"], "size"),
-        ("collect-negative-size", ["collect", "--env", "Pendulum-v1", "--size", "-3", "--out", "{new}"], "size"),
-        ("collect-unknown-flag", ["collect", "--env", "Pendulum-v1", "--bogus"], "Unrecognized options: --bogus"),
-        ("collect-no-shipped-expert", ["collect", "--env", "Pendulum-v1", "--expert", "shipped", "--out", "{new}"],
+        ("collect-negative-size", ["collect", "--env", "Pendulum-v1", "--size", "-3", "--out", "{new}"],
+         "size"),
+        ("collect-unknown-flag", ["collect", "--env", "Pendulum-v1", "--bogus"],
+         "Unrecognized options: --bogus"),
+        ("collect-no-shipped-expert",
+         ["collect", "--env", "Pendulum-v1", "--expert", "shipped", "--out", "{new}"],
          "no shipped expert for env 'Pendulum-v1'"),
-        ("collect-shipped-and-export", ["collect", "--env", "hopper", "--expert", "shipped", "--export-expert",
-                                        "{new}"], "--export-expert writes the expert trained"),
-        ("lpo-zero-generations", ["meta-train", "lpo", "--generations", "0", "--out", "{new}"], "generations"),
-        ("lpo-negative-population", ["meta-train", "lpo", "--population", "-4", "--out", "{new}"], "population"),
+        ("collect-shipped-and-export",
+         ["collect", "--env", "hopper", "--expert", "shipped", "--export-expert", "{new}"],
+         "--export-expert writes the expert trained"),
+        ("lpo-zero-generations", ["meta-train", "lpo", "--generations", "0", "--out", "{new}"],
+         "generations"),
+        ("lpo-negative-population", ["meta-train", "lpo", "--population", "-4", "--out", "{new}"],
+         "population"),
         ("lpo-unknown-env", ["meta-train", "lpo", "--env", "Nope-v0", "--out", "{new}"], "Nope-v0"),
         ("lpo-taken-out", ["meta-train", "lpo", "--out", "{taken}"], "not empty"),
         ("lpo-wrong-type", ["meta-train", "lpo", "--generations", "x"], "Error parsing --generations"),
-        ("lpg-zero-generations", ["meta-train", "lpg", "--generations", "0", "--out", "{new}"], "generations"),
-        ("lpg-negative-population", ["meta-train", "lpg", "--population", "-4", "--out", "{new}"], "population"),
+        ("lpg-zero-generations", ["meta-train", "lpg", "--generations", "0", "--out", "{new}"],
+         "generations"),
+        ("lpg-negative-population", ["meta-train", "lpg", "--population", "-4", "--out", "{new}"],
+         "population"),
         ("lpg-taken-out", ["meta-train", "lpg", "--out", "{taken}"], "not empty"),
         ("meta-train-unknown-method", ["meta-train", "dqn"], "meta-train needs the method"),
         ("unknown-command", ["fly"], "unknown command 'fly'"),

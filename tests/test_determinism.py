@@ -23,9 +23,10 @@ from purerl.agents import ppo
 from purerl.logging import read_metrics_csv
 
 ITERATIONS = 128
-LONG = ppo.Config(env="CartPole-v1", total_timesteps=ITERATIONS * 128, num_envs=4, num_steps=32, eval_episodes=8)
-FLAGS = ["--total-timesteps", str(ITERATIONS * 128), "--num-envs", "4", "--num-steps", "32", "--eval-episodes", "8",
-         "--chunk-iterations", "32", "--checkpoint-every", "32", "--no-progress"]
+LONG = ppo.Config(env="CartPole-v1", total_timesteps=ITERATIONS * 128, num_envs=4, num_steps=32,
+                  eval_episodes=8)
+FLAGS = ["--total-timesteps", str(ITERATIONS * 128), "--num-envs", "4", "--num-steps", "32",
+         "--eval-episodes", "8", "--chunk-iterations", "32", "--checkpoint-every", "32", "--no-progress"]
 
 
 def run(num_seeds, seed=0, out=None, **options):
@@ -68,7 +69,8 @@ def test_a_batch_of_one_agrees_to_rounding_then_drifts(batch_of_four):
     """Documented, not hidden: seed 1 alone rounds differently from iteration 1 on (its program is
     unbatched)."""
     alone = run(1, seed=1)
-    np.testing.assert_array_equal(alone.metrics["episode_return"][0, :2], batch_of_four.metrics["episode_return"][1, :2])
+    np.testing.assert_array_equal(alone.metrics["episode_return"][0, :2],
+                                  batch_of_four.metrics["episode_return"][1, :2])
     np.testing.assert_allclose(alone.metrics["value_loss"][0, :3], batch_of_four.metrics["value_loss"][1, :3],
                                rtol=1e-5)
     assert not np.array_equal(alone.metrics["value_loss"][0], batch_of_four.metrics["value_loss"][1])
@@ -79,7 +81,8 @@ def test_resume_at_length_is_bitwise(batch_of_four, tmp_path):
     assert_same(batch_of_four, full)
     crashed = tmp_path / "crashed"
     shutil.copytree(tmp_path / "full", crashed)
-    shutil.rmtree(crashed / "checkpoints" / str(ITERATIONS))  # killed after iteration 96, before 128 was saved
+    # killed after iteration 96, before 128 was saved
+    shutil.rmtree(crashed / "checkpoints" / str(ITERATIONS))
     (crashed / "summary.json").unlink()
     resumed = runner.run("ppo", ppo.make_agent(LONG), runner.RunOptions(num_seeds=4, chunk_iterations=32,
                          checkpoint_every=32, progress=False), resume_dir=str(crashed))
@@ -155,6 +158,7 @@ def test_sharded_equals_vmapped_to_rounding_then_drifts(sharded, batch_of_four):
     """XLA compiles the partitioned program with other fusions, so it rounds differently in the last bit from
     the first update on: the runs agree to float rounding at first and, being chaotic, drift apart later."""
     for name in ("episode_return", "value_loss", "approx_kl", "policy_loss"):
-        np.testing.assert_allclose(sharded.metrics[name][:, :4], batch_of_four.metrics[name][:, :4], rtol=1e-4,
-                                   atol=1e-7, err_msg=name)
-    np.testing.assert_array_equal(sharded.metrics["episode_return"][:, :4], batch_of_four.metrics["episode_return"][:, :4])
+        np.testing.assert_allclose(sharded.metrics[name][:, :4], batch_of_four.metrics[name][:, :4],
+                                   rtol=1e-4, atol=1e-7, err_msg=name)
+    np.testing.assert_array_equal(sharded.metrics["episode_return"][:, :4],
+                                  batch_of_four.metrics["episode_return"][:, :4])

@@ -13,8 +13,9 @@ from purerl import runner
 
 def launch_ppo(out, extra, port):
     return launch([
-        [sys.executable, "-m", "purerl.cli", "train", "ppo", *extra, "--num-seeds", "4", "--num-processes", "2",
-         "--process-id", str(pid), "--coordinator", f"127.0.0.1:{port}", "--out", str(out)]
+        [sys.executable, "-m", "purerl.cli", "train", "ppo", *extra, "--num-seeds", "4",
+         "--num-processes", "2", "--process-id", str(pid), "--coordinator", f"127.0.0.1:{port}",
+         "--out", str(out)]
         for pid in range(2)
     ])
 
@@ -42,7 +43,8 @@ def test_killing_one_process_ends_the_other_with_a_clear_error(tmp_path):
                 p.kill()
     assert survivor.returncode != 0
     assert elapsed < 60, elapsed
-    assert any(word in err.lower() for word in ("heartbeat", "unavailable", "disconnect", "timed out", "failed")), err[-3000:]
+    words = ("heartbeat", "unavailable", "disconnect", "timed out", "failed")
+    assert any(word in err.lower() for word in words), err[-3000:]
 
 
 @pytest.mark.parametrize("pid", ["2", "-1"])
@@ -64,7 +66,8 @@ def test_worker_count(monkeypatch):
     options = runner.RunOptions(num_seeds=8)
     monkeypatch.delenv("PURERL_WORKERS", raising=False)
     assert workers.count(dataclasses.replace(options, workers=4)) == 4
-    assert workers.count(dataclasses.replace(options, workers=2, num_devices=2)) == 1  # devices split the seeds
+    # devices split the seeds
+    assert workers.count(dataclasses.replace(options, workers=2, num_devices=2)) == 1
     with pytest.raises(ValueError, match="num_seeds = 8 is not divisible by workers = 3"):
         workers.count(dataclasses.replace(options, workers=3))
     # Auto: one per core on a single-device CPU backend (this session has 2 fake devices: stay in-process).

@@ -33,7 +33,8 @@ def run_steps(env, params, n, action=0, key=0):
     obs, state = env.reset(jax.random.PRNGKey(key), params)
     out = []
     for t in range(n):
-        obs, state, reward, terminated, truncated, info = env.step(jax.random.PRNGKey(100 + t), state, action, params)
+        obs, state, reward, terminated, truncated, info = env.step(jax.random.PRNGKey(100 + t), state, action,
+                                                                   params)
         out.append((obs, reward, terminated, truncated, info))
     return out, state
 

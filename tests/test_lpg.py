@@ -64,7 +64,8 @@ def test_collect_terminate_respawn_and_truncate():
     _, state, reward, *_ = step(KEY, at([0, 2], present=[False] * 5), LEFT, level)
     assert float(reward) == 0.0 and bool(state.present[0]) and not state.present[1]  # inactive never appears
     # termination probability 1: the episode ends, the returned state is a fresh episode, final_obs is not
-    obs, state, reward, term, trunc, final = step(KEY, at([0, 0], t=7), RIGHT, open_level(object_terminate=jnp.ones(5)))
+    certain_end = open_level(object_terminate=jnp.ones(5))
+    obs, state, reward, term, trunc, final = step(KEY, at([0, 0], t=7), RIGHT, certain_end)
     assert bool(term) and not trunc and int(state.t) == 0 and bool(state.present[0])
     assert final[0 * SIZE + 1] == 1 and final[SIZE * SIZE] == 0  # ended on the object's cell, object gone
     # the cap truncates (not terminates)
@@ -130,12 +131,13 @@ def test_agent_loss_matches_hand_computation():
     action = jnp.asarray(rng.integers(0, 4, size=(t, b)))
     agent = {"pi": jnp.asarray(0.1 * rng.normal(size=(d, 4)), jnp.float32),
              "y": jnp.asarray(0.1 * rng.normal(size=(d, 8)), jnp.float32)}
-    rollout = lpg.Rollout(obs, action, jnp.zeros((t, b)), jnp.zeros((t, b)), jnp.zeros((t, b), bool), next_obs)
+    rollout = lpg.Rollout(obs, action, jnp.zeros((t, b)), jnp.zeros((t, b)), jnp.zeros((t, b), bool),
+                          next_obs)
     pi_hat = jnp.asarray(rng.normal(size=(t, b)), jnp.float32)
     log_y_hat = jax.nn.log_softmax(jnp.asarray(rng.normal(size=(t, b, 8)), jnp.float32))
     policy_loss, target_loss = lpg.agent_loss(agent, rollout, lambda *_: (pi_hat, log_y_hat))
 
-    o, W, V = np.asarray(obs, np.float64), np.asarray(agent["pi"], np.float64), np.asarray(agent["y"], np.float64)
+    o, W, V = (np.asarray(x, np.float64) for x in (obs, agent["pi"], agent["y"]))
     logits = o @ W
     logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
     taken = np.take_along_axis(logp, np.asarray(action)[..., None], -1)[..., 0]

@@ -84,7 +84,8 @@ def test_dpo_drift_conditions_and_penalised_sides():
     ones = jnp.ones_like(ADVS)
     assert np.all(np.asarray(lpo.dpo_drift(ones, ADVS)) == 0.0)
     assert np.all(np.asarray(jax.vmap(jax.grad(lpo.dpo_drift))(ones, ADVS)) == 0.0)
-    np.testing.assert_allclose(np.asarray(d)[np.asarray((R - 1.0) * A <= 0)], 0.0, atol=1e-6)  # PPO's free side
+    # PPO's free side
+    np.testing.assert_allclose(np.asarray(d)[np.asarray((R - 1.0) * A <= 0)], 0.0, atol=1e-6)
     # hand value: r = 3, A = 1 -> x = 2, D = 2 - 2 tanh(1)
     np.testing.assert_allclose(lpo.dpo_drift(jnp.array(3.0), jnp.array(1.0)), 2 - 2 * np.tanh(1.0), rtol=1e-6)
 
@@ -94,7 +95,8 @@ def test_bias_free_net_is_even_in_its_params():
     net = lpo.DriftNet(hidden=16, temporal=False, ppo_init=False)
     params = random_params(net, jax.random.PRNGKey(1), 1.0)
     neg = jax.tree.map(lambda x: -x, params)
-    np.testing.assert_allclose(net.apply(params, R, A, method="raw"), net.apply(neg, R, A, method="raw"), atol=1e-6)
+    np.testing.assert_allclose(net.apply(params, R, A, method="raw"), net.apply(neg, R, A, method="raw"),
+                               atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -179,7 +181,8 @@ def test_population_vmap_equals_sequential_runs(population, vmapped_fitness):
 
 def test_population_sharded_over_two_processes_equals_vmap(vmapped_fitness, tmp_path):
     # Two processes with one CPU device each (see tests/loopback.py for why not two devices in one process).
-    out, port, worker = str(tmp_path / "fitness.npy"), str(free_port()), str(Path(__file__).parent / "lpo_shard_worker.py")
+    out, port = str(tmp_path / "fitness.npy"), str(free_port())
+    worker = str(Path(__file__).parent / "lpo_shard_worker.py")
     wait_all(launch([python(worker, str(pid), port, out) for pid in range(2)]), timeout=300)
     np.testing.assert_allclose(np.load(out), vmapped_fitness, rtol=1e-5)
 

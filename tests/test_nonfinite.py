@@ -43,16 +43,19 @@ def poisoned(agent: Agent, at_iteration: int, *, seed: int, where: str) -> Agent
     "at_iteration, where, message",
     [
         # poisoned in the chunk's last iteration: the NaN has not spread yet
-        (6, "state", "non-finite 0.params.params.critic.Dense_0.bias at iteration 6 (seed 1; found at the end of "
-                     "the chunk of iterations 5-6)"),
+        (6, "state", "non-finite 0.params.params.critic.Dense_0.bias at iteration 6 (seed 1; found at the "
+                     "end of the chunk of iterations 5-6)"),
         # one iteration earlier the last update has spread it to every parameter and the optimiser
-        (5, "state", "non-finite 0.params.params.actor.Dense_0.bias (and 35 more state arrays) at iteration 6"),
+        (5, "state", "non-finite 0.params.params.actor.Dense_0.bias (and 35 more state arrays) "
+                     "at iteration 6"),
         (5, "metric", "non-finite injected at iteration 5 (seed 1)"),
     ],
 )
-def test_injected_nan_stops_the_run_and_keeps_the_last_finite_checkpoint(tmp_path, at_iteration, where, message):
+def test_injected_nan_stops_the_run_and_keeps_the_last_finite_checkpoint(tmp_path, at_iteration, where,
+                                                                          message):
     out = tmp_path / where
-    options = runner.RunOptions(num_seeds=2, chunk_iterations=2, checkpoint_every=2, out=str(out), progress=False)
+    options = runner.RunOptions(num_seeds=2, chunk_iterations=2, checkpoint_every=2, out=str(out),
+                                progress=False)
     with pytest.raises(runner.TrainingDiverged) as stop:
         runner.run("ppo", poisoned(ppo.make_agent(TINY), at_iteration, seed=1, where=where), options)
     assert str(stop.value).startswith(message), stop.value

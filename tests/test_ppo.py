@@ -28,13 +28,16 @@ def tiny_agent():
 
 @pytest.fixture(scope="module")
 def vmapped_run(tiny_agent):
-    return runner.run("ppo", tiny_agent, runner.RunOptions(num_seeds=len(SEEDS), chunk_iterations=3, progress=False))
+    options = runner.RunOptions(num_seeds=len(SEEDS), chunk_iterations=3, progress=False)
+    return runner.run("ppo", tiny_agent, options)
 
 
 def test_seed_i_of_vmapped_batch_equals_single_run(tiny_agent, vmapped_run):
-    single = runner.run("ppo", tiny_agent, runner.RunOptions(num_seeds=1, seed=2, chunk_iterations=3, progress=False))
+    options = runner.RunOptions(num_seeds=1, seed=2, chunk_iterations=3, progress=False)
+    single = runner.run("ppo", tiny_agent, options)
     for name, values in single.metrics.items():
-        np.testing.assert_allclose(values[0], vmapped_run.metrics[name][2], rtol=1e-5, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(values[0], vmapped_run.metrics[name][2], rtol=1e-5, atol=1e-6,
+                                   err_msg=name)
     leaves = zip(jax.tree.leaves(single.state.params), jax.tree.leaves(vmapped_run.state.params), strict=True)
     for a, b in leaves:
         np.testing.assert_allclose(a[0], b[2], rtol=1e-5, atol=1e-6)
@@ -70,8 +73,8 @@ def test_cli_writes_documented_files(tmp_path, capsys):
               "--num-seeds", "2", "--out", str(out), "--no-progress"])
     assert sorted(os.listdir(out)) == ["checkpoints", "config.json", "metrics.csv", "summary.json"]
     summary = json.loads((out / "summary.json").read_text())
-    for key in ["final_return_mean", "final_return_min", "final_return_max", "final_return_per_seed", "compile_s",
-                "run_s", "env_steps_per_s", "versions", "machine"]:
+    for key in ["final_return_mean", "final_return_min", "final_return_max", "final_return_per_seed",
+                "compile_s", "run_s", "env_steps_per_s", "versions", "machine"]:
         assert key in summary
     assert len(summary["final_return_per_seed"]) == 2 and summary["versions"]["jax"] == jax.__version__
     assert summary["budget_unit"] == "env steps" and summary["total_timesteps"] == 768
@@ -83,7 +86,8 @@ def test_cli_writes_documented_files(tmp_path, capsys):
     assert "final return" in capsys.readouterr().out
     # Resuming a finished run changes nothing and keeps the files.
     cli_main(["train", "--resume", str(out)])
-    assert json.loads((out / "summary.json").read_text())["final_return_per_seed"] == summary["final_return_per_seed"]
+    resumed = json.loads((out / "summary.json").read_text())
+    assert resumed["final_return_per_seed"] == summary["final_return_per_seed"]
 
 
 def test_existing_output_dir_is_refused(tmp_path, capsys):

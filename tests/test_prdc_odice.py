@@ -112,7 +112,8 @@ def test_nearest_index_tree_vs_brute_force(random_search_data):
     centres = rng.normal(size=(40, 6)) * 4
     x = (centres[rng.integers(0, 40, 20_003)] + 0.3 * rng.normal(size=(20_003, 6))).astype(np.float32)
     x = np.concatenate([x, x[:50]])  # exact duplicates: the lower row wins
-    queries = np.concatenate([x[:64] + 0.05 * rng.normal(size=(64, 6)), rng.normal(size=(64, 6)) * 6, x[[3, 7]]])
+    queries = np.concatenate([x[:64] + 0.05 * rng.normal(size=(64, 6)), rng.normal(size=(64, 6)) * 6,
+                              x[[3, 7]]])
     queries = jnp.asarray(queries.astype(np.float32))
     index = prdc.build_leaf_index(x, 100)
     assert bool(jnp.any(index.rows == len(x)))  # some leaves are padded
@@ -254,7 +255,8 @@ def test_gradient_isolation():
         pi = actor.apply(params, obs)
         return td3_bc.actor_objective(pi, fixed, q_of(pi), 2.5)[0]
 
-    for a, b in zip(jax.tree.leaves(jax.grad(loss)(params, x)), jax.tree.leaves(jax.grad(reference)(params)), strict=True):
+    grads, reference_grads = jax.grad(loss)(params, x), jax.grad(reference)(params)
+    for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(reference_grads), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
@@ -429,9 +431,8 @@ def test_odice_vmapped_seed_equals_single_run_and_il_mode(bandit_path):
     train = odice.make_train(config)
     batched, metrics = vmap_seeds(train, [0, 1])
     single, _ = jax.jit(train)(jax.random.PRNGKey(1))
-    for a, b in zip(
-        jax.tree.leaves((single.policy, single.value)), jax.tree.leaves((batched.policy, batched.value)), strict=True
-    ):
+    single_leaves = jax.tree.leaves((single.policy, single.value))
+    for a, b in zip(single_leaves, jax.tree.leaves((batched.policy, batched.value)), strict=True):
         np.testing.assert_allclose(a, b[1], rtol=1e-5, atol=1e-6)
     assert np.isfinite(np.asarray(metrics["policy_loss"])).all()
 

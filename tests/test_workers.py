@@ -75,14 +75,16 @@ if "--process-id" in sys.argv and sys.argv[sys.argv.index("--process-id") + 1] =
 """
 
 LONG_RUN = ["ppo", "--total-timesteps", "50000000", "--num-envs", "4", "--num-steps", "32",
-            "--chunk-iterations", "2", "--checkpoint-every", "2", "--distributed-timeout", "20", "--num-seeds", "2"]
+            "--chunk-iterations", "2", "--checkpoint-every", "2", "--distributed-timeout", "20",
+            "--num-seeds", "2"]
 
 
 def test_a_worker_that_raises_ends_the_run_with_its_error(tmp_path):
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     (hooks / "sitecustomize.py").write_text(FAILING_WORKER)  # imported by every Python process at start-up
-    env = default_cli_env(tmp_path, PYTHONPATH=os.pathsep.join([str(hooks), os.environ.get("PYTHONPATH", "")]))
+    python_path = os.pathsep.join([str(hooks), os.environ.get("PYTHONPATH", "")])
+    env = default_cli_env(tmp_path, PYTHONPATH=python_path)
     start = time.time()
     done = subprocess.run(purerl("train", *LONG_RUN, "--out", str(tmp_path / "run")), env=env,
                           capture_output=True, text=True, timeout=300)
@@ -101,7 +103,8 @@ def _worker_pid(out, process_id: int) -> int | None:
                 argv = f.read().decode().split("\0")
         except OSError:
             continue
-        if str(out) in argv and "--process-id" in argv and argv[argv.index("--process-id") + 1] == str(process_id):
+        if (str(out) in argv and "--process-id" in argv
+                and argv[argv.index("--process-id") + 1] == str(process_id)):
             return int(pid)
     return None
 
