@@ -56,6 +56,7 @@ def record(args) -> None:
         if args.d4rl and os.path.exists(os.path.join(args.d4rl, f"{args.env}-{kind}-v2.hdf5")):
             entry["d4rl"][kind] = file_stats(os.path.join(args.d4rl, f"{args.env}-{kind}-v2.hdf5"))
     results["envs"][args.env] = entry
+    results["machine"] = {"platform": "cpu", "cpu_count": os.cpu_count()}  # where the record was made
     RECORD.write_text(json.dumps(results, indent=1) + "\n")
 
 
