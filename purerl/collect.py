@@ -127,7 +127,8 @@ class CollectConfig:
     expert: Literal["auto", "shipped", "train"] = "auto"
     """where the expert and medium policies come from: "shipped" = the expert that ships with purerl for
     this env (no training; `--seed` seeds the collection only), "train" = train one with the flags above,
-    "auto" = the shipped one when there is one and no training flag asks for another, else train"""
+    "auto" = the shipped one when there is one and the command names no training flag (in Python: no
+    training field differs from both its default and the shipped recipe), else train"""
     export_expert: str = ""
     """write the expert trained with these flags (its checkpoint in --out) as a shipped-expert file pair
     `<dir>/<env>.npz` + `<env>.json` into this directory, instead of collecting"""
@@ -785,6 +786,10 @@ def main(argv: list[str]) -> dict[str, str]:
     config = flags.parse(CollectConfig, argv, prog="purerl collect",
                          description="Generate D4RL-style offline datasets from purerl's own experts "
                                      "(shipped with purerl, or trained here with SAC or PPO).")
+    training_flags = {"--" + name.replace("_", "-") for name in RECIPE_FIELDS}
+    if config.expert == "auto" and any(arg.split("=")[0].replace("_", "-") in training_flags for arg in argv):
+        # a command that names a training flag trains, as every such command did before experts were shipped
+        config = dataclasses.replace(config, expert="train")
     try:
         if config.export_expert:
             validate(config)

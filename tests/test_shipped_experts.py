@@ -140,6 +140,14 @@ def test_expert_choice_and_bad_input(exported, capsys, tmp_path):
     assert pcollect.resolve_expert(pcollect.CollectConfig(env="Pendulum-v1", expert_steps=1024))[1] is None
     assert pcollect.resolve_expert(pcollect.CollectConfig(env="Pendulum-v1", expert="train"))[1] is None
     assert pcollect.resolve_expert(pcollect.CollectConfig(env="MountainCarContinuous-v0"))[1] is None
+    # on the command line, naming a training flag trains (as such commands did before experts were shipped)
+    chosen = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pcollect, "collect", lambda config: chosen.append(pcollect.resolve_expert(config)[1]))
+        pcollect.main(["--env", "Pendulum-v1", "--expert-algo", "ppo"])
+        pcollect.main(["--env", "Pendulum-v1", "--expert-steps=512"])
+        pcollect.main(["--env", "Pendulum-v1", "--size", "100"])
+    assert chosen[:2] == [None, None] and chosen[2] == stem
     cases = [
         (["--env", "MountainCarContinuous-v0", "--expert", "shipped"],
          "no shipped expert for env 'MountainCarContinuous-v0' (shipped: Pendulum-v1); pass --expert train"),
