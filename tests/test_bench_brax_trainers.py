@@ -24,8 +24,9 @@ def test_purerl_config_takes_brax_batch_geometry_and_settings(env):
 
 def record(seed, mean):
     returns = {"stochastic": [mean - 1.0, mean + 1.0], "deterministic": [mean, mean]}
-    # brax's epochs: the first (compile + 5 steps) took 3 s, the second (5 steps) 1 s
-    epochs = [{"env_steps": 5, "walltime": 3.0}, {"env_steps": 10, "walltime": 4.0}]
+    # brax's epochs: the first two (each a compile + 5 steps) took 3 s and 2 s, the third (5 steps) 1 s
+    epochs = [{"env_steps": 5, "walltime": 3.0}, {"env_steps": 10, "walltime": 5.0},
+              {"env_steps": 15, "walltime": 6.0}]
     return {"seed": seed, "env_steps": 10, "returns": returns, "epochs": epochs}
 
 
@@ -43,7 +44,7 @@ def test_result_compares_the_sides_per_seed_and_keeps_every_part():
     assert purerl["scores"]["final_return_deterministic"]["per_seed"] == [100.0, 120.0]
     assert (purerl["compile_s"], purerl["run_s"], purerl["throughput"]["value"]) == (1.0, 2.0, 10.0)
     brax = res["extra"]["runs"][1]
-    assert (brax["compile_s"], brax["run_s"], brax["throughput"]["value"]) == (2.0, 1.0, 5.0)
+    assert (brax["compile_s"], brax["run_s"], brax["throughput"]["value"]) == (3.0, 1.0, 5.0)
     assert res["extra"]["parts"] == parts and res["extra"]["speed"]["ratio_purerl_over_brax"] == 2.0
 
 
