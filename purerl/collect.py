@@ -267,8 +267,7 @@ class Behaviour:
         return jax.device_get(self._fns[("sequence", act, steps_per_policy, num_envs)](policies, key))
 
     def rollout(self, act, params, key, size: int) -> dict[str, np.ndarray]:
-        """Exactly `size` episode-contiguous rows of complete episodes; the cut last row is flagged a
-        timeout."""
+        """Exactly `size` episode-contiguous rows of complete episodes; the cut last row is a timeout."""
         start, chunk = self._rollout_fns(act)
         start_key, run_key = jax.random.split(key)
         obs, state = start(start_key)
@@ -529,8 +528,7 @@ def training_data(config: CollectConfig, expert: dict, rows: int) -> dict[str, n
 
 
 def medium_index(evals: np.ndarray, ref_min: float, ref_max: float, fraction: float) -> int:
-    """First checkpoint (>= 1) whose evaluation reaches ref_min + fraction * (ref_max - ref_min); else the
-    last."""
+    """First checkpoint (>= 1) whose evaluation is >= ref_min + fraction * (ref_max - ref_min); else last"""
     threshold = ref_min + fraction * (ref_max - ref_min)
     hits = [j for j in range(1, len(evals)) if evals[j] >= threshold]
     return hits[0] if hits else len(evals) - 1

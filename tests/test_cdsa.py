@@ -56,8 +56,7 @@ def test_score_matches_analytic_gaussian(gaussian_models):
 
 
 def test_dsm_loss_identity():
-    """Spec test 2: the exact noised score gives d - sigma^2 tr((Sigma + sigma^2 I)^-1); zero score gives
-    d."""
+    """Spec test 2: the exact noised score gives d - sigma^2 tr((Sigma + sigma^2 I)^-1); a zero score d."""
     d, n = 3, 100_000
     rng = np.random.default_rng(2)
     m = rng.normal(size=(d, d))

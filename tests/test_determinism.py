@@ -148,8 +148,7 @@ def sharded():
 
 
 def test_sharding_over_devices_in_one_process_runs_and_repeats_bitwise(sharded):
-    """The one-process multi-device path (a multi-GPU machine's): it used to deadlock on CPU devices in
-    init."""
+    """The one-process multi-device path (a multi-GPU machine's): it deadlocked in init on CPU devices."""
     assert sharded.summary["num_devices"] == 2
     assert_same(sharded, run(4, num_devices=2))
 

@@ -230,8 +230,7 @@ def test_saved_drift_round_trips_into_ppo(tmp_path):
 
 @pytest.mark.parametrize("ppo_init", [True, False])
 def test_drift_from_scratch_or_from_ppo_clip_round_trips(tmp_path, ppo_init):
-    """ppo_init=False (the LPO paper's start): zero weights are no drift at all; True: zero weights are
-    PPO-clip."""
+    """ppo_init=False (the LPO paper's start): zero weights are no drift at all; True: they are PPO-clip."""
     net, zero = lpo.drift_template(hidden=8, temporal=True, ppo_init=ppo_init)
     path = str(tmp_path / "d.msgpack")
     lpo.save_drift(path, zero, hidden=8, temporal=True, ppo_init=ppo_init)

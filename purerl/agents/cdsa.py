@@ -188,8 +188,7 @@ def correct(
 
 
 def value_at_risk(returns: jax.Array, alpha: float = 0.1) -> jax.Array:
-    """Empirical alpha-quantile with numpy's "lower" interpolation (an observed return) along the last
-    axis."""
+    """Empirical alpha-quantile with numpy's "lower" interpolation (an observed return), last axis."""
     n = returns.shape[-1]
     return jnp.sort(returns, -1)[..., int(np.floor(alpha * (n - 1)))]
 
@@ -349,8 +348,7 @@ def base_policy(name: str, base_config, obs_dim: int, act_dim: int) -> Callable:
 
 
 def run(config: Config) -> dict:
-    """Train base agent + CDSA models per seed, evaluate both with shared reset keys; write
-    `out/results.json`."""
+    """Train base agent + CDSA models per seed, evaluate both with shared reset keys; `out/results.json`."""
     validate(config)
     mod = base_module(config.base)
     base_config = dataclasses.replace(

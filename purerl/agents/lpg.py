@@ -244,8 +244,7 @@ def collect(agent, obs, env_state, level: gridworld.Level, key, steps: int):
 
 
 def reinforce_signal(rollout: Rollout, gamma: float):
-    """pi_hat of the hand-written reference rule: minus the within-rollout discounted return-to-go,
-    centred."""
+    """pi_hat of the hand-written reference rule: minus the within-rollout discounted return-to-go, centred"""
 
     def back(g, step):
         reward, episode_end = step

@@ -88,8 +88,7 @@ class MetaConfig:
     es_lr: float = 0.01
     """ES Adam learning rate at generation 0 (decays x0.999 per generation, floor 1e-3; beta1 0.99)"""
     init_scale: float = 0.01
-    """std of the random initial ES mean (0 makes antithetic pairs tie exactly: the net is even in its
-    params)"""
+    """std of the random initial ES mean (0 makes antithetic pairs tie exactly: the net is even in params)"""
     checkpoint_every: int = 5
     """generations between orbax checkpoints"""
     out: str = "runs/meta_lpo"

@@ -58,8 +58,7 @@ class Config(offline.OfflineConfig):
     layer_norm: bool = True
     """LayerNorm after each hidden Linear of V (MuJoCo setting; off for AntMaze and IL)"""
     weight_form: Literal["relu", "omega"] = "relu"
-    """policy weight: relu (min(max(delta_f, 0), clip), the code) or omega (min(max(0, 1 + delta_f/2),
-    clip))"""
+    """policy weight: relu min(max(delta_f, 0), clip) (the code) or omega min(max(0, 1 + delta_f/2), clip)"""
     weight_clip: float = 100.0
     """upper clip of the policy weights"""
     value_hidden: tuple[int, ...] = (256, 256)
@@ -133,8 +132,7 @@ def policy_weights(delta: jax.Array, form: str = "relu", clip: float = 100.0) ->
 
 
 def residuals(v_s, v_next, vbar_s, vbar_next, reward, terminal, gamma):
-    """delta_f = r + gamma (1-d) V_bar(s') - V(s) and delta_b = r + gamma (1-d) V(s') - V_bar(s); V: (H,
-    B)."""
+    """delta_f = r + gamma (1-d) V_bar(s') - V(s), delta_b = r + gamma (1-d) V(s') - V_bar(s); V: (H, B)."""
     mask = gamma * (1.0 - terminal.astype(reward.dtype))
     return reward + mask * vbar_next - v_s, reward + mask * v_next - vbar_s
 

@@ -86,8 +86,7 @@ class Config:
     objective: Literal["clip", "dpo", "learned"] = "clip"
     """policy objective: clip (PPO), dpo (closed-form discovered drift) or learned (a drift from --drift)"""
     drift: str = ""
-    """learned objective only: path of a drift file saved by `purerl meta-train lpo` (see
-    purerl.agents.lpo)"""
+    """learned objective only: path of a drift file saved by `purerl meta-train lpo` (purerl.agents.lpo)"""
 
     @property
     def batch_size(self) -> int:

@@ -47,8 +47,7 @@ class Config(td3_bc.Config):
     alpha: float = 2.5
     """Q/constraint trade-off: lam = alpha / mean|Q| (40 halfcheetah, 2.5 hopper/walker2d, 7.5 antmaze)"""
     beta: float = 2.0
-    """state scale of the joint search key (beta s, a); large beta recovers TD3+BC (2.0 locomotion, 7.5
-    antmaze)"""
+    """state scale of the joint search key (beta s, a); large beta: TD3+BC (2.0 locomotion, 7.5 antmaze)"""
     k: int = 1
     """which nearest neighbour is the target (only 1 is supported, as used everywhere in the reference)"""
     policy_freq: int = 2
@@ -66,8 +65,7 @@ class Config(td3_bc.Config):
     (tree on the CPU from TREE_MIN_ROWS = 32k rows, exact otherwise) or fast (low-precision block scores,
     top-`fast_candidates` per block, exact fp32 re-rank by subtraction)"""
     tree_leaf_size: int = 256
-    """tree mode: rows per kd-tree leaf (smaller: tighter bounds and fewer rows scanned, more leaves to
-    bound)"""
+    """tree mode: rows per kd-tree leaf (smaller: tighter bounds, fewer rows scanned, more leaves to bound)"""
     fast_candidates: int = 32
     """fast mode: candidates kept per block (and overall) for the exact re-rank"""
     fast_precision: Literal["default", "bf16"] = "default"
@@ -87,8 +85,7 @@ PRESETS: dict[str, dict[str, float]] = {
 
 
 def preset_name(dataset: str) -> str:
-    """The preset for a dataset name: halfcheetah -> prdc-halfcheetah, antmaze -> prdc-antmaze, else
-    locomotion."""
+    """The preset of a dataset: halfcheetah -> prdc-halfcheetah, antmaze -> prdc-antmaze, else locomotion."""
     name = dataset.lower()
     if "halfcheetah" in name:
         return "prdc-halfcheetah"
@@ -98,8 +95,7 @@ def preset_name(dataset: str) -> str:
 
 
 def config_for(dataset: str, **overrides) -> Config:
-    """Config with the per-dataset alpha/beta (and antmaze reward transform) of `PRESETS`, then
-    `overrides`."""
+    """Config with the per-dataset alpha/beta (and antmaze reward transform) of `PRESETS`, then overrides."""
     return Config(dataset=dataset, **{**PRESETS[preset_name(dataset)], **overrides})
 
 
@@ -199,8 +195,7 @@ def nearest_index_fast(
 
 
 class LeafIndex(NamedTuple):
-    """X's rows grouped into the leaves of a kd-tree (`build_leaf_index`), for the exact
-    `nearest_index_tree`."""
+    """X's rows grouped into the leaves of a kd-tree (`build_leaf_index`), for `nearest_index_tree`."""
 
     points: jax.Array  # (L, D, S) the rows of each leaf, transposed; pad rows are +inf (never the nearest)
     rows: jax.Array  # (L, S) int32 their row numbers in X; pad rows hold N

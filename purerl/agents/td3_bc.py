@@ -74,8 +74,7 @@ class TrainState:
 # --- the maths (pure functions, tested against hand computations) -----------------------------------
 
 def target_action(next_pi: jax.Array, key: jax.Array, policy_noise: float, noise_clip: float) -> jax.Array:
-    """Target-policy smoothing: clip(pi_bar(s') + clip(N(0, policy_noise^2), -noise_clip, noise_clip), -1,
-    1)."""
+    """Target-policy smoothing: clip(pi_bar(s') + clip(N(0, policy_noise^2), +-noise_clip), -1, 1)."""
     noise = jnp.clip(jax.random.normal(key, next_pi.shape) * policy_noise, -noise_clip, noise_clip)
     return jnp.clip(next_pi + noise, -1.0, 1.0)
 
