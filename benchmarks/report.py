@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from purerl import stats
+from purerl.recorded import device  # the one description of a machine, as the notebooks print it
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -39,15 +40,6 @@ def fmt(x) -> str:
     if isinstance(x, bool) or not isinstance(x, int | float):
         return str(x)
     return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
-
-
-def machine_of(data: dict) -> str:
-    machine = data.get("machine") or {}
-    if not machine:
-        return "not recorded"
-    if machine.get("platform") == "cpu":
-        return f"cpu, {machine.get('cpu_count', '?')} cores"
-    return str(machine.get("device_kind", machine.get("platform")))
 
 
 def score_cell(per_seed, name: str = "return") -> str:
@@ -88,7 +80,7 @@ def run_row(name: str, data: dict, where: str) -> tuple:
 
 def schema_rows(name: str, data: dict) -> list[tuple]:
     """Rows of a file in the harness schema."""
-    where = machine_of(data)
+    where = device(data)
     extra = data.get("extra", {})
     if "runs" in extra:  # several runs in one file (`harness.several_runs`): a row per run and per pair
         return [run_row(name, run, where) for run in extra["runs"]] + [
@@ -107,7 +99,7 @@ def schema_rows(name: str, data: dict) -> list[tuple]:
 
 def legacy_rows(name: str, data: dict) -> list[tuple]:
     """Rows of a file recorded before the harness schema (its numbers as recorded)."""
-    where = machine_of(data)
+    where = device(data)
     rows = []
     if "final_return_per_seed" in data and "run_s" in data:  # a runner summary (benchmarks.run, purerl train)
         rows.append(train_row(name, data["algo"], data["env"], f"{data['total_timesteps']:,} env steps",
@@ -189,7 +181,7 @@ def other_row(name: str, data: dict) -> tuple:
     numbers = [f"{k}={fmt(v)}" for k, v in data.items()
                if isinstance(v, int | float) and not isinstance(v, bool)][:4]
     what = data.get("benchmark") or data.get("name") or data.get("note") or "configuration"
-    return "other", {"result": name, "what": str(what)[:90], "machine": machine_of(data),
+    return "other", {"result": name, "what": str(what)[:90], "machine": device(data),
                      "numbers": ", ".join(numbers) or "nested (see the file)"}
 
 
@@ -220,7 +212,7 @@ def seed_scaling(files: dict[str, dict]) -> list[str]:
         else:
             continue
         if algo == "ppo" and env == "CartPole-v1":
-            runs.setdefault((machine_of(data), steps), []).append((seeds, run_s, seeds * steps / run_s))
+            runs.setdefault((device(data), steps), []).append((seeds, run_s, seeds * steps / run_s))
     lines = ["## Seed scaling (PPO CartPole-v1, vmapped seeds in one program)", "",
              "| machine | steps per seed | seeds | run s | run s per seed | env steps/s |",
              "|---|---|---|---|---|---|"]
