@@ -375,8 +375,8 @@ def build_result(env: str, backend: str, hp: dict, parts: dict) -> dict:
 
 def speed_result(env: str, backend: str = "spring", budget: int = 300_000, rounds: int = 2) -> dict:
     """The env's result with a new speed part (the suite entry of `benchmarks.run`: brax-trainers)."""
-    parts = load_parts(env)
-    parts["speed"] = speed_part(env, backend, BRAX_PPO[env], budget, rounds)
+    speed = speed_part(env, backend, BRAX_PPO[env], budget, rounds)
+    parts = {**load_parts(env), "speed": speed}  # read after the measurement: a train part may have landed
     print(f"env steps/s purerl/brax: {parts['speed']['summary']['ratio_purerl_over_brax']:.2f}", flush=True)
     return build_result(env, backend, BRAX_PPO[env], parts)
 
