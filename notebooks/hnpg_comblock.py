@@ -36,9 +36,10 @@
 # policies and Q networks, rollout, offline minibatch and Gaussian draws (`benchmarks/reference/hnpg.py`,
 # `benchmarks/results/reference/hnpg.json`): both critic losses, the surrogate before and after the TRPO
 # step and every tensor of the 10 networks agree to 1.3e-14 relative. Their own `main.py` solves H=5 in
-# 41-44k samples (3 seeds), purerl in 38-44k (5 seeds), with the same rule (10-iteration moving average of
-# success above 0.5); purerl runs 6.3x their iterations per second on a shared 2-core CPU. So the H=30/50
-# results below are those of a faithful port at the published configuration, not of a porting bug.
+# 41-44k samples (3 seeds), purerl in 38-44k (5 seeds), and H=10 in 94k and 100k (2 seeds), purerl in
+# 86-108k (5 seeds), with the same rule (10-iteration moving average of success above 0.5); purerl runs
+# 6.3x their iterations per second on a shared 2-core CPU. So the H=30/50 results below are those of a
+# faithful port at the published configuration, not of a porting bug.
 
 # %%
 import matplotlib.pyplot as plt
@@ -164,3 +165,44 @@ plt.tight_layout()
 #   5–10 s per iteration.
 # - The numbers above come from `python benchmarks/bench_hnpg.py solve` / `headline` (hours on a 2-core CPU
 #   for H = 20) and the H100 runs; this notebook only reads their files.
+
+# %% [markdown]
+# ## Long locks: what the late critics miss, and two changes to the offline data (measured, H = 30, CPU)
+# Two `Config` options change the offline data; their defaults keep the published setting (a short run is
+# bit-identical with them at their defaults):
+# - `offline_counterfactual` = p: each offline transition is, with probability p, a branch from its state
+#   with a uniformly random one-hot action, its next state and reward drawn from the lock. The authors'
+#   ε-greedy collector never takes a wrong one-hot action on the lock, so this is data it does not produce.
+# - `offline_batch_per_h`: offline transitions per timestep and iteration (default N_on // H = 34 at H = 30).
+#
+# The diagnostic is the value gap Q_h(s, good one-hot) − mean of Q_h(s, wrong one-hot) on the lock
+# (`hnpg.one_hot_value_gap`), averaged over the last 3 timesteps; its right size is about 1 − 0.05 for a
+# critic of a policy that then always succeeds. Runs: `python -m benchmarks.bench_hnpg headline --horizon 30`
+# with 2 seeds (3 for the long run), on the shared 2-core CPU, so far shorter than the authors' 1.5 M samples.
+#
+# Measured, per seed ("suffix": the last timesteps whose policy picks the good action with prob. > 0.5):
+# - **as published** (`hnpg_gap_h30_published.json`, 200 iterations): late gap 0.04, 0.09 after 25
+#   iterations, 0.33, 0.14 after 200; suffix 3, 0; batch success 0 throughout.
+# - **10x offline batch**, 340 per h (`hnpg_gap_h30_offline_batch340.json`, 25 iterations): late gap 0.28,
+#   0.33; suffix 0, 0; success 0.
+# - **branches, p = 0.5** (`hnpg_headline_h30_counterfactual.json`, 3 seeds, 1 175 iterations): late
+#   gap 0.91, 0.76, 0.80 after 25 iterations, 2.0–2.5 at 50–100, 0.92, 0.95, 0.94 at the end; suffix 30
+#   for every seed by iteration 125–175, 1, 0, 1 at the end; best batch success 0.03, 0.06, 0.06
+#   (iterations 150–161), 0 for seeds 0 and 1 after iteration 200.
+#
+# - As published, the late critics barely rank the good one-hot above the wrong ones (gap 0.04–0.33), and
+#   the late policies stay near a coin flip between A's and B's good action.
+# - Ten times the offline batch raises the gap to 0.3 after 25 iterations (it holds ten times as many of the
+#   rare uniform random actions); at 15x the cost per iteration here (110 s per 25 iterations against 7.5 s)
+#   it was not run longer, so whether it solves H = 30 is not known.
+# - Branches give the late critics the missing data: the gap jumps to 0.8–0.9 after 25 iterations and every
+#   one of the 30 policies picks the good action with probability above 0.5 by iteration 125–175 (as
+#   published: at most the last 6). The batch success then reached 3–6 %, but did not hold: the per-step
+#   probabilities stayed at 0.6–0.97 (their product is what succeeds), and after iteration ~200 the learned
+#   suffix fell back to 0–2 timesteps and stayed there. On the way the critic values left their range: at
+#   iteration 200 the middle timesteps' gap was 10–14, for returns in [0, 1] (the TD targets bootstrap from
+#   Q_{h+1} at the policy's Gaussian actions, far from the one-hot actions in the data). At the end the late
+#   gap is back to its right size (0.92–0.95) while π_22..π_28 pick the good action with probability
+#   0.1–0.3: the policies are stepped on Q_h at their own Gaussian actions, which the one-hot gap does not
+#   measure. **No change solved H = 30**: branches were run to 1.2 M samples per seed (1 175 iterations,
+#   3 seeds, the CPU's time limit; the authors' budget is 1.5 M), the other two far shorter.
