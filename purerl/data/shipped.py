@@ -3,8 +3,8 @@
 An expert file pair holds what `purerl collect` needs to generate every dataset kind without training:
 - `<env>.npz`: the policy snapshots (for PPO: network parameters and observation statistics; for SAC: the
   actor parameters), one array per leaf, named `<policy>/<path in the snapshot pytree>` (e.g.
-  `expert/params/params/Dense_0/kernel`), so that a snapshot written by another trainer can be converted by
-  writing the same names;
+  `expert/params/params/actor/Dense_0/kernel`), so that a snapshot written by another trainer can be
+  converted by writing the same names;
 - `<env>.json`: `format`, `env`, `backend`, `brax_backend`, `learner`, `network`, `source`, the `command` and
   the `collect_config` (the training recipe: the `purerl collect` fields that fix the expert), the `seed`,
   `policies` (for "medium" and "expert": checkpoint index, env step, evaluation return), every checkpoint's
