@@ -232,6 +232,7 @@ def test_antithetic_members_share_their_task(lpg_lifetimes):
     assert returns[0] != returns[1]  # ...and the two pairs got different tasks
 
 
+@pytest.mark.timeout(360)  # compiles an ES generation of inner trainings: ~1 min idle, 3x when busy
 def test_meta_train_writes_the_learned_rule(tmp_path):
     """Two generations end to end (resume is the shared `purerl.meta` loop, tested with LPO's toy)."""
     cfg = dataclasses.replace(TINY, out=str(tmp_path / "meta"))
