@@ -77,6 +77,8 @@ heads = sorted(recorded.RESULTS.glob("hnpg_headline_h*.json")) + sorted(
 diagnostics = {}
 for f in heads:
     r = recorded.load(str(f.relative_to(recorded.RESULTS).with_suffix("")))
+    if r.get("extra", {}).get("config_overrides"):
+        continue  # a variant of the offline data (H=30 counterfactual branches): its own section at the end
     where = recorded.device(r)
     print(f"{f.name}:", recorded.provenance(r))
     rows[(r["horizon"], r["method"])] = (
