@@ -76,16 +76,25 @@ def exact_view(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {key: out[key] for key in FLAT_KEYS}
 
 
+def episode_bounds(terminals: np.ndarray, timeouts: np.ndarray | None = None) -> np.ndarray:
+    """Row index where each episode starts, plus the number of rows (so episode i = rows [b[i], b[i+1])).
+    Episodes end after rows with `terminals` or `timeouts`; rows after the last such row form one more (cut)
+    episode."""
+    done = np.asarray(terminals, bool).reshape(-1)
+    if timeouts is not None:
+        done = done | np.asarray(timeouts, bool).reshape(-1)
+    ends = np.nonzero(done)[0] + 1
+    if len(ends) == 0 or ends[-1] != len(done):
+        ends = np.append(ends, len(done))
+    return np.concatenate([[0], ends])
+
+
 def episodes_view(data: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
     """Whole episodes, split after rows where terminals or timeouts is set (a cut last episode is kept)."""
     flat = {k: np.asarray(v) for k, v in data.items() if k in FLAT_KEYS or k.startswith("infos/")}
-    done = np.asarray(flat["terminals"], bool)
-    if "timeouts" in flat:
-        done = done | np.asarray(flat["timeouts"], bool)
-    ends = np.nonzero(done)[0] + 1
-    starts = np.concatenate([[0], ends])
-    stops = np.concatenate([ends, [len(done)]])
-    return [{k: v[a:b] for k, v in flat.items()} for a, b in zip(starts, stops, strict=True) if b > a]
+    bounds = episode_bounds(flat["terminals"], flat.get("timeouts"))
+    spans = zip(bounds[:-1], bounds[1:], strict=True)
+    return [{k: v[a:b] for k, v in flat.items()} for a, b in spans if b > a]
 
 
 def read(path: str, obs_keys: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any], str]:

@@ -15,19 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from purerl.data.load import episode_bounds
+
 ACTION_BOUND = 0.99
 """An action coordinate with |a| >= this is at the bound (actions of D4RL-style files lie in [-1, 1])."""
-
-
-def episode_bounds(terminals: np.ndarray, timeouts: np.ndarray | None = None) -> np.ndarray:
-    """Row index where each episode starts, plus the number of rows (so episode i = rows [b[i], b[i+1]))."""
-    done = np.asarray(terminals, bool).reshape(-1)
-    if timeouts is not None:
-        done = done | np.asarray(timeouts, bool).reshape(-1)
-    ends = np.nonzero(done)[0] + 1
-    if len(ends) == 0 or ends[-1] != len(done):
-        ends = np.append(ends, len(done))
-    return np.concatenate([[0], ends])
 
 
 def summarize(data: dict[str, Any]) -> dict[str, Any]:
