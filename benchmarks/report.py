@@ -2,15 +2,14 @@
 
     python -m benchmarks.report
 
-Files in the harness schema (`benchmarks.harness`) are read as they are; files recorded before it are read
-through the adapters below (`legacy_rows`), which pick their headline numbers without changing any. A file
-whose numbers fit no table is listed under "Other results" with its scalar numbers.
+Every file is in the harness schema (`benchmarks.harness`; the files recorded before it were converted by
+`benchmarks.convert_legacy`). A file whose numbers fit no table (kind "other") is listed under "Other results"
+with its first scalar numbers.
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 from pathlib import Path
@@ -69,126 +68,55 @@ def rate_cell(data: dict) -> str:
     return f"{fmt(rate['value'])} {rate['unit']}" if rate else ""
 
 
+def seed_count(data: dict) -> int:
+    """How many seeds a TRAIN result ran: its list of seeds, or (where a file kept no list) its per-seed
+    scores."""
+    if isinstance(data.get("seeds"), list):
+        return len(data["seeds"])
+    return len(next(iter(data["scores"].values()))["per_seed"])
+
+
 def run_row(name: str, data: dict, where: str) -> tuple:
     """A TRAIN result's row: its normalised score where it has one (offline datasets), else its return."""
     scores = data["scores"]
     score = (score_cell(scores["normalised_score"]["per_seed"], "normalised score")
              if "normalised_score" in scores else score_cell(scores["final_return"]["per_seed"]))
     return train_row(name, data["algo"], data["env"], f"{data['budget']:,} {data['budget_unit']}",
-                     len(data["seeds"]), data["compile_s"], data["run_s"], rate_cell(data), score, where)
+                     seed_count(data), data["compile_s"], data["run_s"], rate_cell(data), score, where)
 
 
-def schema_rows(name: str, data: dict) -> list[tuple]:
-    """Rows of a file in the harness schema."""
-    where = device(data)
-    extra = data.get("extra", {})
-    if "runs" in extra:  # several runs in one file (`harness.several_runs`): a row per run and per pair
-        return [run_row(name, run, where) for run in extra["runs"]] + [
-            comparison_row(name, c["pair"], c["measure"], c["difference"], c["difference_ci"], where)
-            for c in extra["comparisons"]]
-    if data["kind"] == "train":
-        return [run_row(name, data, where)]
-    if data["kind"] == "speed":  # and the rows of each piece it timed, as the older files list them
-        listed = legacy_speed_rows(name, data.get("extra", {}), where)
-        compile_s = "none" if data["compile_s"] is None else data["compile_s"]
-        return listed or [speed_row(name, data["what"], compile_s, rate_cell(data), where)]
-    c = data["comparison"]
-    return [comparison_row(name, data["what"], c.get("measure", "final return"), c["difference"],
-                           c["difference_ci"], where)]
-
-
-def legacy_rows(name: str, data: dict) -> list[tuple]:
-    """Rows of a file recorded before the harness schema (its numbers as recorded)."""
-    where = device(data)
-    rows = []
-    if "final_return_per_seed" in data and "run_s" in data:  # a runner summary (benchmarks.run, purerl train)
-        rows.append(train_row(name, data["algo"], data["env"], f"{data['total_timesteps']:,} env steps",
-                              data["num_seeds"], data["compile_s"], data["run_s"],
-                              f"{fmt(data['env_steps_per_s'])} env steps/s",
-                              score_cell(data["final_return_per_seed"]), where))
-    elif "eval_return_mean_per_seed" in data:  # a SAC-family learning run
-        config = data["config"]
-        rows.append(train_row(name, data["benchmark"].split()[0], config["env"],
-                              f"{config['total_timesteps']:,} env steps", len(data["seeds"]),
-                              data["compile_s"], data["run_s"], f"{fmt(data['env_steps_per_s'])} env steps/s",
-                              score_cell(data["eval_return_mean_per_seed"]), where))
-    elif isinstance(data.get("methods"), dict):  # policy-gradient estimators on one env
-        for method in data["methods"].values():
-            if "final_return_per_seed" in method and "run_s" in method:
-                rows.append(train_row(name, method["method"], data["env"],
-                                      f"{data['iters'] * method['steps_per_iteration']:,} env steps",
-                                      len(method["final_return_per_seed"]), method["compile_s"],
-                                      method["run_s"],
-                                      f"{fmt(method['env_steps_per_s'])} env steps/s",
-                                      score_cell(method["final_return_per_seed"]), where))
-    elif isinstance(data.get("datasets"), dict):  # offline agents on brax datasets (normalised scores)
-        for dataset, entry in data["datasets"].items():
-            for r in entry.get("results", []):
-                if "score_per_seed" in r and "run_s" in r:
-                    rows.append(train_row(name, r["algo"], dataset, f"{r['config']['num_updates']:,} updates",
-                                          len(r["score_per_seed"]), r["compile_s"], r["run_s"],
-                                          f"{fmt(r['updates_per_s'])} updates/s",
-                                          score_cell(r["score_per_seed"], "normalised score"), where))
-    elif "auc_difference_ci95" in data:  # PMOE-SAC vs SAC, area under the training curve
-        rows.append(comparison_row(name, "pmoe_sac vs sac", f"AUC, {data['env']}", data["auc_difference"],
-                                   data["auc_difference_ci95"], where))
-    elif "auc_pmoe_vs_ppo" in data:
-        for key, measure in (("auc_pmoe_vs_ppo", "AUC"), ("final_eval_pmoe_vs_ppo", "final return")):
-            c = data[key]
-            rows.append(comparison_row(name, "pmoe_ppo vs ppo", f"{measure}, {data['env']}", c["difference"],
-                                       c["difference_ci"], where))
-    rows += legacy_speed_rows(name, data, where)
-    return rows
-
-
-def legacy_speed_rows(name: str, data: dict, where: str) -> list[tuple]:
-    rows = []
-    results = data.get("results")
-    if isinstance(results, list):
-        for r in results:
-            if not isinstance(r, dict) or "compile_s" not in r:
-                continue
-            if "grad_steps_per_s" in r:
-                rows.append(speed_row(name, f"{r['algo']} gradient step, batch 256", r["compile_s"],
-                                      f"{fmt(r['grad_steps_per_s'])} gradient steps/s", where))
-            elif "updates_per_s_all_seeds" in r:
-                what = f"{r.get('algo', data.get('name', '').removesuffix('_updates'))} update, "
-                what += f"{r.get('seeds', 1)} seed(s)"
-                rows.append(speed_row(name, what, r["compile_s"],
-                                      f"{fmt(r['updates_per_s_all_seeds'])} updates/s (all seeds)", where))
-    elif isinstance(results, dict) and name.startswith("subpo"):
-        for method, r in results.items():
-            if "env_steps_per_s" in r:
-                rate = f"{fmt(r['env_steps_per_s'])} env steps/s"
-                rows.append(speed_row(name, method, r["compile_s"], rate, where))
-    for key in ("sac", "pmoe_sac_k4"):  # sac_grad_steps of the accelerator suite
-        if isinstance(data.get(key), dict):
-            r = data[key]
-            rows.append(speed_row(name, f"{r['algo']} gradient step, batch 256", r["compile_s"],
-                                  f"{fmt(r['grad_steps_per_s'])} gradient steps/s", where))
-    if "inner_env_steps_per_s" in data:  # lpo_es_generation of the accelerator suite
-        rows.append(speed_row(name, f"TA-LPO ES generation, population {data['population']}",
-                              data["compile_s"], f"{fmt(data['inner_env_steps_per_s'])} inner env steps/s",
-                              where))
-    if "iterations_per_s (all seeds together)" in data and "compile_update_chunk_s" in data and not rows:
-        rate = f"{fmt(data['iterations_per_s (all seeds together)'])} iterations/s (all seeds)"
-        rows.append(speed_row(name, "HNPG update chunk, combination lock", data["compile_update_chunk_s"],
-                              rate, where))
-    return rows
-
-
-def other_row(name: str, data: dict) -> tuple:
-    numbers = [f"{k}={fmt(v)}" for k, v in data.items()
+def other_row(name: str, data: dict, where: str) -> tuple:
+    """A result no table fits: its first scalar numbers (of the fields recorded before the schema, if any)."""
+    fields = data.get("legacy") or data.get("extra") or {}
+    numbers = [f"{k}={fmt(v)}" for k, v in fields.items()
                if isinstance(v, int | float) and not isinstance(v, bool)][:4]
-    what = data.get("benchmark") or data.get("name") or data.get("note") or "configuration"
-    return "other", {"result": name, "what": str(what)[:90], "machine": device(data),
+    return "other", {"result": name, "what": str(data["what"])[:90], "machine": where,
                      "numbers": ", ".join(numbers) or "nested (see the file)"}
 
 
 def rows_of(name: str, data: dict) -> list[tuple]:
-    if data.get("schema") == SCHEMA:
-        return schema_rows(name, data)
-    return legacy_rows(name, data) or [other_row(name, data)]
+    """The rows of one result file: its runs, comparisons or speed, then each piece of code it timed
+    (`extra["measurements"]`)."""
+    where = device(data)
+    extra = data.get("extra", {})
+    timed = [speed_row(name, m["what"], m["compile_s"], rate_cell(m), where)
+             for m in extra.get("measurements", [])]
+    if "runs" in extra:  # several runs in one file (`harness.several_runs`): a row per run and per pair
+        rows = [run_row(name, run, where) for run in extra["runs"]] + [
+            comparison_row(name, c["pair"], c["measure"], c["difference"], c["difference_ci"], where)
+            for c in extra["comparisons"]]
+    elif data["kind"] == "train":
+        rows = [run_row(name, data, where)]
+    elif data["kind"] == "speed":
+        compile_s = "none" if data["compile_s"] is None else data["compile_s"]
+        return timed or [speed_row(name, data["what"], compile_s, rate_cell(data), where)]
+    elif data["kind"] == "comparison":
+        c = data["comparison"]
+        rows = [comparison_row(name, c.get("pair", data["what"]), c.get("measure", "final return"),
+                               c["difference"], c["difference_ci"], where)]
+    else:
+        rows = [other_row(name, data, where)]
+    return rows + timed
 
 
 def table(kind: str, rows: list[dict]) -> list[str]:
@@ -203,16 +131,10 @@ def seed_scaling(files: dict[str, dict]) -> list[str]:
     """Time per seed as the vmapped batch grows, from every PPO CartPole run of one budget and machine."""
     runs = {}
     for data in files.values():
-        if data.get("schema") == SCHEMA and data.get("kind") == "train":
-            algo, env, run_s, seeds, steps = (data["algo"], data["env"], data["run_s"], len(data["seeds"]),
-                                              data["budget"])
-        elif "final_return_per_seed" in data and "run_s" in data and "total_timesteps" in data:
-            algo, env, run_s, seeds, steps = (data["algo"], data["env"], data["run_s"], data["num_seeds"],
-                                              data["total_timesteps"])
-        else:
+        if data["kind"] != "train" or (data["algo"], data["env"]) != ("ppo", "CartPole-v1"):
             continue
-        if algo == "ppo" and env == "CartPole-v1":
-            runs.setdefault((device(data), steps), []).append((seeds, run_s, seeds * steps / run_s))
+        seeds, run_s, steps = seed_count(data), data["run_s"], data["budget"]
+        runs.setdefault((device(data), steps), []).append((seeds, run_s, seeds * steps / run_s))
     lines = ["## Seed scaling (PPO CartPole-v1, vmapped seeds in one program)", "",
              "| machine | steps per seed | seeds | run s | run s per seed | env steps/s |",
              "|---|---|---|---|---|---|"]
@@ -223,12 +145,21 @@ def seed_scaling(files: dict[str, dict]) -> list[str]:
     return lines + [""]
 
 
+def result_paths(results: Path = RESULTS) -> list[Path]:
+    """Every result file: results/*.json and the device folders' results/<device>/*.json; a folder named
+    after a result file holds that run's checkpoints and configuration, not results."""
+    runs = {p.with_suffix("") for p in results.glob("*.json")}
+    nested = [p for p in results.glob("*/*.json") if p.parent not in runs]
+    return sorted([*results.glob("*.json"), *nested])
+
+
 def load(results: Path = RESULTS) -> dict[str, dict]:
-    paths = sorted(glob.glob(str(results / "*.json")) + glob.glob(str(results / "*" / "*.json")))
     out = {}
-    for path in paths:
-        with open(path) as f:
-            out[os.path.relpath(path, results)] = json.load(f)
+    for path in result_paths(results):
+        data = json.loads(path.read_text())
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"{path} is not in the {SCHEMA} schema (python -m benchmarks.convert_legacy)")
+        out[os.path.relpath(path, results)] = data
     return out
 
 

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks import harness, report
+from benchmarks import convert_legacy, harness, report
 from purerl import runner
 from purerl.agents import ppo
 
@@ -53,7 +53,8 @@ def test_report_tables_have_no_empty_cell_and_list_every_file(tiny_result):
     comparison = harness.result(harness.COMPARISON, "a_vs_b", "A vs B",
                                 comparison={"difference": 1.0, "difference_ci": [0.5, 1.5]})
     legacy = {"benchmark": "an old file", "machine": {"platform": "cpu", "cpu_count": 2}, "wall_s": 3.0}
-    files = {"tiny_ppo.json": res, "a_vs_b.json": comparison, "old.json": legacy,
+    files = {"tiny_ppo.json": res, "a_vs_b.json": comparison,
+             "old.json": convert_legacy.convert("old", legacy),
              **report.load()}  # and every recorded file
     text = report.render(files)
     for name in files:
