@@ -34,6 +34,7 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(os.path.dirname(
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks.convert_legacy import convert  # noqa: E402  (the file in the harness schema, fields under legacy)
 from purerl import runner, stats  # noqa: E402
 from purerl.logging import machine, versions, write_json  # noqa: E402
 from purerl.sweep import seed_keys  # noqa: E402
@@ -206,13 +207,13 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, name + ".json")
     if args.cost_only:
-        result = json.load(open(path))
+        result = json.load(open(path))["legacy"]
         result["iteration_cost"] = iteration_cost(args.env, args.batch, seeds)
         print("iteration cost", json.dumps(result["iteration_cost"]), flush=True)
-        write_json(path, result)
+        write_json(path, convert(name, result))
         return
     if os.path.exists(path):  # add to / overwrite methods of an earlier run with the same protocol
-        old = json.load(open(path))
+        old = json.load(open(path))["legacy"]  # this script's own fields of the earlier run
         if (old["iters"], old["batch"], old["seeds"]) == (args.iters, args.batch, args.seeds):
             result["methods"] = old["methods"]
             if "iteration_cost" in old:
@@ -225,12 +226,12 @@ def main():
               f"compile {r['compile_s']:.1f}s run {r['run_s']:.1f}s ({r['seconds_per_iteration']:.2f} s/it) "
               f"eval {r['eval_s']:.1f}s {r['env_steps_per_s']:.0f} steps/s |g0| {r['grad_norm_first_iters']}",
               flush=True)
-        write_json(os.path.join(args.out, name + ".json"), result)
+        write_json(os.path.join(args.out, name + ".json"), convert(name, result))
     if not args.no_cost:
         result["iteration_cost"] = iteration_cost(args.env, args.batch, seeds)
         print("iteration cost", json.dumps(result["iteration_cost"]), flush=True)
     result["loadavg_end"] = list(os.getloadavg())
-    write_json(os.path.join(args.out, name + ".json"), result)
+    write_json(os.path.join(args.out, name + ".json"), convert(name, result))
     plot(result, os.path.join(args.out, name + ".png"))
 
 

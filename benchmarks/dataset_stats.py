@@ -20,7 +20,9 @@ from pathlib import Path
 
 import h5py
 
+from benchmarks.convert_legacy import convert
 from purerl.data import D4RL_REFS, KINDS, dataset_path, read_hdf5, stats_path, summarize
+from purerl.logging import write_json
 
 HERE = Path(__file__).resolve().parent
 RECORD = HERE / "results" / "offline_dataset_stats.json"
@@ -44,7 +46,7 @@ def file_stats(path: str) -> dict:
 
 
 def record(args) -> None:
-    results = json.loads(RECORD.read_text()) if RECORD.exists() else {
+    results = json.loads(RECORD.read_text())["legacy"] if RECORD.exists() else {
         "benchmark": "statistics of purerl's datasets (purerl.data.summarize) beside D4RL v2's",
         "envs": {}}
     entry = {"command": args.command, "wall_s": args.wall_s, "machine": args.machine, "purerl": {},
@@ -57,7 +59,7 @@ def record(args) -> None:
             entry["d4rl"][kind] = file_stats(os.path.join(args.d4rl, f"{args.env}-{kind}-v2.hdf5"))
     results["envs"][args.env] = entry
     results["machine"] = {"platform": "cpu", "cpu_count": os.cpu_count()}  # where the record was made
-    RECORD.write_text(json.dumps(results, indent=1) + "\n")
+    write_json(str(RECORD), convert(RECORD.stem, results))  # the harness schema, these fields under legacy
 
 
 def normalised(mean_return: float, refs) -> str:
@@ -115,7 +117,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.data:
         record(args)
-    rebuild_doc(json.loads(RECORD.read_text()))
+    rebuild_doc(json.loads(RECORD.read_text())["legacy"])
 
 
 if __name__ == "__main__":

@@ -72,14 +72,16 @@ fig, ax = plt.subplots(figsize=(6, 3.5))
 for label, name in runs.items():
     record = recorded.load(name)
     print(f"{name}: {recorded.provenance(record)}")
-    mean, low, high = stats.bootstrap_ci(record["final_return_per_seed"])
-    solved = sum(r == 500.0 for r in record["final_return_per_seed"])
+    finals = record["scores"]["final_return"]["per_seed"]
+    mean, low, high = stats.bootstrap_ci(finals)
+    solved = sum(r == 500.0 for r in finals)
     print(
-        f"{label}: final return {mean:.1f} [95% CI {low:.1f}, {high:.1f}], {solved}/{record['num_seeds']} "
+        f"{label}: final return {mean:.1f} [95% CI {low:.1f}, {high:.1f}], {solved}/{len(record['seeds'])} "
         f"seeds at 500; compile {record['compile_s']:.0f} s, run {record['run_s']:.0f} s, "
-        f"{record['env_steps_per_s']:,.0f} env steps/s"
+        f"{record['throughput']['value']:,.0f} env steps/s"
     )
-    ax.plot(record["curve_env_steps"], record["curve_episode_return"], label=label)
+    curve = record["legacy"]  # recorded before the harness schema: its curve as the runner logged it
+    ax.plot(curve["curve_env_steps"], curve["curve_episode_return"], label=label)
 ax.set_xlabel("env steps per seed")
 ax.set_ylabel("episode return (mean over seeds)")
 ax.set_title("CartPole-v1, recorded runs (500k steps)")

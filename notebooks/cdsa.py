@@ -52,9 +52,10 @@ import matplotlib.pyplot as plt
 
 from purerl import recorded
 
-RECORD = recorded.load("cdsa_pendulum")
+FILE = recorded.load("cdsa_pendulum")
+RECORD = FILE["legacy"]  # the record's own fields (it was recorded before the benchmark harness schema)
 LAM = RECORD["lam"]
-print(jax.devices(), "| recorded on:", recorded.provenance(RECORD))
+print(jax.devices(), "| recorded on:", recorded.provenance(FILE))
 print("budget:", RECORD["budget"])
 print("datasets: Pendulum-v1", ", ".join(RECORD["results"]), "made as in", RECORD["datasets_made_by"])
 for kind, m in RECORD["models"].items():

@@ -65,7 +65,7 @@ from purerl import recorded
 rows = {}  # (H, method) -> (samples to solve per seed, sample cap, where)
 solve = recorded.load("hnpg_solve")
 print("hnpg_solve:", recorded.provenance(solve))
-for r in solve["runs"]:
+for r in solve["legacy"]["runs"]:  # recorded before the benchmark harness schema
     rows[(r["horizon"], r["method"])] = (
         r["samples_to_solve_per_seed (None = not solved within cap)"],
         r["sample_cap"],
@@ -76,11 +76,12 @@ heads = sorted(recorded.RESULTS.glob("hnpg_headline_h*.json")) + sorted(
 )
 diagnostics = {}
 for f in heads:
-    r = recorded.load(str(f.relative_to(recorded.RESULTS).with_suffix("")))
-    if r.get("extra", {}).get("config_overrides"):
+    record = recorded.load(str(f.relative_to(recorded.RESULTS).with_suffix("")))
+    r = record.get("legacy", record["extra"])  # what bench_hnpg measured (as recorded before the schema)
+    if r.get("config_overrides"):
         continue  # a variant of the offline data (H=30 counterfactual branches): its own section at the end
-    where = recorded.device(r)
-    print(f"{f.name}:", recorded.provenance(r))
+    where = recorded.device(record)
+    print(f"{f.name}:", recorded.provenance(record))
     rows[(r["horizon"], r["method"])] = (
         r["samples_to_solve_per_seed (None = not solved yet)"],
         r["online_samples_per_seed"],

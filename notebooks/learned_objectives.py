@@ -63,6 +63,7 @@ from purerl.stats import bootstrap_ci, compare
 SMOKE = os.environ.get("PURERL_NOTEBOOK_SMOKE", "0") == "1"
 DRIFT = recorded.RESULTS / "lpo_cartpole_scratch" / "drift_mean.msgpack"
 record = recorded.load("lpo_cartpole_scratch")
+scratch = record["legacy"]  # the fields as recorded (before the benchmark harness schema)
 meta = record["config"]
 print(
     "SMOKE" if SMOKE else "full",
@@ -83,8 +84,8 @@ print(
 # the first 10, with a bootstrap CI (over generations, `purerl.stats.compare`) that excludes 0.
 
 # %%
-fitness = np.asarray(record["population_mean_fitness_per_generation"])
-k = record["k"]
+fitness = np.asarray(scratch["population_mean_fitness_per_generation"])
+k = scratch["k"]
 first, last = fitness[:k], fitness[-k:]
 improvement = compare(last, first)
 low, high = improvement["difference_ci"]
@@ -95,7 +96,7 @@ print(
 )
 print(recorded.provenance(record))
 print(
-    f"{record['seconds_per_generation_median']:.1f} s per generation, compile {record['compile_s']:.0f} s "
+    f"{scratch['seconds_per_generation_median']:.1f} s per generation, compile {record['compile_s']:.0f} s "
     f"({record['machine']['cpu_count']}-core CPU)"
 )
 fig, ax = plt.subplots(figsize=(6, 3))
@@ -151,8 +152,9 @@ plt.show()
 # learning rate and horizon on CartPole-v1; Acrobot-v1 is the honest held-out test.
 
 # %%
-EVAL = recorded.load("lpo_objectives_eval")
-print(recorded.provenance(EVAL), "|", EVAL["source"])
+EVAL_FILE = recorded.load("lpo_objectives_eval")
+EVAL = EVAL_FILE["legacy"]  # the fields as recorded (before the benchmark harness schema)
+print(recorded.provenance(EVAL_FILE), "|", EVAL["source"])
 print(f"{len(EVAL['seeds'])} seeds, {EVAL['eval_episodes']} evaluation episodes per seed")
 OBJECTIVES = ["clip", "dpo", "learned", "zero"]
 for case in EVAL["cases"]:
@@ -213,8 +215,9 @@ for case in cases:
 
 # %%
 
-LPG_RECORD = recorded.load("lpg_grid")
-print(recorded.provenance(LPG_RECORD))
+LPG_FILE = recorded.load("lpg_grid")
+LPG_RECORD = LPG_FILE["legacy"]  # the fields as recorded (before the benchmark harness schema)
+print(recorded.provenance(LPG_FILE))
 lpg_cfg = lpg.MetaConfig(
     **{k: tuple(v) if isinstance(v, list) else v for k, v in LPG_RECORD["config"].items()}
 )

@@ -64,8 +64,9 @@ print("SMOKE" if SMOKE else "full", dict(iters=ITERS, batch=BATCH, seeds=SEEDS, 
 # `benchmarks/results/pg_CartPole-v1.json` (written by `python benchmarks/bench_pg.py`).
 
 # %%
-bench = recorded.load("pg_CartPole-v1")
-print(recorded.provenance(bench))
+bench_file = recorded.load("pg_CartPole-v1")
+bench = bench_file["legacy"]  # the fields as recorded (before the benchmark harness schema)
+print(recorded.provenance(bench_file))
 fig, ax = plt.subplots(figsize=(6, 4))
 for r in bench["methods"].values():
     curve = np.asarray(r["train_return_curve_mean"])
@@ -122,10 +123,11 @@ plt.show()
 
 
 # %%
-brax_runs = {env: recorded.load(f"pg_{env}") for env in ("walker2d", "reacher")}
+brax_files = {env: recorded.load(f"pg_{env}") for env in ("walker2d", "reacher")}
+brax_runs = {env: record["legacy"] for env, record in brax_files.items()}  # as recorded before the schema
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for ax, (env, b) in zip(axes, brax_runs.items(), strict=False):
-    print(f"== {env}: {recorded.provenance(b)}")
+    print(f"== {env}: {recorded.provenance(brax_files[env])}")
     print(
         f"   {b['seeds']} seeds x {b['iters']} iterations x {b['batch']} env steps "
         f"= {b['iters'] * b['batch']:,} steps per seed, backend {b.get('brax_backend')}"

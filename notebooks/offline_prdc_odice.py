@@ -74,10 +74,11 @@ from purerl import recorded
 from purerl.agents import prdc
 from purerl.stats import bootstrap_ci, interval_relation
 
-RECORD = recorded.load("offline_pendulum_5k")
+FILE = recorded.load("offline_pendulum_5k")
+RECORD = FILE["legacy"]  # the record's own fields (it was recorded before the benchmark harness schema)
 KINDS = tuple(RECORD["datasets"])
 ALGOS = ["PRDC", "O-DICE", "TD3+BC", "IQL", "BC"]
-print(jax.devices(), "| recorded on:", recorded.provenance(RECORD))
+print(jax.devices(), "| recorded on:", recorded.provenance(FILE))
 print("budget:", RECORD["budget"])
 print("hyperparameters:", RECORD["hyperparameters"])
 
@@ -145,7 +146,7 @@ ax.set_xticks(np.arange(len(KINDS)), [f"Pendulum-v1 {k}" for k in KINDS])
 ax.set_ylabel("normalised score")
 ax.set_title(
     f"{RECORD['num_updates']} updates, {len(RECORD['seeds'])} seeds, 95% bootstrap CI "
-    f"({recorded.device(RECORD)})"
+    f"({recorded.device(FILE)})"
 )
 ax.axhline(0, color="k", lw=0.5)
 ax.legend(fontsize=8, ncol=len(ALGOS))
@@ -203,7 +204,7 @@ def verdicts(by_algo):
 # (algorithms recorded in separate files meet there).
 pooled = {}
 for path in sorted(recorded.RESULTS.glob("offline_brax_*.json")):
-    record = json.loads(path.read_text())
+    record = json.loads(path.read_text())["legacy"]  # recorded before the benchmark harness schema
     print(f"=== {path.name}: {record['budget']}\n    {recorded.device(record)} | {record['command']}")
     if "note" in record:
         print("    note:", record["note"])

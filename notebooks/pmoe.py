@@ -125,11 +125,11 @@ fig, axes = plt.subplots(1, 3, figsize=(15, 3.5))
 for ax, (task, run) in zip(axes, tasks, strict=True):
     for algo, label in (("pmoe_sac", "PMOE-SAC"), ("sac", "SAC")):
         record = recorded.load(f"NVIDIA_H200/{algo}_{run}")
-        curve = record["train_episode_return_curve"]
+        curve = record["legacy"]["train_episode_return_curve"]  # recorded before the harness schema
         plot_curve(ax, curve["env_steps"], fill_forward(recorded.values(curve["per_seed"])), label)
         print(
             f"{task:12s} {label:9s} final eval return per seed "
-            f"{np.round(record['eval_return_mean_per_seed'], 1)} | {recorded.device(record)}, seeds "
+            f"{np.round(record['scores']['final_return']['per_seed'], 1)} | {recorded.device(record)}, seeds "
             f"{record['seeds']}"
         )
     ax.set(
@@ -138,7 +138,7 @@ for ax, (task, run) in zip(axes, tasks, strict=True):
         ylabel="training episode return",
     )
     ax.legend()
-    auc = recorded.load(f"NVIDIA_H200/pmoe_vs_sac_auc_{task}")
+    auc = recorded.load(f"NVIDIA_H200/pmoe_vs_sac_auc_{task}")["legacy"]  # recorded before the schema
     print(
         f"{task:12s} AUC(PMOE) - AUC(SAC) = {auc['auc_difference']:.1f}, 95% CI "
         f"{np.round(auc['auc_difference_ci95'], 1)}: {verdict(auc['auc_difference_ci95'])}"
@@ -211,7 +211,8 @@ plt.show()
 
 # %%
 for name in ("pmoe_ppo_vs_ppo_hopper_196k", "pmoe_ppo_vs_ppo_halfcheetah_196k"):
-    rec = recorded.load(name)
+    record = recorded.load(name)
+    rec = record["legacy"]  # the fields as recorded (before the benchmark harness schema)
     print(f"=== brax {rec['env']}: {rec['budget']}")
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.5))
     for algo, label in (("pmoe_ppo", "PMOE-PPO (K=5)"), ("ppo", "PPO")):
@@ -251,7 +252,7 @@ for name in ("pmoe_ppo_vs_ppo_hopper_196k", "pmoe_ppo_vs_ppo_halfcheetah_196k"):
         f"{auc['difference_ci'][1]:+.1f}]"
     )
     print(
-        recorded.provenance(rec),
+        recorded.provenance(record),
         "| load average before/after:",
         np.round(rec["load_average_before"], 1),
         np.round(rec["load_average_after"], 1),

@@ -59,7 +59,8 @@ from purerl.stats import summarize
 from purerl.sweep import vmap_seeds
 
 SMOKE = os.environ.get("PURERL_NOTEBOOK_SMOKE", "0") == "1"
-GRID = recorded.load("subpo_grid")
+GRID_FILE = recorded.load("subpo_grid")
+GRID = GRID_FILE["legacy"]  # the fields as recorded (before the benchmark harness schema)
 METHODS = ["SubPO-NM", "SubPO-M", "ModPO"]
 REFERENCES = ["random", "greedy"]
 COLORS = {"SubPO-NM": "C0", "SubPO-M": "C1", "ModPO": "C2", "random": "C7", "greedy": "C3"}
@@ -69,7 +70,7 @@ print("SMOKE" if SMOKE else "full", "|", jax.devices())
 # ## Recorded: final batch mean of F per env (mean ± 95 % Student-t CI over 5 seeds)
 
 # %%
-print(recorded.provenance(GRID), "|", GRID["source"])
+print(recorded.provenance(GRID_FILE), "|", GRID["source"])
 print(
     f"trajectories per epoch: {GRID['batch_scale']} x the paper's; "
     f"epochs: {GRID['epoch_scale']} x the paper's"
@@ -190,8 +191,9 @@ plt.show()
 
 # %%
 
-ant = recorded.load("subpo_ant")
-print(recorded.provenance(ant))
+ant_file = recorded.load("subpo_ant")
+ant = ant_file["legacy"]  # the fields as recorded (before the benchmark harness schema)
+print(recorded.provenance(ant_file))
 b, pb = ant["budget"], ant["paper_budget"]
 print(
     f"budget: {b['updates']} updates x {b['envs']} envs x {b['steps_per_env']} steps, seeds {b['seeds']}, "

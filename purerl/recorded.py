@@ -2,9 +2,9 @@
 
 The notebooks draw their figures from these files instead of re-running experiments that take minutes to
 hours, so every figure states where its numbers come from: the device, the budget and the command that
-recorded them (`provenance`). Files in the benchmark harness schema (`purerl-benchmark/1`) and the older
-per-benchmark layouts are both read as they are; missing values (`null`, e.g. a curve point before the first
-finished episode) become NaN.
+recorded them (`provenance`). Every file is in the benchmark harness schema (`purerl-benchmark/1`); a file
+recorded before that schema keeps its own fields, unchanged, under `legacy` (`benchmarks/convert_legacy.py`).
+Missing values (`null`, e.g. a curve point before the first finished episode) become NaN.
 """
 
 from __future__ import annotations
