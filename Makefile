@@ -14,7 +14,7 @@ TEST_XLA_FLAGS := --xla_cpu_enable_concurrency_optimized_scheduler=false
 # on one worker so that its module fixtures (compiled programs) are built once.
 TEST_WORKERS ?= 2
 
-.PHONY: run test lint docs dist-check lock clean reference-env
+.PHONY: run test lint docs dist-check lock clean reference-env garage-env
 
 # The exact versions of requirements.lock (every extra, so dev and docs too), then purerl itself, editable; the
 # ranges in pyproject.toml are what a `pip install purerl` elsewhere accepts.
@@ -71,6 +71,21 @@ $(REFERENCE_VENV)/.installed: benchmarks/reference/requirements.txt
 	touch $@
 
 reference-env: $(REFERENCE_VENV)/.installed
+
+# `make garage-env`: the venv of the N-PG-IGT / N-HARPG check (benchmarks/reference/npg_igt.py). The authors'
+# code is a 2021 fork of garage: Python 3.8 (GARAGE_PYTHON) and garage-era packages; torch 2.4.1 is the last
+# release with Python 3.8 wheels.
+GARAGE_VENV := benchmarks/reference/.garage-venv
+GARAGE_PYTHON ?= python3.8
+
+$(GARAGE_VENV)/.installed: benchmarks/reference/requirements-garage.txt
+	test -x $(GARAGE_VENV)/bin/python || $(GARAGE_PYTHON) -m venv $(GARAGE_VENV)
+	$(GARAGE_VENV)/bin/python -m pip install -q --upgrade pip
+	$(GARAGE_VENV)/bin/python -m pip install -q --index-url $(TORCH_INDEX) torch==2.4.1
+	$(GARAGE_VENV)/bin/python -m pip install -q -r benchmarks/reference/requirements-garage.txt
+	touch $@
+
+garage-env: $(GARAGE_VENV)/.installed
 
 clean:
 	rm -rf $(VENV)
