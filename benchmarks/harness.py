@@ -6,13 +6,17 @@ the `purerl` commands (`purerl.cpu`), so a benchmark computes and times what the
 Result files (`benchmarks/results/<name>.json`, schema `SCHEMA`) hold, for every kind of result:
 
 - `name`, `kind` (TRAIN: a training run with its final scores; SPEED: throughput of a piece of code;
-  COMPARISON: A against B with the CI of the difference), `what` (one line);
-- what ran: `algo`, `env`, `config`; the budget: `budget` per seed with its `budget_unit`; `seeds`;
+  COMPARISON: A against B with the CI of the difference; "other": a converted old record that no table fits,
+  its numbers under `legacy`), `what` (one line);
+- what ran: `algo`, `env`, `config`; the budget: `budget` per seed with its `budget_unit`; `seeds` (their
+  list; a converted old record that kept only their number has the number);
 - times: `compile_s` (ahead-of-time `.lower().compile()`) apart from `run_s` (the compiled program run
   to completion); `throughput` `{"value", "unit"}`;
 - `scores` (TRAIN): `purerl.stats.summarize` of the per-seed final returns (mean, bootstrap CI, IQM, per
   seed), `auc` of the training curve, `curve`; `comparison` (COMPARISON): `purerl.stats.compare`;
-- `extra`: anything else the benchmark measured; `legacy`: fields of a file recorded before this schema;
+- `extra`: anything else the benchmark measured (several timed pieces of code: `extra["measurements"]`,
+  one report row each; several runs in one file: `extra["runs"]`); `legacy`: the fields of a file recorded
+  before this schema, as they were (`benchmarks.convert_legacy`);
 - provenance: `machine`, `versions`, `command`, `git_commit`, `recorded_at`.
 """
 
@@ -136,8 +140,12 @@ def command_line() -> str:
 
 
 def write(res: dict, out_dir: str | os.PathLike = RESULTS) -> Path:
-    """Write `res` to `out_dir/<name>.json` atomically (a temporary file, then a rename)."""
+    """Write `res` to `out_dir/<name>.json` atomically (a temporary file, then a rename). Only records in the
+    schema are written (`result(...)` builds one), so no script can add a file the report cannot read."""
     from purerl.logging import write_json
+
+    if res.get("schema") != SCHEMA:
+        raise ValueError(f"result {res.get('name')!r} is not in the {SCHEMA} schema (build it with result())")
 
     os.makedirs(out_dir, exist_ok=True)
     path = Path(out_dir) / f"{res['name']}.json"

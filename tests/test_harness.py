@@ -111,3 +111,9 @@ def test_benchmark_scripts_answer_help(script, capsys):
     with pytest.raises(SystemExit) as done:
         module.main(["--help"])
     assert done.value.code == 0 and "--out" in capsys.readouterr().out
+
+
+def test_the_writer_refuses_a_record_outside_the_schema(tmp_path):
+    with pytest.raises(ValueError, match="not in the purerl-benchmark/1 schema"):
+        harness.write({"name": "old_layout", "run_s": 1.0}, tmp_path)
+    assert list(tmp_path.iterdir()) == []
