@@ -178,6 +178,10 @@ def render(files: dict[str, dict]) -> str:
         "intervals: 95% percentile bootstrap over seeds (`purerl.stats`); a training row's CI is computed",
         "here from the per-seed scores the file records.",
         "",
+        "PPO against rejax 0.1.3 on the same machine (CartPole-v1, 8 seeds x 500k steps, alternating rounds,",
+        "the run_s ratios printed last): `python -m benchmarks.bench_vs_rejax` (rejax runs in its own venv,",
+        "`--rejax-python`; `benchmarks/peers/rejax_ppo.py`) -> `results/ppo_vs_rejax_side_by_side.json`.",
+        "",
     ]
     for kind, rows in by_kind.items():
         if rows:
