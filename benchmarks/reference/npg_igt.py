@@ -80,13 +80,19 @@ MISSING_MODULES = {  # imported by their package files, absent from their reposi
 def import_garage(authors_code: str):
     """Register the checkout (the `garage` package's sources) as the package `garage` and import it, with
     stubs for the three modules their `torch/optimizers/__init__.py` and `torch/algos/__init__.py` import but
-    the repository does not contain (`MISSING_MODULES`: optimisers and an algorithm the check never uses)."""
+    the repository does not contain (`MISSING_MODULES`: optimisers and an algorithm the check never uses),
+    and for `torch._six` (removed in torch 2.0; their `Categorical_Distribuation.py` imports `nan` from it)."""
+    import math
     import types
 
     for name, attribute in MISSING_MODULES.items():
         stub = types.ModuleType(name)
         setattr(stub, attribute, None)
         sys.modules[name] = stub
+    if importlib.util.find_spec("torch._six") is None:  # gone in torch 2; their categorical imports its nan
+        six = types.ModuleType("torch._six")
+        six.nan, six.inf = math.nan, math.inf
+        sys.modules["torch._six"] = six
     spec = importlib.util.spec_from_file_location(
         "garage", os.path.join(authors_code, "__init__.py"), submodule_search_locations=[authors_code])
     module = importlib.util.module_from_spec(spec)
@@ -98,7 +104,7 @@ def import_garage(authors_code: str):
 def keep_float64() -> None:
     """Their `np_to_torch` casts every array to float32; for the float64 iterations it keeps float64, in every
     module that imported it by name."""
-    import garage.torch._functions as functions
+    import garage.torch.algos  # noqa: F401  (loads the modules patched below)
     import torch
 
     def np_to_torch(array):
@@ -107,7 +113,6 @@ def keep_float64() -> None:
     for name in ("garage.torch._functions", "garage.torch.algos.SGDM", "garage.torch.algos.NIGT",
                  "garage.torch.algos.STORMHess"):
         sys.modules[name].np_to_torch = np_to_torch
-    del functions
 
 
 def float64_discount_filter() -> None:
@@ -277,7 +282,7 @@ def authors_paired(args) -> None:
         if args.method == "nharpg" and t >= 1:
             batches.append(episode_batch(spec, inputs["hessian_episodes"][str(t)]))
     algo.trainer = FedTrainer(batches)
-    draws = [float(inputs["q"][str(t)]) for t in range(1, ITERATIONS)]
+    draws = [float(inputs["q"][str(t)]) for t in range(1, ITERATIONS)] if args.method == "nharpg" else []
     torch.rand = lambda *size, **kwargs: torch.full(size, draws.pop(0), dtype=torch.float64)
     log: dict = {}
     record_optimiser(algo._policy_optimizer._optimizer, args.method, draws, log)
@@ -595,7 +600,8 @@ def parse(argv=None):
 
 
 def check(args) -> None:
-    from benchmarks import harness  # noqa: F401  (first: the XLA CPU flags of the purerl commands)
+    import jax
+
     from benchmarks.reference.td3_bc import run_authors, verdict_of
 
     ravel, _ = policy_layout()
@@ -605,7 +611,8 @@ def check(args) -> None:
         run_authors(args, "authors-init", "", str(init))
         layers = common.load_tree(init)["layers"]
         for method in METHODS:
-            ours = our_iterations(method, ravel(layers))
+            with jax.enable_x64(True):
+                ours = our_iterations(method, ravel(layers))
             inputs = Path(tmp) / f"inputs_{method}.npz"
             common.save_tree(inputs, {"layers": layers, "episodes": ours["episodes"], "q": ours.get("q", {}),
                                       "hessian_episodes": ours.get("hessian_episodes", {})})
@@ -657,6 +664,8 @@ def main(argv=None) -> None:
     sides = {"authors-init": authors_init, "authors": authors_paired, "authors-speed": authors_speed}
     if args.side in sides:
         return sides[args.side](args)
+    from benchmarks import harness  # noqa: F401  (first: the XLA CPU flags of the purerl commands)
+
     check(args)
 
 
