@@ -51,9 +51,15 @@ SCHEDULES: dict[str, tuple[float, float | None, bool]] = {
 }
 
 
+def float_dtype():
+    """float32, or float64 in an x64 run (the float64 check against the authors' code): the dtype of the
+    schedules, rewards and baseline features, so that a float64 run is not rounded to float32 there."""
+    return jax.dtypes.canonicalize_dtype(jnp.float64)
+
+
 def schedule(base, exponent: float, t) -> jax.Array:
     """base * (2 / (t + 2)) ** exponent (t = iteration counter, starting at 0)."""
-    return base * (2.0 / (jnp.asarray(t, jnp.float32) + 2.0)) ** exponent
+    return base * (2.0 / (jnp.asarray(t, float_dtype()) + 2.0)) ** exponent
 
 
 def step_size(method: str, gamma_0, t, step_exp: float | None = None) -> jax.Array:
@@ -65,7 +71,7 @@ def momentum(method: str, eta_0, t, mom_exp: float | None = None) -> jax.Array:
     """η_t of the paper's table (or with the exponent `mom_exp` when given); 1 for momentum-free methods."""
     exponent = SCHEDULES[method][1] if mom_exp is None else mom_exp
     if exponent is None:
-        return jnp.ones_like(jnp.asarray(eta_0, jnp.float32))
+        return jnp.ones_like(jnp.asarray(eta_0, float_dtype()))
     return schedule(eta_0, exponent, t)
 
 
@@ -177,8 +183,8 @@ def hessian_vector(
 
 def linear_features(obs, time):
     """[clip(o,±10), clip(o,±10)², k, k², k³, 1] with k = time / 100."""
-    o = jnp.clip(obs.reshape(obs.shape[0], -1).astype(jnp.float32), -10.0, 10.0)
-    k = (time.astype(jnp.float32) / 100.0)[:, None]
+    o = jnp.clip(obs.reshape(obs.shape[0], -1).astype(float_dtype()), -10.0, 10.0)
+    k = (time.astype(float_dtype()) / 100.0)[:, None]
     return jnp.concatenate([o, o**2, k, k**2, k**3, jnp.ones_like(k)], axis=1)
 
 
@@ -358,7 +364,7 @@ def episodic_rollout(env, env_params, sample_fn, theta, key, num_envs: int, hori
             jax.random.split(env_key, num_envs), state, action, env_params
         )
         done = terminated | truncated
-        out = (obs, action, reward.astype(jnp.float32), done, t)
+        out = (obs, action, reward.astype(float_dtype()), done, t)
         return (next_obs, state, jnp.where(done, 0, t + 1)), out
 
     init = (obs, state, jnp.zeros(num_envs, jnp.int32))

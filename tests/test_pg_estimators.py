@@ -285,6 +285,33 @@ def test_linear_baseline_matches_numpy():
     np.testing.assert_allclose(np.asarray(got), expected, rtol=2e-3, atol=2e-3)
 
 
+def test_float64_run_keeps_float64_baseline_rewards_and_schedules(x64):
+    """In an x64 run nothing of the PG family is rounded to float32 (the check against the authors' float64
+    code found the baseline's features, the rewards-to-go and gamma_0 / eta_t in float32, 1e-4 off their
+    baseline): features as garage's LinearFeatureBaseline builds them in float64, its ridge fit, rewards-to-go
+    and the schedules all to float64 precision."""
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(40, 4)) * 3.0
+    time = np.arange(40) % 17
+    feats = pge.linear_features(jnp.asarray(obs), jnp.asarray(time))
+    assert feats.dtype == jnp.float64
+    clipped, k = np.clip(obs, -10, 10), (time / 100.0)[:, None]
+    garage_feats = np.concatenate([clipped, clipped**2, k, k**2, k**3, np.ones_like(k)], axis=1)
+    np.testing.assert_allclose(np.asarray(feats), garage_feats, rtol=1e-15, atol=0)
+    y = rng.normal(size=40) * 50.0
+    expected = np.linalg.lstsq(garage_feats.T @ garage_feats + 1e-5 * np.eye(12), garage_feats.T @ y,
+                               rcond=-1)[0]
+    got = pge.fit_linear_baseline(feats, jnp.asarray(y), jnp.ones(40))
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())
+    assert float(pge.momentum("npg_igt", 1.0, 1)) == pytest.approx((2 / 3) ** 0.8, rel=1e-15)
+    config = npg_igt.Config(batch_steps=200, max_episode_length=50, gamma_0=0.1)
+    agent, core = npg_igt.make_agent(config), pge.make_core(config)
+    state = agent.init(jax.random.PRNGKey(0))
+    assert state.gamma_0.dtype == jnp.float64 and float(state.gamma_0) == 0.1
+    ep, _ = core.rollout(state.theta, jax.random.PRNGKey(1))
+    assert ep.reward.dtype == jnp.float64 and ep.reward_to_go.dtype == jnp.float64
+
+
 def test_rollout_segments():
     cfg = pg.Config(batch_steps=400, num_iters=1, max_episode_length=50)
     core = pge.make_core(cfg)

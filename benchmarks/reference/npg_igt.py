@@ -81,7 +81,7 @@ def import_garage(authors_code: str):
     """Register the checkout (the `garage` package's sources) as the package `garage` and import it, with
     stubs for the three modules their `torch/optimizers/__init__.py` and `torch/algos/__init__.py` import but
     the repository does not contain (`MISSING_MODULES`: optimisers and an algorithm the check never uses),
-    and for `torch._six` (removed in torch 2.0; their `Categorical_Distribuation.py` imports `nan` from it)."""
+    and for `torch._six` (gone in torch 2.0; their `Categorical_Distribuation.py` imports `nan` from it)."""
     import math
     import types
 

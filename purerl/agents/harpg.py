@@ -34,6 +34,7 @@ from flax import struct
 from purerl.agent import Agent, train_fn
 from purerl.pg_estimators import (
     PGConfig,
+    float_dtype,
     hessian_vector,
     make_core,
     momentum,
@@ -81,7 +82,7 @@ def make_agent(config: Config) -> Agent:
 
     def init(key):
         key, net_key = jax.random.split(key)
-        hyper = (jnp.float32(config.gamma_0), jnp.float32(config.eta_0))
+        hyper = (jnp.asarray(config.gamma_0, float_dtype()), jnp.asarray(config.eta_0, float_dtype()))
         theta = core.policy.init(net_key)
         return State(theta, theta, jnp.zeros_like(theta), core.baseline_init, key, jnp.zeros((), jnp.int32),
                      *hyper)

@@ -29,7 +29,15 @@ import jax.numpy as jnp
 from flax import struct
 
 from purerl.agent import Agent, train_fn
-from purerl.pg_estimators import PGConfig, make_core, momentum, normalized_step, step_size, validate_config
+from purerl.pg_estimators import (
+    PGConfig,
+    float_dtype,
+    make_core,
+    momentum,
+    normalized_step,
+    step_size,
+    validate_config,
+)
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,7 @@ def make_agent(config: Config) -> Agent:
 
     def init(key):
         key, net_key = jax.random.split(key)
-        hyper = (jnp.float32(config.gamma_0), jnp.float32(config.eta_0))
+        hyper = (jnp.asarray(config.gamma_0, float_dtype()), jnp.asarray(config.eta_0, float_dtype()))
         theta = core.policy.init(net_key)
         return State(theta, jnp.zeros_like(theta), core.baseline_init, key, jnp.zeros((), jnp.int32), *hyper)
 
