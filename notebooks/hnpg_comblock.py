@@ -36,7 +36,7 @@
 # policies and Q networks, rollout, offline minibatch and Gaussian draws (`benchmarks/reference/hnpg.py`,
 # `benchmarks/results/reference/hnpg.json`): both critic losses, the surrogate before and after the TRPO
 # step and every tensor of the 10 networks agree to 1.3e-14 relative. Their own `main.py` solves H=5 in
-# 41-44k samples (3 seeds), purerl in 38-44k (5 seeds), and H=10 in 94k and 100k (2 seeds), purerl in
+# 41-44k samples (3 seeds), purerl in 38-44k (5 seeds), and H=10 in 94-121k (3 seeds), purerl in
 # 86-108k (5 seeds), with the same rule (10-iteration moving average of success above 0.5); purerl runs
 # 6.3x their iterations per second on a shared 2-core CPU. So the H=30/50 results below are those of a
 # faithful port at the published configuration, not of a porting bug.

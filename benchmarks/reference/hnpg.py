@@ -682,9 +682,10 @@ def record_runs(args) -> None:
 
 
 def purerl_solve_rows(horizons) -> list[dict]:
-    """purerl's HNPG samples to solve at the same horizons, from benchmarks/results/hnpg_solve.json."""
+    """purerl's HNPG samples to solve at the same horizons, from benchmarks/results/hnpg_solve.json (its runs,
+    recorded before the result schema, are under `legacy`)."""
     path = common.REPO / "benchmarks" / "results" / "hnpg_solve.json"
-    rows = json.loads(path.read_text())["runs"] if path.exists() else []
+    rows = json.loads(path.read_text())["legacy"]["runs"] if path.exists() else []
     key = "samples_to_solve_per_seed (None = not solved within cap)"
     return [
         {
