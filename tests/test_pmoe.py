@@ -50,13 +50,30 @@ def test_one_expert_is_exactly_sac():
     pmoe_policy = pmoe_sac.mixture_policy(config, 1)
     sac_init, sac_step = sac.make_gradient_step(config, sac_policy, critic, 1)
     pmoe_init, pmoe_step = sac.make_gradient_step(config, pmoe_policy, critic, 1)
-    obs0 = jnp.zeros(3)
-    pmoe_params = pmoe_policy.network.init(jax.random.PRNGKey(0), obs0)
-    sac_params = {"params": {k: v for k, v in pmoe_params["params"].items() if k != "router"}}
-    critic_params = critic.init(jax.random.PRNGKey(1), obs0, jnp.zeros(1))
     batch, key = _batch(), jax.random.PRNGKey(5)
-    s_new, s_m = jax.jit(sac_step)(sac_init(sac_params, critic_params), batch, key)
-    p_new, p_m = jax.jit(pmoe_step)(pmoe_init(pmoe_params, critic_params), batch, key)
+
+    @jax.jit  # one program for both steps, the acting and the densities (op by op, each op would compile)
+    def compute(batch, key):
+        obs0 = jnp.zeros(3)
+        pmoe_params = pmoe_policy.network.init(jax.random.PRNGKey(0), obs0)
+        sac_params = {"params": {k: v for k, v in pmoe_params["params"].items() if k != "router"}}
+        critic_params = critic.init(jax.random.PRNGKey(1), obs0, jnp.zeros(1))
+        # PPO side: a one-component mixture density is the Gaussian density
+        x, mean, log_std = batch.next_obs, batch.obs[:, None] * 0.5, jnp.full((8, 1, 3), -0.3)
+        densities = (
+            mixture_log_prob(x, jnp.zeros((8, 1)), mean, log_std),
+            distrax.MultivariateNormalDiag(mean[:, 0], jnp.exp(log_std[:, 0])).log_prob(x),
+        )
+        return (
+            pmoe_params,
+            sac_step(sac_init(sac_params, critic_params), batch, key),
+            pmoe_step(pmoe_init(pmoe_params, critic_params), batch, key),
+            sac_policy.sample(sac_params, batch.obs, key),
+            pmoe_policy.sample(pmoe_params, batch.obs, key),
+            densities,
+        )
+
+    pmoe_params, (s_new, s_m), (p_new, p_m), (a1, lp1), (a2, lp2), densities = compute(batch, key)
     assert float(p_m["router_loss"]) == 0.0
     for name in ("actor_loss", "critic_loss", "alpha_loss", "alpha", "log_prob", "q"):
         np.testing.assert_allclose(p_m[name], s_m[name], rtol=1e-6, atol=1e-6, err_msg=name)
@@ -74,17 +91,10 @@ def test_one_expert_is_exactly_sac():
     ):
         np.testing.assert_array_equal(a, b)  # zero router gradient
     # acting: same noise, same action and log-prob
-    a1, lp1 = sac_policy.sample(sac_params, batch.obs, key)
-    a2, lp2 = pmoe_policy.sample(pmoe_params, batch.obs, key)
     np.testing.assert_allclose(a1, a2, rtol=1e-6)
     np.testing.assert_allclose(lp1, lp2, rtol=1e-6)
     # PPO side: a one-component mixture density is the Gaussian density
-    x, mean, log_std = batch.next_obs, batch.obs[:, None] * 0.5, jnp.full((8, 1, 3), -0.3)
-    np.testing.assert_allclose(
-        mixture_log_prob(x, jnp.zeros((8, 1)), mean, log_std),
-        distrax.MultivariateNormalDiag(mean[:, 0], jnp.exp(log_std[:, 0])).log_prob(x),
-        rtol=1e-6,
-    )
+    np.testing.assert_allclose(*densities, rtol=1e-6)
 
 
 # --- 2./3. router target and gradient routing on a hand-made critic ---------------------------------
@@ -112,14 +122,19 @@ def q_hand(obs, action):
 def test_router_target_is_brute_force_argmax_and_router_fits_its_frequency():
     policy, params = _hand_policy()
     state = jnp.ones((1, 3))
-    # k* is the brute-force argmax over the experts' own samples (same noise)
-    for seed in range(5):
-        key = jax.random.PRNGKey(seed)
+
+    @jax.jit
+    def objective_and_samples(key):
         (lp, q, _), _ = policy.objective(params, state, key, q_hand)
         a, lps, _ = sample_tanh_gaussian(
             key, jnp.asarray(MEANS)[None, :, None], jnp.full((1, 4, 1), np.log(0.6))
         )
-        qs = np.asarray(q_hand(None, a))[0]
+        return lp, q, q_hand(None, a), lps
+
+    # k* is the brute-force argmax over the experts' own samples (same noise)
+    for seed in range(5):
+        lp, q, qs, lps = objective_and_samples(jax.random.PRNGKey(seed))
+        qs = np.asarray(qs)[0]
         k = int(np.argmax(qs))
         np.testing.assert_allclose(float(q), qs[k], rtol=1e-6)
         np.testing.assert_allclose(float(lp), float(lps[0, k]), rtol=1e-6)
@@ -142,10 +157,13 @@ def test_router_target_is_brute_force_argmax_and_router_fits_its_frequency():
         updates, opt = tx.update(jax.grad(loss)(router, key), opt)
         return (optax.apply_updates(router, updates), opt), None
 
-    (router, _), _ = jax.jit(
-        lambda r: jax.lax.scan(body, (r, tx.init(r)), jax.random.split(jax.random.PRNGKey(1), 2000))
-    )(router)
-    logits = policy.network.apply({"params": {**params["params"], "router": router}}, state)[2]
+    @jax.jit
+    def fitted_logits(router):
+        keys = jax.random.split(jax.random.PRNGKey(1), 2000)
+        (router, _), _ = jax.lax.scan(body, (router, tx.init(router)), keys)
+        return policy.network.apply({"params": {**params["params"], "router": router}}, state)[2]
+
+    logits = fitted_logits(router)
     w = np.asarray(jax.nn.softmax(logits))[0]
     np.testing.assert_allclose(w, freq, atol=0.05)
 
@@ -156,14 +174,18 @@ def test_gradient_routing():
     p = params["params"]
     p["mean"]["kernel"] = p["mean"]["kernel"] + 0.1
     state, key = jnp.ones((1, 3)), jax.random.PRNGKey(4)
-    (lp, q, router), pullback, _ = jax.vjp(
-        lambda p: policy.objective(p, state, key, q_hand), params, has_aux=True
-    )
-    a, _, _ = sample_tanh_gaussian(key, *policy.network.apply(params, state)[:2])
-    k_star = int(np.argmax(np.asarray(q_hand(None, a))[0]))
-    one, zero = jnp.ones(()), jnp.zeros(())
-    (g_pi,) = pullback((0.7 * one, -one, zero))  # L_pi = alpha * lp - q
-    (g_w,) = pullback((zero, zero, one))  # L_w
+
+    @jax.jit
+    def pulled_back(params):
+        _, pullback, _ = jax.vjp(lambda p: policy.objective(p, state, key, q_hand), params, has_aux=True)
+        a, _, _ = sample_tanh_gaussian(key, *policy.network.apply(params, state)[:2])
+        one, zero = jnp.ones(()), jnp.zeros(())
+        (g_pi,) = pullback((0.7 * one, -one, zero))  # L_pi = alpha * lp - q
+        (g_w,) = pullback((zero, zero, one))  # L_w
+        return q_hand(None, a), g_pi, g_w
+
+    q_a, g_pi, g_w = pulled_back(params)
+    k_star = int(np.argmax(np.asarray(q_a)[0]))
     for head in ("mean", "log_std"):
         kernel = np.asarray(g_pi["params"][head]["kernel"])  # (hidden, K*A), A = 1
         bias = np.asarray(g_pi["params"][head]["bias"])
@@ -187,30 +209,25 @@ def test_mixture_log_prob_stable():
     std = np.array([[0.5, 1.0], [0.3, 0.7], [1.2, 0.4]])
     w = np.array([0.2, 0.5, 0.3])
     x = np.array([0.4, -0.2])
-    ours = mixture_log_prob(
-        jnp.asarray(x, jnp.float32),
-        jnp.log(jnp.asarray(w, jnp.float32)),
-        jnp.asarray(mean, jnp.float32),
-        jnp.log(jnp.asarray(std, jnp.float32)),
-    )
+
+    @jax.jit  # one program for the three evaluations of ours below
+    def ours_of(x, w, mean, std):
+        return mixture_log_prob(x, jnp.log(w), mean, jnp.log(std))
+
+    def mixture_same_family(x, w, mean, std):
+        components = distrax.MultivariateNormalDiag(mean, std)
+        return distrax.MixtureSameFamily(distrax.Categorical(probs=w), components).log_prob(x)
+
+    f32 = lambda *arrays: [jnp.asarray(a, jnp.float32) for a in arrays]  # noqa: E731
+    ours = ours_of(*f32(x, w, mean, std))
     np.testing.assert_allclose(float(ours), _np_mixture(x, w, mean, std), rtol=1e-5)
-    mix = distrax.MixtureSameFamily(
-        distrax.Categorical(probs=jnp.asarray(w, jnp.float32)),
-        distrax.MultivariateNormalDiag(jnp.asarray(mean, jnp.float32), jnp.asarray(std, jnp.float32)),
-    )
-    np.testing.assert_allclose(float(ours), float(mix.log_prob(jnp.asarray(x, jnp.float32))), rtol=1e-5)
+    distrax_value = jax.jit(mixture_same_family)(*f32(x, w, mean, std))
+    np.testing.assert_allclose(float(ours), float(distrax_value), rtol=1e-5)
     # tiny weight, and an action 15 sigma away from every component
     w_tiny = np.array([1e-8, 1 - 2e-8, 1e-8])
     far = np.array([20.0, -15.0])
     for weights, point in ((w_tiny, x), (w, far)):
-        ours = float(
-            mixture_log_prob(
-                jnp.asarray(point, jnp.float32),
-                jnp.log(jnp.asarray(weights, jnp.float32)),
-                jnp.asarray(mean, jnp.float32),
-                jnp.log(jnp.asarray(std, jnp.float32)),
-            )
-        )
+        ours = float(ours_of(*f32(point, weights, mean, std)))
         # float64 reference by logsumexp in numpy
         comp = (-0.5 * ((point[None] - mean) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi)).sum(-1)
         ref = np.logaddexp.reduce(np.log(weights) + comp)
@@ -230,11 +247,12 @@ def test_distinguishable_modes_brute_force():
     mean = jnp.asarray(np.tile(np.array([[0.0], [0.1], [5.0], [10.0]])[None], (16, 1, 1)), jnp.float32)
     log_std = jnp.zeros((16, 4, 1))
     w = jnp.tile(jnp.asarray([[0.3, 0.3, 0.3, 0.1]]), (16, 1))
-    # experts 0 and 1 overlap; {0 or 1, 2, 3} is the largest pairwise-distinguishable set
-    assert float(pmoe_sac.distinguishable_modes(mean, log_std, w)) == 3.0
     w_low = jnp.tile(jnp.asarray([[0.49, 0.49, 0.01, 0.01]]), (16, 1))  # experts 2, 3 barely used
-    assert float(pmoe_sac.distinguishable_modes(mean, log_std, w_low)) == 1.0
-    m = pmoe_sac.primitive_metrics((mean, log_std, jnp.log(w)))
+    modes = jax.jit(pmoe_sac.distinguishable_modes)  # one program for both weightings
+    # experts 0 and 1 overlap; {0 or 1, 2, 3} is the largest pairwise-distinguishable set
+    assert float(modes(mean, log_std, w)) == 3.0
+    assert float(modes(mean, log_std, w_low)) == 1.0
+    m = jax.jit(pmoe_sac.primitive_metrics)((mean, log_std, jnp.log(w)))
     np.testing.assert_allclose(
         float(m["effective_experts"]),
         np.exp(-(np.array([0.3, 0.3, 0.3, 0.1]) * np.log([0.3, 0.3, 0.3, 0.1])).sum()),
@@ -309,7 +327,8 @@ def test_baseline_routers_train_the_router(router_loss):
     config = dataclasses.replace(TINY, num_experts=4, hidden=(8,), router_loss=router_loss)
     policy = pmoe_sac.mixture_policy(config, 1)
     obs = jnp.ones((4, 3))
-    grads = jax.grad(lambda p: sum(policy.objective(p, obs, jax.random.PRNGKey(2), q_hand)[0]))(params)
+    loss = lambda p: sum(policy.objective(p, obs, jax.random.PRNGKey(2), q_hand)[0])  # noqa: E731
+    grads = jax.jit(jax.grad(loss))(params)
     assert np.abs(np.asarray(grads["params"]["router"]["bias"])).max() > 0
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(grads))
 
@@ -344,32 +363,43 @@ def test_pmoe_ppo_mixture_log_prob_brute_force():
     logits = rng.normal(size=(B, K))
     mean, std = rng.normal(size=(B, K, A)), np.exp(0.3 * rng.normal(size=(B, K, A)))
     x = rng.normal(size=(B, A)) * 2.0
+    obs = rng.normal(size=(B, 3))
     f32 = lambda v: jnp.asarray(v, jnp.float32)  # noqa: E731
-    pi = pmoe_ppo.GaussianMixture(f32(logits), f32(mean), f32(std))
+    net = pmoe_ppo.MixtureActorCritic(action_dim=A, num_experts=K, hidden=(8,), q_hidden=(8,))
+    extra = pmoe_ppo.make_extra_loss(dataclasses.replace(PPO_TINY, num_experts=K), net)
+
+    @jax.jit  # one program for every quantity below (op by op, each primitive would compile on its own)
+    def compute(logits, mean, std, xj, obs):
+        pi = pmoe_ppo.GaussianMixture(logits, mean, std)
+        one = pmoe_ppo.GaussianMixture(jnp.zeros((B, 1)), mean[:, :1], std[:, :1])
+        gauss = distrax.MultivariateNormalDiag(mean[:, 0], std[:, 0])
+        params = net.init(jax.random.PRNGKey(1), jnp.zeros(3))
+        g_mixture = jax.grad(lambda p: net.apply(p, obs)[0].log_prob(xj).sum())(params)["params"]
+        batch = (obs, xj, None, None, None, jnp.ones(B))
+        g_extra = jax.grad(lambda p: extra(p, batch, net.apply(p, obs)[0])[0])(params)["params"]
+        return dict(
+            log_prob=pi.log_prob(xj), far=pi.log_prob(xj + 40.0),
+            one=one.log_prob(xj), gauss=gauss.log_prob(xj),
+            sample=pi.sample(jax.random.PRNGKey(0)), draws=pi.components.sample(seed=jax.random.PRNGKey(0)),
+            g_mixture=g_mixture, g_extra=g_extra,
+        )
+
+    out = jax.tree.map(np.asarray, compute(f32(logits), f32(mean), f32(std), f32(x), f32(obs)))
     w = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
     ref = [_np_mixture(x[b], w[b], mean[b], std[b]) for b in range(B)]
-    np.testing.assert_allclose(np.asarray(pi.log_prob(f32(x))), ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out["log_prob"], ref, rtol=1e-5, atol=1e-5)
     # one component: the Gaussian density; far from every component: finite (logsumexp, not exp-then-log)
-    one = pmoe_ppo.GaussianMixture(jnp.zeros((B, 1)), f32(mean[:, :1]), f32(std[:, :1]))
-    gauss = distrax.MultivariateNormalDiag(f32(mean[:, 0]), f32(std[:, 0]))
-    xj = f32(x)
-    np.testing.assert_allclose(np.asarray(one.log_prob(xj)), np.asarray(gauss.log_prob(xj)), 1e-6, 1e-6)
-    assert np.all(np.isfinite(np.asarray(pi.log_prob(xj + 40.0))))
+    np.testing.assert_allclose(out["one"], out["gauss"], 1e-6, 1e-6)
+    assert np.all(np.isfinite(out["far"]))
     # samples come from the experts (each sample equals one expert's draw)
-    s = np.asarray(pi.sample(jax.random.PRNGKey(0)))
-    draws = np.asarray(pi.components.sample(seed=jax.random.PRNGKey(0)))
+    s, draws = out["sample"], out["draws"]
     assert np.all(np.abs(draws - s[:, None]).max(-1).min(-1) == 0)
     # the mixture likelihood trains the router; the trunk never sees router terms
-    net = pmoe_ppo.MixtureActorCritic(action_dim=A, num_experts=K, hidden=(8,), q_hidden=(8,))
-    params = net.init(jax.random.PRNGKey(1), jnp.zeros(3))
-    obs = jnp.asarray(rng.normal(size=(B, 3)), jnp.float32)
-    g = jax.grad(lambda p: net.apply(p, obs)[0].log_prob(xj).sum())(params)["params"]
-    assert np.abs(np.asarray(g["router"]["kernel"])).max() > 0
-    extra = pmoe_ppo.make_extra_loss(dataclasses.replace(PPO_TINY, num_experts=K), net)
-    batch = (obs, xj, None, None, None, jnp.ones(B))
-    g = jax.grad(lambda p: extra(p, batch, net.apply(p, obs)[0])[0])(params)["params"]
-    assert np.abs(np.asarray(g["router"]["kernel"])).max() > 0  # router MSE
-    assert all(np.all(np.asarray(v) == 0) for v in jax.tree.leaves(g["actor"]))  # stop-gradient trunk
+    g = out["g_mixture"]
+    assert np.abs(g["router"]["kernel"]).max() > 0
+    g = out["g_extra"]
+    assert np.abs(g["router"]["kernel"]).max() > 0  # router MSE
+    assert all(np.all(v == 0) for v in jax.tree.leaves(g["actor"]))  # stop-gradient trunk
 
 
 @pytest.fixture(scope="module")
