@@ -153,8 +153,9 @@ def build_result(rows: list[dict], rounds: int, name: str) -> dict:
         seeds=list(range(SETTINGS["num-seeds"])), compile_s=head["compile_s"], run_s=head["run_s"],
         throughput=head["throughput"]["value"], throughput_unit=head["throughput"]["unit"],
         extra={"ratios_purerl_over_rejax": ratios(rows), "measurements": measurements, "rounds": rounds,
-               "every_run": rows, "how": "each round: rejax, purerl --workers 1, purerl default, each a fresh "
-                                    "process; ratios of the fastest rounds; load before each run recorded"})
+               "every_run": rows,
+               "how": "each round: rejax, purerl --workers 1, purerl default, each a fresh process; ratios "
+                      "of the fastest rounds; load before each run recorded"})
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,7 +8,8 @@ from benchmarks import report
 
 
 def row(side, round_, run_s, compile_s=10.0, worst=500.0):
-    return {"side": side, "round": round_, "peer": side if side == "rejax" else f"purerl {side}", "compile_s": compile_s, "run_s": run_s,
+    peer = side if side == "rejax" else f"purerl {side}"
+    return {"side": side, "round": round_, "peer": peer, "compile_s": compile_s, "run_s": run_s,
             "env_steps_per_s": 8 * 499_712 / run_s, "total_timesteps": 499_712, "final_return_min": worst,
             "load_average": 1.0, "cpu_busy_before": 0.1}
 
