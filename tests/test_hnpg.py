@@ -77,7 +77,8 @@ def small():
 @SLOW_COMPILE
 def test_hybrid_off_ignores_offline_data(small):
     agent, parts, state, update = small
-    other = collect_offline(parts["env"], state.env_params, jax.random.PRNGKey(77), SMALL.offline_episodes)
+    collect = jax.jit(lambda params, key: collect_offline(parts["env"], params, key, SMALL.offline_episodes))
+    other = collect(state.env_params, jax.random.PRNGKey(77))
     assert not bool((other.z == state.offline.z).all())
     a, _ = update(state)
     b, _ = update(state.replace(offline=other))
@@ -91,23 +92,27 @@ def test_hybrid_off_equals_per_timestep_trpo_step(small):
     `agents/trpo.py` takes) on that timestep's on-policy batch, GAE(γ=1) advantages from the same critics."""
     agent, parts, state, update = small
     new_state, _ = update(state)
-    _, roll_key, off_key, critic_key, v_key, _ = jax.random.split(state.key, 6)
     h = SMALL.horizon
-    traj = parts["rollout"](state.policy, state.env_params, roll_key, SMALL.episodes_per_iter)
-    off = parts["offline_batch"](state.offline, state.env_params, off_key)
-    q, _, _ = parts["fit_critics"](state, traj, off, critic_key)
-    values = jax.vmap(parts["value"])(q, state.policy, traj.obs, jax.random.split(v_key, (2, h))[0])
-    last = jnp.broadcast_to((jnp.arange(h) == h - 1)[:, None], values.shape)
-    next_values = jnp.concatenate([values[1:], jnp.zeros_like(values[:1])], 0)
-    adv, _ = gae(traj.reward, values, next_values, last, last, 1.0, SMALL.gae_lambda)
 
     def dist(p, obs):
         mean, log_std = parts["policy_net"].apply(p, obs)
         return distrax.MultivariateNormalDiag(mean, jnp.exp(log_std))
 
-    expected = jax.vmap(lambda p, o, a, g: policy_step(dist, p, o, a, g, **trpo_kwargs(SMALL))[0])(
-        state.policy, traj.obs, traj.action, adv
-    )
+    @jax.jit  # the reference step as one program (op by op, each primitive would compile on its own)
+    def trpo_reference(state):
+        _, roll_key, off_key, critic_key, v_key, _ = jax.random.split(state.key, 6)
+        traj = parts["rollout"](state.policy, state.env_params, roll_key, SMALL.episodes_per_iter)
+        off = parts["offline_batch"](state.offline, state.env_params, off_key)
+        q, _, _ = parts["fit_critics"](state, traj, off, critic_key)
+        values = jax.vmap(parts["value"])(q, state.policy, traj.obs, jax.random.split(v_key, (2, h))[0])
+        last = jnp.broadcast_to((jnp.arange(h) == h - 1)[:, None], values.shape)
+        next_values = jnp.concatenate([values[1:], jnp.zeros_like(values[:1])], 0)
+        adv, _ = gae(traj.reward, values, next_values, last, last, 1.0, SMALL.gae_lambda)
+        return jax.vmap(lambda p, o, a, g: policy_step(dist, p, o, a, g, **trpo_kwargs(SMALL))[0])(
+            state.policy, traj.obs, traj.action, adv
+        )
+
+    expected = trpo_reference(state)
     changed = False
     for x, y, old in zip(*map(jax.tree.leaves, (new_state.policy, expected, state.policy)), strict=True):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=1e-6)
@@ -234,26 +239,30 @@ def last_critic_gap(counterfactual: float) -> tuple[float, float]:
     def never(_, next_obs, __):  # next actions only feed Q_{h+1} bootstraps; Q_{H-1} has none
         return jnp.zeros(next_obs.shape[:-1] + (config.action_dim,))
 
-    @jax.jit
+    one_seed = lambda tree: jax.tree.map(lambda x: jnp.asarray(x)[None], tree)  # noqa: E731
+    value_gap = hnpg.one_hot_value_gap(parts, n_obs=64)
+
+    @jax.jit  # the fit, the diagnostic and the values for the gap by hand in one program
     def run(key):
         init_key, off_key, pass_key = jax.random.split(key, 3)
         state = agent.init(init_key)
-        off = parts["offline_batch"](state.offline, state.env_params, off_key)
+        env_params = state.env_params
+        off = parts["offline_batch"](state.offline, env_params, off_key)
         q = parts["critic_pass"](state.q, pass_key, never, jnp.arange(config.horizon), off=off)[0]
-        return q, state.env_params
+        gap = value_gap(one_seed(q), one_seed(env_params), KEY)
+        q_last = jax.tree.map(lambda x: x[h], q)
 
-    q, env_params = run(jax.random.PRNGKey(0))
-    one_seed = lambda tree: jax.tree.map(lambda x: x[None], tree)  # noqa: E731
-    gap = np.asarray(hnpg.one_hot_value_gap(parts, n_obs=64)(one_seed(q), one_seed(env_params), KEY))
+        def values(z):  # (A,): Q_{H-1}(s, e_k) averaged over the observations of latent z
+            obs = jax.vmap(lambda k: env.observe(k, z, h, env_params))(jax.random.split(KEY, 256))
+            return jnp.stack(
+                [q_net.apply(q_last, obs, jnp.broadcast_to(e, (256, 10))).mean() for e in np.eye(10)]
+            )
+
+        return gap, env.lock(env_params), jnp.stack([values(0), values(1)])
+
+    gap, lock, values = (np.asarray(x) for x in run(jax.random.PRNGKey(0)))
     assert gap.shape == (1, config.horizon)
-    lock, q_last = np.asarray(env.lock(env_params)), jax.tree.map(lambda x: x[h], q)
-    by_hand = []
-    for z in (0, 1):
-        obs = jax.vmap(lambda k, z=z: env.observe(k, z, h, env_params))(jax.random.split(KEY, 256))
-        values = np.array(  # (A,): Q_{H-1}(s, e_k) averaged over the observations
-            [float(q_net.apply(q_last, obs, jnp.broadcast_to(e, (256, 10))).mean()) for e in np.eye(10)]
-        )
-        by_hand.append(values[lock[z, h]] - np.delete(values, lock[z, h]).mean())
+    by_hand = [values[z][lock[z, h]] - np.delete(values[z], lock[z, h]).mean() for z in (0, 1)]
     return float(gap[0, -1]), float(np.mean(by_hand))
 
 
