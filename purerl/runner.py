@@ -185,6 +185,8 @@ def run(
                                 jax.eval_shape(jax.vmap(agent.init), sweep.seed_keys(my_seeds)))
         iteration, state, saved = checkpoint.restore(ckpt_dir, abstract)
         state = sweep.place(sweep.to_local(state, num_devices), num_devices)
+        if num_devices == 1:  # the uninterrupted run's programs, not ones of its own
+            state = sweep.uncommitted(state)
         host_metrics = {k: [v] for k, v in saved.items()}
     else:
         if out and writer:

@@ -162,7 +162,7 @@ def _restore(directory: str, agent: Agent, seeds: list[int], iteration: int):
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
                             jax.eval_shape(jax.vmap(agent.init), sweep.seed_keys(seeds)))
     _, state, _ = checkpoint.restore(os.path.join(directory, "checkpoints"), abstract, step=iteration)
-    return state
+    return sweep.uncommitted(state)  # `evaluate` then compiles the runner's own final evaluation program
 
 
 def _make_act(agent: Agent) -> Callable:

@@ -123,6 +123,14 @@ def place(tree, num_devices: int = 1):
     return jax.tree.map(to_global, tree)
 
 
+def uncommitted(tree):
+    """A restored (committed) seed-batched pytree as uncommitted arrays on the default device, as a fresh
+    run's state is. A committed argument adds sharding annotations to a one-device program, so a resumed run
+    or a saved run's evaluation would otherwise compile programs of their own instead of the uninterrupted
+    run's (which JAX's persistent compilation cache, where set, then gives back without compiling)."""
+    return jax.device_put(jax.device_get(tree))
+
+
 def process_seeds(seeds: Sequence[int]) -> list[int]:
     """This process's contiguous share of `seeds` (all of them in a single-process run)."""
     share = len(seeds) // jax.process_count()
