@@ -21,20 +21,23 @@ TINY = ppo.Config(env="CartPole-v1", total_timesteps=10 * 128, num_envs=4, num_s
 
 def poisoned(agent: Agent, at_iteration: int, *, seed: int, where: str) -> Agent:
     """`agent` whose update, at `at_iteration` (1-based) and only for `seed`, makes the critic's first bias
-    NaN (where="state") or reports an infinite metric (where="metric")."""
+    NaN (where="state") or reports an infinite metric (where="metric").
+
+    The iteration and the kind of poison are values in the train state, not constants of the update: every
+    poisoning then runs the same chunk program, compiled once (JAX's persistent compilation cache)."""
 
     def init(key):
-        return agent.init(key), jnp.int32(0), jnp.all(key == jax.random.PRNGKey(seed))
+        is_seed = jnp.all(key == jax.random.PRNGKey(seed))
+        return agent.init(key), jnp.int32(0), is_seed, jnp.int32(at_iteration), jnp.asarray(where == "state")
 
     def update(carry):
-        state, done, is_seed = carry
+        state, done, is_seed, poisoned_iteration, in_state = carry
         state, metrics = agent.update(state)
-        hit = (done + 1 == at_iteration) & is_seed
-        if where == "state":
-            bias = state.params["params"]["critic"]["Dense_0"]["bias"]
-            state.params["params"]["critic"]["Dense_0"]["bias"] = jnp.where(hit, jnp.nan, bias)
-        metrics = dict(metrics, injected=jnp.where(hit & (where == "metric"), jnp.inf, 0.0))
-        return (state, done + 1, is_seed), metrics
+        hit = (done + 1 == poisoned_iteration) & is_seed
+        bias = state.params["params"]["critic"]["Dense_0"]["bias"]
+        state.params["params"]["critic"]["Dense_0"]["bias"] = jnp.where(hit & in_state, jnp.nan, bias)
+        metrics = dict(metrics, injected=jnp.where(hit & ~in_state, jnp.inf, 0.0))
+        return (state, done + 1, is_seed, poisoned_iteration, in_state), metrics
 
     return dataclasses.replace(agent, init=init, update=update, evaluate=lambda c, k: agent.evaluate(c[0], k))
 
@@ -101,6 +104,15 @@ def cli_main_summary(argv, out):
     return json.loads((out / "summary.json").read_text())
 
 
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A finished tiny run, shared by the refused resumes (each checks that it writes nothing)."""
+    out = tmp_path_factory.mktemp("finished") / "run"
+    cli_main(["train", "ppo", "--total-timesteps", "256", "--num-envs", "4", "--num-steps", "32",
+              "--eval-episodes", "4", "--out", str(out), "--no-progress"])
+    return out
+
+
 @pytest.mark.parametrize(
     "flags, message",
     [
@@ -108,10 +120,8 @@ def cli_main_summary(argv, out):
         (["--lr", "-1"], "lr must be positive"),
     ],
 )
-def test_resume_refuses_changes_that_do_not_fit(tmp_path, capsys, flags, message):
-    out = tmp_path / "run"
-    cli_main(["train", "ppo", "--total-timesteps", "256", "--num-envs", "4", "--num-steps", "32",
-              "--eval-episodes", "4", "--out", str(out), "--no-progress"])
+def test_resume_refuses_changes_that_do_not_fit(finished_run, capsys, flags, message):
+    out = finished_run
     before = (out / "config.json").read_text()
     with pytest.raises(SystemExit) as stop:
         cli_main(["train", "--resume", str(out), *flags, "--total-timesteps", "512"])
