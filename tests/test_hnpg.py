@@ -239,30 +239,26 @@ def last_critic_gap(counterfactual: float) -> tuple[float, float]:
     def never(_, next_obs, __):  # next actions only feed Q_{h+1} bootstraps; Q_{H-1} has none
         return jnp.zeros(next_obs.shape[:-1] + (config.action_dim,))
 
-    one_seed = lambda tree: jax.tree.map(lambda x: jnp.asarray(x)[None], tree)  # noqa: E731
-    value_gap = hnpg.one_hot_value_gap(parts, n_obs=64)
-
-    @jax.jit  # the fit, the diagnostic and the values for the gap by hand in one program
+    @jax.jit
     def run(key):
         init_key, off_key, pass_key = jax.random.split(key, 3)
         state = agent.init(init_key)
-        env_params = state.env_params
-        off = parts["offline_batch"](state.offline, env_params, off_key)
+        off = parts["offline_batch"](state.offline, state.env_params, off_key)
         q = parts["critic_pass"](state.q, pass_key, never, jnp.arange(config.horizon), off=off)[0]
-        gap = value_gap(one_seed(q), one_seed(env_params), KEY)
-        q_last = jax.tree.map(lambda x: x[h], q)
+        return q, state.env_params
 
-        def values(z):  # (A,): Q_{H-1}(s, e_k) averaged over the observations of latent z
-            obs = jax.vmap(lambda k: env.observe(k, z, h, env_params))(jax.random.split(KEY, 256))
-            return jnp.stack(
-                [q_net.apply(q_last, obs, jnp.broadcast_to(e, (256, 10))).mean() for e in np.eye(10)]
-            )
-
-        return gap, env.lock(env_params), jnp.stack([values(0), values(1)])
-
-    gap, lock, values = (np.asarray(x) for x in run(jax.random.PRNGKey(0)))
+    q, env_params = run(jax.random.PRNGKey(0))
+    one_seed = lambda tree: jax.tree.map(lambda x: x[None], tree)  # noqa: E731
+    gap = np.asarray(hnpg.one_hot_value_gap(parts, n_obs=64)(one_seed(q), one_seed(env_params), KEY))
     assert gap.shape == (1, config.horizon)
-    by_hand = [values[z][lock[z, h]] - np.delete(values[z], lock[z, h]).mean() for z in (0, 1)]
+    lock, q_last = np.asarray(env.lock(env_params)), jax.tree.map(lambda x: x[h], q)
+    by_hand = []
+    for z in (0, 1):
+        obs = jax.vmap(lambda k, z=z: env.observe(k, z, h, env_params))(jax.random.split(KEY, 256))
+        values = np.array(  # (A,): Q_{H-1}(s, e_k) averaged over the observations
+            [float(q_net.apply(q_last, obs, jnp.broadcast_to(e, (256, 10))).mean()) for e in np.eye(10)]
+        )
+        by_hand.append(values[lock[z, h]] - np.delete(values, lock[z, h]).mean())
     return float(gap[0, -1]), float(np.mean(by_hand))
 
 
