@@ -2,6 +2,7 @@
 conjugate / orthogonal projection / decomposition, learning vs BC, determinism, bad input."""
 
 import dataclasses
+import functools
 
 import jax
 import jax.flatten_util
@@ -235,7 +236,7 @@ def test_gradient_isolation():
     data_obs = jnp.asarray(rng.normal(size=(500, 3)).astype(np.float32))
     x = prdc.build_search_matrix(data_obs, data_actions, 2.0)
     actor = td3_bc.Actor(2, (16,))
-    params = actor.init(jax.random.PRNGKey(0), obs[0])
+    params = jax.jit(actor.init)(jax.random.PRNGKey(0), obs[0])
     q_of = lambda pi: (pi**2).sum(1) - pi[:, 0]  # a stand-in critic  # noqa: E731
 
     def loss(params, x):
@@ -244,18 +245,21 @@ def test_gradient_isolation():
         a_hat = prdc.constraint_target(pi, obs, xb, xsqb, x[:, 3:], 2.0)[0]
         return td3_bc.actor_objective(pi, a_hat, q_of(pi), 2.5)[0]
 
-    g_x = jax.grad(loss, argnums=1)(params, x)
+    @jax.jit  # one program for the three gradients (op by op, each primitive would compile on its own)
+    def all_gradients(params, x):
+        xb, xsqb = prdc.blocked(x, 128)
+        pi0 = actor.apply(params, obs)
+        idx = prdc.nearest_index(xb, xsqb, jnp.concatenate([2.0 * obs, pi0], 1))
+        fixed = data_actions[idx]
+
+        def reference(params):
+            pi = actor.apply(params, obs)
+            return td3_bc.actor_objective(pi, fixed, q_of(pi), 2.5)[0]
+
+        return jax.grad(loss, argnums=1)(params, x), jax.grad(loss)(params, x), jax.grad(reference)(params)
+
+    g_x, grads, reference_grads = all_gradients(params, x)
     assert float(jnp.abs(g_x).max()) == 0.0
-    xb, xsqb = prdc.blocked(x, 128)
-    pi0 = actor.apply(params, obs)
-    idx = prdc.nearest_index(xb, xsqb, jnp.concatenate([2.0 * obs, pi0], 1))
-    fixed = data_actions[idx]
-
-    def reference(params):
-        pi = actor.apply(params, obs)
-        return td3_bc.actor_objective(pi, fixed, q_of(pi), 2.5)[0]
-
-    grads, reference_grads = jax.grad(loss)(params, x), jax.grad(reference)(params)
     for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(reference_grads), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
@@ -343,10 +347,26 @@ def value_setup(heads=2, layer_norm=True, reward_shift=0.0, seed=0):
         "rewards": jnp.asarray(rng.normal(size=b) + reward_shift, jnp.float32),
         "terminals": jnp.asarray(rng.random(b) < 0.2),
     }
-    v_init, v_apply = odice.make_value((16, 16), layer_norm, heads)
-    params = v_init(jax.random.PRNGKey(seed), jnp.zeros(dim))
-    target = jax.tree.map(lambda p: p + 0.05 * jnp.sin(p * 7.0 + 1.0), params)  # a target different from V
+    v_init, v_apply = value_functions((16, 16), layer_norm, heads)
+    params = jax.jit(v_init)(jax.random.PRNGKey(seed), jnp.zeros(dim))
+    # a target different from V
+    target = jax.jit(lambda tree: jax.tree.map(lambda p: p + 0.05 * jnp.sin(p * 7.0 + 1.0), tree))(params)
     return v_apply, params, target, batch
+
+
+# One (init, apply) pair per architecture, so that the jitted helpers below, keyed by `v_apply`, compile once
+# per architecture and gradient mode for all the tests (op by op, each primitive would compile on its own).
+value_functions = functools.cache(odice.make_value)
+
+
+@functools.partial(jax.jit, static_argnames=("v_apply", "gradient"))
+def gradients(v_apply, params, target, batch, lam, eta, gamma, gradient="orthogonal"):
+    """(g_lin, g_f, g_b, the combined g, its metrics): `value_gradients` then `combine_gradients`."""
+    g_lin, g_f, g_b, _ = odice.value_gradients(v_apply, params, target, batch, lam, eta, gamma)
+    return (g_lin, g_f, g_b, *odice.combine_gradients(g_lin, g_f, g_b, gradient))
+
+
+combine = jax.jit(odice.combine_gradients, static_argnames="gradient")
 
 
 def flat(tree):
@@ -355,53 +375,49 @@ def flat(tree):
 
 def test_orthogonal_projection():
     v_apply, params, target, batch = value_setup()
-    g_lin, g_f, g_b, _ = odice.value_gradients(v_apply, params, target, batch, 0.6, 1.0, 0.99)
-    g, metrics = odice.combine_gradients(g_lin, g_f, g_b, "orthogonal")
+    g_lin, g_f, g_b, g, metrics = gradients(v_apply, params, target, batch, 0.6, 1.0, 0.99)
     perp, gf = flat(g) - flat(g_lin) - flat(g_f), flat(g_f)
     assert np.linalg.norm(perp) > 0 and np.linalg.norm(gf) > 0
     assert abs(perp @ gf) <= 1e-5 * np.linalg.norm(perp) * np.linalg.norm(gf)
     np.testing.assert_allclose(perp, flat(g_b) - float(metrics["c"]) * gf, rtol=1e-5, atol=1e-7)
     # g_b parallel to g_f: nothing survives the projection
-    g_par, _ = odice.combine_gradients(g_lin, g_f, jax.tree.map(lambda x: -3.0 * x, g_f), "orthogonal")
+    g_par, _ = combine(g_lin, g_f, jax.tree.map(lambda x: -3.0 * x, g_f))
     np.testing.assert_allclose(flat(g_par), flat(g_lin) + gf, rtol=1e-5, atol=1e-7)
     # eta scales the corrected component linearly
-    g_lin2, g_f2, g_b2, _ = odice.value_gradients(v_apply, params, target, batch, 0.6, 2.5, 0.99)
-    g2, _ = odice.combine_gradients(g_lin2, g_f2, g_b2, "orthogonal")
+    g_lin2, g_f2, _, g2, _ = gradients(v_apply, params, target, batch, 0.6, 2.5, 0.99)
     np.testing.assert_allclose(flat(g2) - flat(g_lin2) - flat(g_f2), 2.5 * perp, rtol=1e-4, atol=1e-7)
 
 
 def test_decomposition_exactness_and_vjp_equals_reference():
     v_apply, params, target, batch = value_setup(heads=1)
     lam, gamma = 0.6, 0.99
-    g_lin, g_f, g_b, _ = odice.value_gradients(v_apply, params, params, batch, lam, 1.0, gamma)
-    g, _ = odice.combine_gradients(g_lin, g_f, g_b, "true")
+    g = gradients(v_apply, params, params, batch, lam, 1.0, gamma, gradient="true")[3]
     mask = gamma * (1.0 - batch["terminals"].astype(jnp.float32))
 
     def dual(p):  # J(V) with V(s) and V(s') both live
         v, vn = v_apply(p, batch["observations"]), v_apply(p, batch["next_observations"])
         return (1 - lam) * v.mean() + lam * odice.fstar_chi2(batch["rewards"] + mask * vn - v).mean()
 
-    np.testing.assert_allclose(flat(g), flat(jax.grad(dual)(params)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(flat(g), flat(jax.jit(jax.grad(dual))(params)), rtol=1e-5, atol=1e-6)
     # the one-forward-pass vjp equals three jax.grad calls (twin heads, target != V)
     v_apply, params, target, batch = value_setup(heads=2)
-    fast = odice.value_gradients(v_apply, params, target, batch, lam, 1.3, gamma)[:3]
-    ref = odice.value_gradients_reference(v_apply, params, target, batch, lam, 1.3, gamma)
+    fast = gradients(v_apply, params, target, batch, lam, 1.3, gamma)[:3]
+    reference = jax.jit(odice.value_gradients_reference, static_argnums=0)
+    ref = reference(v_apply, params, target, batch, lam, 1.3, gamma)
     for a, b in zip(fast, ref, strict=True):
         np.testing.assert_allclose(flat(a), flat(b), rtol=1e-5, atol=1e-6)
 
 
 def test_degenerate_cases():
     v_apply, params, target, batch = value_setup(reward_shift=-100.0)  # every delta_f < -2: g_f = 0
-    g_lin, g_f, g_b, _ = odice.value_gradients(v_apply, params, target, batch, 0.6, 1.0, 0.99)
+    g_lin, g_f, g_b, g, metrics = gradients(v_apply, params, target, batch, 0.6, 1.0, 0.99)
     assert np.abs(flat(g_f)).max() == 0.0
-    g, metrics = odice.combine_gradients(g_lin, g_f, g_b, "orthogonal")
     assert np.isfinite(flat(g)).all() and all(np.isfinite(float(v)) for v in metrics.values())
     np.testing.assert_allclose(flat(g), flat(g_lin) + flat(g_b), rtol=1e-6, atol=1e-8)
     v_apply, params, target, batch = value_setup()
-    g_lin, g_f, g_b, _ = odice.value_gradients(v_apply, params, target, batch, 0.6, 0.0, 0.99)
-    g, _ = odice.combine_gradients(g_lin, g_f, g_b, "orthogonal")
+    g_lin, g_f, g_b, g, _ = gradients(v_apply, params, target, batch, 0.6, 0.0, 0.99)
     np.testing.assert_allclose(flat(g), flat(g_lin) + flat(g_f), rtol=1e-6, atol=1e-8)
-    g_semi, _ = odice.combine_gradients(g_lin, g_f, g_b, "semi")
+    g_semi, _ = combine(g_lin, g_f, g_b, gradient="semi")
     np.testing.assert_allclose(flat(g_semi), flat(g_lin) + flat(g_f), rtol=1e-6, atol=1e-8)
 
 
