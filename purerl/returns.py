@@ -10,6 +10,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+GAE_UNROLL = 16  # GAE's time steps per loop trip
+
 
 def gae(rewards, values, next_values, terminated, done, gamma: float, lam: float):
     """Generalised advantage estimation. Returns `(advantages, value_targets)`.
@@ -28,7 +30,10 @@ def gae(rewards, values, next_values, terminated, done, gamma: float, lam: float
         advantage = delta + gamma * lam * cont * next_advantage
         return advantage, advantage
 
-    _, advantages = jax.lax.scan(step, jnp.zeros_like(deltas[0]), (deltas, not_done), reverse=True)
+    # unrolled: the same arithmetic per step, but a 128-step rollout costs 8 loop trips instead of 128 (each
+    # trip of XLA's CPU loop costs more than this step's few elementwise operations)
+    _, advantages = jax.lax.scan(step, jnp.zeros_like(deltas[0]), (deltas, not_done), reverse=True,
+                                 unroll=GAE_UNROLL)
     return advantages, advantages + values
 
 

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from purerl import envs
+from purerl import envs, shuffle
 from purerl.agent import Agent, check_choices, check_positive, concrete, train_fn
 from purerl.drift import objective_drift
 from purerl.envs.brax import BraxBackend
@@ -212,8 +212,7 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
         batch = (traj.obs, traj.action, traj.log_prob, traj.value, advantages, targets)
         batch = jax.tree.map(lambda x: x.reshape((config.batch_size,) + x.shape[2:]), batch)
 
-        def epoch(carry, perm_key):
-            perm = jax.random.permutation(perm_key, config.batch_size)
+        def epoch(carry, perm):
             minibatches = jax.tree.map(
                 lambda x: x[perm].reshape((config.num_minibatches, minibatch_size) + x.shape[1:]), batch
             )
@@ -226,9 +225,10 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
 
             return jax.lax.scan(minibatch_step, carry, minibatches)
 
-        (params, opt_state), stats = jax.lax.scan(
-            epoch, (state.params, state.opt_state), jax.random.split(epoch_key, config.update_epochs)
-        )
+        # every epoch's order at once: jax.random.permutation's draws, computed without XLA's slow CPU sort
+        perms = jax.vmap(lambda k: shuffle.permutation(k, config.batch_size))(
+            jax.random.split(epoch_key, config.update_epochs))
+        (params, opt_state), stats = jax.lax.scan(epoch, (state.params, state.opt_state), perms)
         num_episodes = traj.done.sum()
         metrics = {k: v.mean() for k, v in stats.items()}
         metrics["episode_return"] = jnp.where(
