@@ -77,12 +77,15 @@ def test_code_logdet_form_is_not_a_set_function():
     with jax.enable_x64(True):
         env = SubmodularGridEnv("dopt", grid=(10, 10), start_node=0, logdet_form="code")
         params = as_f64(env.default_params)
-        once, twice = float(set_value(env, params, [5])), float(set_value(env, params, [5, 5]))
-        assert twice - once > 1.0  # a repeat adds ≈ ½ log(1e-6) + 9.97 ≈ 3.06
         set_env = SubmodularGridEnv("dopt", grid=(10, 10), start_node=0)
-        assert float(set_value(set_env, params, [5, 5])) == pytest.approx(
-            float(set_value(set_env, params, [5]))
-        )
+
+        @jax.jit  # one program (op by op, each primitive of the log-determinants would compile on its own)
+        def values(params):
+            return [set_value(e, params, nodes) for e in (env, set_env) for nodes in ([5], [5, 5])]
+
+        once, twice, set_once, set_twice = map(float, values(params))
+        assert twice - once > 1.0  # a repeat adds ≈ ½ log(1e-6) + 9.97 ≈ 3.06
+        assert set_twice == pytest.approx(set_once)
 
 
 # ---------------------------------------------------------------------------------- 2 incremental == batch
@@ -103,8 +106,12 @@ def test_incremental_gains_equal_batch_value(objective, kwargs):
         env = SubmodularGridEnv(objective, **kwargs)
         params = as_f64(env.default_params)
         nodes, gains, _, state = random_walk(env, params, jax.random.PRNGKey(1), 100)
-        batch = jax.vmap(lambda nd: set_value(env, params, nd))(nodes)
-        first = jax.vmap(lambda nd: set_value(env, params, nd[:1]))(nodes)
+
+        @jax.jit  # one program for both references (op by op, each primitive would compile on its own)
+        def references(params, nodes):
+            return jax.vmap(lambda nd: (set_value(env, params, nd), set_value(env, params, nd[:1])))(nodes)
+
+        batch, first = references(params, nodes)
         np.testing.assert_allclose(np.asarray(gains.sum(1)), np.asarray(batch - first), rtol=0, atol=1e-6)
         np.testing.assert_allclose(np.asarray(state.value), np.asarray(batch), rtol=0, atol=1e-6)
         assert gains.dtype == jnp.float64
@@ -135,7 +142,7 @@ def test_coverage_bound_and_boustrophedon():
     assert float(state.value.max()) <= 162
     nodes, _, _, s = play(env, params, jnp.asarray([boustrophedon()]))
     assert len(set(np.asarray(nodes[0]).tolist())) == 80  # no revisits
-    assert float(s.value[0]) == 162.0 == float(set_value(env, params, nodes[0]))
+    assert float(s.value[0]) == 162.0 == float(jax.jit(lambda nd: set_value(env, params, nd))(nodes[0]))
 
 
 # ------------------------------------------------------------------------------------------ 4 dynamics
@@ -169,12 +176,18 @@ def test_modular_reward_dominates_and_equality_iff_disjoint_discs():
     reward = jax.vmap(jax.vmap(lambda n: env.modular_reward(n, params)))
     # trajectories: consecutive discs always overlap, so the additive return is strictly larger than F
     nodes, _, modular, state = random_walk(env, params, jax.random.PRNGKey(3), 300)
-    additive = np.asarray(reward(nodes[:, :1])[:, 0] + modular.sum(1))
+    sets = jax.random.randint(jax.random.PRNGKey(4), (2000, 4), 0, env.num_nodes)
+
+    @jax.jit  # one program (op by op, each primitive would compile on its own)
+    def rewards_and_values(first_nodes, sets):
+        values = jax.vmap(lambda nd: set_value(env, params, nd))(sets)
+        return reward(first_nodes)[:, 0], reward(sets).sum(1), values
+
+    first_reward, set_additive, f = (np.asarray(x) for x in rewards_and_values(nodes[:, :1], sets))
+    additive = first_reward + np.asarray(modular.sum(1))
     assert (additive > np.asarray(state.value) + 1e-3).all()
     # random node sets (with repeats): additive >= F, equality iff the discs are pairwise disjoint
-    sets = jax.random.randint(jax.random.PRNGKey(4), (2000, 4), 0, env.num_nodes)
-    additive = np.asarray(reward(sets).sum(1))
-    f = np.asarray(jax.vmap(lambda nd: set_value(env, params, nd))(sets))
+    additive = set_additive
     disjoint = np.asarray(params.discs)[np.asarray(sets)].sum(1).max(1) <= 1
     assert (additive >= f - 1e-5).all()
     assert (additive[~disjoint] > f[~disjoint] + 1e-3).all()
@@ -191,7 +204,7 @@ def test_estimators_by_enumeration():
         seqs = np.array(list(itertools.product(range(5), repeat=3)))  # 125 action sequences
         nodes, gains, _, _ = play(env, params, seqs)
         nodes = np.asarray(nodes)
-        f0 = float(set_value(env, params, nodes[0, :1]))
+        f0 = float(jax.jit(lambda nd: set_value(env, params, nd))(nodes[0, :1]))
         f = f0 + gains.sum(1)
         init = jnp.full(len(seqs), f0)
         # Markov (s, t) table and a history table (one row per distinct visited-state prefix).
@@ -200,11 +213,11 @@ def test_estimators_by_enumeration():
         hist_idx = np.array(
             [[prefixes.setdefault(tuple(nd[: i + 1]), len(prefixes)) for i in range(3)] for nd in nodes]
         )
-        for idx, rows in ((markov_idx, 27), (hist_idx, len(prefixes))):
-            theta = jax.random.normal(jax.random.PRNGKey(7), (rows, 5), jnp.float64)
-            acts = jnp.asarray(seqs)
+        acts = jnp.asarray(seqs)
 
-            def logp(th, idx=idx, acts=acts):  # [125, 3] log pi(a_i | x_i)
+        @jax.jit  # one program per table (op by op, each primitive would compile on its own)
+        def estimates(theta, idx):
+            def logp(th):  # [125, 3] log pi(a_i | x_i)
                 return jnp.take_along_axis(jax.nn.log_softmax(th[idx]), acts[..., None], -1)[..., 0]
 
             def objective(th):
@@ -214,23 +227,24 @@ def test_estimators_by_enumeration():
                 p = jax.lax.stop_gradient(jnp.exp(logp(th).sum(1)))
                 return jnp.sum(p * jnp.sum(logp(th) * w, 1))
 
-            exact = jax.grad(objective)(theta)
             w_paper = subpo.step_weights(gains, init, "reward_to_go")
             w_code = subpo.step_weights(gains, init, "prefix_value")
-            paper = jax.grad(expected_estimator)(theta, w_paper)
-            code = jax.grad(expected_estimator)(theta, w_code)
-            myopic = jax.grad(expected_estimator)(theta, subpo.step_weights(gains, init, "immediate_gain"))
+            w_myopic = subpo.step_weights(gains, init, "immediate_gain")
+            # a per-step batch-mean baseline and gain_discount < 1 change the weights (sanity of the flags)
+            w_discounted = subpo.step_weights(gains, init, "reward_to_go", 0.5)
+            w_baseline = subpo.step_weights(gains, init, "reward_to_go", baseline="batch_mean_per_step")
+            grads = [jax.grad(expected_estimator)(theta, w) for w in (w_paper, w_code, w_myopic)]
+            return jax.grad(objective)(theta), *grads, w_paper, w_discounted, w_baseline
+
+        for idx, rows in ((markov_idx, 27), (hist_idx, len(prefixes))):
+            theta = jax.random.normal(jax.random.PRNGKey(7), (rows, 5), jnp.float64)
+            exact, paper, code, myopic, w_paper, w_discounted, w_baseline = estimates(theta, jnp.asarray(idx))
             assert float(jnp.abs(exact).max()) > 1e-2
             np.testing.assert_allclose(paper, exact, rtol=0, atol=1e-10)
             np.testing.assert_allclose(code, myopic, rtol=0, atol=1e-10)
             assert float(jnp.abs(code - exact).max()) > 1e-3
-            # a per-step batch-mean baseline and gain_discount < 1 change the weights (sanity of the flags)
-            assert not np.allclose(subpo.step_weights(gains, init, "reward_to_go", 0.5), w_paper)
-            np.testing.assert_allclose(
-                subpo.step_weights(gains, init, "reward_to_go", baseline="batch_mean_per_step").mean(0),
-                0,
-                atol=1e-12,
-            )
+            assert not np.allclose(w_discounted, w_paper)
+            np.testing.assert_allclose(w_baseline.mean(0), 0, atol=1e-12)
 
 
 # ------------------------------------------------------------------------------------------ 7 learning
@@ -253,8 +267,8 @@ def learned():
     for name, kw in (("subpo_m", {}), ("modpo", dict(reward="modular"))):
         result = runner.train_and_evaluate(subpo.make_agent(subpo.Config(**LEARN, **kw)), num_seeds=3, seed=0)
         out[name] = float(result.per_seed_returns.mean()) / max_return(20)
-    random = subpo.reference_values(subpo.Config(**LEARN), jax.random.PRNGKey(0), "random", 1000)
-    out["random"] = float(random.value.mean()) / max_return(20)
+    random = jax.jit(lambda key: subpo.reference_values(subpo.Config(**LEARN), key, "random", 1000).value)
+    out["random"] = float(random(jax.random.PRNGKey(0)).mean()) / max_return(20)
     return out
 
 
@@ -267,8 +281,8 @@ def test_subpo_m_beats_modpo_and_random(learned):
 
 def test_greedy_reference_beats_random():
     cfg = subpo.Config(**LEARN)
-    greedy = subpo.reference_values(cfg, jax.random.PRNGKey(0), "greedy", 200).value.mean()
-    random = subpo.reference_values(cfg, jax.random.PRNGKey(0), "random", 200).value.mean()
+    mean_value = lambda policy: subpo.reference_values(cfg, jax.random.PRNGKey(0), policy, 200).value.mean()  # noqa: E731
+    greedy, random = jax.jit(lambda: (mean_value("greedy"), mean_value("random")))()  # one program
     assert float(greedy) > float(random) + 5
 
 
@@ -288,7 +302,7 @@ def test_seed_in_vmapped_batch_equals_single_run():
         state_1.params,
     )
     agent = subpo.make_agent(cfg)
-    assert agent.evaluate(state_1, jax.random.PRNGKey(0)).shape == (8,)
+    assert jax.jit(agent.evaluate)(state_1, jax.random.PRNGKey(0)).shape == (8,)
 
 
 @pytest.mark.parametrize(
