@@ -51,7 +51,8 @@ def test_make_train_equals_runner_chunks(tiny_agent, vmapped_run):
 
 
 def test_resume_is_bit_identical(tiny_agent, tmp_path):
-    options = runner.RunOptions(num_seeds=2, chunk_iterations=3, checkpoint_every=3, progress=False)
+    # vmapped_run's seeds and chunks: the same programs, loaded from the compilation cache
+    options = runner.RunOptions(num_seeds=len(SEEDS), chunk_iterations=3, checkpoint_every=3, progress=False)
     full = runner.run("ppo", tiny_agent, dataclasses.replace(options, out=str(tmp_path / "full")))
     # Simulate a crash after iteration 3: drop the final checkpoint, then resume.
     crashed = tmp_path / "crashed"
@@ -69,20 +70,22 @@ def test_resume_is_bit_identical(tiny_agent, tmp_path):
 
 def test_cli_writes_documented_files(tmp_path, capsys):
     out = tmp_path / "run"
+    # TINY over vmapped_run's seeds and chunks: the same programs, loaded from the compilation cache
     cli_main(["train", "ppo", "--total-timesteps", "768", "--num-steps", "32", "--eval-episodes", "8",
-              "--num-seeds", "2", "--out", str(out), "--no-progress"])
+              "--num-seeds", str(len(SEEDS)), "--chunk-iterations", "3", "--out", str(out), "--no-progress"])
     assert sorted(os.listdir(out)) == ["checkpoints", "config.json", "metrics.csv", "summary.json"]
     summary = json.loads((out / "summary.json").read_text())
     for key in ["final_return_mean", "final_return_min", "final_return_max", "final_return_per_seed",
                 "compile_s", "run_s", "env_steps_per_s", "versions", "machine"]:
         assert key in summary
-    assert len(summary["final_return_per_seed"]) == 2 and summary["versions"]["jax"] == jax.__version__
+    assert len(summary["final_return_per_seed"]) == 4 and summary["versions"]["jax"] == jax.__version__
     assert summary["budget_unit"] == "env steps" and summary["total_timesteps"] == 768
     config = json.loads((out / "config.json").read_text())
     assert config["algo"] == "ppo" and config["config"]["num_steps"] == 32
     header, *rows = (out / "metrics.csv").read_text().splitlines()
     assert header == "seed,iteration,env_steps,metric,value"
-    assert {r.split(",")[0] for r in rows} == {"0", "1"} and any(",episode_return," in r for r in rows)
+    assert {r.split(",")[0] for r in rows} == {"0", "1", "2", "3"}
+    assert any(",episode_return," in r for r in rows)
     assert "final return" in capsys.readouterr().out
     # Resuming a finished run changes nothing and keeps the files.
     cli_main(["train", "--resume", str(out)])
@@ -169,10 +172,12 @@ def test_value_hidden_gives_the_critic_its_own_widths_and_defaults_to_the_actors
         return [layers[f"Dense_{i}"]["kernel"].shape[1] for i in range(len(layers))]
 
     pendulum = ppo.Config(env="Pendulum-v1", hidden=(32,) * 4, value_hidden=(256,) * 5)
-    params = ppo.make_agent(pendulum).init(jax.random.PRNGKey(0)).params
+    # the parameters' shapes, without computing them
+    params = jax.eval_shape(ppo.make_agent(pendulum).init, jax.random.PRNGKey(0)).params
     assert widths(params, "actor") == [32] * 4 + [1]
     assert widths(params, "critic") == [256] * 5 + [1]
-    same = ppo.make_agent(dataclasses.replace(pendulum, value_hidden=())).init(jax.random.PRNGKey(0)).params
+    same = jax.eval_shape(ppo.make_agent(dataclasses.replace(pendulum, value_hidden=())).init,
+                          jax.random.PRNGKey(0)).params
     assert widths(same, "critic") == [32] * 4 + [1]
 
 
