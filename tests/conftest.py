@@ -8,9 +8,9 @@ _FLAGS = (
     "--xla_force_host_platform_device_count=2",
     # LLVM at -O2 instead of XLA's default -O3: the suite's hundreds of tiny programs compile about 2x faster
     # (HNPG's train chunk: 8.5 s instead of 20 s) and run as fast. Every comparison in the suite is between
-    # programs built under these same flags (CLI subprocesses and worker processes inherit XLA_FLAGS); against a
-    # default-flag build some programs differ in the last bits. `make test XLA_FLAGS=--xla_backend_optimization_level=3`
-    # runs the suite exactly as `purerl` compiles (README, "Tests").
+    # programs built under these same flags (CLI subprocesses and worker processes inherit XLA_FLAGS);
+    # against a default-flag build some programs differ in the last bits.
+    # `make test XLA_FLAGS=--xla_backend_optimization_level=3` runs the suite as `purerl` compiles.
     "--xla_backend_optimization_level=2",
     "--xla_cpu_enable_concurrency_optimized_scheduler=false",
     "--xla_cpu_multi_thread_eigen=false",

@@ -25,7 +25,7 @@ def test_cg_low_rank_plus_identity_converges_and_freezes():
         u = rng.normal(size=(30, 3))
         a = jnp.asarray(np.eye(30) + u @ u.T)  # 4 distinct eigenvalues: exact in <= 4 iterations
         b = jnp.asarray(rng.normal(size=30))
-        # both iteration counts as the same jitted function of (a, b), so that the compiler builds the loop body
+        # both iteration counts as one jitted function of (a, b), so that the compiler builds the loop body
         # alike (a program that folds `a` in as a constant may sum the matvec in another order)
         solve = jax.jit(lambda a, b, iters: conjugate_gradient(lambda v: a @ v, b, iters=iters, tol=1e-10),
                         static_argnums=2)
