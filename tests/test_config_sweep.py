@@ -6,6 +6,8 @@ sweeps it is bit for bit the same. The whole grid compiles one init, one chunk a
 one run does. Fields that cannot vary inside one program are refused by name before anything compiles.
 """
 
+import contextlib
+import io
 import json
 import sys
 
@@ -109,27 +111,7 @@ def test_bad_sweeps_get_one_line_and_exit_2(flag, message, capsys, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_writes_a_run_directory_per_configuration_and_sweep_json(tmp_path, capsys):
-    out = tmp_path / "sweep"
-    cli.main(["train", "ppo", "--total-timesteps", "512", "--num-envs", "4", "--num-steps", "16",
-              "--eval-episodes", "4", "--num-seeds", "2", "--no-progress", "--sweep", "gamma=0.9,0.99",
-              "--out", str(out)])
-    assert "2 configuration(s) x 2 seed(s)" in capsys.readouterr().out
-    listing = json.loads((out / "sweep.json").read_text())
-    assert [c["dir"] for c in listing["configurations"]] == ["gamma=0.9", "gamma=0.99"]
-    for entry in listing["configurations"]:
-        run_dir = out / entry["dir"]
-        config = json.loads((run_dir / "config.json").read_text())
-        summary = json.loads((run_dir / "summary.json").read_text())
-        assert config["config"]["gamma"] == entry["values"]["gamma"] and config["run"]["out"] == str(run_dir)
-        assert summary["final_return_mean"] == entry["final_return_mean"] and len(summary["seeds"]) == 2
-        assert (run_dir / "metrics.csv").read_text().startswith("seed,iteration,env_steps,metric,value")
-    with pytest.raises(SystemExit) as stop:  # a configuration of a sweep has no checkpoint to resume from
-        cli.main(["train", "--resume", str(out / "gamma=0.9")])
-    assert stop.value.code == 2 and "one configuration of a sweep" in capsys.readouterr().err
-
-
-# --- the seeds of a sweep split over worker processes or devices ------------------------------------------
+# --- the CLI, and the seeds of a sweep split over worker processes or devices ---------------------------
 # 4 seeds: with --workers 2 or --num-devices 2 each process or device trains 2 of them, and a seed inside a
 # batch of 2 or more computes bitwise what it does in any other such batch (docs/running.md)
 CLI_SWEEP = ["train", "ppo", "--total-timesteps", "512", "--num-envs", "4", "--num-steps", "16",
@@ -138,10 +120,35 @@ CONFIGURATIONS = ("gamma=0.9", "gamma=0.99")
 
 
 @pytest.fixture(scope="module")
-def one_device_sweep(tmp_path_factory):
+def cli_sweep(tmp_path_factory):
+    """CLI_SWEEP in this process, on one device: its directory and what it printed."""
     out = tmp_path_factory.mktemp("sweep") / "one_device"
-    cli.main([*CLI_SWEEP, "--out", str(out)])
-    return out
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        cli.main([*CLI_SWEEP, "--out", str(out)])
+    return out, printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def one_device_sweep(cli_sweep):
+    return cli_sweep[0]
+
+
+def test_cli_writes_a_run_directory_per_configuration_and_sweep_json(cli_sweep, capsys):
+    out, printed = cli_sweep
+    assert "2 configuration(s) x 4 seed(s)" in printed
+    listing = json.loads((out / "sweep.json").read_text())
+    assert [c["dir"] for c in listing["configurations"]] == ["gamma=0.9", "gamma=0.99"]
+    for entry in listing["configurations"]:
+        run_dir = out / entry["dir"]
+        config = json.loads((run_dir / "config.json").read_text())
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert config["config"]["gamma"] == entry["values"]["gamma"] and config["run"]["out"] == str(run_dir)
+        assert summary["final_return_mean"] == entry["final_return_mean"] and len(summary["seeds"]) == 4
+        assert (run_dir / "metrics.csv").read_text().startswith("seed,iteration,env_steps,metric,value")
+    with pytest.raises(SystemExit) as stop:  # a configuration of a sweep has no checkpoint to resume from
+        cli.main(["train", "--resume", str(out / "gamma=0.9")])
+    assert stop.value.code == 2 and "one configuration of a sweep" in capsys.readouterr().err
 
 
 def final_returns(run_dir):
