@@ -57,6 +57,11 @@ def float_dtype():
     return jax.dtypes.canonicalize_dtype(jnp.float64)
 
 
+def initial_step_sizes(config) -> tuple[jax.Array, jax.Array]:
+    """(γ0, η0) of `config` as state values in the run's float dtype (in the state, a sweep can vmap them)."""
+    return jnp.asarray(config.gamma_0, float_dtype()), jnp.asarray(config.eta_0, float_dtype())
+
+
 def schedule(base, exponent: float, t) -> jax.Array:
     """base * (2 / (t + 2)) ** exponent (t = iteration counter, starting at 0)."""
     return base * (2.0 / (jnp.asarray(t, float_dtype()) + 2.0)) ** exponent

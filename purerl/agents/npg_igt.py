@@ -31,7 +31,7 @@ from flax import struct
 from purerl.agent import Agent, train_fn
 from purerl.pg_estimators import (
     PGConfig,
-    float_dtype,
+    initial_step_sizes,
     make_core,
     momentum,
     normalized_step,
@@ -79,7 +79,7 @@ def make_agent(config: Config) -> Agent:
 
     def init(key):
         key, net_key = jax.random.split(key)
-        hyper = (jnp.asarray(config.gamma_0, float_dtype()), jnp.asarray(config.eta_0, float_dtype()))
+        hyper = initial_step_sizes(config)
         theta = core.policy.init(net_key)
         return State(theta, theta, jnp.zeros_like(theta), core.baseline_init, key, jnp.zeros((), jnp.int32),
                      *hyper)
