@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from purerl import envs, evaluation
+from purerl import envs, evaluation, shuffle
 from purerl.agent import Agent, check_choices, check_positive, concrete, train_fn
 from purerl.envs.brax import BraxBackend
 from purerl.evaluation import make_evaluate
@@ -230,7 +230,8 @@ def make_agent(config: Config) -> Agent:
 
         def vf_epoch(carry, perm_key):
             params, opt_state = carry
-            perm = jax.random.permutation(perm_key, config.batch_size)
+            # jax.random.permutation's draw, computed without XLA's slow CPU sort (purerl.shuffle)
+            perm = shuffle.permutation(perm_key, config.batch_size)
             mbs = jax.tree.map(
                 lambda x: x[perm].reshape((config.vf_minibatches, minibatch) + x.shape[1:]), (batch.obs, tgt)
             )
