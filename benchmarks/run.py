@@ -3,7 +3,7 @@
     python -m benchmarks.run --suite ppo-cartpole          # PPO CartPole-v1 500k steps, 1 and 8 seeds
     python -m benchmarks.run --suite ppo-pendulum          # PPO Pendulum-v1 1M steps, 4 seeds (+ curve)
     python -m benchmarks.run --suite ppo-halfcheetah       # PPO on brax halfcheetah, env steps/s
-    python -m benchmarks.run --suite seed-scaling          # PPO CartPole-v1 100k steps, 1 -> 8 -> 64 seeds
+    python -m benchmarks.run --suite seed-scaling          # PPO CartPole-v1 100k steps, 1, 2, 4 ... 64 seeds
     python -m benchmarks.run --suite pmoe-pendulum         # (PMOE-)SAC and (PMOE-)PPO, Pendulum-v1, CPU
     python -m benchmarks.run --suite brax-trainers         # PPO vs brax's ppo.train, env steps/s, 3 envs
     python -m benchmarks.run --suite smoke                 # PPO CartPole-v1 100k steps, 1 seed (a minute)
@@ -121,7 +121,7 @@ SUITES: dict[str, list[Entry]] = {
     ],
     # Time per seed as the vmapped batch grows: the cost of a seed falls while the device has idle lanes.
     "seed-scaling": [ppo(f"ppo_cartpole_100k_{n}seeds", n, env="CartPole-v1", total_timesteps=100_000)
-                     for n in (1, 8, 64)],
+                     for n in (1, 2, 4, 8, 16, 32, 64)],
     "pmoe-pendulum": [
         Entry("pmoe_cpu_sac_pendulum_6k", "sac", PMOE_SAC_PENDULUM, 5, what="SAC, Pendulum-v1, 6k steps"),
         Entry("pmoe_cpu_pmoe_sac_pendulum_6k", "pmoe_sac", dict(PMOE_SAC_PENDULUM, num_experts=4), 5,
