@@ -1,6 +1,7 @@
-"""Test session set-up: CPU only, two fake CPU devices (for the sharding tests) and the two XLA CPU flags that
-every `purerl` command sets (purerl.cpu), so that in-process runs compute what the CLI computes, bit for bit.
-All must be set before jax is imported, hence here."""
+"""Test session set-up: CPU only, two fake CPU devices (for the sharding tests), the two XLA CPU flags that
+every `purerl` command sets (purerl.cpu), so that in-process runs compute what the CLI computes, bit for bit,
+and two compile flags that make the suite's compiles cheaper (below). All must be set before jax is imported,
+hence here."""
 
 import os
 
@@ -10,12 +11,13 @@ _FLAGS = (
     # (HNPG's train chunk: 8.5 s instead of 20 s) and run as fast. Every comparison in the suite is between
     # programs built under these same flags (CLI subprocesses and worker processes inherit XLA_FLAGS);
     # against a default-flag build some programs differ in the last bits.
-    # `make test XLA_FLAGS=--xla_backend_optimization_level=3` runs the suite as `purerl` compiles.
     "--xla_backend_optimization_level=2",
     # XLA's older LLVM IR emitter for fusions instead of its MLIR fusion emitters: a program's compile takes
     # about a quarter less (PPO and SAC's tests: 90 -> 65 s of backend compile), though a big one then runs
-    # slower (PPO CartPole-v1 8 seeds x 500k: 41-45 s instead of 26-33 s), which the suite's tiny runs do not
-    # notice: clean-clone pytest 15 min 53 s -> 13 min 40 s, same 786 tests passing.
+    # slower (PPO CartPole-v1 8 seeds x 500k: 41-45 s instead of 26-33 s). The suite's runs are tiny, so it
+    # gains: clean-clone pytest 15 min 53 s -> 13 min 40 s, the same 786 tests passing. `purerl` keeps XLA's
+    # defaults; `make test XLA_FLAGS="--xla_backend_optimization_level=3 --xla_cpu_use_fusion_emitters=true"`
+    # runs the suite as `purerl` compiles.
     "--xla_cpu_use_fusion_emitters=false",
     "--xla_cpu_enable_concurrency_optimized_scheduler=false",
     "--xla_cpu_multi_thread_eigen=false",
