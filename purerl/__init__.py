@@ -1,6 +1,10 @@
 """purerl: a JAX reinforcement-learning algorithm zoo."""
 
+from purerl import deferred_imports
+
 __version__ = "0.1.0"
+
+deferred_imports.install()  # before gymnax can be imported: its plotting imports wait until first used
 
 
 def load(directory: str, checkpoint: int | None = None):

@@ -17,6 +17,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from purerl import deferred_imports
 from purerl.envs.ant_coverage import make_ant_coverage
 from purerl.envs.brax import BRAX_ENVS, BraxEnv  # brax itself is imported on the first BraxEnv
 from purerl.envs.comblock import CombinationLock
@@ -29,6 +30,8 @@ from purerl.envs.wrappers import (  # noqa: F401  (re-exported)
     action_dim,
     is_discrete,
 )
+
+deferred_imports.release()  # gymnax is imported now (by the modules above): back to real imports for users
 
 GYMNAX_ENVS = (
     "CartPole-v1",
