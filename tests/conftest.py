@@ -32,7 +32,9 @@ os.environ.setdefault("PURERL_WORKERS", "1")
 
 # Several tests, notebooks and subprocesses compile the same programs (a run and its resume, a CLI run and its
 # API twin); JAX's persistent compilation cache lets them share the compiled executables. The cache is keyed
-# by the program, the flags and the jaxlib version, so a hit never changes a result. Ignored by git.
+# by the program, the flags and the jaxlib version, so a hit never changes a result. Ignored by git. Programs
+# from 0.2 s of compile on are kept: the evaluations, inits and renders that several tests compile again take
+# 0.2-1 s each (about 65 s of the suite's compiles were such repeats).
 _REPO = os.path.dirname(os.path.dirname(__file__))
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(_REPO, ".jax_cache"))
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
