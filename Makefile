@@ -11,7 +11,8 @@ STAMP := $(VENV)/.installed
 # "Known limitations"); tests and CI switch it off. User runs are left alone.
 TEST_XLA_FLAGS := --xla_cpu_enable_concurrency_optimized_scheduler=false
 # Two pytest workers, one per core (tests/conftest.py switches off XLA's intra-op thread pool); a test file stays
-# on one worker so that its module fixtures (compiled programs) are built once.
+# on one worker so that its module fixtures (compiled programs) are built once. The files go out in the order
+# tests/conftest.py gives them (heaviest first), not sorted by their number of tests.
 TEST_WORKERS ?= 2
 
 .PHONY: run test lint docs dist-check lock clean reference-env garage-env
@@ -36,7 +37,8 @@ run: $(STAMP)
 	$(VENV)/bin/purerl train ppo --env CartPole-v1 --num-seeds 8
 
 test: $(STAMP)
-	PURERL_NOTEBOOK_SMOKE=1 XLA_FLAGS="$(TEST_XLA_FLAGS) $(XLA_FLAGS)" JAX_PLATFORMS=cpu $(VENV)/bin/python -m pytest tests notebooks --nbmake -n $(TEST_WORKERS) --dist loadfile
+	PURERL_NOTEBOOK_SMOKE=1 XLA_FLAGS="$(TEST_XLA_FLAGS) $(XLA_FLAGS)" JAX_PLATFORMS=cpu $(VENV)/bin/python -m pytest tests notebooks --nbmake -n $(TEST_WORKERS) --dist loadfile \
+		--no-loadscope-reorder
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check purerl tests benchmarks notebooks

@@ -38,3 +38,16 @@ os.environ.setdefault("PURERL_WORKERS", "1")
 _REPO = os.path.dirname(os.path.dirname(__file__))
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(_REPO, ".jax_cache"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+
+
+# The heaviest files first (60-120 s of test time each in a clean run): pytest-xdist hands out whole files
+# (`--dist loadfile`) in collection order, and a heavy file drawn near the end keeps one worker busy while the
+# other has nothing left (longest-first scheduling). The rest keep their order.
+HEAVIEST_FIRST = ("test_workers.py", "test_policies.py", "test_determinism.py", "test_pmoe.py",
+                  "test_hnpg.py", "test_config_sweep.py", "test_prdc_odice.py", "test_ppo.py",
+                  "test_nonfinite.py", "test_lpo.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(HEAVIEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # a stable sort
