@@ -49,7 +49,7 @@ def poisoned(agent: Agent, at_iteration: int, *, seed: int, where: str) -> Agent
         (6, "state", "non-finite 0.params.params.critic.Dense_0.bias at iteration 6 (seed 1; found at the "
                      "end of the chunk of iterations 5-6)"),
         # one iteration earlier the last update has spread it to every parameter and the optimiser
-        (5, "state", "non-finite 0.params.params.actor.Dense_0.bias (and 35 more state arrays) "
+        (5, "state", "non-finite 0.params.params.actor.Dense_0.bias (and 13 more state arrays) "
                      "at iteration 6"),
         (5, "metric", "non-finite injected at iteration 5 (seed 1)"),
     ],

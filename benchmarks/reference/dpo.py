@@ -285,6 +285,15 @@ def adam_moments(opt_state) -> tuple:
     return adam.mu, adam.nu
 
 
+def purerl_adam_moments(state) -> tuple:
+    """(mu, nu) of purerl's PPO optimiser in the parameters' layout: it runs the same chain on all parameters
+    raveled into one vector (optax.flatten), so its moments are unravelled first."""
+    from jax.flatten_util import ravel_pytree
+
+    unravel = ravel_pytree(state.params)[1]
+    return tuple(unravel(moment) for moment in adam_moments(state.opt_state))
+
+
 # --- the purerl side ------------------------------------------------------------------------------------
 
 
@@ -455,7 +464,7 @@ def paired_update(authors, objective: str, args) -> tuple[dict, dict]:
                 pairs[f"{at}/drift_mean"] = mean_drift_pair(module, step, mine)
         pairs.update(tensors(f"{at}/grad", mine["grads"], to_purerl_params(step["grads"])))
     final = out["runner_state"][0]
-    mu, nu = adam_moments(new_state.opt_state)
+    mu, nu = purerl_adam_moments(new_state)
     their_mu, their_nu = adam_moments(final.opt_state)
     pairs.update(tensors("final/adam_mu", mu, to_purerl_params(their_mu)))
     pairs.update(tensors("final/adam_nu", nu, to_purerl_params(their_nu)))

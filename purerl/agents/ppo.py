@@ -155,9 +155,11 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
         iteration = count // (config.num_minibatches * config.update_epochs)
         return config.lr * (1.0 - iteration / num_iterations)
 
-    optimizer = optax.chain(
+    # On one flat vector of all parameters: Adam's few elementwise ops run once per minibatch step instead of
+    # once per weight array (12 for the default actor-critic), which on a CPU is ~10% of PPO's run time.
+    optimizer = optax.flatten(optax.chain(
         optax.clip_by_global_norm(config.max_grad_norm), optax.adam(learning_rate, eps=1e-5)
-    )
+    ))
     vmap_reset = jax.vmap(env.reset, in_axes=(0, None), axis_name=ENV_AXIS)
     rollout = make_rollout(network, env, env_params, config.num_envs, config.num_steps)
 
