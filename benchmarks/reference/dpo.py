@@ -328,7 +328,7 @@ def purerl_config(
 
 def purerl_update_on(config, rollout: dict, permutations: list, params) -> tuple[dict, object]:
     """purerl's `update` on the authors' rollout, permutations and initial params (float64): (records, new
-    state). Its rollout is replaced by theirs; its `jax.random.permutation` returns theirs (the epoch told
+    state). Its rollout is replaced by theirs; its `shuffle.permutation` returns theirs (the epoch told
     apart by its key, split from the state's key as `update` splits it); its `jax.grad` records each step."""
     import jax
     import jax.numpy as jnp
@@ -372,9 +372,10 @@ def purerl_update_on(config, rollout: dict, permutations: list, params) -> tuple
         epoch = jnp.argmax(jnp.all(perm_key == epoch_keys, axis=-1))
         return jnp.asarray(np.stack(permutations))[epoch]
 
-    saved = ppo.make_rollout, ppo.jax
+    saved = ppo.make_rollout, ppo.jax, ppo.shuffle
     ppo.make_rollout = make_rollout
-    ppo.jax = Proxy(jax, grad=grad, random=Proxy(jax.random, permutation=permutation))
+    ppo.jax = Proxy(jax, grad=grad)
+    ppo.shuffle = Proxy(ppo.shuffle, permutation=permutation)  # PPO draws its epochs' orders through it
     try:
         agent = ppo.make_agent(config)
         state = agent.init(jax.random.PRNGKey(1))
@@ -388,7 +389,7 @@ def purerl_update_on(config, rollout: dict, permutations: list, params) -> tuple
         jax.block_until_ready(new_state)
         jax.effects_barrier()
     finally:
-        ppo.make_rollout, ppo.jax = saved
+        ppo.make_rollout, ppo.jax, ppo.shuffle = saved
     return store, new_state
 
 
