@@ -40,7 +40,7 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(_REPO, ".jax_cac
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
 
-# The heaviest files first (60-120 s of test time each in a clean run): pytest-xdist hands out whole files
+# The heaviest files first (35-120 s of test time each in a clean run): pytest-xdist hands out whole files
 # (`--dist loadfile`) in collection order, and a heavy file drawn near the end keeps one worker busy while the
 # other has nothing left (longest-first scheduling). The rest keep their order.
 HEAVIEST_FIRST = ("test_workers.py", "test_policies.py", "test_determinism.py", "test_pmoe.py",
