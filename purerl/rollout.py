@@ -26,7 +26,6 @@ class Transition(NamedTuple):
     reward: jax.Array
     terminated: jax.Array
     done: jax.Array
-    value: jax.Array
     log_prob: jax.Array
     final_obs: jax.Array  # the true next observation (pre-reset at episode ends)
     episode_return: jax.Array  # return of the episode that ended at this step (valid where done)
@@ -73,8 +72,9 @@ def check_action_space(space, algo: str = "this agent") -> None:
 
 def make_rollout(network, env, env_params, num_envs: int, num_steps: int):
     """`rollout(params, env_state, obs, key) -> (env_state, obs, Transition [num_steps, num_envs])`: the
-    on-policy rollout of `network` (`apply(params, obs) -> (policy, value)`) in `num_envs` vmapped envs
-    (vmap axis `ENV_AXIS`)."""
+    on-policy rollout of `network`'s policy (`apply(params, obs, method="policy")`) in `num_envs` vmapped
+    envs (vmap axis `ENV_AXIS`). The critic is not run here: `critic_values` runs it on the whole rollout
+    at once, in one batched call instead of one small one per env step."""
     vmap_step = jax.vmap(env.step, in_axes=(0, 0, 0, None), axis_name=ENV_AXIS)
 
     def rollout(params, env_state, obs, key):
@@ -86,14 +86,14 @@ def make_rollout(network, env, env_params, num_envs: int, num_steps: int):
         def step(carry, keys):
             env_state, obs = carry
             act_key, env_keys = keys
-            pi, value = network.apply(params, obs)
+            pi = network.apply(params, obs, method="policy")
             action = pi.sample(seed=act_key)
             next_obs, env_state, reward, terminated, truncated, info = vmap_step(
                 env_keys, env_state, action, env_params
             )
             done = jnp.logical_or(terminated, truncated)
             transition = Transition(
-                obs, action, reward, terminated, done, value, pi.log_prob(action),
+                obs, action, reward, terminated, done, pi.log_prob(action),
                 info["final_observation"], info["episode_return"],
             )
             return (env_state, next_obs), transition
@@ -102,6 +102,37 @@ def make_rollout(network, env, env_params, num_envs: int, num_steps: int):
         return env_state, obs, traj
 
     return rollout
+
+
+def time_limit(env_params, num_steps: int) -> int | None:
+    """The env's time limit (`env_params.max_steps_in_episode`, where gymnax-style envs truncate) if it is
+    a Python int of at least `num_steps`, else None: see `critic_values`."""
+    limit = getattr(env_params, "max_steps_in_episode", None)
+    return limit if isinstance(limit, int) and limit >= num_steps else None
+
+
+def critic_values(value, traj: Transition, limit: int | None) -> tuple[jax.Array, jax.Array]:
+    """`(values, next_values)` [num_steps, num_envs] of a rollout, for GAE: the critic `value(obs)` at each
+    step's observation and at the step's true next observation (the pre-reset one where an episode ended).
+
+    The next observation of a step is the next step's observation unless an episode ended at the step, so
+    `next_values` are `values` shifted by one, except at the rollout's last step and at truncations, whose
+    final observations the critic evaluates too. (Terminated steps need no next value: GAE masks it.)
+    With `limit` (`time_limit`: the env truncates only when an episode reaches that many steps, and a
+    rollout is no longer than that) each env truncates at most once per rollout, so one final observation
+    per env is gathered: the critic runs on num_steps + 2 rows per env instead of 2 * num_steps. Without
+    it, the critic evaluates every step's final observation."""
+    num_steps, num_envs = traj.done.shape
+    if limit is None:
+        both = value(jnp.concatenate([traj.obs, traj.final_obs]))
+        return both[:num_steps], both[num_steps:]
+    truncated = jnp.logical_and(traj.done, jnp.logical_not(traj.terminated))
+    step = jnp.argmax(truncated, axis=0)  # each env's truncated step, if it has one
+    finals = jnp.stack([traj.final_obs[step, jnp.arange(num_envs)], traj.final_obs[-1]])
+    both = value(jnp.concatenate([traj.obs, finals]))
+    values, at_truncation, after_last = both[:num_steps], both[num_steps], both[num_steps + 1]
+    next_values = jnp.concatenate([values[1:], after_last[None]])
+    return values, jnp.where(truncated, at_truncation, next_values)
 
 
 def make_policy(config, network, env_params, discrete: bool) -> Policy:
@@ -119,7 +150,7 @@ def make_policy(config, network, env_params, discrete: bool) -> Policy:
         def act(act_key, obs):
             if stats is not None:
                 obs = stats.normalize(jnp.asarray(obs, jnp.float32))
-            pi, _ = network.apply(state.params, obs)
+            pi = network.apply(state.params, obs, method="policy")
             return pi.mode() if deterministic else pi.sample(seed=act_key)
 
         return act

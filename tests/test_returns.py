@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from purerl.returns import discounted_returns, gae
+from purerl.rollout import Transition, critic_values, time_limit
 
 
 def gae_loop(rewards, values, next_values, terminated, done, gamma, lam):
@@ -88,3 +89,46 @@ def test_float64_inputs_keep_gamma_and_lambda_in_float64():
         expected_returns[t] = running
     np.testing.assert_allclose(np.asarray(adv), expected_adv, rtol=0, atol=1e-13)
     np.testing.assert_allclose(np.asarray(returns), expected_returns, rtol=0, atol=1e-13)
+
+
+def _rollout_with_episode_ends(key, num_steps=12, num_envs=5, obs_dim=3):
+    """A Transition laid out as a rollout's: where no episode ended, a step's final observation is the next
+    step's observation; where one ended, it is the episode's last one (not the next step's reset one).
+    Env 0 truncates at step 4, env 1 terminates at 2 and truncates at 11 (the last step), env 2 terminates
+    and truncates at once at 7, env 3 truncates at 0, env 4 runs on."""
+    obs_key, final_key = jax.random.split(key)
+    obs = jax.random.normal(obs_key, (num_steps + 1, num_envs, obs_dim))
+    terminated = np.zeros((num_steps, num_envs), bool)
+    truncated = np.zeros((num_steps, num_envs), bool)
+    truncated[4, 0] = truncated[11, 1] = truncated[7, 2] = truncated[0, 3] = True
+    terminated[2, 1] = terminated[7, 2] = True
+    done = terminated | truncated
+    ended_in = jax.random.normal(final_key, (num_steps, num_envs, obs_dim))
+    final_obs = jnp.where(done[..., None], ended_in, obs[1:])
+    zeros = jnp.zeros((num_steps, num_envs))
+    return Transition(obs[:-1], zeros, zeros, jnp.asarray(terminated), jnp.asarray(done), zeros, final_obs,
+                      zeros)
+
+
+@pytest.mark.parametrize("limit", [None, 12])
+def test_critic_values_are_the_critic_at_each_observation_and_each_true_next_one(limit):
+    """Brute force: the critic at every observation and at every final observation. The gathered form
+    (`limit`: at most one truncation per env) must agree wherever GAE reads a next value (not terminated)."""
+    weights = jnp.array([0.5, -1.0, 2.0])
+    value = lambda obs: jnp.tanh(obs @ weights)  # noqa: E731
+    traj = _rollout_with_episode_ends(jax.random.PRNGKey(0))
+    values, next_values = jax.jit(lambda t: critic_values(value, t, limit))(traj)
+    np.testing.assert_allclose(values, value(traj.obs), rtol=1e-6)
+    read = ~np.asarray(traj.terminated)
+    expected = np.asarray(value(traj.final_obs))
+    np.testing.assert_allclose(np.asarray(next_values)[read], expected[read], rtol=1e-6)
+
+
+def test_time_limit_admits_the_gathered_bootstrap_only_for_rollouts_within_one_episode_length():
+    class Params:
+        max_steps_in_episode = 500
+
+    assert time_limit(Params(), 128) == 500
+    assert time_limit(Params(), 500) == 500  # a 500-step window holds at most one truncation
+    assert time_limit(Params(), 501) is None
+    assert time_limit(object(), 8) is None  # no time limit known: every final observation is evaluated

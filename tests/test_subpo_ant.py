@@ -271,8 +271,8 @@ def test_a2c_bad_config(change, match):
 def test_a2c_rollout_bootstraps_on_truncation():
     """Pendulum-v1 never terminates; with a 4-step limit every 4th step is a truncation. The rollout A2C uses
     keeps the true next observation there (not the reset one) and the A2C advantage bootstraps from it."""
-    from purerl.agents.ppo import make_rollout
     from purerl.returns import gae
+    from purerl.rollout import critic_values, make_rollout, time_limit
 
     config = dataclasses.replace(CARTPOLE, env="Pendulum-v1", max_episode_steps=4, num_envs=2, num_steps=6)
     env, env_params = a2c.make_env(config)
@@ -284,14 +284,16 @@ def test_a2c_rollout_bootstraps_on_truncation():
         state = agent.init(key)
         rollout = make_rollout(network, env, env_params, 2, 6)
         _, _, traj = rollout(state.params, state.env_state, state.obs, key)
-        next_values = network.apply(state.params, traj.final_obs, method="value")
-        adv, _ = gae(traj.reward, traj.value, next_values, traj.terminated, traj.done, 0.9, 0.0)
-        return traj, next_values, adv
+        values, next_values = critic_values(lambda o: network.apply(state.params, o, method="value"), traj,
+                                            time_limit(env_params, 6))
+        adv, _ = gae(traj.reward, values, next_values, traj.terminated, traj.done, 0.9, 0.0)
+        return traj, values, next_values, network.apply(state.params, traj.final_obs[3], method="value"), adv
 
-    traj, next_values, adv = run(jax.random.PRNGKey(0))
+    traj, values, next_values, value_at_truncation, adv = run(jax.random.PRNGKey(0))
     assert not traj.terminated.any()
     np.testing.assert_array_equal(traj.done[:, 0], [False, False, False, True, False, False])
     assert not np.allclose(traj.final_obs[3], traj.obs[4])  # the pre-reset observation, not the reset one
     np.testing.assert_allclose(traj.final_obs[2], traj.obs[3])  # elsewhere it is the next observation
-    expected = traj.reward[3] + 0.9 * next_values[3] - traj.value[3]  # lambda = 0: one-step TD with bootstrap
+    np.testing.assert_allclose(next_values[3], value_at_truncation, rtol=1e-5, atol=1e-6)  # other batch size
+    expected = traj.reward[3] + 0.9 * next_values[3] - values[3]  # lambda = 0: one-step TD with bootstrap
     np.testing.assert_allclose(adv[3], expected, rtol=1e-5, atol=1e-5)

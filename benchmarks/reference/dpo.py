@@ -346,7 +346,6 @@ def purerl_update_on(config, rollout: dict, permutations: list, params) -> tuple
         reward=jnp.asarray(rollout["reward"]),
         terminated=done,
         done=done,
-        value=jnp.asarray(rollout["value"]),
         log_prob=jnp.asarray(rollout["log_prob"]),
         final_obs=next_obs,
         episode_return=jnp.zeros_like(jnp.asarray(rollout["reward"])),

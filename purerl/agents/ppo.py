@@ -27,7 +27,16 @@ from purerl.envs.brax import BraxBackend
 from purerl.evaluation import make_evaluate
 from purerl.nn import Activation, ActorCritic
 from purerl.returns import gae
-from purerl.rollout import ENV_AXIS, TrainState, check_action_space, make_env, make_policy, make_rollout
+from purerl.rollout import (
+    ENV_AXIS,
+    TrainState,
+    check_action_space,
+    critic_values,
+    make_env,
+    make_policy,
+    make_rollout,
+    time_limit,
+)
 
 
 @dataclass(frozen=True)
@@ -135,8 +144,9 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
     """`drift(ratio, log_ratio, advantages, progress) -> D >= 0` replaces the loaded drift of the learned
     objective (meta-training passes one closing over traced drift params); progress = iteration / iterations.
     `network` (optional) replaces the ActorCritic: a flax module whose apply gives (policy, value), with
-    sample/log_prob/entropy on the policy and method="value"; `extra_loss(params, minibatch, policy) ->
-    (loss, stats)` (optional) is added to each minibatch loss (used by `purerl.agents.pmoe_ppo`)."""
+    sample/log_prob/entropy on the policy, and methods "policy" and "value" for either alone;
+    `extra_loss(params, minibatch, policy) -> (loss, stats)` (optional) is added to each minibatch loss (used
+    by `purerl.agents.pmoe_ppo`)."""
     validate(config)
     if config.objective != "clip" and drift is None:
         drift = objective_drift(config)
@@ -162,6 +172,7 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
     ))
     vmap_reset = jax.vmap(env.reset, in_axes=(0, None), axis_name=ENV_AXIS)
     rollout = make_rollout(network, env, env_params, config.num_envs, config.num_steps)
+    limit = time_limit(env_params, config.num_steps)
 
     def init(key):
         key, net_key, env_key = jax.random.split(key, 3)
@@ -205,13 +216,13 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
         key, rollout_key, epoch_key = jax.random.split(state.key, 3)
         progress = state.iteration / num_iterations
         env_state, obs, traj = rollout(state.params, state.env_state, state.obs, rollout_key)
-        # Value of the true next observation, for all steps at once (bootstraps truncated episodes).
-        next_values = network.apply(state.params, traj.final_obs, method="value")
-        advantages, targets = gae(traj.reward * config.reward_scale, traj.value, next_values, traj.terminated,
+        values, next_values = critic_values(  # next_values bootstrap truncated episodes
+            lambda o: network.apply(state.params, o, method="value"), traj, limit)
+        advantages, targets = gae(traj.reward * config.reward_scale, values, next_values, traj.terminated,
                                   traj.done, config.gamma, config.gae_lambda)
 
         # Only what the loss reads is shuffled into minibatches.
-        batch = (traj.obs, traj.action, traj.log_prob, traj.value, advantages, targets)
+        batch = (traj.obs, traj.action, traj.log_prob, values, advantages, targets)
         batch = jax.tree.map(lambda x: x.reshape((config.batch_size,) + x.shape[2:]), batch)
 
         def epoch(carry, perm):
