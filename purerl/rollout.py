@@ -71,10 +71,12 @@ def check_action_space(space, algo: str = "this agent") -> None:
 
 
 def make_rollout(network, env, env_params, num_envs: int, num_steps: int):
-    """`rollout(params, env_state, obs, key) -> (env_state, obs, Transition [num_steps, num_envs])`: the
-    on-policy rollout of `network`'s policy (`apply(params, obs, method="policy")`) in `num_envs` vmapped
-    envs (vmap axis `ENV_AXIS`). The critic is not run here: `critic_values` runs it on the whole rollout
-    at once, in one batched call instead of one small one per env step."""
+    """`(rollout, critic)` of `network` (an actor-critic whose apply has methods "policy" and "value") in
+    `num_envs` vmapped envs (vmap axis `ENV_AXIS`):
+    - `rollout(params, env_state, obs, key) -> (env_state, obs, Transition [num_steps, num_envs])` samples
+      the policy alone;
+    - `critic(params, traj) -> (values, next_values)` then runs the critic over the whole rollout at once
+      (`critic_values`, with the env's `time_limit`): one batched call instead of one small one per step."""
     vmap_step = jax.vmap(env.step, in_axes=(0, 0, 0, None), axis_name=ENV_AXIS)
 
     def rollout(params, env_state, obs, key):
@@ -101,7 +103,12 @@ def make_rollout(network, env, env_params, num_envs: int, num_steps: int):
         (env_state, obs), traj = jax.lax.scan(step, (env_state, obs), (act_keys, env_keys))
         return env_state, obs, traj
 
-    return rollout
+    limit = time_limit(env_params, num_steps)
+
+    def critic(params, traj: Transition):
+        return critic_values(lambda o: network.apply(params, o, method="value"), traj, limit)
+
+    return rollout, critic
 
 
 def time_limit(env_params, num_steps: int) -> int | None:

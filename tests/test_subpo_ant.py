@@ -272,7 +272,7 @@ def test_a2c_rollout_bootstraps_on_truncation():
     """Pendulum-v1 never terminates; with a 4-step limit every 4th step is a truncation. The rollout A2C uses
     keeps the true next observation there (not the reset one) and the A2C advantage bootstraps from it."""
     from purerl.returns import gae
-    from purerl.rollout import critic_values, make_rollout, time_limit
+    from purerl.rollout import make_rollout
 
     config = dataclasses.replace(CARTPOLE, env="Pendulum-v1", max_episode_steps=4, num_envs=2, num_steps=6)
     env, env_params = a2c.make_env(config)
@@ -282,10 +282,9 @@ def test_a2c_rollout_bootstraps_on_truncation():
     @jax.jit
     def run(key):
         state = agent.init(key)
-        rollout = make_rollout(network, env, env_params, 2, 6)
+        rollout, critic = make_rollout(network, env, env_params, 2, 6)
         _, _, traj = rollout(state.params, state.env_state, state.obs, key)
-        values, next_values = critic_values(lambda o: network.apply(state.params, o, method="value"), traj,
-                                            time_limit(env_params, 6))
+        values, next_values = critic(state.params, traj)
         adv, _ = gae(traj.reward, values, next_values, traj.terminated, traj.done, 0.9, 0.0)
         return traj, values, next_values, network.apply(state.params, traj.final_obs[3], method="value"), adv
 

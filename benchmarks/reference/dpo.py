@@ -351,8 +351,9 @@ def purerl_update_on(config, rollout: dict, permutations: list, params) -> tuple
         episode_return=jnp.zeros_like(jnp.asarray(rollout["reward"])),
     )
 
-    def make_rollout(*args, **kwargs):
-        return lambda params, env_state, last_obs, key: (env_state, next_obs[-1], traj)
+    def make_rollout(*args, **kwargs):  # theirs, then purerl's critic over it
+        _, critic = saved[0](*args, **kwargs)
+        return (lambda params, env_state, last_obs, key: (env_state, next_obs[-1], traj)), critic
 
     def grad(fun, **kwargs):
         inner = jax.grad(fun, **kwargs)

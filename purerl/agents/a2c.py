@@ -40,16 +40,7 @@ from purerl.envs.brax import BraxBackend
 from purerl.evaluation import make_evaluate
 from purerl.nn import Activation, ActorCritic, TanhMeanActorCritic
 from purerl.returns import gae
-from purerl.rollout import (
-    ENV_AXIS,
-    TrainState,
-    check_action_space,
-    critic_values,
-    make_env,
-    make_policy,
-    make_rollout,
-    time_limit,
-)
+from purerl.rollout import ENV_AXIS, TrainState, check_action_space, make_env, make_policy, make_rollout
 
 PAPER_UPDATES = 20_001  # updates of the paper's ant runs (15 envs x 400 steps each)
 
@@ -161,8 +152,7 @@ def make_agent(config: Config) -> Agent:
     if config.max_grad_norm:
         optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), adam)
     vmap_reset = jax.vmap(env.reset, in_axes=(0, None), axis_name=ENV_AXIS)
-    rollout = make_rollout(network, env, env_params, config.num_envs, config.num_steps)
-    limit = time_limit(env_params, config.num_steps)
+    rollout, critic = make_rollout(network, env, env_params, config.num_envs, config.num_steps)
 
     def init(key):
         key, net_key, env_key = jax.random.split(key, 3)
@@ -173,8 +163,7 @@ def make_agent(config: Config) -> Agent:
     def update(state: TrainState):
         key, rollout_key = jax.random.split(state.key)
         env_state, obs, traj = rollout(state.params, state.env_state, state.obs, rollout_key)
-        values, next_values = critic_values(  # next_values bootstrap truncated episodes
-            lambda o: network.apply(state.params, o, method="value"), traj, limit)
+        values, next_values = critic(state.params, traj)  # next_values bootstrap truncated episodes
         advantages, targets = gae(
             traj.reward, values, next_values, traj.terminated, traj.done, config.gamma, config.gae_lambda
         )

@@ -27,16 +27,7 @@ from purerl.envs.brax import BraxBackend
 from purerl.evaluation import make_evaluate
 from purerl.nn import Activation, ActorCritic
 from purerl.returns import gae
-from purerl.rollout import (
-    ENV_AXIS,
-    TrainState,
-    check_action_space,
-    critic_values,
-    make_env,
-    make_policy,
-    make_rollout,
-    time_limit,
-)
+from purerl.rollout import ENV_AXIS, TrainState, check_action_space, make_env, make_policy, make_rollout
 
 
 @dataclass(frozen=True)
@@ -171,8 +162,7 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
         optax.clip_by_global_norm(config.max_grad_norm), optax.adam(learning_rate, eps=1e-5)
     ))
     vmap_reset = jax.vmap(env.reset, in_axes=(0, None), axis_name=ENV_AXIS)
-    rollout = make_rollout(network, env, env_params, config.num_envs, config.num_steps)
-    limit = time_limit(env_params, config.num_steps)
+    rollout, critic = make_rollout(network, env, env_params, config.num_envs, config.num_steps)
 
     def init(key):
         key, net_key, env_key = jax.random.split(key, 3)
@@ -216,8 +206,7 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
         key, rollout_key, epoch_key = jax.random.split(state.key, 3)
         progress = state.iteration / num_iterations
         env_state, obs, traj = rollout(state.params, state.env_state, state.obs, rollout_key)
-        values, next_values = critic_values(  # next_values bootstrap truncated episodes
-            lambda o: network.apply(state.params, o, method="value"), traj, limit)
+        values, next_values = critic(state.params, traj)  # next_values bootstrap truncated episodes
         advantages, targets = gae(traj.reward * config.reward_scale, values, next_values, traj.terminated,
                                   traj.done, config.gamma, config.gae_lambda)
 
