@@ -44,7 +44,7 @@
 # drift loss agrees with discovered-policy-optimisation's `compute_drift_loss` (`c412884`) to 7e-16 once
 # their feature order is mapped onto purerl's; TA-LPO has no public code to check against
 # (`benchmarks/reference/dpo.py`, `benchmarks/results/reference/dpo.json`). On a quiet 2-core CPU a
-# training iteration ran at 3.3 per second here against their 3.2 (best of 3 alternating rounds).
+# training iteration ran at 4.1 per second here against their 4.1 (best of 3 alternating rounds).
 
 # %%
 import dataclasses
