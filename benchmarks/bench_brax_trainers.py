@@ -33,6 +33,8 @@ import time
 
 import numpy as np
 
+from benchmarks import brax_peer as peer
+
 # brax's published PPO settings (its training notebook and README). brax publishes SAC only for hopper, so
 # hopper takes walker2d's PPO set. entropy_cost: walker2d's set leaves it at ppo.train's default, 1e-4.
 WALKER2D = dict(num_timesteps=7_864_320, reward_scaling=5.0, episode_length=1000, normalize_observations=True,
@@ -78,8 +80,6 @@ DIFFERENCES = [
 ]
 EVAL_EPISODES = 100
 EPISODE_STEPS = 1000
-SHARED_MACHINE = ("2-core CPU shared with other engineers' jobs (load average often 4-10): every time is an "
-                  "upper bound; the ratio is of alternating rounds on the same load")
 MEDIUM_FRACTION = 1 / 3
 BRAX_INITIAL_STD = float(np.log1p(np.e)) + 0.001  # softplus(init_noise_std = 1) + brax's min_std
 
@@ -101,12 +101,6 @@ def purerl_config(env: str, backend: str, budget: int, hp: dict):
         log_std_init=float(np.log(BRAX_INITIAL_STD)), normalize_obs=hp["normalize_observations"],
         max_episode_steps=hp["episode_length"],
         eval_episodes=EVAL_EPISODES)
-
-
-def brax_env(env: str, backend: str):
-    from purerl.envs.brax import BraxEnv
-
-    return BraxEnv(env, backend).brax_env  # the same brax env purerl wraps, built the same way
 
 
 def evaluate(env, act, key, policy=None, episodes: int = EVAL_EPISODES,
@@ -137,32 +131,12 @@ def evaluate(env, act, key, policy=None, episodes: int = EVAL_EPISODES,
 def random_return(env_name: str, backend: str) -> float:
     import jax
 
-    env = brax_env(env_name, backend)
+    env = peer.brax_env(env_name, backend)
     act = lambda _, key, obs: jax.random.uniform(key, (len(obs), env.action_size), minval=-1.0, maxval=1.0)
     return float(evaluate(env, act, jax.random.PRNGKey(12345)).mean())
 
 
 # ------------------------------------------------------------------------------------------------ brax side
-
-
-def allow_brax_replication() -> None:
-    """brax 0.14.2's ppo.train replicates its state with `jax.device_put_replicated`, which this jax (0.10)
-    has removed (the name raises a deprecation error): give it a stacked copy per device, laid out as pmap
-    lays out its outputs (so that the training epoch, fed its own outputs next, is not compiled twice)."""
-    import jax
-    import jax.numpy as jnp
-
-    try:
-        jax.device_put_replicated  # noqa: B018  (present in older jax)
-        return
-    except AttributeError:
-        pass
-
-    def device_put_replicated(x, devices):
-        stacked = jax.tree.map(lambda a: jnp.stack([a] * len(devices)), x)
-        return jax.pmap(lambda tree: tree, devices=devices)(stacked)
-
-    jax.device_put_replicated = device_put_replicated
 
 
 def train_brax(env_name: str, backend: str, budget: int, hp: dict, seed: int, num_evals: int) -> dict:
@@ -171,39 +145,19 @@ def train_brax(env_name: str, backend: str, budget: int, hp: dict, seed: int, nu
     import jax
     from brax.training.agents.ppo import train as brax_ppo
 
-    allow_brax_replication()
+    peer.allow_brax_replication()
     epochs = []
     kwargs = {k: v for k, v in hp.items() if k != "num_timesteps"}
     make_policy, params, _ = brax_ppo.train(
-        environment=brax_env(env_name, backend), num_timesteps=budget, seed=seed, num_evals=num_evals,
-        run_evals=False, progress_fn=lambda step, m: epochs.append(
-            {"env_steps": int(step), "sps": float(m["training/sps"]),
-             "walltime": float(m["training/walltime"])}),
+        environment=peer.brax_env(env_name, backend), num_timesteps=budget, seed=seed, num_evals=num_evals,
+        run_evals=False, progress_fn=peer.epoch_recorder(epochs),
         **kwargs)
     returns = {}
     for mode, deterministic in (("stochastic", False), ("deterministic", True)):
         act = lambda params, key, obs, d=deterministic: make_policy(params, deterministic=d)(obs, key)[0]
-        returns[mode] = evaluate(brax_env(env_name, backend), act, jax.random.PRNGKey(seed + 1000),
+        returns[mode] = evaluate(peer.brax_env(env_name, backend), act, jax.random.PRNGKey(seed + 1000),
                                  params).tolist()
     return {"seed": seed, "env_steps": epochs[-1]["env_steps"], "epochs": epochs, "returns": returns}
-
-
-BRAX_COMPILING_EPOCHS = 2  # brax's training epoch compiles on its first call and again on its second one
-
-
-def brax_speed(record: dict) -> dict:
-    """Steady steps/s of the epochs after the BRAX_COMPILING_EPOCHS first ones, and those epochs' surplus
-    over that rate (their compiles). (With jax 0.10 and brax 0.14.2 the second call of the pmapped training
-    epoch compiles again: the first two epochs each hold a compile, the later ones none.)"""
-    epochs = record["epochs"]
-    times = np.diff([0.0] + [e["walltime"] for e in epochs])
-    steps = np.diff([0] + [e["env_steps"] for e in epochs])
-    warm = BRAX_COMPILING_EPOCHS
-    run_s = float(times[warm:].sum())
-    rate = steps[warm:].sum() / run_s
-    return {"compile_s": round(float(times[:warm].sum() - steps[:warm].sum() / rate), 2),
-            "run_s": round(run_s, 2), "env_steps_timed": int(steps[warm:].sum()),
-            "env_steps_per_s": round(float(rate), 1)}
 
 
 # ---------------------------------------------------------------------------------------------- purerl side
@@ -262,7 +216,7 @@ def train_purerl(config, seeds: list[int], out: str, experts: str, eval_every: i
     returns = {}
     for mode, deterministic in (("stochastic", False), ("deterministic", True)):
         act = lambda state, key, obs, d=deterministic: agent.policy.act_fn(state, d)(key, obs)
-        returns[mode] = evaluate(brax_env(config.env, config.brax_backend), act, keys, run.state,
+        returns[mode] = evaluate(peer.brax_env(config.env, config.brax_backend), act, keys, run.state,
                                  over_seeds=True)
     records = []
     for i, seed in enumerate(seeds):
@@ -321,7 +275,7 @@ def train_timing(side: str, train: dict) -> dict:
     if side == "purerl":
         timing = train["timing"]
         return {**timing, "unit": "env steps/s (all seeds, one program)"}
-    speeds = [brax_speed(r) for r in train["records"]]
+    speeds = [peer.brax_speed(r) for r in train["records"]]
     return {k: float(np.mean([x[k] for x in speeds])) for k in ("compile_s", "run_s", "env_steps_per_s")} | {
         "unit": "env steps/s (one seed; seeds run one after another)"}
 
@@ -350,7 +304,8 @@ def build_result(env: str, backend: str, hp: dict, parts: dict) -> dict:
     comparisons = [harness.compared(runs[0], runs[1], "final return, stochastic policy, 100 episodes")] \
         if len(runs) == 2 else []
     extra = {"backend": backend, "brax_hyperparameters": hp, "hyperparameter_source": SOURCE[env],
-             "brax_defaults_used": BRAX_DEFAULTS, "differences": DIFFERENCES, "machine_note": SHARED_MACHINE,
+             "brax_defaults_used": BRAX_DEFAULTS, "differences": DIFFERENCES,
+             "machine_note": peer.SHARED_MACHINE,
              "evaluation": f"shared evaluator: stochastic policy (and deterministic, reported apart), "
                            f"{EVAL_EPISODES} episodes of at most {EPISODE_STEPS} steps from brax's random "
                            "initial states, on the unwrapped brax env", "parts": parts}
@@ -393,7 +348,7 @@ def backends_part(env: str, backends=("spring", "positional", "generalized"), nu
 
     rows = {}
     for backend in backends:
-        brax = brax_env(env, backend)
+        brax = peer.brax_env(env, backend)
 
         def run(key, brax=brax):
             def step(state, k):
@@ -420,13 +375,13 @@ def speed_part(env: str, backend: str, hp: dict, budget: int, rounds: int) -> di
 
     per_update = hp["batch_size"] * hp["num_minibatches"] * hp["unroll_length"]
     # whole updates, at least two more than brax's compiling epochs (one update per epoch)
-    updates = max(BRAX_COMPILING_EPOCHS + 2, budget // per_update)
+    updates = max(peer.BRAX_COMPILING_EPOCHS + 2, budget // per_update)
     budget = updates * per_update
     config = purerl_config(env, backend, budget, hp)
     rows = []
     for r in range(rounds):
         load = os.getloadavg()[0]
-        brax = brax_speed(train_brax(env, backend, budget, hp, seed=0, num_evals=updates + 1))
+        brax = peer.brax_speed(train_brax(env, backend, budget, hp, seed=0, num_evals=updates + 1))
         run = runner.train_and_evaluate(ppo.make_agent(dataclasses.replace(config, eval_episodes=1)), 1, 0)
         purerl = {"compile_s": run.compile_s, "run_s": run.run_s,
                   "env_steps_per_s": round(budget / run.run_s, 1)}
@@ -491,7 +446,7 @@ def main(argv=None) -> None:
             print(f"brax seed {seed}: {np.mean(records[-1]['returns']['stochastic']):.1f}", flush=True)
         parts["train_brax"] = {"budget": budget, "config": {**hp, "num_timesteps": budget, **BRAX_DEFAULTS},
                                "records": records, "timing": {"wall_s": round(time.perf_counter() - start, 1),
-                                                              "speed": [brax_speed(r) for r in records]}}
+                                                              "speed": [peer.brax_speed(r) for r in records]}}
     else:
         config = purerl_config(args.env, args.backend, budget, hp)
         every = max(1, config.num_iterations // args.evals)

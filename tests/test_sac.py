@@ -171,6 +171,7 @@ def test_seed_determinism(learned):
         ({"env": "CartPole-v1"}, "discrete"),
         ({"num_envs": 0}, "num_envs"),
         ({"utd": 0}, "utd"),
+        ({"utd": 0.3, "num_envs": 4}, "not a whole number"),
         ({"tau": 0.0}, "tau"),
         ({"gamma": 1.5}, "gamma"),
         ({"learning_starts": -1}, "learning_starts"),

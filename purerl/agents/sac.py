@@ -57,8 +57,9 @@ class Config:
     """parallel (vmapped) environments per seed"""
     rollout_steps: int = 100
     """env steps (of all envs) per iteration; each is followed by its gradient steps (a chunk, for speed)"""
-    utd: int = 1
-    """update-to-data ratio: gradient steps per stored transition (utd * num_envs per env step)"""
+    utd: float = 1.0
+    """update-to-data ratio: gradient steps per stored transition (utd * num_envs per env step, a whole
+    number: brax's SAC settings take 0.5 with 128 envs)"""
     buffer_size: int = 1_000_000
     """replay capacity in transitions (capped at total_timesteps)"""
     batch_size: int = 256
@@ -190,6 +191,9 @@ def validate(config: Config) -> None:
     check_positive(config, "total_timesteps", "num_envs", "rollout_steps", "utd", "buffer_size", "batch_size")
     check_positive(config, "actor_lr", "critic_lr", "alpha_lr", "init_alpha", "eval_episodes")
     check_choices(config)
+    grad_steps = config.utd * config.num_envs if concrete(config.utd, config.num_envs) else None
+    if grad_steps is not None and abs(grad_steps - round(grad_steps)) > 1e-9:  # 0.1 * 30 = 3.0000000000000004
+        raise ValueError(f"utd * num_envs = {grad_steps:g} gradient steps per env step, not a whole number")
     if concrete(config.learning_starts) and config.learning_starts < 0:
         raise ValueError(f"learning_starts must be >= 0, got {config.learning_starts}")
     if concrete(config.total_timesteps, config.steps_per_iteration) and \
@@ -300,7 +304,7 @@ def make_agent(config: Config, policy_fn: Callable[[Any, int], Policy] = gaussia
     critic = EnsembleQ(2, config.hidden, config.activation)
     learner_init, gradient_step = make_gradient_step(config, policy, critic, action_dim)
     capacity = min(config.buffer_size, config.total_timesteps)
-    grad_steps = config.utd * config.num_envs
+    grad_steps = round(config.utd * config.num_envs)
     vmap_reset = jax.vmap(env.reset, in_axes=(0, None))
     vmap_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
 

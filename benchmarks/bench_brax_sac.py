@@ -1,0 +1,192 @@
+"""purerl's SAC against brax's own SAC trainer (`brax.training.agents.sac.train`) on a brax env: env steps/s.
+
+    python -m benchmarks.bench_brax_sac --env hopper          # 2 alternating rounds, prints the ratio last
+    python -m benchmarks.bench_brax_sac --env walker2d --rounds 3 --epochs 8
+
+Both sides train with brax's published SAC hyperparameters for the env (`BRAX_SAC`, from brax's training
+notebook; purerl's Config set to match them field by field in `purerl_config`, the differences that remain in
+`DIFFERENCES`), on the same physics backend and budget: brax's prefill of `min_replay_size` env steps, then
+`epochs` epochs of `STEPS_PER_EPOCH` training steps, each one step of all `num_envs` envs followed by
+`grad_updates_per_step` gradient steps on batches of `batch_size`. purerl runs one iteration per brax epoch
+(`rollout_steps = STEPS_PER_EPOCH`, `utd = grad_updates_per_step / num_envs`).
+
+Timed: the steady training rate, compile and prefill apart. brax: its epochs after the first two (which
+compile, `brax_peer.brax_speed`). purerl: its iterations after the last one that holds prefill steps, timed
+between the runner's per-iteration callbacks (the runner compiles ahead of time, before the first one).
+Each round runs brax, then purerl, in this process; the ratio is of the fastest rounds.
+
+The returns at brax's published budget (hopper: 6,553,600 env steps and 3.3M gradient steps of batch 512)
+are out of reach of this 2-core CPU (about a gradient step per 20 ms here: some 18 hours per seed), so this
+script compares speed only.
+
+The result: `benchmarks/results/brax_sac_<env>.json`.
+"""
+
+from __future__ import annotations
+
+from benchmarks import harness  # isort: skip  (first: it sets the XLA CPU flags before jax is imported)
+
+import argparse
+import dataclasses
+import math
+import os
+import sys
+import time
+
+from benchmarks import brax_peer as peer
+
+# brax's published SAC settings (its training notebook: hopper, and walker2d in the versions that train it
+# with SAC rather than PPO).
+BRAX_SAC = {
+    "hopper": dict(num_timesteps=6_553_600, reward_scaling=30.0, episode_length=1000,
+                   normalize_observations=True, action_repeat=1, discounting=0.997, learning_rate=6e-4,
+                   num_envs=128, batch_size=512, grad_updates_per_step=64, max_devices_per_host=1,
+                   max_replay_size=1_048_576, min_replay_size=8192),
+    "walker2d": dict(num_timesteps=7_864_320, reward_scaling=5.0, episode_length=1000,
+                     normalize_observations=True, action_repeat=1, discounting=0.997, learning_rate=6e-4,
+                     num_envs=128, batch_size=128, grad_updates_per_step=32, max_devices_per_host=1,
+                     max_replay_size=1_048_576, min_replay_size=8192),
+}
+# sac.train's own settings that the published sets leave at their defaults, and its default networks
+BRAX_DEFAULTS = dict(tau=0.005, alpha_learning_rate=3e-4, initial_alpha=1.0,
+                     target_entropy="-0.5 * action_size", hidden=(256, 256), activation="relu",
+                     distribution="tanh_normal")
+DIFFERENCES = [
+    "observation normalisation: brax normalises observations with running statistics "
+    "(normalize_observations=True); purerl's SAC has no observation normalisation",
+    "truncated transitions: brax drops them from the critic loss; purerl bootstraps them from the final "
+    "observation",
+    "prefill: brax fills min_replay_size transitions with its initial policy; purerl with uniform random "
+    "actions (and learns once at the last prefill step, when the stored transitions reach learning_starts)",
+    "replay: brax samples the batches of all grad_updates_per_step gradient steps at once, purerl one batch "
+    "per gradient step (the same number of transitions)",
+    "losses: brax's temperature loss is alpha * (-log pi - target entropy) (purerl: log alpha * ...), its "
+    "critic loss 0.5 * mean over both critics (purerl: the sum of both critics' mean squared errors); Adam "
+    "normalises the scale",
+    "initialisation: brax lecun_uniform kernels; purerl flax's defaults (lecun_normal)",
+    "the timed budget caps both replay buffers at the budget (purerl caps its buffer at total_timesteps; "
+    "brax's max_replay_size is set to the same)",
+]
+STEPS_PER_EPOCH = 8  # training steps (one env step of all envs + its gradient steps) per brax epoch
+
+
+def purerl_config(env: str, backend: str, budget: int, hp: dict):
+    """purerl's SAC Config matched to brax's `sac.train` with hyperparameters `hp` (see DIFFERENCES)."""
+    from purerl.agents import sac
+
+    return sac.Config(
+        env=env, brax_backend=backend, total_timesteps=budget, num_envs=hp["num_envs"],
+        rollout_steps=STEPS_PER_EPOCH, utd=hp["grad_updates_per_step"] / hp["num_envs"],
+        buffer_size=hp["max_replay_size"], batch_size=hp["batch_size"], learning_starts=hp["min_replay_size"],
+        gamma=hp["discounting"], tau=BRAX_DEFAULTS["tau"], actor_lr=hp["learning_rate"],
+        critic_lr=hp["learning_rate"], alpha_lr=BRAX_DEFAULTS["alpha_learning_rate"],
+        init_alpha=BRAX_DEFAULTS["initial_alpha"], target_entropy_scale=0.5,
+        reward_scale=hp["reward_scaling"], hidden=BRAX_DEFAULTS["hidden"], activation="relu",
+        max_episode_steps=hp["episode_length"], eval_episodes=1)
+
+
+def budget_for(hp: dict, epochs: int) -> int:
+    """brax's prefill plus `epochs` epochs of STEPS_PER_EPOCH training steps, in env steps."""
+    return hp["min_replay_size"] + epochs * STEPS_PER_EPOCH * hp["num_envs"]
+
+
+def train_brax(env: str, backend: str, budget: int, hp: dict, epochs: int) -> dict:
+    """brax's sac.train for `budget` env steps in `epochs` epochs; per-epoch timing (brax_peer.brax_speed)."""
+    from brax.training.agents.sac import train as brax_sac
+
+    peer.allow_brax_replication()
+    record = []
+    settings = {**hp, "max_replay_size": min(hp["max_replay_size"], budget)}
+    del settings["num_timesteps"]
+    brax_sac.train(environment=peer.brax_env(env, backend), num_timesteps=budget, seed=0,
+                   num_evals=epochs + 1, num_eval_envs=1, progress_fn=peer.epoch_recorder(record), **settings)
+    return peer.brax_speed({"epochs": record})
+
+
+def steady_window(config, stamps: list[tuple[int, float]]) -> dict:
+    """purerl's steady training rate from the runner's per-iteration callbacks `stamps` [(env steps done,
+    time)]: the iterations after the last one that holds a prefill step (an env step of all envs that does
+    not learn: the first that learns is the one whose stored transitions reach learning_starts)."""
+    prefill_steps = max(0, math.ceil(config.learning_starts / config.num_envs) - 1)  # steps of all envs
+    start = max(1, math.ceil(prefill_steps / config.rollout_steps))  # the last iteration holding one
+    (steps_0, t_0), (steps_1, t_1) = stamps[start - 1], stamps[-1]
+    if steps_1 <= steps_0:
+        raise ValueError("the budget holds no iteration after the prefill")
+    return {"run_s": round(t_1 - t_0, 2), "env_steps_timed": steps_1 - steps_0,
+            "env_steps_per_s": round((steps_1 - steps_0) / (t_1 - t_0), 1)}
+
+
+def train_purerl(config) -> dict:
+    """purerl's SAC through the runner, one iteration per chunk; the steady rate (steady_window)."""
+    from purerl import runner
+    from purerl.agents import sac
+
+    stamps = []
+    run = runner.train_and_evaluate(sac.make_agent(config), 1, 0, chunk_iterations=1,
+                                    callback=lambda done, _: stamps.append((done, time.perf_counter())))
+    return {"compile_s": round(run.compile_s, 2), **steady_window(config, stamps)}
+
+
+def speed_result(env: str, backend: str = "spring", epochs: int = 6, rounds: int = 2) -> dict:
+    """`rounds` alternating rounds of brax then purerl; the result with the purerl/brax ratio."""
+    hp = BRAX_SAC[env]
+    budget = budget_for(hp, epochs)
+    config = purerl_config(env, backend, budget, hp)
+    rows = []
+    for r in range(rounds):
+        load = os.getloadavg()[0]
+        brax = train_brax(env, backend, budget, hp, epochs)
+        purerl = train_purerl(config)
+        rows.append({"round": r, "load_average_before": round(load, 2), "brax": brax, "purerl": purerl})
+        print(f"round {r}: brax {brax['env_steps_per_s']:,.1f} env steps/s "
+              f"(compile {brax['compile_s']:.0f} s), "
+              f"purerl {purerl['env_steps_per_s']:,.1f} env steps/s (compile {purerl['compile_s']:.0f} s)",
+              flush=True)
+    best = {side: max(row[side]["env_steps_per_s"] for row in rows) for side in ("brax", "purerl")}
+    grad_steps = hp["grad_updates_per_step"] / hp["num_envs"]
+    summary = {"budget": budget, "epochs": epochs, "rounds": rounds, "brax_env_steps_per_s": best["brax"],
+               "purerl_env_steps_per_s": best["purerl"],
+               "purerl_gradient_steps_per_s": round(best["purerl"] * grad_steps, 1),
+               "brax_gradient_steps_per_s": round(best["brax"] * grad_steps, 1),
+               "ratio_purerl_over_brax": round(best["purerl"] / best["brax"], 3),
+               "how": "best of the alternating rounds; steady training rate, compile and prefill apart "
+                      f"(brax: its epochs after the first {peer.BRAX_COMPILING_EPOCHS}, purerl: its "
+                      "iterations after the prefill)"}
+    what = f"purerl SAC vs brax's sac.train on brax {env} ({backend}): steady env steps/s"
+    return harness.result(harness.SPEED, f"brax_sac_{env}", what, algo="sac", env=env,
+                          config=dataclasses.asdict(config), budget=budget, budget_unit="env steps",
+                          seeds=[0],
+                          compile_s=min(row["purerl"]["compile_s"] for row in rows),
+                          run_s=min(row["purerl"]["run_s"] for row in rows), throughput=best["purerl"],
+                          throughput_unit="env steps/s (purerl, steady training)",
+                          extra={"backend": backend, "brax_hyperparameters": hp,
+                                 "brax_defaults_used": BRAX_DEFAULTS, "differences": DIFFERENCES,
+                                 "machine_note": peer.SHARED_MACHINE, "rows": rows, "speed": summary})
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_brax_sac", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="hopper", help=f"one of {', '.join(BRAX_SAC)}")
+    parser.add_argument("--backend", default="spring", help="physics backend of both sides")
+    parser.add_argument("--epochs", type=int, default=6,
+                        help=f"training epochs of {STEPS_PER_EPOCH} training steps after the prefill (the "
+                             f"first {peer.BRAX_COMPILING_EPOCHS} of brax's are not timed)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds")
+    args = parser.parse_args(argv)
+    problems = [f"unknown env {args.env!r} (valid: {', '.join(BRAX_SAC)})"] * (args.env not in BRAX_SAC)
+    problems += [f"unknown backend {args.backend!r} (valid: spring, positional, generalized)"] * (
+        args.backend not in ("spring", "positional", "generalized"))
+    problems += [f"epochs must be at least {peer.BRAX_COMPILING_EPOCHS + 1}"] * (
+        args.epochs <= peer.BRAX_COMPILING_EPOCHS)
+    problems += ["rounds must be positive"] * (args.rounds < 1)
+    if problems:
+        print(f"purerl: error: {problems[0]}", file=sys.stderr)
+        raise SystemExit(2)
+    res = speed_result(args.env, args.backend, args.epochs, args.rounds)
+    print(f"-> {harness.write(res)}")
+    print(f"env steps/s purerl/brax: {res['extra']['speed']['ratio_purerl_over_brax']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""benchmarks/bench_brax_sac.py: purerl's SAC set up as brax's sac.train, the timed window, bad input."""
+
+import pytest
+
+from benchmarks import bench_brax_sac as bench
+from purerl.agents import sac
+
+
+@pytest.mark.parametrize("env", sorted(bench.BRAX_SAC))
+def test_purerl_config_takes_brax_settings(env):
+    hp = bench.BRAX_SAC[env]
+    budget = bench.budget_for(hp, epochs=6)
+    config = bench.purerl_config(env, "spring", budget, hp)
+    sac.validate(config)
+    assert budget == hp["min_replay_size"] + 6 * bench.STEPS_PER_EPOCH * hp["num_envs"]
+    assert config.num_iterations * config.steps_per_iteration == budget  # whole iterations: one per epoch
+    assert config.utd * config.num_envs == hp["grad_updates_per_step"]  # gradient steps per env step
+    assert (config.num_envs, config.batch_size, config.learning_starts) == (
+        hp["num_envs"], hp["batch_size"], hp["min_replay_size"])
+    assert (config.gamma, config.reward_scale) == (hp["discounting"], hp["reward_scaling"])
+    assert config.actor_lr == config.critic_lr == hp["learning_rate"] and config.alpha_lr == 3e-4
+    assert (config.tau, config.init_alpha, config.target_entropy_scale) == (0.005, 1.0, 0.5)
+    assert (config.hidden, config.activation, config.max_episode_steps) == ((256, 256), "relu", 1000)
+
+
+def test_steady_window_starts_after_the_last_iteration_that_holds_prefill_steps():
+    config = bench.purerl_config("hopper", "spring", bench.budget_for(bench.BRAX_SAC["hopper"], 4),
+                                 bench.BRAX_SAC["hopper"])
+    # 8192 prefill transitions = 64 steps of 128 envs: the 64th learns, so iterations 1-8 (8 steps each) hold
+    # prefill steps and 9-12 are timed
+    stamps = [(1024 * i, 100.0 + i) for i in range(1, 9)] + [(1024 * i, 108.0 + 10 * (i - 8)) for i in
+                                                               range(9, 13)]
+    window = bench.steady_window(config, stamps)
+    assert window == {"run_s": 40.0, "env_steps_timed": 4 * 1024, "env_steps_per_s": round(4096 / 40, 1)}
+
+
+def test_steady_window_needs_an_iteration_after_the_prefill():
+    config = bench.purerl_config("hopper", "spring", 8192, bench.BRAX_SAC["hopper"])
+    with pytest.raises(ValueError, match="no iteration after the prefill"):
+        bench.steady_window(config, [(1024 * i, float(i)) for i in range(1, 9)])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--env", "ant"], "unknown env 'ant'"),
+    (["--backend", "mjx"], "unknown backend 'mjx'"),
+    (["--epochs", "2"], "epochs must be at least 3"),
+    (["--rounds", "0"], "rounds must be positive"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"purerl: error: {message}")
