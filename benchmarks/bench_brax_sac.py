@@ -91,7 +91,8 @@ def budget_for(hp: dict, epochs: int) -> int:
 
 
 def train_brax(env: str, backend: str, budget: int, hp: dict, epochs: int) -> dict:
-    """brax's sac.train for `budget` env steps in `epochs` epochs; per-epoch timing (brax_peer.brax_speed)."""
+    """brax's sac.train for `budget` env steps in `epochs` epochs: its epochs (env steps and wall time) and
+    their timing (brax_peer.brax_speed; its compile_s holds the prefill too)."""
     from brax.training.agents.sac import train as brax_sac
 
     peer.allow_brax_replication()
@@ -100,7 +101,8 @@ def train_brax(env: str, backend: str, budget: int, hp: dict, epochs: int) -> di
     del settings["num_timesteps"]
     brax_sac.train(environment=peer.brax_env(env, backend), num_timesteps=budget, seed=0,
                    num_evals=epochs + 1, num_eval_envs=1, progress_fn=peer.epoch_recorder(record), **settings)
-    return peer.brax_speed({"epochs": record})
+    prefill = math.ceil(hp["min_replay_size"] / hp["num_envs"]) * hp["num_envs"]
+    return {**peer.brax_speed({"epochs": record}, prefill), "epochs": record}
 
 
 def steady_window(config, stamps: list[tuple[int, float]]) -> dict:
@@ -139,7 +141,7 @@ def speed_result(env: str, backend: str = "spring", epochs: int = 6, rounds: int
         purerl = train_purerl(config)
         rows.append({"round": r, "load_average_before": round(load, 2), "brax": brax, "purerl": purerl})
         print(f"round {r}: brax {brax['env_steps_per_s']:,.1f} env steps/s "
-              f"(compile {brax['compile_s']:.0f} s), "
+              f"(compile and prefill {brax['compile_s']:.0f} s), "
               f"purerl {purerl['env_steps_per_s']:,.1f} env steps/s (compile {purerl['compile_s']:.0f} s)",
               flush=True)
     best = {side: max(row[side]["env_steps_per_s"] for row in rows) for side in ("brax", "purerl")}

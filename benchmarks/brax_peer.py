@@ -52,13 +52,15 @@ def epoch_recorder(epochs: list[dict]) -> Callable[[int, dict], None]:
     return progress_fn
 
 
-def brax_speed(record: dict) -> dict:
+def brax_speed(record: dict, prefill_steps: int = 0) -> dict:
     """Steady steps/s of the epochs after the BRAX_COMPILING_EPOCHS first ones, and those epochs' surplus
     over that rate (their compiles). (With jax 0.10 and brax 0.14.2 the second call of the pmapped training
-    epoch compiles again: the first two epochs each hold a compile, the later ones none.)"""
+    epoch compiles again: the first two epochs each hold a compile, the later ones none.) SAC's first epoch
+    also holds its replay prefill, `prefill_steps` env steps (counted, and timed, with it): its surplus is
+    then the compiles and the prefill together."""
     epochs = record["epochs"]
     times = np.diff([0.0] + [e["walltime"] for e in epochs])
-    steps = np.diff([0] + [e["env_steps"] for e in epochs])
+    steps = np.diff([prefill_steps] + [e["env_steps"] for e in epochs])
     warm = BRAX_COMPILING_EPOCHS
     run_s = float(times[warm:].sum())
     rate = steps[warm:].sum() / run_s

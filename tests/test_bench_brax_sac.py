@@ -52,3 +52,12 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"purerl: error: {message}")
+
+
+def test_brax_speed_counts_the_prefill_with_the_first_epoch():
+    """brax's SAC counts (and times) its prefill with the first epoch: the surplus of the first two epochs
+    over the steady rate is the compiles and the prefill, and the steady rate ignores both."""
+    epochs = [{"env_steps": 110, "walltime": 5.0}, {"env_steps": 120, "walltime": 8.0},
+              {"env_steps": 130, "walltime": 9.0}, {"env_steps": 140, "walltime": 10.0}]
+    speed = bench.peer.brax_speed({"epochs": epochs}, prefill_steps=100)
+    assert speed == {"compile_s": 6.0, "run_s": 2.0, "env_steps_timed": 20, "env_steps_per_s": 10.0}
