@@ -16,8 +16,8 @@ between the runner's per-iteration callbacks (the runner compiles ahead of time,
 Each round runs brax, then purerl, in this process; the ratio is of the fastest rounds.
 
 The returns at brax's published budget (hopper: 6,553,600 env steps and 3.3M gradient steps of batch 512)
-are out of reach of this 2-core CPU (about a gradient step per 20 ms here: some 18 hours per seed), so this
-script compares speed only.
+are out of reach of this 2-core CPU (both trainers run about 130 such gradient steps/s here: some 7 hours
+per seed and side), so this script compares speed only.
 
 The result: `benchmarks/results/brax_sac_<env>.json`.
 """

@@ -5,7 +5,7 @@
     python -m benchmarks.run --suite ppo-halfcheetah       # PPO on brax halfcheetah, env steps/s
     python -m benchmarks.run --suite seed-scaling          # PPO CartPole-v1 100k steps, 1, 2, 4 ... 64 seeds
     python -m benchmarks.run --suite pmoe-pendulum         # (PMOE-)SAC and (PMOE-)PPO, Pendulum-v1, CPU
-    python -m benchmarks.run --suite brax-trainers         # PPO vs brax's ppo.train, env steps/s, 3 envs
+    python -m benchmarks.run --suite brax-trainers         # PPO and SAC vs brax's own trainers
     python -m benchmarks.run --suite smoke                 # PPO CartPole-v1 100k steps, 1 seed (a minute)
     python -m benchmarks.run --suite accelerator --out DIR # headline benchmarks on a GPU (benchmarks/gpu.sh)
     python -m benchmarks.run --list
@@ -20,6 +20,7 @@ from __future__ import annotations
 from benchmarks import harness  # isort: skip  (first: it sets the XLA CPU flags before jax is imported)
 
 import argparse
+import importlib
 import sys
 import tempfile
 from collections.abc import Callable
@@ -87,12 +88,12 @@ def es_generation_speed() -> dict:
                                  "seconds_per_generation": seconds})
 
 
-def brax_trainers_speed(env: str) -> Callable[[], dict]:
-    """purerl's PPO against brax's ppo.train on `env`: env steps/s, 2 alternating rounds of 300k steps."""
+def side_by_side_with_brax(script: str, env: str) -> Callable[[], dict]:
+    """`script`'s speed_result on `env`, imported when the entry runs: bench_brax_trainers (PPO against
+    brax's ppo.train, 2 alternating rounds of 300k steps) or bench_brax_sac (SAC against brax's sac.train,
+    steady env steps/s, 2 alternating rounds)."""
     def measure() -> dict:
-        from benchmarks.bench_brax_trainers import speed_result
-
-        return speed_result(env)
+        return importlib.import_module(f"benchmarks.{script}").speed_result(env)
 
     return measure
 
@@ -131,10 +132,12 @@ SUITES: dict[str, list[Entry]] = {
               dict(PMOE_PPO_PENDULUM, num_experts=5, q_hidden=(64, 64, 64)), 5,
               what="PMOE-PPO (K=5), Pendulum-v1, 32k steps"),
     ],
-    # brax's own PPO trainer with its published hyperparameters against purerl's PPO matched to them (the
-    # full-budget returns: python -m benchmarks.bench_brax_trainers --part train)
-    "brax-trainers": [Entry(f"brax_trainers_{env}", fn=brax_trainers_speed(env))
-                      for env in ("walker2d", "hopper", "halfcheetah")],
+    # brax's own PPO and SAC trainers with their published hyperparameters against purerl's PPO and SAC
+    # matched to them (PPO's full-budget returns: python -m benchmarks.bench_brax_trainers --part train)
+    "brax-trainers": [*[Entry(f"brax_trainers_{env}", fn=side_by_side_with_brax("bench_brax_trainers", env))
+                        for env in ("walker2d", "hopper", "halfcheetah")],
+                      *[Entry(f"brax_sac_{env}", fn=side_by_side_with_brax("bench_brax_sac", env))
+                        for env in ("hopper", "walker2d")]],
     "smoke": [ppo("ppo_cartpole_100k_1seed_harness", 1, "the harness end to end: PPO CartPole-v1, 1 seed",
                   env="CartPole-v1", total_timesteps=100_000)],
     # The headline benchmarks on an accelerator, sized to finish in < 10 minutes on one GPU (gpu.sh).
