@@ -181,9 +181,9 @@ def render(files: dict[str, dict]) -> str:
         "PPO against rejax 0.1.3 on the same machine (CartPole-v1, 8 seeds x 500k steps, alternating rounds,",
         "the run_s ratios printed last): `python -m benchmarks.bench_vs_rejax` (rejax runs in its own venv,",
         "`--rejax-python`; `benchmarks/peers/rejax_ppo.py`) -> `results/ppo_vs_rejax_side_by_side.json`.",
-        "PPO and SAC against brax's own trainers (`ppo.train`, `sac.train`) with brax's published settings, on",
-        "the same brax env (ratio printed last): `python -m benchmarks.bench_brax_trainers --env <env>` ->",
-        "`results/brax_trainers_<env>.json`, `python -m benchmarks.bench_brax_sac --env hopper` ->",
+        "PPO and SAC against brax's own trainers (`ppo.train`, `sac.train`) with brax's published settings,",
+        "on the same brax env (ratio printed last): `python -m benchmarks.bench_brax_trainers --env <env>`",
+        "-> `results/brax_trainers_<env>.json`, `python -m benchmarks.bench_brax_sac --env hopper` ->",
         "`results/brax_sac_hopper.json`.",
         "",
     ]
