@@ -19,7 +19,7 @@
 # episode return over seeds with a 95% bootstrap confidence interval.
 #
 # The live run below is short: 100k env steps per seed and 4 seeds, about half a minute on a 2-core CPU
-# (most of it compilation). With `PURERL_NOTEBOOK_SMOKE=1` (the test suite) it is 20k steps and 2 seeds.
+# (most of it compilation). With `PURERL_NOTEBOOK_SMOKE=1` (the test suite) it is 5,120 steps and 2 seeds.
 # The full 500k-step runs, on the CPU and on an H200, are read from `benchmarks/results/` further down.
 
 # %%
@@ -33,7 +33,7 @@ from purerl.agents import ppo
 from purerl.plotting import plot_curve
 
 SMOKE = os.environ.get("PURERL_NOTEBOOK_SMOKE", "0") == "1"
-TOTAL_TIMESTEPS = 20_000 if SMOKE else 100_000
+TOTAL_TIMESTEPS = 5_120 if SMOKE else 100_000
 NUM_SEEDS = 2 if SMOKE else 4
 
 # %%

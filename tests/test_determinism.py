@@ -44,8 +44,14 @@ def assert_same(a, b, rows_a=slice(None), rows_b=slice(None)):
 
 
 @pytest.fixture(scope="module")
-def batch_of_four():
-    return run(4)
+def full_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("determinism") / "full"
+
+
+@pytest.fixture(scope="module")
+def batch_of_four(full_dir):
+    """Seeds 0..3, written to `full_dir` with a checkpoint every 32 iterations (the resume test reads them)."""
+    return run(4, out=str(full_dir), checkpoint_every=32)
 
 
 def test_runs_are_long_enough_to_show_differences(batch_of_four):
@@ -56,6 +62,7 @@ def test_runs_are_long_enough_to_show_differences(batch_of_four):
 
 
 def test_the_same_run_twice_is_bitwise(batch_of_four):
+    """(The second run writes nothing: saving metrics and checkpoints changes no number either.)"""
     assert_same(batch_of_four, run(4))
 
 
@@ -76,11 +83,10 @@ def test_a_batch_of_one_agrees_to_rounding_then_drifts(batch_of_four):
     assert not np.array_equal(alone.metrics["value_loss"][0], batch_of_four.metrics["value_loss"][1])
 
 
-def test_resume_at_length_is_bitwise(batch_of_four, tmp_path):
-    full = run(4, out=str(tmp_path / "full"), checkpoint_every=32)
-    assert_same(batch_of_four, full)
+def test_resume_at_length_is_bitwise(batch_of_four, full_dir, tmp_path):
+    full = batch_of_four
     crashed = tmp_path / "crashed"
-    shutil.copytree(tmp_path / "full", crashed)
+    shutil.copytree(full_dir, crashed)
     # killed after iteration 96, before 128 was saved
     shutil.rmtree(crashed / "checkpoints" / str(ITERATIONS))
     (crashed / "summary.json").unlink()

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from purerl import runner
 from purerl.agents import hnpg, trpo
 from purerl.envs.comblock import collect_offline
 from purerl.natural_gradient import policy_step, trpo_kwargs
@@ -122,19 +123,23 @@ def test_hybrid_off_equals_per_timestep_trpo_step(small):
 
 @SLOW_COMPILE
 def test_seed_in_vmapped_batch_equals_single_run(small):
-    """Seed 5 of a vmapped batch of seeds [3, 5] equals a single run with seed 5 (the fixture's jitted init
-    and update, called step by step: one new compile instead of two)."""
+    """Seed 5 of a batch of seeds [4, 5], trained through the runner as `purerl train hnpg --num-seeds 2`
+    does, equals a single run with seed 5 (the fixture's jitted init and update, called step by step). The
+    batch's programs are those of test_policies.py's tiny HNPG run (same config, 2 seeds): whichever test
+    runs second loads them from the compilation cache."""
     agent, _, _, update = small
-    batched = vmap_seeds(hnpg.make_train(SMALL), [3, 5])
+    batched = runner.train_and_evaluate(hnpg.make_agent(dataclasses.replace(SMALL, eval_episodes=8)),
+                                        num_seeds=2, seed=4)
     state = jax.jit(agent.init)(seed_keys([5])[0])
     single_metrics = []
     for _ in range(agent.num_iterations):
         state, metrics = update(state)
         single_metrics.append(metrics)
-    single = (state, jax.tree.map(lambda *xs: jnp.stack(xs), *single_metrics))
-    for x, y in zip(jax.tree.leaves(batched[1]), jax.tree.leaves(single[1]), strict=True):
-        np.testing.assert_allclose(np.asarray(x)[1], np.asarray(y), rtol=1e-5, atol=1e-6)
-    for x, y in zip(jax.tree.leaves(batched[0].policy), jax.tree.leaves(single[0].policy), strict=True):
+    assert set(batched.metrics) == set(single_metrics[0])
+    for name in single_metrics[0]:
+        single = np.stack([np.asarray(m[name]) for m in single_metrics])
+        np.testing.assert_allclose(batched.metrics[name][1], single, rtol=1e-5, atol=1e-6, err_msg=name)
+    for x, y in zip(jax.tree.leaves(batched.state.policy), jax.tree.leaves(state.policy), strict=True):
         np.testing.assert_allclose(np.asarray(x)[1], np.asarray(y), rtol=1e-5, atol=1e-6)
     assert agent.steps_per_iteration == 60 and agent.num_iterations == 2
 
