@@ -50,7 +50,7 @@ def full_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def batch_of_four(full_dir):
-    """Seeds 0..3, written to `full_dir` with a checkpoint every 32 iterations (the resume test reads them)."""
+    """Seeds 0..3, written to `full_dir` with a checkpoint every 32 iterations (read by the resume test)."""
     return run(4, out=str(full_dir), checkpoint_every=32)
 
 
