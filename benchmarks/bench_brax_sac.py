@@ -63,7 +63,8 @@ DIFFERENCES = [
     "losses: brax's temperature loss is alpha * (-log pi - target entropy) (purerl: log alpha * ...), its "
     "critic loss 0.5 * mean over both critics (purerl: the sum of both critics' mean squared errors); Adam "
     "normalises the scale",
-    "initialisation: brax lecun_uniform kernels; purerl flax's defaults (lecun_normal)",
+    "networks: brax lecun_uniform kernels and std = softplus(output) + 0.001; purerl flax's lecun_normal "
+    "trunks, output heads uniform in +-1e-3 (actor) and +-3e-3 (critics), log std clipped to [-20, 2]",
     "the timed budget caps both replay buffers at the budget (purerl caps its buffer at total_timesteps; "
     "brax's max_replay_size is set to the same)",
 ]
