@@ -1,6 +1,7 @@
 """benchmarks/bench_brax_sac.py: purerl's SAC set up as brax's sac.train, the timed window, bad input."""
 
 import pytest
+from one_line_error import assert_one_line_error
 
 from benchmarks import bench_brax_sac as bench
 from purerl.agents import sac
@@ -47,11 +48,7 @@ def test_steady_window_needs_an_iteration_after_the_prefill():
     (["--rounds", "0"], "rounds must be positive"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        bench.main(argv)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"purerl: error: {message}")
+    assert_one_line_error(bench.main, argv, message, capsys)
 
 
 def test_brax_speed_counts_the_prefill_with_the_first_epoch():

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from one_line_error import assert_one_line_error
 
 from benchmarks import bench_brax_trainers as bench
 
@@ -56,8 +57,4 @@ def test_result_compares_the_sides_per_seed_and_keeps_every_part():
     (["--seeds", "0"], "seeds must be positive"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        bench.main(argv)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"purerl: error: {message}")
+    assert_one_line_error(bench.main, argv, message, capsys)

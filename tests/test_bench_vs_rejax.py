@@ -2,6 +2,7 @@
 rejax or purerl here)."""
 
 import pytest
+from one_line_error import assert_one_line_error
 
 from benchmarks import bench_vs_rejax as bench
 from benchmarks import report
@@ -52,8 +53,4 @@ def test_result_is_a_speed_file_with_a_row_per_side():
     (["--rejax-python", "/nonexistent/python"], "no interpreter at /nonexistent/python"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        bench.main(argv)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"purerl: error: {message}")
+    assert_one_line_error(bench.main, argv, message, capsys)
