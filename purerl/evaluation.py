@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purerl.data.score import normalized_score
+from purerl.envs.wrappers import step_without_reset
 
 
 def evaluate_policy(
@@ -33,6 +34,7 @@ def evaluate_policy(
     time limit (`env_params.max_steps_in_episode`) unless `max_steps` is given.
     """
     steps = int(max_steps if max_steps is not None else env_params.max_steps_in_episode)
+    env_step = step_without_reset(env) or env.step  # an ended episode's later steps are never read
     reset_key, run_key = jax.random.split(key)
     reset_keys = jax.random.split(reset_key, num_episodes)
     obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(reset_keys, env_params)
@@ -41,9 +43,9 @@ def evaluate_policy(
         obs, env_state, returns, alive = carry
         act_key, env_key = jax.random.split(step_key)
         action = jax.vmap(act)(jax.random.split(act_key, num_episodes), obs)
-        obs, env_state, reward, terminated, truncated, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+        obs, env_state, reward, terminated, truncated = jax.vmap(env_step, in_axes=(0, 0, 0, None))(
             jax.random.split(env_key, num_episodes), env_state, action, env_params
-        )
+        )[:5]
         returns = returns + jnp.where(alive, reward, 0.0)
         alive = alive & ~(terminated | truncated)
         return (obs, env_state, returns, alive), None

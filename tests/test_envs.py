@@ -3,8 +3,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purerl import envs
-from purerl.envs.wrappers import RunningMeanStd, find_obs_stats
+from purerl import envs, evaluation
+from purerl.envs.wrappers import RunningMeanStd, find_obs_stats, step_without_reset
 
 
 def test_unknown_env_lists_valid_names():
@@ -127,3 +127,59 @@ def test_shared_normalisation_pools_the_vmapped_envs():
     # Every env holds the same statistics: those of the whole batch of 8 initial observations.
     np.testing.assert_allclose(stats.mean, np.broadcast_to(raw.mean(0), (8, 3)), rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(stats.var, np.broadcast_to(raw.var(0), (8, 3)), rtol=1e-3, atol=1e-4)
+
+
+def test_step_without_reset_is_step_until_the_episode_ends():
+    """`step_without_reset` hands step_env the key that gymnax's `step` does, so up to an episode's end the
+    two agree (to float rounding: XLA fuses the two programs differently; here CartPole terminates within
+    the 60 steps under random actions); wrappers that carry their own state fall back to `step`."""
+    env, params = envs.make("CartPole-v1")
+    step, env_step = jax.jit(step_without_reset(env)), jax.jit(env.step)
+    obs, state = env.reset(jax.random.key(0), params)
+    ended = False
+    for i in range(60):
+        key = jax.random.fold_in(jax.random.key(1), i)
+        action = jax.random.bernoulli(jax.random.fold_in(key, 7)).astype(jnp.int32)
+        expected = env_step(key, state, action, params)
+        got = step(key, state, action, params)
+        final_obs = expected[5]["final_observation"]  # the pre-reset observation, at an episode's end too
+        for x, y in zip(jax.tree.leaves((got[0], *got[2:])), jax.tree.leaves((final_obs, *expected[2:5])),
+                        strict=True):
+            np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+        if bool(expected[3] | expected[4]):
+            ended = True
+            break
+        for x, y in zip(jax.tree.leaves(got[1]), jax.tree.leaves(expected[1]), strict=True):
+            np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+        state = expected[1]
+    assert ended
+    assert step_without_reset(envs.EpisodeStats(env)) is None
+    assert step_without_reset(envs.ClipAction(envs.EpisodeStats(env))) is None
+
+
+@pytest.mark.parametrize("name, wrap, max_steps", [
+    ("CartPole-v1", None, 100),  # terminations
+    ("Pendulum-v1", envs.ClipAction, None),  # truncations at the time limit, actions clipped
+    ("MountainCarContinuous-v0", envs.RescaleAction, 50),
+    ("comblock", None, None),
+])
+def test_evaluation_without_resets_gives_the_returns_of_stepping_with_them(monkeypatch, name, wrap,
+                                                                           max_steps):
+    """The evaluation steps its envs without the automatic reset (`step_without_reset`); the returns are
+    those of `env.step`, whose resets it never read (to float rounding, as above)."""
+    env, params = envs.make(name)
+    env = wrap(env) if wrap else env
+    assert step_without_reset(env) is not None
+    space = env.action_space(params)
+
+    def act(key, obs):  # a random policy, so that episodes end at different steps
+        return space.sample(key)
+
+    def returns():
+        run = jax.jit(lambda key: evaluation.evaluate_policy(env, params, act, key, 16, max_steps))
+        return np.asarray(run(jax.random.key(3)))
+
+    without_resets = returns()
+    monkeypatch.setattr(evaluation, "step_without_reset", lambda env: None)
+    np.testing.assert_allclose(without_resets, returns(), rtol=1e-6)
+    assert len(np.unique(without_resets)) > 1
