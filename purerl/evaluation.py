@@ -17,7 +17,33 @@ import jax.numpy as jnp
 import numpy as np
 
 from purerl.data.score import normalized_score
-from purerl.envs.wrappers import step_without_reset
+
+
+def step_without_reset(env) -> Callable | None:
+    """`step(key, state, action, params) -> (obs, state, reward, terminated, truncated)`: `env.step` without
+    its automatic reset at an episode's end, or None where `env` does not step as gymnax's `Environment`
+    does (then use `env.step`). purerl's wrappers answer for themselves (`purerl.envs.wrappers`).
+
+    Until an episode ends it gives what `env.step` gives (the same split of `key`; equal to float rounding,
+    as XLA may fuse the two programs differently); after, it goes on from the final state instead of a fresh
+    episode's. For code that ignores everything after an episode's end, as the evaluation's returns do: its
+    program leaves out the reset, which cut the evaluation's compile time from 5.0 to 3.6 s on brax's
+    inverted_pendulum and from 0.9 to 0.35 s on CartPole-v1."""
+    if hasattr(type(env), "step_without_reset"):
+        return env.step_without_reset()
+    # gymnax's Environment, found in the env's classes rather than imported: importing gymnax starts XLA's
+    # backend, and this module is imported before a multi-process run joins jax.distributed.
+    gymnax_env = next((c for c in type(env).__mro__ if c.__name__ == "Environment"
+                       and c.__module__ == "gymnax.environments.environment"), None)
+    if gymnax_env is None or type(env).step is not gymnax_env.step:
+        return None
+
+    def step(key, state, action, params):
+        key_step, _ = jax.random.split(key)  # the key that gymnax's step hands to step_env
+        obs, state, reward, terminated, _ = env.step_env(key_step, state, action, params)
+        return obs, state, reward, terminated, env.is_truncated(state, params)
+
+    return step
 
 
 def evaluate_policy(

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from purerl import envs, evaluation
-from purerl.envs.wrappers import RunningMeanStd, find_obs_stats, step_without_reset
+from purerl.envs.wrappers import RunningMeanStd, find_obs_stats
+from purerl.evaluation import step_without_reset
 
 
 def test_unknown_env_lists_valid_names():

@@ -18,7 +18,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from flax import struct
-from gymnax.environments import environment, spaces
+from gymnax.environments import spaces
+
+from purerl import evaluation
 
 
 class Wrapper:
@@ -39,6 +41,11 @@ class Wrapper:
 
     def step(self, key, state, action, params=None):
         return self._env.step(key, state, action, params)
+
+    def step_without_reset(self):
+        """`purerl.evaluation.step_without_reset` of the wrapped env, or None: a wrapper that keeps a state
+        of its own (episode statistics, observation statistics) steps only through `step`."""
+        return None
 
 
 @struct.dataclass
@@ -162,55 +169,37 @@ class NormalizeObservation(Wrapper):
         return norm_obs, NormalizeObservationState(env_state, stats), reward, terminated, truncated, info
 
 
-class ClipAction(Wrapper):
+class _ActionWrapper(Wrapper):
+    """A wrapper that only maps the action (`action(action, params)`) before it reaches the environment."""
+
+    def action(self, action, params=None):
+        raise NotImplementedError
+
+    def step(self, key, state, action, params=None):
+        return self._env.step(key, state, self.action(action, params), params)
+
+    def step_without_reset(self):
+        inner = evaluation.step_without_reset(self._env)
+        if inner is None:
+            return None
+        return lambda key, state, action, params: inner(key, state, self.action(action, params), params)
+
+
+class ClipAction(_ActionWrapper):
     """Clips continuous actions to the action space's bounds before they reach the environment."""
 
     def action(self, action, params=None):
         space = self._env.action_space(params if params is not None else self._env.default_params)
         return jnp.clip(action, space.low, space.high)
 
-    def step(self, key, state, action, params=None):
-        return self._env.step(key, state, self.action(action, params), params)
 
-
-class RescaleAction(Wrapper):
+class RescaleAction(_ActionWrapper):
     """Maps actions from [-1, 1] to the action space's [low, high] (clipping first)."""
 
     def action(self, action, params=None):
         space = self._env.action_space(params if params is not None else self._env.default_params)
         action = jnp.clip(action, -1.0, 1.0)
         return space.low + (action + 1.0) * 0.5 * (space.high - space.low)
-
-    def step(self, key, state, action, params=None):
-        return self._env.step(key, state, self.action(action, params), params)
-
-
-def step_without_reset(env):
-    """`step(key, state, action, params) -> (obs, state, reward, terminated, truncated)`: `env.step` without
-    its automatic reset at an episode's end, or None where `env` does not step as gymnax's `Environment`
-    does (then use `env.step`).
-
-    Until an episode ends it gives what `env.step` gives (the same split of `key`; equal to float rounding,
-    as XLA may fuse the two programs differently); after, it goes on from the final state instead of a fresh
-    episode's. For code that ignores everything after an episode's end, as the evaluation's returns do: its
-    program leaves out the reset, which cut the evaluation's compile time from 5.0 to 3.6 s on brax's
-    inverted_pendulum and from 0.9 to 0.35 s on CartPole-v1."""
-    if isinstance(env, ClipAction | RescaleAction):
-        inner = step_without_reset(env._env)
-        if inner is None:
-            return None
-        return lambda key, state, action, params: inner(key, state, env.action(action, params), params)
-    if isinstance(env, Wrapper) or not isinstance(env, environment.Environment):
-        return None  # wrappers of the env state (episode statistics, observation normalisation) step it
-    if type(env).step is not environment.Environment.step:
-        return None
-
-    def step(key, state, action, params):
-        key_step, _ = jax.random.split(key)  # the key that gymnax's step hands to step_env
-        obs, state, reward, terminated, _ = env.step_env(key_step, state, action, params)
-        return obs, state, reward, terminated, env.is_truncated(state, params)
-
-    return step
 
 
 def is_discrete(env, params) -> bool:
