@@ -75,8 +75,8 @@ def _key_ignores_device_assignment() -> bool:
 @contextlib.contextmanager
 def process_0_first(name: str) -> Iterator[None]:
     """Compile (or first run) a program inside this block: process 0 compiles it while the others wait, then
-    they load it from the cache. Every process must enter the same blocks in the same order. A no-op unless
-    `enable` shared the cache."""
+    they load it from the cache, and all leave the block together. Every process must enter the same blocks in
+    the same order. A no-op unless `enable` shared the cache."""
     if not _shared:
         yield
         return
@@ -85,3 +85,6 @@ def process_0_first(name: str) -> Iterator[None]:
     yield
     if jax.process_index() == 0:
         sweep.wait_for_all_processes(f"compiled_{name}")
+    # Every process leaves with its program, so what follows starts together: otherwise process 0 would
+    # start its first chunk while the others still load theirs, and their loading would count as run time.
+    sweep.wait_for_all_processes(f"loaded_{name}")
