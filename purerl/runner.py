@@ -213,8 +213,9 @@ def run(
         nonlocal compile_s
         if length not in compiled:
             t0 = time.perf_counter()
+            lowered = scan_chunk(length).lower(state)  # every worker traces while process 0 compiles
             with compile_once.process_0_first(f"chunk_{length}"):
-                compiled[length] = scan_chunk(length).lower(state).compile()
+                compiled[length] = lowered.compile()
             compile_s += time.perf_counter() - t0
         return compiled[length]
 
@@ -234,9 +235,9 @@ def run(
             eval_s += time.perf_counter() - t0
             return returns
         if evaluate is None:
+            lowered = jax.jit(sweep.over_seeds(agent.evaluate, num_devices)).lower(state, eval_keys)
             with compile_once.process_0_first("evaluate"):
-                program = jax.jit(sweep.over_seeds(agent.evaluate, num_devices))
-                evaluate = program.lower(state, eval_keys).compile()
+                evaluate = lowered.compile()
         returns = np.asarray(sweep.to_host(evaluate(state, eval_keys)))
         eval_s += time.perf_counter() - t0
         return returns
