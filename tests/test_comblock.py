@@ -105,8 +105,13 @@ def test_offline_counterfactual_branches(lock):
     data = jax.jit(lambda k: collect_offline(env, params, k, 4000))(jax.random.PRNGKey(5))
     ids = jnp.arange(4000)
 
-    def batch(h, *counterfactual):  # no argument: the published call
-        return jax.jit(jax.vmap(lambda i: offline_transition(env, params, data, i, h, *counterfactual)))(ids)
+    programs = {}
+
+    def batch(h, *counterfactual):  # no argument: the published call; one program per counterfactual, any h
+        if counterfactual not in programs:
+            programs[counterfactual] = jax.jit(jax.vmap(
+                lambda i, h: offline_transition(env, params, data, i, h, *counterfactual), in_axes=(0, None)))
+        return programs[counterfactual](ids, h)
 
     for h in (3, H - 1):
         stored, none, every, some = batch(h), batch(h, 0.0), batch(h, 1.0), batch(h, 0.3)
