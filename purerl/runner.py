@@ -194,8 +194,8 @@ def run(
                 shutil.rmtree(out)
             os.makedirs(out, exist_ok=True)
             write_json(os.path.join(out, "config.json"), run_config)
-        with compile_once.process_0_first("init"):
-            state = sweep.init_over_seeds(agent.init, sweep.seed_keys(my_seeds), num_devices)
+        state = sweep.init_over_seeds(agent.init, sweep.seed_keys(my_seeds), num_devices,
+                                      compiling=compile_once.process_0_first("init"))
 
     state_names = _float_leaf_names(state)
 

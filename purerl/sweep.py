@@ -11,6 +11,7 @@ seeds (`process_seeds`), and `to_host`, `to_global` and `to_local` move the resu
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 import jax
@@ -89,17 +90,24 @@ def shares_cpu_thread_pool(num_devices: int) -> bool:
     return sum(d.process_index == here for d in seed_mesh(num_devices).devices.flat) > 1
 
 
-def init_over_seeds(init: Callable, keys, num_devices: int = 1):
+def init_over_seeds(init: Callable, keys, num_devices: int = 1,
+                    compiling: contextlib.AbstractContextManager | None = None):
     """`init(key)` for every row of the host `keys`, placed for `over_seeds(..., num_devices)` programs.
 
     Where `shares_cpu_thread_pool`, the states come from the one-device program (`jit(vmap(init))` on the
     default device) and are then split over the devices: initialisation holds the agents' batched LAPACK
     kernels, and a single device's program never blocks every pool thread. The initial states are then bit
     for bit those of a one-device run.
+
+    The program is traced and lowered first, then compiled and run inside `compiling` (a worker process's
+    `compile_once.process_0_first` block: the other workers trace while process 0 compiles).
     """
-    if shares_cpu_thread_pool(num_devices):
-        return place(jax.jit(over_seeds(init))(keys), num_devices)
-    return jax.jit(over_seeds(init, num_devices))(place(keys, num_devices))
+    one_device = shares_cpu_thread_pool(num_devices)
+    args = keys if one_device else place(keys, num_devices)
+    lowered = jax.jit(over_seeds(init, 1 if one_device else num_devices)).lower(args)
+    with compiling or contextlib.nullcontext():
+        states = lowered.compile()(args)
+    return place(states, num_devices) if one_device else states
 
 
 def place(tree, num_devices: int = 1):
