@@ -20,7 +20,9 @@ from purerl.sweep import seed_keys, vmap_seeds
 SLOW_COMPILE = pytest.mark.timeout(900)
 
 KEY = jax.random.key(11)
-LEARN = hnpg.Config(horizon=5, num_iters=60, offline_episodes=5000)
+# 50 iterations: the slowest of the 3 seeds succeeds 0.91 of the time over the last 5 (0.50 at 40, 0.99 at
+# 60); the bar is 0.5, and a policy that does not learn stays near the random level, under 0.2.
+LEARN = hnpg.Config(horizon=5, num_iters=50, offline_episodes=5000)
 SMALL = hnpg.Config(horizon=3, batch_steps=60, num_iters=2, offline_episodes=500, hybrid=False)
 
 
