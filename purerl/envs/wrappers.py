@@ -170,10 +170,8 @@ class NormalizeObservation(Wrapper):
 
 
 class _ActionWrapper(Wrapper):
-    """A wrapper that only maps the action (`action(action, params)`) before it reaches the environment."""
-
-    def action(self, action, params=None):
-        raise NotImplementedError
+    """A wrapper that only maps the action before it reaches the environment: subclasses define
+    `action(action, params)`."""
 
     def step(self, key, state, action, params=None):
         return self._env.step(key, state, self.action(action, params), params)
