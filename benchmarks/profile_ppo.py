@@ -56,7 +56,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def per_call_ms(fn, *args, calls: int = 20, repeats: int = 5) -> float:
     """Milliseconds per call of the compiled `fn(*args)`: the fastest of `repeats` runs of `calls` calls."""
-    program = jax.jit(fn).lower(*args).compile()
+    program, _ = harness.compile_timed(fn, *args)
     jax.block_until_ready(program(*args))
     best = float("inf")
     for _ in range(repeats):
