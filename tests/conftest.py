@@ -45,7 +45,7 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 # Most test files run tiny programs, so compiling is most of their time. They compile with XLA's backend
 # optimisation off (jax's `jax_disable_most_optimizations`: LLVM at -O0 instead of the -O2 above), which
-# roughly halves a program's compile and slows its run. test_policies.py: 78 s instead of 121-128 s in a
+# roughly halves a program's compile and slows its run. test_policies.py: 69-78 s instead of 121-128 s in a
 # clean run; all such files together, about 180 s of the suite's test time. The files in OPTIMISED keep -O2:
 # - they run long programs (the learning runs of SAC, PMOE, HNPG and CDSA took 2x longer at -O0), or
 # - they check that a seed's run is bitwise the same inside seed batches of different sizes, which holds for
