@@ -47,7 +47,8 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 # optimisation off (jax's `jax_disable_most_optimizations`: LLVM at -O0 instead of the -O2 above), which
 # roughly halves a program's compile and slows its run. test_policies.py: 69-78 s instead of 121-128 s in a
 # clean run; all such files together, about 180 s of the suite's test time. The files in OPTIMISED keep -O2:
-# - they run long programs (the learning runs of SAC, PMOE, HNPG and CDSA took 2x longer at -O0), or
+# - they run long programs: the SAC, PMOE, HNPG, CDSA and comblock files took 1.0-2.1x their -O2 time at
+#   -O0 (SAC's 64 s instead of 31 s), or
 # - they check that a seed's run is bitwise the same inside seed batches of different sizes, which holds for
 #   the optimised code only (at -O0, seed 1's PPO run in a batch of 2 or of 8 differs in the last bits from
 #   the same seed's run in a batch of 4).
