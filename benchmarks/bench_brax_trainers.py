@@ -34,6 +34,7 @@ import time
 import numpy as np
 
 from benchmarks import brax_peer as peer
+from purerl.logging import write_json
 
 # brax's published PPO settings (its training notebook and README). brax publishes SAC only for hopper, so
 # hopper takes walker2d's PPO set. entropy_cost: walker2d's set leaves it at ppo.train's default, 1e-4.
@@ -251,7 +252,7 @@ def save_experts(env_name: str, backend: str, config, result: dict, experts: str
             "random_return": low, "expert_return": high, "medium_target": target,
             "format": "npz: params/<flax path> (purerl.agents.ppo.make_network(config, ...) params), "
                       "obs_stats/mean, obs_stats/var, obs_stats/count (RunningMeanStd.merge() of training)"}
-        harness.write({"name": kind, **info[kind]}, experts)
+        write_json(os.path.join(experts, f"{kind}.json"), info[kind])  # describes the file; not a result
     return info
 
 

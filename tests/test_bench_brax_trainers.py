@@ -1,5 +1,7 @@
 """benchmarks/bench_brax_trainers.py: purerl's PPO set up as brax's ppo.train, its result file, bad input."""
 
+import json
+
 import numpy as np
 import pytest
 from one_line_error import assert_one_line_error
@@ -47,6 +49,27 @@ def test_result_compares_the_sides_per_seed_and_keeps_every_part():
     brax = res["extra"]["runs"][1]
     assert (brax["compile_s"], brax["run_s"], brax["throughput"]["value"]) == (3.0, 1.0, 5.0)
     assert res["extra"]["parts"] == parts and res["extra"]["speed"]["ratio_purerl_over_brax"] == 2.0
+
+
+def test_save_experts_picks_the_best_seed_and_its_medium_snapshot(tmp_path, monkeypatch):
+    """expert.npz: the best seed's final snapshot; medium.npz: its first reaching random + MEDIUM_FRACTION x
+    (expert - random); a JSON beside each names the seed, env steps and returns."""
+    monkeypatch.setattr(bench, "random_return", lambda env, backend: 0.0)
+    points = [10, 20, 30]
+    for steps in points:  # two seeds' snapshot params: seed i's entry holds 100 i + steps
+        np.savez(tmp_path / f"snapshot_{steps:09d}.npz", w=np.array([steps, 100 + steps], np.float32))
+    records = [{"seed": 0, "returns": {"stochastic": [50.0]}, "eval_curve": [10.0, 40.0, 50.0],
+                "eval_points": points},
+               {"seed": 1, "returns": {"stochastic": [90.0]}, "eval_curve": [10.0, 40.0, 90.0],
+                "eval_points": points}]
+    config = bench.purerl_config("hopper", "spring", 327_680, bench.BRAX_PPO["hopper"])
+    info = bench.save_experts("hopper", "spring", config, {"records": records}, str(tmp_path))
+    # the target is 0 + 90 / 3 = 30: seed 1's curve first reaches it at 40, after 20 env steps
+    assert (info["expert"]["seed"], info["expert"]["env_steps"], info["medium"]["env_steps"]) == (1, 30, 20)
+    assert float(np.load(tmp_path / "expert.npz")["w"]) == 130.0
+    assert float(np.load(tmp_path / "medium.npz")["w"]) == 120.0
+    saved = json.loads((tmp_path / "expert.json").read_text())
+    assert saved["expert_return"] == 90.0 and saved["medium_target"] == pytest.approx(30.0)
 
 
 @pytest.mark.parametrize("argv, message", [
