@@ -58,14 +58,13 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 OPTIMISED = frozenset({"test_determinism.py", "test_config_sweep.py", "test_subpo_ant.py", "test_pmoe.py",
                        "test_sac.py", "test_hnpg.py", "test_cdsa.py", "test_comblock.py"})
 QUICK_COMPILE = os.environ.get("PURERL_TEST_QUICK_COMPILE", "1") == "1"
-_quick_now = [None]  # unknown until the first module sets it
 
 
 @pytest.fixture(autouse=True, scope="module")
 def compile_setting(request):
     """Sets the module's compile setting before any of its fixtures compile."""
     quick = QUICK_COMPILE and request.path.name not in OPTIMISED
-    if quick != _quick_now[0]:
+    if quick != (os.environ.get("JAX_DISABLE_MOST_OPTIMIZATIONS") == "1"):  # the setting in force
         import jax  # here, not at the top: XLA_FLAGS above must be set before jax is imported
 
         jax.clear_caches()
@@ -74,7 +73,6 @@ def compile_setting(request):
             os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "1"
         else:
             os.environ.pop("JAX_DISABLE_MOST_OPTIMIZATIONS", None)
-        _quick_now[0] = quick
 
 
 # The heaviest files first (25-85 s of test time each in a clean run): pytest-xdist hands out whole files
