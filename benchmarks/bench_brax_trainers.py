@@ -80,6 +80,7 @@ DIFFERENCES = [
     "every env step from the vmapped envs (both running mean/variance from the start of training)",
 ]
 EVAL_EPISODES = 100
+CURVE_EPISODES = 32  # the brax side's evaluations during training (the final one takes EVAL_EPISODES)
 EPISODE_STEPS = 1000
 MEDIUM_FRACTION = 1 / 3
 BRAX_INITIAL_STD = float(np.log1p(np.e)) + 0.001  # softplus(init_noise_std = 1) + brax's min_std
@@ -104,11 +105,10 @@ def purerl_config(env: str, backend: str, budget: int, hp: dict):
         eval_episodes=EVAL_EPISODES)
 
 
-def evaluate(env, act, key, policy=None, episodes: int = EVAL_EPISODES,
-             over_seeds: bool = False) -> np.ndarray:
-    """Undiscounted returns of `episodes` episodes (at most EPISODE_STEPS steps, from brax's random initial
-    states) of `act(policy, key, obs batch) -> action batch` on the unwrapped brax `env`: one evaluator for
-    both sides. `over_seeds`: `policy` and `key` carry a leading seed axis (one compiled program for all)."""
+def evaluate_program(env, act, episodes: int = EVAL_EPISODES):
+    """`run(policy, key) -> returns [episodes]`: the undiscounted returns of `episodes` episodes (at most
+    EPISODE_STEPS steps, from brax's random initial states) of `act(policy, key, obs batch) -> action
+    batch`, its actions clipped to [-1, 1], on the unwrapped brax `env`; traceable (not yet jitted)."""
     import jax
     import jax.numpy as jnp
 
@@ -126,6 +126,16 @@ def evaluate(env, act, key, policy=None, episodes: int = EVAL_EPISODES,
         (_, total, _), _ = jax.lax.scan(step, carry, jax.random.split(step_key, EPISODE_STEPS))
         return total
 
+    return run
+
+
+def evaluate(env, act, key, policy=None, episodes: int = EVAL_EPISODES,
+             over_seeds: bool = False) -> np.ndarray:
+    """`evaluate_program`'s returns, one evaluator for both sides. `over_seeds`: `policy` and `key` carry a
+    leading seed axis (one compiled program for all)."""
+    import jax
+
+    run = evaluate_program(env, act, episodes)
     return np.asarray(jax.jit(jax.vmap(run) if over_seeds else run)(policy, key), np.float64)
 
 
@@ -140,25 +150,60 @@ def random_return(env_name: str, backend: str) -> float:
 # ------------------------------------------------------------------------------------------------ brax side
 
 
-def train_brax(env_name: str, backend: str, budget: int, hp: dict, seed: int, num_evals: int) -> dict:
-    """brax's ppo.train for `budget` env steps: per-epoch timing (the first epoch holds the compile) and the
-    final policy's returns under the shared evaluator."""
+def train_brax(env_name: str, backend: str, budget: int, hp: dict, seed: int, num_evals: int,
+               curve_episodes: int = CURVE_EPISODES) -> dict:
+    """brax's ppo.train for `budget` env steps: per-epoch timing (the first epoch holds the compile), the
+    policy's mean return under the shared evaluator after every epoch (`curve_episodes` episodes, 0: none;
+    run from brax's `policy_params_fn`, outside its training wall time) and the final policy's returns."""
     import jax
     from brax.training.agents.ppo import train as brax_ppo
 
     peer.allow_brax_replication()
-    epochs = []
+    env = peer.brax_env(env_name, backend)
+    epochs, curve = [], []
+    scores = {}  # evaluate(...) compiled once per (deterministic, episodes): its program is then reused
+
+    def score(make_policy, params, key, deterministic=False, episodes=EVAL_EPISODES):
+        if (deterministic, episodes) not in scores:
+            act = lambda params, key, obs: make_policy(params, deterministic=deterministic)(obs, key)[0]
+            scores[deterministic, episodes] = jax.jit(
+                lambda params, key: evaluate_program(env, act, episodes)(params, key))
+        return np.asarray(scores[deterministic, episodes](params, key), np.float64)
+
+    def record_curve(step, make_policy, params):
+        if step > 0 and curve_episodes:  # brax also calls this before training
+            returns = score(make_policy, params, jax.random.PRNGKey(seed + 2000 + len(curve)),
+                            episodes=curve_episodes)
+            curve.append({"env_steps": int(step), "return": round(float(returns.mean()), 1)})
+            print(f"brax seed {seed} {step:,} steps: {curve[-1]['return']:.1f}", flush=True)
+
     kwargs = {k: v for k, v in hp.items() if k != "num_timesteps"}
     make_policy, params, _ = brax_ppo.train(
-        environment=peer.brax_env(env_name, backend), num_timesteps=budget, seed=seed, num_evals=num_evals,
-        run_evals=False, progress_fn=peer.epoch_recorder(epochs),
+        environment=env, num_timesteps=budget, seed=seed, num_evals=num_evals,
+        run_evals=False, progress_fn=peer.epoch_recorder(epochs), policy_params_fn=record_curve,
         **kwargs)
-    returns = {}
-    for mode, deterministic in (("stochastic", False), ("deterministic", True)):
-        act = lambda params, key, obs, d=deterministic: make_policy(params, deterministic=d)(obs, key)[0]
-        returns[mode] = evaluate(peer.brax_env(env_name, backend), act, jax.random.PRNGKey(seed + 1000),
-                                 params).tolist()
-    return {"seed": seed, "env_steps": epochs[-1]["env_steps"], "epochs": epochs, "returns": returns}
+    returns = {mode: score(make_policy, params, jax.random.PRNGKey(seed + 1000), deterministic).tolist()
+               for mode, deterministic in (("stochastic", False), ("deterministic", True))}
+    return {"seed": seed, "env_steps": epochs[-1]["env_steps"], "epochs": epochs, "returns": returns,
+            "eval_points": [c["env_steps"] for c in curve], "eval_curve": [c["return"] for c in curve],
+            "eval_curve_episodes": curve_episodes}
+
+
+def train_brax_seeds(env_name: str, backend: str, budget: int, hp: dict, seeds: list[int], num_evals: int,
+                     out: str) -> list[dict]:
+    """`train_brax` for each seed, one after another; each finished seed's record is kept in
+    `out/seed<N>.json` (with its budget), so a run cut short resumes at the first unfinished seed."""
+    os.makedirs(out, exist_ok=True)
+    records = []
+    for seed in seeds:
+        path = os.path.join(out, f"seed{seed}.json")
+        if os.path.exists(path) and json.loads(open(path).read())["budget"] == budget:
+            records.append(json.loads(open(path).read())["record"])
+        else:
+            records.append(train_brax(env_name, backend, budget, hp, seed, num_evals))
+            write_json(path, {"budget": budget, "record": records[-1]})
+        print(f"brax seed {seed}: {np.mean(records[-1]['returns']['stochastic']):.1f}", flush=True)
+    return records
 
 
 # ---------------------------------------------------------------------------------------------- purerl side
@@ -382,7 +427,8 @@ def speed_part(env: str, backend: str, hp: dict, budget: int, rounds: int) -> di
     rows = []
     for r in range(rounds):
         load = os.getloadavg()[0]
-        brax = peer.brax_speed(train_brax(env, backend, budget, hp, seed=0, num_evals=updates + 1))
+        brax = peer.brax_speed(train_brax(env, backend, budget, hp, seed=0, num_evals=updates + 1,
+                                          curve_episodes=0))
         run = runner.train_and_evaluate(ppo.make_agent(dataclasses.replace(config, eval_episodes=1)), 1, 0)
         purerl = {"compile_s": run.compile_s, "run_s": run.run_s,
                   "env_steps_per_s": round(budget / run.run_s, 1)}
@@ -412,7 +458,8 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, default=3, help="train: seeds 0..N-1")
     parser.add_argument("--rounds", type=int, default=2, help="speed: alternating rounds")
     parser.add_argument("--evals", type=int, default=20, help="train: evaluation points (and snapshots)")
-    parser.add_argument("--out", default="/tmp/brax_trainers/runs", help="purerl train: run directories")
+    parser.add_argument("--out", default="/tmp/brax_trainers/runs",
+                        help="train: run directories (brax: each finished seed's record)")
     parser.add_argument("--experts", default="/tmp/brax_trainers/experts", help="purerl train: snapshots")
     args = parser.parse_args(argv)
     problems = [f"unknown env {args.env!r} (valid: {', '.join(BRAX_PPO)})"] * (args.env not in BRAX_PPO)
@@ -441,10 +488,9 @@ def main(argv=None) -> None:
     budget = (args.budget or hp["num_timesteps"]) // per_update * per_update
     seeds = list(range(args.seeds))
     if args.side == "brax":
-        records, start = [], time.perf_counter()
-        for seed in seeds:
-            records.append(train_brax(args.env, args.backend, budget, hp, seed, num_evals=args.evals + 1))
-            print(f"brax seed {seed}: {np.mean(records[-1]['returns']['stochastic']):.1f}", flush=True)
+        start = time.perf_counter()
+        records = train_brax_seeds(args.env, args.backend, budget, hp, seeds, args.evals + 1,
+                                   os.path.join(args.out, f"brax_{args.env}"))
         parts["train_brax"] = {"budget": budget, "config": {**hp, "num_timesteps": budget, **BRAX_DEFAULTS},
                                "records": records, "timing": {"wall_s": round(time.perf_counter() - start, 1),
                                                               "speed": [peer.brax_speed(r) for r in records]}}
