@@ -75,8 +75,10 @@ class MLP(nn.Module):
 
 class ActorCritic(nn.Module):
     """Separate actor and critic MLPs. Discrete: categorical logits. Continuous: diagonal Gaussian
-    with a state-independent log standard deviation (initialised at `log_std_init`). The critic has the
-    actor's hidden widths unless `value_hidden` names its own (brax's PPO: a small policy, a large critic).
+    with a state-independent log standard deviation (initialised at `log_std_init`), or with
+    `state_dependent_std` one the actor outputs beside the mean, softplus(x) + MIN_STD (brax's PPO policy;
+    about 0.69 at the start, as the actor's last layer starts near 0). The critic has the actor's hidden
+    widths unless `value_hidden` names its own (brax's PPO: a small policy, a large critic).
 
     `apply(params, obs)` gives `(policy, value)`; `apply(params, obs, method="value")` runs the critic
     alone (e.g. to bootstrap from final observations without paying for the actor)."""
@@ -88,13 +90,17 @@ class ActorCritic(nn.Module):
     log_std_init: float = 0.0
     obs_ndim: int = 1
     value_hidden: Sequence[int] = ()  # () = the actor's `hidden`
+    state_dependent_std: bool = False
+
+    MIN_STD = 0.001  # brax's floor under a state-dependent std
 
     def setup(self):
-        self.actor = MLP(self.hidden, self.action_dim, self.activation, out_scale=0.01,
+        std_outputs = self.action_dim if self.state_dependent_std and not self.discrete else 0
+        self.actor = MLP(self.hidden, self.action_dim + std_outputs, self.activation, out_scale=0.01,
                          obs_ndim=self.obs_ndim)
         critic_hidden = self.value_hidden or self.hidden
         self.critic = MLP(critic_hidden, 1, self.activation, out_scale=1.0, obs_ndim=self.obs_ndim)
-        if not self.discrete:
+        if not self.discrete and not self.state_dependent_std:
             self.log_std = self.param("log_std", nn.initializers.constant(self.log_std_init),
                                       (self.action_dim,))
 
@@ -102,6 +108,9 @@ class ActorCritic(nn.Module):
         head = self.actor(obs)
         if self.discrete:
             return distrax.Categorical(logits=head)
+        if self.state_dependent_std:
+            mean, std = jnp.split(head, 2, axis=-1)
+            return distrax.MultivariateNormalDiag(mean, jax.nn.softplus(std) + self.MIN_STD)
         return distrax.MultivariateNormalDiag(head, jnp.exp(self.log_std) * jnp.ones_like(head))
 
     def value(self, obs) -> jax.Array:

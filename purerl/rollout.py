@@ -3,7 +3,7 @@
 policy outside training (the final evaluation's and a saved run's).
 
 The functions read the env options from the agent's config: `env`, `max_episode_steps`, `brax_backend`
-and `normalize_obs`.
+and `normalize_obs`, and `action_squash` where the config has it (PPO's; "clip" otherwise).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from flax import struct
 from gymnax.environments import spaces
 
 from purerl import envs
-from purerl.envs.wrappers import find_obs_stats
+from purerl.envs.wrappers import find_obs_stats, tanh_to_bounds
 from purerl.evaluation import Policy
 
 
@@ -54,11 +54,17 @@ def make_base_env(config):
     return envs.make(config.env, **kwargs)
 
 
+def action_squash(config) -> str:
+    """How continuous actions are brought into the bounds: "clip" or "tanh" (`envs.TanhAction`)."""
+    return getattr(config, "action_squash", "clip")
+
+
 def make_env(config):
-    """The training env: base env -> clip actions -> episode stats -> (optional) obs normalisation."""
+    """The training env: base env -> clip (or tanh-squash) actions -> episode stats -> (optional) obs
+    normalisation."""
     env, env_params = make_base_env(config)
     if not envs.is_discrete(env, env_params):
-        env = envs.ClipAction(env)
+        env = envs.TanhAction(env) if action_squash(config) == "tanh" else envs.ClipAction(env)
     env = envs.EpisodeStats(env)
     if config.normalize_obs:
         env = envs.NormalizeObservation(env, axis_name=ENV_AXIS)
@@ -145,9 +151,14 @@ def critic_values(value, traj: Transition, limit: int | None) -> tuple[jax.Array
 def make_policy(config, network, env_params, discrete: bool) -> Policy:
     """The actor-critic's `Policy` in the base env (no training wrappers; observations normalised with the
     training statistics if any): what the final evaluation runs (`purerl.evaluation.make_evaluate`) and
-    what `purerl.load` and `purerl render` act with."""
+    what `purerl.load` and `purerl render` act with. Its actions are the env's own: squashed already when
+    the config's `action_squash` is "tanh" (the deterministic action is then tanh of the Gaussian's mean)."""
     eval_env, _ = make_base_env(config)  # same dynamics, no training wrappers
+    squash = None
     if not discrete:
+        if action_squash(config) == "tanh":
+            space = eval_env.action_space(env_params)
+            squash = lambda action: tanh_to_bounds(action, space)
         eval_env = envs.ClipAction(eval_env)
 
     def act_fn(state, deterministic: bool):
@@ -158,7 +169,8 @@ def make_policy(config, network, env_params, discrete: bool) -> Policy:
             if stats is not None:
                 obs = stats.normalize(jnp.asarray(obs, jnp.float32))
             pi = network.apply(state.params, obs, method="policy")
-            return pi.mode() if deterministic else pi.sample(seed=act_key)
+            action = pi.mode() if deterministic else pi.sample(seed=act_key)
+            return action if squash is None else squash(action)
 
         return act
 

@@ -15,6 +15,8 @@ from purerl import runner
 from purerl.agent import train_fn
 from purerl.agents import ppo
 from purerl.cli import main as cli_main
+from purerl.returns import gae
+from purerl.rollout import make_env
 
 # A tiny budget shared by the determinism tests: 6 iterations of 4 envs x 32 steps.
 TINY = ppo.Config(env="CartPole-v1", total_timesteps=6 * 128, num_envs=4, num_steps=32, eval_episodes=8)
@@ -113,6 +115,10 @@ def test_existing_output_dir_is_refused(tmp_path, capsys):
         (["train", "ppo", "--num-envs", "-1"], "num_envs must be positive"),
         (["train", "ppo", "--num-seeds", "3", "--num-devices", "2"], "not divisible by num_devices"),
         (["train", "ppo", "--num-devices", "64"], "only 2 device"),
+        (["train", "ppo", "--recompute-advantages", "minibatch", "--segment-length", "7"],
+         "segment_length = 7 must divide num_steps = 128"),
+        (["train", "ppo", "--recompute-advantages", "minibatch", "--segment-length", "128", "--num-envs", "2",
+          "--num-minibatches", "4"], "num_minibatches = 4 the number of segments"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_writes_nothing(argv, message, tmp_path, capsys):
@@ -201,3 +207,110 @@ def test_reward_scale_scales_what_gae_sees_and_not_the_reported_return(monkeypat
     np.testing.assert_array_equal(seen[1], 3.0 * seen[0])
     assert np.isfinite(metrics[0]["episode_return"])
     assert metrics[1]["episode_return"] == metrics[0]["episode_return"]
+
+
+def recorded_gae_calls(monkeypatch, config):
+    """One update of PPO with `config`; every call of GAE in it as (inputs, outputs), in call order."""
+    calls = []
+
+    def recording_gae(*args):
+        out = gae(*args)
+        jax.debug.callback(lambda *xs: calls.append([np.asarray(x) for x in xs]), *args[:5], *out)
+        return out
+
+    monkeypatch.setattr(ppo, "gae", recording_gae)
+    agent = ppo.make_agent(config)
+    jax.block_until_ready(jax.jit(agent.update)(agent.init(jax.random.PRNGKey(0))))
+    return calls
+
+
+# Pendulum with a 50-step time limit: each env's 60-step rollout holds a truncation at step 50 (inside the
+# third 20-step segment) and two segment boundaries that are no episode boundaries.
+RECOMPUTE = ppo.Config(env="Pendulum-v1", total_timesteps=120, num_envs=2, num_steps=60, update_epochs=1,
+                       num_minibatches=1, max_episode_steps=50, gamma=0.9, gae_lambda=0.8)
+
+
+def test_minibatch_advantages_are_gae_within_each_segment(monkeypatch):
+    config = dataclasses.replace(RECOMPUTE, recompute_advantages="minibatch", segment_length=20)
+    (rollout_call, segment_call) = recorded_gae_calls(monkeypatch, config)
+    rewards, values, next_values, terminated, done, _, _ = rollout_call
+    assert rewards.shape == (60, 2) and segment_call[0].shape == (20, 6) and done[49].all()
+    # brute force: GAE of each env's steps [20k, 20k + 20) alone, from the whole rollout's inputs (one
+    # minibatch step: the critic that recomputes is still the rollout's)
+    expected = []
+    for env in range(2):
+        for k in range(3):
+            part = slice(20 * k, 20 * k + 20)
+            adv, target = gae(rewards[part, env], values[part, env], next_values[part, env],
+                              terminated[part, env], done[part, env], config.gamma, config.gae_lambda)
+            expected.append((np.asarray(adv), np.asarray(target)))
+    got_adv, got_target = segment_call[5].T, segment_call[6].T  # rows: segments, in shuffled order
+    for adv, target in expected:
+        row = np.argmin(np.abs(got_adv - adv).sum(axis=1))
+        np.testing.assert_allclose(got_adv[row], adv, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(got_target[row], target, rtol=1e-5, atol=1e-5)
+    # cut into segments, GAE differs from the whole rollout's before each cut that is no episode's end
+    whole = rollout_call[5]
+    assert not np.allclose(whole[19], expected[0][0][19], atol=1e-3)
+
+
+def test_epoch_advantages_are_recomputed_with_the_current_critic(monkeypatch):
+    config = dataclasses.replace(RECOMPUTE, recompute_advantages="epoch", update_epochs=2)
+    rollout_call, first_epoch, second_epoch = recorded_gae_calls(monkeypatch, config)
+    for got, want in zip(first_epoch, rollout_call, strict=True):  # the rollout's critic: the same GAE
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(second_epoch[0], rollout_call[0])  # same rewards, a trained critic
+    assert not np.allclose(second_epoch[1], rollout_call[1])
+    never = recorded_gae_calls(monkeypatch, dataclasses.replace(config, recompute_advantages="never"))
+    assert len(never) == 1
+
+
+def test_tanh_squash_sends_tanh_of_the_sample_to_the_env_and_acts_squashed():
+    from purerl.envs import TanhAction, make
+    from purerl.envs.wrappers import tanh_to_bounds
+
+    env, params = make("Pendulum-v1")  # actions in [-2, 2]
+    space = env.action_space(params)
+    u = np.array([3.0], np.float32)
+    np.testing.assert_allclose(tanh_to_bounds(u, space), 2.0 * np.tanh(3.0), rtol=1e-6)
+    np.testing.assert_allclose(tanh_to_bounds(np.array([-50.0]), space), -2.0)
+    key = jax.random.PRNGKey(0)
+    obs, state = env.reset(key, params)
+    wrapped = TanhAction(env).step(key, state, u, params)
+    direct = env.step(key, state, tanh_to_bounds(u, space), params)
+    np.testing.assert_array_equal(wrapped[0], direct[0])
+    np.testing.assert_array_equal(wrapped[2], direct[2])
+
+    config = ppo.Config(env="Pendulum-v1", action_squash="tanh", log_std_init=1.0)
+    agent = ppo.make_agent(config)
+    train_state = agent.init(jax.random.PRNGKey(1))
+    batch = np.tile(np.asarray(obs), (256, 1))
+    mean = agent.policy.act_fn(train_state, True)(key, batch)
+    pi = ppo.make_network(config, env, params).apply(train_state.params, batch, method="policy")
+    np.testing.assert_allclose(mean, tanh_to_bounds(pi.mode(), space), rtol=1e-6)
+    sampled = agent.policy.act_fn(train_state, False)(key, batch)
+    np.testing.assert_allclose(sampled, tanh_to_bounds(pi.sample(seed=key), space), rtol=1e-6)
+    assert np.all(np.abs(sampled) <= 2.0) and np.std(sampled) > 0.5
+
+
+def test_state_dependent_std_is_softplus_of_a_second_actor_output():
+    config = ppo.Config(env="Pendulum-v1", state_dependent_std=True, hidden=(8,))
+    agent = ppo.make_agent(config)
+    params = agent.init(jax.random.PRNGKey(0)).params
+    assert "log_std" not in params["params"]
+    head = params["params"]["actor"]["Dense_1"]
+    assert head["kernel"].shape == (8, 2)  # the mean and the std's pre-activation of the one action
+    env, env_params = make_env(config)
+    network = ppo.make_network(config, env, env_params)
+    obs = jax.random.normal(jax.random.PRNGKey(1), (5, 3))
+    # the last layer starts near 0 (orthogonal, scale 0.01): std = softplus(~0) + 0.001 ~ 0.694
+    std = network.apply(params, obs, method="policy").stddev()
+    np.testing.assert_allclose(std, np.log(2.0) + 0.001, atol=0.02)
+    # brute force: the std is softplus of the second output + 0.001, and varies with the state
+    params["params"]["actor"]["Dense_1"]["kernel"] = head["kernel"].at[:, 1].set(1.0)
+    first = params["params"]["actor"]["Dense_0"]
+    hidden = np.tanh(np.asarray(obs) @ np.asarray(first["kernel"]) + np.asarray(first["bias"]))
+    raw = hidden @ np.ones(8) + head["bias"][1]
+    std = network.apply(params, obs, method="policy").stddev()[:, 0]
+    np.testing.assert_allclose(std, np.logaddexp(0.0, raw) + 0.001, rtol=1e-5)
+    assert np.ptp(std) > 0.1

@@ -27,7 +27,16 @@ from purerl.envs.brax import BraxBackend
 from purerl.evaluation import make_evaluate
 from purerl.nn import Activation, ActorCritic
 from purerl.returns import gae
-from purerl.rollout import ENV_AXIS, TrainState, check_action_space, make_env, make_policy, make_rollout
+from purerl.rollout import (
+    ENV_AXIS,
+    TrainState,
+    check_action_space,
+    critic_values,
+    make_env,
+    make_policy,
+    make_rollout,
+    time_limit,
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,12 @@ class Config:
     """global gradient-norm clip"""
     normalize_advantages: bool = True
     """standardise advantages per minibatch"""
+    recompute_advantages: Literal["never", "epoch", "minibatch"] = "never"
+    """GAE advantages and value targets from the rollout's critic (never), or recomputed with the current
+    critic before every epoch, or for every minibatch (brax's PPO): minibatches are then whole segments of
+    segment_length steps of one env, and GAE runs within each segment"""
+    segment_length: int = 20
+    """recompute_advantages=minibatch: steps per segment (brax's unroll_length); must divide num_steps"""
     hidden: tuple[int, ...] = (64, 64)
     """hidden layer widths of the actor, and of the critic unless value_hidden is given"""
     value_hidden: tuple[int, ...] = ()
@@ -75,6 +90,12 @@ class Config:
     """hidden activation: tanh, relu, elu, gelu or silu"""
     log_std_init: float = 0.0
     """initial log standard deviation of the Gaussian policy (continuous actions)"""
+    state_dependent_std: bool = False
+    """continuous actions: the actor outputs the Gaussian's std beside its mean, softplus(x) + 0.001 (brax's
+    PPO; about 0.69 at the start), instead of a learned state-independent log-std from log_std_init"""
+    action_squash: Literal["clip", "tanh"] = "clip"
+    """continuous actions: clip the Gaussian's sample to the bounds, or squash it with tanh (brax's PPO);
+    the ratio is of the unsquashed sample's probabilities either way"""
     normalize_obs: bool = False
     """normalise observations with running statistics shared by the envs (kept in the env state)"""
     max_episode_steps: int = 0
@@ -107,6 +128,7 @@ def make_network(config: Config, env, env_params) -> ActorCritic:
         log_std_init=config.log_std_init,
         obs_ndim=len(env.observation_space(env_params).shape),
         value_hidden=config.value_hidden,
+        state_dependent_std=config.state_dependent_std,
     )
 
 
@@ -115,7 +137,16 @@ def validate(config: Config) -> None:
     check_choices(config)
     check_positive(config, "total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches",
                    "lr")
-    check_positive(config, "eval_episodes")
+    check_positive(config, "eval_episodes", "segment_length")
+    if config.recompute_advantages == "minibatch" and concrete(config.num_steps, config.segment_length):
+        segments = config.num_steps // config.segment_length * config.num_envs
+        if config.num_steps % config.segment_length or segments % config.num_minibatches:
+            raise ValueError(
+                f"recompute_advantages=minibatch: segment_length = {config.segment_length} must divide "
+                f"num_steps = {config.num_steps}, and num_minibatches = {config.num_minibatches} the "
+                f"number of segments (num_steps / segment_length * num_envs = "
+                f"{config.num_steps / config.segment_length * config.num_envs:g})"
+            )
     if concrete(config.batch_size, config.num_minibatches) and config.batch_size % config.num_minibatches:
         raise ValueError(
             f"num_envs * num_steps = {config.batch_size} is not divisible by num_minibatches = "
@@ -148,7 +179,6 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
     if network is None:
         network = make_network(config, env, env_params)
     num_iterations = config.num_iterations
-    minibatch_size = config.batch_size // config.num_minibatches
 
     def learning_rate(count):
         if not config.anneal_lr:
@@ -162,7 +192,7 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
         optax.clip_by_global_norm(config.max_grad_norm), optax.adam(learning_rate, eps=1e-5)
     ))
     vmap_reset = jax.vmap(env.reset, in_axes=(0, None), axis_name=ENV_AXIS)
-    rollout, critic = make_rollout(network, env, env_params, config.num_envs, config.num_steps)
+    rollout, _ = make_rollout(network, env, env_params, config.num_envs, config.num_steps)
 
     def init(key):
         key, net_key, env_key = jax.random.split(key, 3)
@@ -202,25 +232,58 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
             total, stats = total + extra, {**stats, **extra_stats}
         return total, stats
 
+    segments = config.num_steps // config.segment_length * config.num_envs  # recompute_advantages=minibatch
+
+    def advantages_and_targets(params, traj):
+        """GAE over `traj` [time, envs] with the critic of `params`: (values, advantages, targets); the
+        next values bootstrap truncated episodes from their final observations."""
+        value = lambda o: network.apply(params, o, method="value")
+        values, next_values = critic_values(value, traj, time_limit(env_params, traj.done.shape[0]))
+        advantages, targets = gae(traj.reward * config.reward_scale, values, next_values, traj.terminated,
+                                  traj.done, config.gamma, config.gae_lambda)
+        return values, advantages, targets
+
+    def as_segments(x):
+        """[num_steps, num_envs, ...] -> [segments, segment_length, ...]: each env's rollout cut in pieces."""
+        x = x.reshape((config.num_steps // config.segment_length, config.segment_length) + x.shape[1:])
+        return jnp.swapaxes(x, 1, 2).reshape((segments, config.segment_length) + x.shape[3:])
+
     def update(state: TrainState):
         key, rollout_key, epoch_key = jax.random.split(state.key, 3)
         progress = state.iteration / num_iterations
         env_state, obs, traj = rollout(state.params, state.env_state, state.obs, rollout_key)
-        values, next_values = critic(state.params, traj)  # next_values bootstrap truncated episodes
-        advantages, targets = gae(traj.reward * config.reward_scale, values, next_values, traj.terminated,
-                                  traj.done, config.gamma, config.gae_lambda)
+        values, advantages, targets = advantages_and_targets(state.params, traj)
+        flat = lambda x: x.reshape((-1,) + x.shape[2:])
+        # What the loss reads, shuffled into minibatches: transitions, or for recompute_advantages=minibatch
+        # whole segments with what GAE needs (the rollout's values stay the centre of the value clip).
+        if config.recompute_advantages == "minibatch":
+            batch = jax.tree.map(as_segments, (traj, values))
+            num_units = segments
+        else:
+            batch = jax.tree.map(flat, (traj.obs, traj.action, traj.log_prob, values, advantages, targets))
+            num_units = config.batch_size
 
-        # Only what the loss reads is shuffled into minibatches.
-        batch = (traj.obs, traj.action, traj.log_prob, values, advantages, targets)
-        batch = jax.tree.map(lambda x: x.reshape((config.batch_size,) + x.shape[2:]), batch)
+        def loss_inputs(params, minibatch):
+            """The loss's (obs, action, log_prob, old value, advantages, targets) of one minibatch."""
+            if config.recompute_advantages != "minibatch":
+                return minibatch
+            pieces, values = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), minibatch)  # GAE: time first
+            _, advantages, targets = jax.lax.stop_gradient(advantages_and_targets(params, pieces))
+            return jax.tree.map(flat, (pieces.obs, pieces.action, pieces.log_prob, values, advantages,
+                                       targets))
 
         def epoch(carry, perm):
+            epoch_batch = batch
+            if config.recompute_advantages == "epoch":
+                _, advantages, targets = advantages_and_targets(carry[0], traj)
+                epoch_batch = batch[:4] + (flat(advantages), flat(targets))
             minibatches = jax.tree.map(
-                lambda x: x[perm].reshape((config.num_minibatches, minibatch_size) + x.shape[1:]), batch
+                lambda x: x[perm].reshape((config.num_minibatches, -1) + x.shape[1:]), epoch_batch
             )
 
             def minibatch_step(carry, minibatch):
                 params, opt_state = carry
+                minibatch = loss_inputs(params, minibatch)
                 grads, stats = jax.grad(loss_fn, has_aux=True)(params, minibatch, progress)
                 updates, opt_state = optimizer.update(grads, opt_state, params)
                 return (optax.apply_updates(params, updates), opt_state), stats
@@ -228,7 +291,7 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
             return jax.lax.scan(minibatch_step, carry, minibatches)
 
         # every epoch's order at once: jax.random.permutation's draws, computed without XLA's slow CPU sort
-        perms = jax.vmap(lambda k: shuffle.permutation(k, config.batch_size))(
+        perms = jax.vmap(lambda k: shuffle.permutation(k, num_units))(
             jax.random.split(epoch_key, config.update_epochs))
         (params, opt_state), stats = jax.lax.scan(epoch, (state.params, state.opt_state), perms)
         num_episodes = traj.done.sum()

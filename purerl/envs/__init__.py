@@ -27,6 +27,7 @@ from purerl.envs.wrappers import (  # noqa: F401  (re-exported)
     EpisodeStats,
     NormalizeObservation,
     RescaleAction,
+    TanhAction,
     action_dim,
     is_discrete,
 )

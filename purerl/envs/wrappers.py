@@ -191,6 +191,22 @@ class ClipAction(_ActionWrapper):
         return jnp.clip(action, space.low, space.high)
 
 
+def tanh_to_bounds(action, space):
+    """Squashes unbounded actions into the space's [low, high] with tanh (the identity's smooth stand-in
+    near 0 for [-1, 1] bounds)."""
+    return space.low + (jnp.tanh(action) + 1.0) * 0.5 * (space.high - space.low)
+
+
+class TanhAction(_ActionWrapper):
+    """Squashes unbounded continuous actions into the action space's bounds with tanh (`tanh_to_bounds`)
+    before they reach the environment: a Gaussian policy in front of it acts as brax PPO's tanh-squashed
+    Normal, with the log-probabilities of the unsquashed sample."""
+
+    def action(self, action, params=None):
+        return tanh_to_bounds(action, self._env.action_space(params if params is not None
+                                                             else self._env.default_params))
+
+
 class RescaleAction(_ActionWrapper):
     """Maps actions from [-1, 1] to the action space's [low, high] (clipping first)."""
 
