@@ -59,19 +59,26 @@ BRAX_DEFAULTS = dict(clipping_epsilon=0.3, gae_lambda=0.95, normalize_advantage=
                      vf_loss_coefficient=0.5, max_grad_norm=None, learning_rate_schedule=None,
                      bootstrap_on_timeout=False,
                      policy_hidden=(32,) * 4, value_hidden=(256,) * 5, activation="swish",
-                     distribution="tanh_normal", init_noise_std=1.0)
+                     distribution="tanh_normal", policy_std="softplus(network output) + 0.001")
+# What purerl's PPO matches of brax's ppo.train by its options (purerl_config), and what still differs.
+MATCHED = [
+    "policy: the actor outputs the mean and the std of a Normal, std = softplus(x) + 0.001, state-dependent "
+    "(brax's default tanh_normal network; its init_noise_std applies only to its 'normal' distribution); "
+    "actions are tanh of the sample and the ratio is of the unsquashed sample's probabilities, as in brax "
+    "(state_dependent_std=True, action_squash=tanh)",
+    "advantages: GAE recomputed for every minibatch with the current critic, within segments of "
+    "unroll_length steps of one env, minibatches made of whole segments (recompute_advantages=minibatch, "
+    "segment_length=unroll_length)",
+]
 DIFFERENCES = [
-    "action distribution: brax samples a tanh-squashed Normal (std = softplus of a learned per-dimension "
-    "parameter, initially 1, + 0.001; log-prob with the tanh Jacobian); purerl a Normal with a learned "
-    "state-independent log-std started at the same std (BRAX_INITIAL_STD), its actions clipped to [-1, 1]",
     "initialisation: brax lecun_uniform kernels; purerl orthogonal (sqrt 2 hidden, 0.01 policy head, "
-    "1 value)",
-    "GAE: brax computes it per unroll of unroll_length steps (bootstrapping from the unroll's last value) "
-    "and masks truncated steps out of the loss (bootstrap_on_timeout=False); purerl over the whole rollout "
-    "of num_steps = unroll_length * batch_size * num_minibatches / num_envs steps, bootstrapping truncations "
-    "from the final observation",
-    "minibatches: brax shuffles whole unrolls (batch_size unrolls of unroll_length steps each), purerl "
-    "single transitions (the same number of transitions per minibatch)",
+    "1 value), so purerl's std starts at 0.694 in every state, brax's at softplus of a random output",
+    "advantage form: brax's is r_t + gamma * vs_(t+1) - V(s_t) with vs the lambda-returns, purerl's the GAE "
+    "recursion delta_t + gamma * lambda * A_(t+1); the value targets are the lambda-returns on both sides",
+    "truncation: brax masks truncated steps out of the loss (bootstrap_on_timeout=False); purerl "
+    "bootstraps them from the final observation",
+    "entropy bonus: brax's of the tanh-squashed Normal (one-sample estimate), purerl's of the Normal "
+    "(entropy_cost 1e-4 on both)",
     "environment: brax's training wrapper replays each env's first initial state on reset; purerl draws a "
     "fresh random initial state at every reset",
     "Adam epsilon: brax 1e-8 (optax default), purerl 1e-5; no gradient clip on either side (purerl's "
@@ -83,7 +90,6 @@ EVAL_EPISODES = 100
 CURVE_EPISODES = 32  # the brax side's evaluations during training (the final one takes EVAL_EPISODES)
 EPISODE_STEPS = 1000
 MEDIUM_FRACTION = 1 / 3
-BRAX_INITIAL_STD = float(np.log1p(np.e)) + 0.001  # softplus(init_noise_std = 1) + brax's min_std
 
 
 def purerl_config(env: str, backend: str, budget: int, hp: dict):
@@ -100,7 +106,8 @@ def purerl_config(env: str, backend: str, budget: int, hp: dict):
         reward_scale=hp["reward_scaling"], clip_value=False, ent_coef=hp["entropy_cost"],
         vf_coef=BRAX_DEFAULTS["vf_loss_coefficient"], max_grad_norm=1e9, normalize_advantages=True,
         hidden=BRAX_DEFAULTS["policy_hidden"], value_hidden=BRAX_DEFAULTS["value_hidden"], activation="silu",
-        log_std_init=float(np.log(BRAX_INITIAL_STD)), normalize_obs=hp["normalize_observations"],
+        state_dependent_std=True, action_squash="tanh", recompute_advantages="minibatch",
+        segment_length=hp["unroll_length"], normalize_obs=hp["normalize_observations"],
         max_episode_steps=hp["episode_length"],
         eval_episodes=EVAL_EPISODES)
 
@@ -350,7 +357,7 @@ def build_result(env: str, backend: str, hp: dict, parts: dict) -> dict:
     comparisons = [harness.compared(runs[0], runs[1], "final return, stochastic policy, 100 episodes")] \
         if len(runs) == 2 else []
     extra = {"backend": backend, "brax_hyperparameters": hp, "hyperparameter_source": SOURCE[env],
-             "brax_defaults_used": BRAX_DEFAULTS, "differences": DIFFERENCES,
+             "brax_defaults_used": BRAX_DEFAULTS, "matched": MATCHED, "differences": DIFFERENCES,
              "machine_note": peer.SHARED_MACHINE,
              "evaluation": f"shared evaluator: stochastic policy (and deterministic, reported apart), "
                            f"{EVAL_EPISODES} episodes of at most {EPISODE_STEPS} steps from brax's random "

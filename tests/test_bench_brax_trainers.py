@@ -7,6 +7,7 @@ import pytest
 from one_line_error import assert_one_line_error
 
 from benchmarks import bench_brax_trainers as bench
+from purerl.agents import ppo
 
 
 @pytest.mark.parametrize("env", sorted(bench.BRAX_PPO))
@@ -22,7 +23,10 @@ def test_purerl_config_takes_brax_batch_geometry_and_settings(env):
         hp["entropy_cost"])
     assert config.reward_scale == hp["reward_scaling"] and not config.anneal_lr and not config.clip_value
     assert (config.hidden, config.value_hidden, config.activation) == ((32,) * 4, (256,) * 5, "silu")
-    assert np.exp(config.log_std_init) == pytest.approx(np.log1p(np.exp(1.0)) + 0.001)
+    # brax's tanh_normal policy, and its advantages recomputed per minibatch of whole unrolls
+    assert config.state_dependent_std and config.action_squash == "tanh"
+    assert (config.recompute_advantages, config.segment_length) == ("minibatch", hp["unroll_length"])
+    ppo.validate(config)  # the segments fill the minibatches
 
 
 def record(seed, mean):
