@@ -204,8 +204,9 @@ def train_brax_seeds(env_name: str, backend: str, budget: int, hp: dict, seeds: 
     records = []
     for seed in seeds:
         path = os.path.join(out, f"seed{seed}.json")
-        if os.path.exists(path) and json.loads(open(path).read())["budget"] == budget:
-            records.append(json.loads(open(path).read())["record"])
+        kept = json.loads(open(path).read()) if os.path.exists(path) else {}
+        if kept.get("budget") == budget:
+            records.append(kept["record"])
         else:
             records.append(train_brax(env_name, backend, budget, hp, seed, num_evals))
             write_json(path, {"budget": budget, "record": records[-1]})

@@ -191,10 +191,15 @@ class ClipAction(_ActionWrapper):
         return jnp.clip(action, space.low, space.high)
 
 
+def unit_to_bounds(action, space):
+    """Maps actions in [-1, 1] affinely onto the space's [low, high]."""
+    return space.low + (action + 1.0) * 0.5 * (space.high - space.low)
+
+
 def tanh_to_bounds(action, space):
     """Squashes unbounded actions into the space's [low, high] with tanh (the identity's smooth stand-in
     near 0 for [-1, 1] bounds)."""
-    return space.low + (jnp.tanh(action) + 1.0) * 0.5 * (space.high - space.low)
+    return unit_to_bounds(jnp.tanh(action), space)
 
 
 class TanhAction(_ActionWrapper):
@@ -212,8 +217,7 @@ class RescaleAction(_ActionWrapper):
 
     def action(self, action, params=None):
         space = self._env.action_space(params if params is not None else self._env.default_params)
-        action = jnp.clip(action, -1.0, 1.0)
-        return space.low + (action + 1.0) * 0.5 * (space.high - space.low)
+        return unit_to_bounds(jnp.clip(action, -1.0, 1.0), space)
 
 
 def is_discrete(env, params) -> bool:
