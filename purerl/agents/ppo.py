@@ -201,8 +201,11 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
         return TrainState(params, optimizer.init(params), env_state, obs, key, jnp.zeros((), jnp.int32))
 
     def loss_fn(params, batch, progress=None):
+        if config.recompute_advantages == "minibatch":
+            pi, value, batch = segments_forward(params, batch)
+        else:
+            pi, value = network.apply(params, batch[0])
         obs, action, old_log_prob, old_value, advantages, targets = batch
-        pi, value = network.apply(params, obs)
         log_ratio = pi.log_prob(action) - old_log_prob
         ratio = jnp.exp(log_ratio)
         if config.normalize_advantages:
@@ -233,27 +236,44 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
         return total, stats
 
     segments = config.num_steps // config.segment_length * config.num_envs  # recompute_advantages=minibatch
+    flat = lambda x: x.reshape((-1,) + x.shape[2:])
 
-    def advantages_and_targets(params, traj):
-        """GAE over `traj` [time, envs] with the critic of `params`: (values, advantages, targets); the
-        next values bootstrap truncated episodes from their final observations."""
+    def advantages_and_targets(values, next_values, traj):
+        """GAE over `traj` [time, envs] from the critic's `values` and `next_values` (`critic_values`)."""
+        return gae(traj.reward * config.reward_scale, values, next_values, traj.terminated, traj.done,
+                   config.gamma, config.gae_lambda)
+
+    def critic_gae(params, traj):
+        """(values, advantages, targets) of `traj` [time, envs] with the critic of `params`; the next values
+        bootstrap truncated episodes from their final observations."""
         value = lambda o: network.apply(params, o, method="value")
         values, next_values = critic_values(value, traj, time_limit(env_params, traj.done.shape[0]))
-        advantages, targets = gae(traj.reward * config.reward_scale, values, next_values, traj.terminated,
-                                  traj.done, config.gamma, config.gae_lambda)
-        return values, advantages, targets
+        return (values, *advantages_and_targets(values, next_values, traj))
 
     def as_segments(x):
         """[num_steps, num_envs, ...] -> [segments, segment_length, ...]: each env's rollout cut in pieces."""
         x = x.reshape((config.num_steps // config.segment_length, config.segment_length) + x.shape[1:])
         return jnp.swapaxes(x, 1, 2).reshape((segments, config.segment_length) + x.shape[3:])
 
+    def segments_forward(params, minibatch):
+        """recompute_advantages=minibatch: (policy, values, the loss's 6-tuple) of a minibatch of whole
+        segments. As in brax, one critic pass (over the observations and the bootstrap rows of
+        `critic_values`) gives both the values the loss trains and, without gradient, GAE within each
+        segment; the rollout's values stay the centre of the value clip."""
+        pieces, old_values = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), minibatch)  # GAE: time first
+        value = lambda o: network.apply(params, o, method="value")
+        values, next_values = critic_values(value, pieces, time_limit(env_params, config.segment_length))
+        advantages, targets = jax.lax.stop_gradient(advantages_and_targets(values, next_values, pieces))
+        obs = flat(pieces.obs)
+        batch = (obs, flat(pieces.action), flat(pieces.log_prob), flat(old_values), flat(advantages),
+                 flat(targets))
+        return network.apply(params, obs, method="policy"), flat(values), batch
+
     def update(state: TrainState):
         key, rollout_key, epoch_key = jax.random.split(state.key, 3)
         progress = state.iteration / num_iterations
         env_state, obs, traj = rollout(state.params, state.env_state, state.obs, rollout_key)
-        values, advantages, targets = advantages_and_targets(state.params, traj)
-        flat = lambda x: x.reshape((-1,) + x.shape[2:])
+        values, advantages, targets = critic_gae(state.params, traj)
         # What the loss reads, shuffled into minibatches: transitions, or for recompute_advantages=minibatch
         # whole segments with what GAE needs (the rollout's values stay the centre of the value clip).
         if config.recompute_advantages == "minibatch":
@@ -263,19 +283,10 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
             batch = jax.tree.map(flat, (traj.obs, traj.action, traj.log_prob, values, advantages, targets))
             num_units = config.batch_size
 
-        def loss_inputs(params, minibatch):
-            """The loss's (obs, action, log_prob, old value, advantages, targets) of one minibatch."""
-            if config.recompute_advantages != "minibatch":
-                return minibatch
-            pieces, values = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), minibatch)  # GAE: time first
-            _, advantages, targets = jax.lax.stop_gradient(advantages_and_targets(params, pieces))
-            return jax.tree.map(flat, (pieces.obs, pieces.action, pieces.log_prob, values, advantages,
-                                       targets))
-
         def epoch(carry, perm):
             epoch_batch = batch
             if config.recompute_advantages == "epoch":
-                _, advantages, targets = advantages_and_targets(carry[0], traj)
+                _, advantages, targets = critic_gae(carry[0], traj)
                 epoch_batch = batch[:4] + (flat(advantages), flat(targets))
             minibatches = jax.tree.map(
                 lambda x: x[perm].reshape((config.num_minibatches, -1) + x.shape[1:]), epoch_batch
@@ -283,7 +294,6 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
 
             def minibatch_step(carry, minibatch):
                 params, opt_state = carry
-                minibatch = loss_inputs(params, minibatch)
                 grads, stats = jax.grad(loss_fn, has_aux=True)(params, minibatch, progress)
                 updates, opt_state = optimizer.update(grads, opt_state, params)
                 return (optax.apply_updates(params, updates), opt_state), stats
