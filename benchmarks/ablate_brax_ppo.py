@@ -1,0 +1,276 @@
+"""Which of the differences left between purerl's PPO and brax's `ppo.train` explain a gap in return?
+
+    python -m benchmarks.ablate_brax_ppo --env hopper --budget 3276800      # purerl as benchmarked
+    python -m benchmarks.ablate_brax_ppo --env hopper --budget 3276800 --brax-advantages --adam-eps 1e-8 \
+        --brax-network --first-state --obs-clip 1e6                          # every switch as brax
+
+purerl's PPO starts from `bench_brax_trainers.purerl_config` (brax's published settings with purerl's three
+brax options), and each switch makes one more piece of `bench_brax_trainers.DIFFERENCES` as brax's:
+
+- `--brax-advantages`: brax's `compute_gae`: advantages r_t + gamma * vs_(t+1) - V(s_t) from the
+  lambda-returns vs, and truncated steps masked out of the loss (advantage 0, value target V);
+- `--adam-eps`: Adam's epsilon (brax: optax's default, 1e-8; purerl 1e-5);
+- `--brax-network`: brax's networks exactly (lecun_uniform kernels, zero biases) instead of purerl's
+  orthogonal initialisation;
+- `--first-state`: on reset each env returns to its own first initial state, as brax's training wrapper
+  does, instead of a fresh random one;
+- `--obs-clip`: the clip of the normalised observations (brax has none; purerl clips at 10).
+
+These are probes of purerl's internals, patched in for this process only (the library has no such
+options). The seeds train as one vmapped program; every `--eval-every` updates each seed's policy is scored
+by purerl's evaluator (`--eval-episodes` episodes, stochastic policy), and the curve is printed and written
+with the brax side's curve at the same points (from `brax_trainers_<env>.json`, brax's own run of
+`bench_brax_trainers --part train --side brax`) to `benchmarks/results/brax_ppo_ablations_<env>.json`, one
+run per set of switches; the final points are compared per seed (`purerl.stats.compare`).
+"""
+
+from __future__ import annotations
+
+from benchmarks import harness  # isort: skip  (first: it sets the XLA CPU flags before jax is imported)
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import sys
+import time
+from unittest import mock
+
+import numpy as np
+
+from benchmarks import bench_brax_trainers as bench
+from purerl import stats
+
+
+def brax_advantages(rewards, values, next_values, terminated, done, gamma: float, lam: float):
+    """brax's `compute_gae` with `purerl.returns.gae`'s signature: `(advantages, value targets)`.
+
+    Where `gae` gives delta_t + gamma * lam * A_(t+1), brax gives r_t + gamma * vs_(t+1) - V(s_t), vs the
+    lambda-returns (= delta_t + gamma * A_(t+1)); and a truncated step has advantage 0 and target V(s_t)."""
+    import jax
+    import jax.numpy as jnp
+
+    dtype = jnp.result_type(values, jnp.float32)
+    not_terminated = 1.0 - jnp.asarray(terminated, dtype)
+    kept = 1.0 - jnp.asarray(jnp.logical_and(done, jnp.logical_not(terminated)), dtype)
+    deltas = (rewards + gamma * not_terminated * next_values - values) * kept
+
+    def step(next_acc, inputs):
+        delta, cont = inputs
+        acc = delta + gamma * lam * cont * next_acc
+        return acc, acc
+
+    _, acc = jax.lax.scan(step, jnp.zeros_like(deltas[0]), (deltas, not_terminated * kept), reverse=True)
+    targets = acc + values
+    next_targets = jnp.concatenate([targets[1:], next_values[-1:]])
+    return (rewards + gamma * not_terminated * next_targets - values) * kept, targets
+
+
+class FirstState:
+    """Wraps a base env so that a reset returns each env to its own first initial state (brax's
+    AutoResetWrapper): the state carries the first observation and state beside the current ones."""
+
+    def __init__(self, env):
+        self._env = env
+
+    def __getattr__(self, name):
+        return getattr(self._env, name)
+
+    def reset(self, key, params=None):
+        obs, state = self._env.reset(key, params)
+        return obs, (state, obs, state)
+
+    def step(self, key, state, action, params=None):
+        import jax
+        import jax.numpy as jnp
+
+        current, first_obs, first = state
+        obs, current, reward, terminated, truncated, info = self._env.step(key, current, action, params)
+        done = jnp.logical_or(terminated, truncated)
+        current = jax.tree.map(lambda a, b: jnp.where(done, a, b), first, current)
+        obs = jnp.where(done, first_obs, obs)
+        return obs, (current, first_obs, first), reward, terminated, truncated, info
+
+
+def brax_network(action_dim: int):
+    """brax's default PPO networks (`ppo_networks.make_ppo_networks`): swish MLPs with lecun_uniform kernels
+    and zero biases, a 32x4 policy giving a Normal's mean and softplus(x) + 0.001 std, a 256x5 critic."""
+    import distrax
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+
+    def mlp(widths, out, x):
+        init = nn.initializers.lecun_uniform()
+        for width in widths:
+            x = nn.swish(nn.Dense(width, kernel_init=init)(x))
+        return nn.Dense(out, kernel_init=init)(x)
+
+    # apply(method="policy") and apply(method="value") run one submodule each, as purerl's ActorCritic.
+    class Policy(nn.Module):
+        @nn.compact
+        def __call__(self, obs):
+            mean, std = jnp.split(mlp(bench.BRAX_DEFAULTS["policy_hidden"], 2 * action_dim, obs), 2, axis=-1)
+            return distrax.MultivariateNormalDiag(mean, jax.nn.softplus(std) + 0.001)
+
+    class Value(nn.Module):
+        @nn.compact
+        def __call__(self, obs):
+            return mlp(bench.BRAX_DEFAULTS["value_hidden"], 1, obs)[..., 0]
+
+    class Network(nn.Module):
+        def setup(self):
+            self.actor = Policy()
+            self.critic = Value()
+
+        def policy(self, obs):
+            return self.actor(obs)
+
+        def value(self, obs):
+            return self.critic(obs)
+
+        def __call__(self, obs):
+            return self.policy(obs), self.value(obs)
+
+    return Network()
+
+
+SWITCHES = ("brax_advantages", "adam_eps", "brax_network", "first_state", "obs_clip")
+
+
+def label(args) -> str:
+    """The run's name: its switches, or "as benchmarked"."""
+    parts = [f"{name}={getattr(args, name)}" if name in ("adam_eps", "obs_clip") else name
+             for name in SWITCHES if getattr(args, name)]
+    return " + ".join(parts) or "as benchmarked"
+
+
+@contextlib.contextmanager
+def patched(args):
+    """purerl's PPO with the switches of `args` patched in, for the `with` block only."""
+    import optax
+
+    from purerl import envs, rollout
+    from purerl.agents import ppo
+
+    def make_env(config):  # rollout.make_env with the first-state reset and the observation clip
+        env, env_params = rollout.make_base_env(config)
+        env = envs.TanhAction(FirstState(env) if args.first_state else env)
+        env = envs.NormalizeObservation(envs.EpisodeStats(env), clip=args.obs_clip or 10.0,
+                                        axis_name=rollout.ENV_AXIS)
+        return env, env_params
+
+    adam = optax.adam
+    with contextlib.ExitStack() as stack:
+        if args.brax_advantages:
+            stack.enter_context(mock.patch.object(ppo, "gae", brax_advantages))
+        if args.adam_eps:
+            stack.enter_context(mock.patch.object(
+                optax, "adam", lambda lr, eps=None, **kw: adam(lr, eps=args.adam_eps, **kw)))
+        if args.first_state or args.obs_clip:
+            stack.enter_context(mock.patch.object(ppo, "make_env", make_env))
+        yield
+
+
+def brax_curve(env: str, points: list[int]) -> list[list[float]] | None:
+    """brax's own run's per-seed evaluations at `points` env steps (None where that run is not recorded)."""
+    path = bench.result_path(env)
+    if not path.exists():
+        return None
+    records = json.loads(path.read_text())["extra"]["parts"].get("train_brax", {}).get("records", [])
+    curves = [dict(zip(r["eval_points"], r["eval_curve"], strict=True)) for r in records]
+    if not curves or any(p not in c for p in points for c in curves):
+        return None
+    return [[round(float(c[p]), 1) for c in curves] for p in points]
+
+
+def run(args) -> dict:
+    """Train `args.seeds` seeds with the switches of `args`; the run's TRAIN result with its curve."""
+    import jax
+
+    from purerl.agents import ppo
+
+    hp = bench.BRAX_PPO[args.env]
+    config = dataclasses.replace(bench.purerl_config(args.env, args.backend, args.budget, hp),
+                                 eval_episodes=args.eval_episodes)
+    with patched(args):
+        action_dim = bench.peer.brax_env(args.env, args.backend).action_size
+        network = brax_network(action_dim) if args.brax_network else None
+        agent = ppo.make_agent(config, network=network)
+        seeds = jax.random.split(jax.random.PRNGKey(0), args.seeds)
+        state = jax.jit(jax.vmap(agent.init))(seeds)
+        update, evaluate = jax.jit(jax.vmap(agent.update)), jax.jit(jax.vmap(agent.evaluate))
+        eval_keys = jax.random.split(jax.random.PRNGKey(5), args.seeds)
+        points, curve, start = [], [], time.perf_counter()
+        for i in range(config.num_iterations):
+            state, _ = update(state)
+            if (i + 1) % args.eval_every == 0 or i + 1 == config.num_iterations:
+                returns = np.asarray(jax.tree.leaves(evaluate(state, eval_keys))[0], np.float64).mean(axis=-1)
+                points.append((i + 1) * config.batch_size)
+                curve.append([round(float(x), 1) for x in returns])
+                print(f"{label(args)}: {points[-1]:,} env steps, return per seed "
+                      f"{' / '.join(f'{x:,.0f}' for x in curve[-1])} ({time.perf_counter() - start:.0f} s)",
+                      flush=True)
+    run_s = time.perf_counter() - start
+    brax = brax_curve(args.env, points)
+    res = harness.result(
+        harness.TRAIN, f"brax_ppo_ablations_{args.env}", f"purerl PPO with brax's scheme, {label(args)}",
+        algo="ppo", env=args.env, config=dataclasses.asdict(config), budget=config.num_iterations
+        * config.batch_size, budget_unit="env steps", seeds=list(range(args.seeds)), run_s=round(run_s, 1),
+        per_seed=curve[-1],
+        extra={"label": label(args), "switches": {name: getattr(args, name) for name in SWITCHES},
+               "eval_points": points, "eval_curve": curve, "eval_episodes": args.eval_episodes,
+               "brax_eval_curve": brax})
+    if brax is not None:
+        res["extra"]["final_vs_brax"] = stats.compare(curve[-1], brax[-1])
+    return res
+
+
+def write(res: dict) -> str:
+    """Add (or replace, by label) the run in the env's ablation file; the file lists every run."""
+    path = harness.RESULTS / f"{res['name']}.json"
+    runs = json.loads(path.read_text())["extra"]["runs"] if path.exists() else []
+    runs = [r for r in runs if r["extra"]["label"] != res["extra"]["label"]] + [res]
+    what = "purerl PPO with brax's scheme on brax's settings, with brax's remaining differences switched on"
+    return harness.write(harness.several_runs(res["name"], what, runs, []))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ablate_brax_ppo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="hopper", help=f"one of {', '.join(bench.BRAX_PPO)}")
+    parser.add_argument("--backend", default="spring", help="physics backend")
+    parser.add_argument("--budget", type=int, default=3_276_800, help="env steps per seed")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1, one vmapped program")
+    parser.add_argument("--eval-every", type=int, default=4, help="updates between evaluations")
+    parser.add_argument("--eval-episodes", type=int, default=bench.CURVE_EPISODES, help="episodes per seed")
+    parser.add_argument("--brax-advantages", action="store_true", help="brax's advantage form and masking")
+    parser.add_argument("--adam-eps", type=float, default=0.0, help="Adam's epsilon (0: purerl's 1e-5)")
+    parser.add_argument("--brax-network", action="store_true", help="brax's networks and initialisation")
+    parser.add_argument("--first-state", action="store_true", help="reset to each env's first state")
+    parser.add_argument("--obs-clip", type=float, default=0.0, help="observation clip (0: purerl's 10)")
+    args = parser.parse_args(argv)
+    per_update = bench.purerl_config(args.env, args.backend, 1, bench.BRAX_PPO[args.env]).batch_size \
+        if args.env in bench.BRAX_PPO else 1
+    problems = [f"unknown env {args.env!r} (valid: {', '.join(bench.BRAX_PPO)})"] * (
+        args.env not in bench.BRAX_PPO)
+    problems += [f"budget must hold at least one update of {per_update:,} env steps"] * (
+        args.budget < per_update)
+    problems += [f"{name} must be positive" for name in ("seeds", "eval_every", "eval_episodes")
+                 if getattr(args, name) < 1]
+    problems += [f"{name} must not be negative" for name in ("adam_eps", "obs_clip")
+                 if getattr(args, name) < 0]
+    if problems:
+        print(f"purerl: error: {problems[0]}", file=sys.stderr)
+        raise SystemExit(2)
+    res = run(args)
+    print(f"-> {write(res)}")
+    if "final_vs_brax" in res["extra"]:
+        diff = res["extra"]["final_vs_brax"]
+        low, high = diff["difference_ci"]
+        print(f"final return minus brax's: {diff['difference']:,.0f} [{low:,.0f}, {high:,.0f}] "
+              f"({diff['verdict']})")
+
+
+if __name__ == "__main__":
+    main()

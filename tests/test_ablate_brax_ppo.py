@@ -1,0 +1,87 @@
+"""benchmarks/ablate_brax_ppo.py: brax's advantages against brax's own compute_gae, the first-state reset,
+the patches staying inside their block, bad input."""
+
+import argparse
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from one_line_error import assert_one_line_error
+
+from benchmarks import ablate_brax_ppo as ablate
+from purerl import envs
+from purerl.agents import ppo
+
+
+def test_brax_advantages_equal_brax_compute_gae():
+    from brax.training.agents.ppo.losses import compute_gae
+
+    steps, num_envs, gamma, lam = 20, 6, 0.97, 0.9
+    keys = jax.random.split(jax.random.PRNGKey(0), 5)
+    rewards = jax.random.normal(keys[0], (steps, num_envs))
+    values = jax.random.normal(keys[1], (steps, num_envs))
+    bootstrap = jax.random.normal(keys[2], (num_envs,))
+    done = jax.random.uniform(keys[3], (steps, num_envs)) < 0.15
+    truncated = done & (jax.random.uniform(keys[4], (steps, num_envs)) < 0.5)
+    terminated = done & ~truncated
+    assert truncated.any() and terminated.any()
+    # purerl's next values: the next step's value, or after a truncation the final observation's (which
+    # brax never reads: it masks the step); brax's: the next step's value, bootstrap after the last step
+    next_values = jnp.concatenate([values[1:], bootstrap[None]])
+    purerl_next = jnp.where(truncated, 123.0, next_values)
+    vs, brax_adv = compute_gae(truncation=truncated.astype(jnp.float32),
+                               termination=terminated.astype(jnp.float32), rewards=rewards, values=values,
+                               bootstrap_value=bootstrap, lambda_=lam, discount=gamma)
+    adv, targets = ablate.brax_advantages(rewards, values, purerl_next, terminated, done, gamma, lam)
+    np.testing.assert_allclose(adv, brax_adv, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(targets, vs, rtol=1e-5, atol=1e-5)
+    assert np.all(np.asarray(adv)[np.asarray(truncated)] == 0.0)
+    # not purerl's GAE: delta + gamma * A_(t+1) instead of delta + gamma * lam * A_(t+1)
+    gae_adv, gae_targets = ppo.gae(rewards, values, purerl_next, terminated, done, gamma, lam)
+    assert not np.allclose(adv, gae_adv, atol=1e-3)
+
+
+def test_first_state_resets_to_the_first_initial_state():
+    env, params = envs.make("Pendulum-v1", max_steps_in_episode=3)
+    env = ablate.FirstState(env)
+    first_obs, state = env.reset(jax.random.PRNGKey(0), params)
+    action = jnp.zeros((1,))
+    for i in range(6):
+        obs, state, _, terminated, truncated, _ = env.step(jax.random.PRNGKey(10 + i), state, action, params)
+        if i in (2, 5):  # each episode ends after 3 steps, and starts again from the first state
+            assert truncated and not terminated
+            np.testing.assert_array_equal(obs, first_obs)
+        else:
+            assert not np.allclose(obs, first_obs)
+    np.testing.assert_array_equal(jax.tree.leaves(state[0]), jax.tree.leaves(state[2]))
+
+
+def test_patches_hold_inside_their_block_only():
+    args = argparse.Namespace(brax_advantages=True, adam_eps=1e-8, brax_network=False, first_state=True,
+                              obs_clip=1e6)
+    gae, adam, make_env = ppo.gae, optax.adam, ppo.make_env
+    with ablate.patched(args):
+        assert ppo.gae is ablate.brax_advantages and ppo.make_env is not make_env
+        assert optax.adam is not adam
+        env, _ = ppo.make_env(ppo.Config(env="Pendulum-v1"))
+        assert env.clip == 1e6
+    assert (ppo.gae, optax.adam, ppo.make_env) == (gae, adam, make_env)
+    assert ablate.label(args) == "brax_advantages + adam_eps=1e-08 + first_state + obs_clip=1000000.0"
+
+
+def test_brax_network_has_brax_shapes_and_std():
+    network = ablate.brax_network(3)
+    params = network.init(jax.random.PRNGKey(0), jnp.zeros(11))
+    policy, value = network.apply(params, jnp.zeros((2, 11)))
+    assert policy.loc.shape == (2, 3) and value.shape == (2,)
+    np.testing.assert_allclose(policy.scale_diag, jax.nn.softplus(0.0) + 0.001, rtol=1e-6)  # zero biases
+    widths = [p["kernel"].shape for p in params["params"]["actor"].values()]
+    assert widths == [(11, 32), (32, 32), (32, 32), (32, 32), (32, 6)]
+
+
+def test_bad_input_is_one_line(capsys):
+    assert_one_line_error(ablate.main, ["--env", "ant"], "unknown env 'ant'", capsys)
+    assert_one_line_error(ablate.main, ["--budget", "1000"], "budget must hold at least one update", capsys)
+    assert_one_line_error(ablate.main, ["--seeds", "0"], "seeds must be positive", capsys)
+    assert_one_line_error(ablate.main, ["--obs-clip", "-1"], "obs_clip must not be negative", capsys)
