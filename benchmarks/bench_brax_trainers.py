@@ -84,7 +84,9 @@ DIFFERENCES = [
     "Adam epsilon: brax 1e-8 (optax default), purerl 1e-5; no gradient clip on either side (purerl's "
     "max_grad_norm=1e9 never binds)",
     "observation statistics: brax updates them once per training step from the whole batch, purerl inside "
-    "every env step from the vmapped envs (both running mean/variance from the start of training)",
+    "every env step from the vmapped envs (both running mean/variance from the start of training); brax's "
+    "loss normalises the batch with the updated statistics while its behaviour log-probabilities were taken "
+    "under the previous ones; purerl clips normalised observations at +-10, brax does not clip them",
 ]
 EVAL_EPISODES = 100
 CURVE_EPISODES = 32  # the brax side's evaluations during training (the final one takes EVAL_EPISODES)
