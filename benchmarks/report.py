@@ -184,7 +184,9 @@ def render(files: dict[str, dict]) -> str:
         "PPO and SAC against brax's own trainers (`ppo.train`, `sac.train`) with brax's published settings,",
         "on the same brax env (ratio printed last): `python -m benchmarks.bench_brax_trainers --env <env>`",
         "-> `results/brax_trainers_<env>.json`, `python -m benchmarks.bench_brax_sac --env hopper` ->",
-        "`results/brax_sac_hopper.json`.",
+        "`results/brax_sac_hopper.json`. Which of the differences left between purerl's PPO and brax's",
+        "explain a gap in return: `python -m benchmarks.ablate_brax_ppo --env hopper [switches]` ->",
+        "`results/brax_ppo_ablations_<env>.json`.",
         "",
     ]
     for kind, rows in by_kind.items():
