@@ -40,6 +40,7 @@ import numpy as np
 
 from benchmarks import bench_brax_trainers as bench
 from purerl import stats
+from purerl.envs.wrappers import Wrapper
 
 
 def brax_advantages(rewards, values, next_values, terminated, done, gamma: float, lam: float):
@@ -66,15 +67,9 @@ def brax_advantages(rewards, values, next_values, terminated, done, gamma: float
     return (rewards + gamma * not_terminated * next_targets - values) * kept, targets
 
 
-class FirstState:
+class FirstState(Wrapper):
     """Wraps a base env so that a reset returns each env to its own first initial state (brax's
     AutoResetWrapper): the state carries the first observation and state beside the current ones."""
-
-    def __init__(self, env):
-        self._env = env
-
-    def __getattr__(self, name):
-        return getattr(self._env, name)
 
     def reset(self, key, params=None):
         obs, state = self._env.reset(key, params)
