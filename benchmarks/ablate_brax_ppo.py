@@ -167,16 +167,16 @@ def patched(args):
         yield
 
 
-def brax_curve(env: str, points: list[int]) -> list[list[float]] | None:
-    """brax's own run's per-seed evaluations at `points` env steps (None where that run is not recorded)."""
+def brax_curve(env: str, points: list[int]) -> list[list[float] | None]:
+    """brax's own run's per-seed evaluations at `points` env steps (None at a point it did not evaluate, or
+    everywhere while that run is not recorded)."""
     path = bench.result_path(env)
-    if not path.exists():
-        return None
-    records = json.loads(path.read_text())["extra"]["parts"].get("train_brax", {}).get("records", [])
+    records = []
+    if path.exists():
+        records = json.loads(path.read_text())["extra"]["parts"].get("train_brax", {}).get("records", [])
     curves = [dict(zip(r["eval_points"], r["eval_curve"], strict=True)) for r in records]
-    if not curves or any(p not in c for p in points for c in curves):
-        return None
-    return [[round(float(c[p]), 1) for c in curves] for p in points]
+    return [[round(float(c[p]), 1) for c in curves] if curves and all(p in c for c in curves) else None
+            for p in points]
 
 
 def run(args) -> dict:
@@ -194,8 +194,9 @@ def run(args) -> dict:
         agent = ppo.make_agent(config, network=network)
         seeds = jax.random.split(jax.random.PRNGKey(0), args.seeds)
         state = jax.jit(jax.vmap(agent.init))(seeds)
-        update, evaluate = jax.jit(jax.vmap(agent.update)), jax.jit(jax.vmap(agent.evaluate))
         eval_keys = jax.random.split(jax.random.PRNGKey(5), args.seeds)
+        update, compile_s = harness.compile_timed(jax.vmap(agent.update), state)
+        evaluate, eval_compile_s = harness.compile_timed(jax.vmap(agent.evaluate), state, eval_keys)
         points, curve, start = [], [], time.perf_counter()
         for i in range(config.num_iterations):
             state, _ = update(state)
@@ -211,12 +212,14 @@ def run(args) -> dict:
     res = harness.result(
         harness.TRAIN, f"brax_ppo_ablations_{args.env}", f"purerl PPO with brax's scheme, {label(args)}",
         algo="ppo", env=args.env, config=dataclasses.asdict(config), budget=config.num_iterations
-        * config.batch_size, budget_unit="env steps", seeds=list(range(args.seeds)), run_s=round(run_s, 1),
-        per_seed=curve[-1],
+        * config.batch_size, budget_unit="env steps", seeds=list(range(args.seeds)),
+        compile_s=round(compile_s + eval_compile_s, 1), run_s=round(run_s, 1),
+        throughput=config.num_iterations * config.batch_size * args.seeds / run_s,
+        throughput_unit="env steps/s (all seeds, evaluations included)", per_seed=curve[-1],
         extra={"label": label(args), "switches": {name: getattr(args, name) for name in SWITCHES},
                "eval_points": points, "eval_curve": curve, "eval_episodes": args.eval_episodes,
                "brax_eval_curve": brax})
-    if brax is not None:
+    if brax[-1] is not None:
         res["extra"]["final_vs_brax"] = stats.compare(curve[-1], brax[-1])
     return res
 

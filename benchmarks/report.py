@@ -36,6 +36,8 @@ TABLES = {
 
 
 def fmt(x) -> str:
+    if x is None:  # not measured (e.g. a run whose compile was not timed apart)
+        return "none"
     if isinstance(x, bool) or not isinstance(x, int | float):
         return str(x)
     return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"

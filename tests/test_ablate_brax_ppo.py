@@ -85,3 +85,17 @@ def test_bad_input_is_one_line(capsys):
     assert_one_line_error(ablate.main, ["--budget", "1000"], "budget must hold at least one update", capsys)
     assert_one_line_error(ablate.main, ["--seeds", "0"], "seeds must be positive", capsys)
     assert_one_line_error(ablate.main, ["--obs-clip", "-1"], "obs_clip must not be negative", capsys)
+
+
+def test_brax_curve_reads_brax_recorded_points(tmp_path, monkeypatch):
+    import json
+
+    from benchmarks import bench_brax_trainers as bench
+
+    path = tmp_path / "brax_trainers_hopper.json"
+    records = [{"eval_points": [10, 20], "eval_curve": [1.0 + seed, 2.0 + seed]} for seed in range(3)]
+    path.write_text(json.dumps({"extra": {"parts": {"train_brax": {"records": records}}}}))
+    monkeypatch.setattr(bench, "result_path", lambda env: path)
+    assert ablate.brax_curve("hopper", [10, 15, 20]) == [[1.0, 2.0, 3.0], None, [2.0, 3.0, 4.0]]
+    monkeypatch.setattr(bench, "result_path", lambda env: tmp_path / "missing.json")
+    assert ablate.brax_curve("hopper", [10]) == [None]
