@@ -148,7 +148,7 @@ def patched(args):
     from purerl import envs, rollout
     from purerl.agents import ppo
 
-    def make_env(config):  # rollout.make_env with the first-state reset and the observation clip
+    def make_env(config):  # rollout.make_env for purerl_config's env (tanh squash, normalised observations)
         env, env_params = rollout.make_base_env(config)
         env = envs.TanhAction(FirstState(env) if args.first_state else env)
         env = envs.NormalizeObservation(envs.EpisodeStats(env), clip=args.obs_clip or 10.0,
