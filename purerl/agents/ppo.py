@@ -238,17 +238,14 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
     segments = config.num_steps // config.segment_length * config.num_envs  # recompute_advantages=minibatch
     flat = lambda x: x.reshape((-1,) + x.shape[2:])
 
-    def advantages_and_targets(values, next_values, traj):
-        """GAE over `traj` [time, envs] from the critic's `values` and `next_values` (`critic_values`)."""
-        return gae(traj.reward * config.reward_scale, values, next_values, traj.terminated, traj.done,
-                   config.gamma, config.gae_lambda)
-
     def critic_gae(params, traj):
-        """(values, advantages, targets) of `traj` [time, envs] with the critic of `params`; the next values
-        bootstrap truncated episodes from their final observations."""
+        """(values, advantages, targets) of `traj` [time, envs] with the critic of `params`, in one critic
+        pass; the next values bootstrap truncated episodes from their final observations."""
         value = lambda o: network.apply(params, o, method="value")
         values, next_values = critic_values(value, traj, time_limit(env_params, traj.done.shape[0]))
-        return (values, *advantages_and_targets(values, next_values, traj))
+        advantages, targets = gae(traj.reward * config.reward_scale, values, next_values, traj.terminated,
+                                  traj.done, config.gamma, config.gae_lambda)
+        return values, advantages, targets
 
     def as_segments(x):
         """[num_steps, num_envs, ...] -> [segments, segment_length, ...]: each env's rollout cut in pieces."""
@@ -261,9 +258,8 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
         `critic_values`) gives both the values the loss trains and, without gradient, GAE within each
         segment; the rollout's values stay the centre of the value clip."""
         pieces, old_values = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), minibatch)  # GAE: time first
-        value = lambda o: network.apply(params, o, method="value")
-        values, next_values = critic_values(value, pieces, time_limit(env_params, config.segment_length))
-        advantages, targets = jax.lax.stop_gradient(advantages_and_targets(values, next_values, pieces))
+        values, advantages, targets = critic_gae(params, pieces)
+        advantages, targets = jax.lax.stop_gradient((advantages, targets))
         obs = flat(pieces.obs)
         batch = (obs, flat(pieces.action), flat(pieces.log_prob), flat(old_values), flat(advantages),
                  flat(targets))
