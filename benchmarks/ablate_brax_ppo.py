@@ -2,7 +2,7 @@
 
     python -m benchmarks.ablate_brax_ppo --env hopper --budget 3276800      # purerl as benchmarked
     python -m benchmarks.ablate_brax_ppo --env hopper --budget 3276800 --brax-advantages --adam-eps 1e-8 \
-        --brax-network --first-state --obs-clip 1e6                          # every switch as brax
+        --brax-network --first-state --obs-clip 1e6 --brax-entropy           # every switch as brax
 
 purerl's PPO starts from `bench_brax_trainers.purerl_config` (brax's published settings with purerl's three
 brax options), and each switch makes one more piece of `bench_brax_trainers.DIFFERENCES` as brax's:
@@ -14,11 +14,14 @@ brax options), and each switch makes one more piece of `bench_brax_trainers.DIFF
   orthogonal initialisation;
 - `--first-state`: on reset each env returns to its own first initial state, as brax's training wrapper
   does, instead of a fresh random one;
-- `--obs-clip`: the clip of the normalised observations (brax has none; purerl clips at 10).
+- `--obs-clip`: the clip of the normalised observations (brax has none; purerl clips at 10);
+- `--brax-entropy`: brax's entropy bonus, of the tanh-squashed Normal (one-sample estimate), instead of
+  purerl's, of the Normal.
 
 These are probes of purerl's internals, patched in for this process only (the library has no such
 options). The seeds train as one vmapped program; every `--eval-every` updates each seed's policy is scored
-by purerl's evaluator (`--eval-episodes` episodes, stochastic policy), and the curve is printed and written
+by purerl's evaluator (`--eval-episodes` episodes, stochastic policy) and its Gaussian's mean std on the
+last update's minibatches is taken (brax's `policy_dist_mean_std`), and the curves are printed and written
 with the brax side's curve at the same points (from `brax_trainers_<env>.json`, brax's own run of
 `bench_brax_trainers --part train --side brax`) to `benchmarks/results/brax_ppo_ablations_<env>.json`, one
 run per set of switches; the final points are compared per seed (`purerl.stats.compare`).
@@ -130,7 +133,34 @@ def brax_network(action_dim: int):
     return Network()
 
 
-SWITCHES = ("brax_advantages", "adam_eps", "brax_network", "first_state", "obs_clip")
+def policy_std(params, minibatch, policy):
+    """`extra_loss` that adds nothing to the loss and reports the policy's mean Gaussian std on the minibatch
+    (averaged over the update: brax's `policy_dist_mean_std` training metric, for the two stds to be
+    compared)."""
+    return 0.0, {"policy_std": policy.stddev().mean()}
+
+
+def brax_entropy(ent_coef: float):
+    """`extra_loss` that turns purerl's entropy bonus (of the Normal) into brax's (of the tanh-squashed
+    Normal, estimated with one reparameterised sample u: the Normal's entropy plus log(1 - tanh(u)^2)),
+    by adding -ent_coef * log(1 - tanh(u)^2); it reports the policy std as `policy_std` does. brax draws u
+    with the minibatch's own key; here the key is folded from the minibatch's behaviour log-probabilities,
+    which differ between minibatches."""
+    import jax
+    import jax.numpy as jnp
+
+    from purerl.nn import tanh_log_det_jacobian
+
+    def extra_loss(params, minibatch, policy):
+        salt = jax.lax.bitcast_convert_type(minibatch[2].sum().astype(jnp.float32), jnp.int32)
+        u = policy.sample(seed=jax.random.fold_in(jax.random.PRNGKey(0), salt))
+        bonus = tanh_log_det_jacobian(u).sum(-1).mean()
+        return -ent_coef * bonus, {**policy_std(params, minibatch, policy)[1], "tanh_log_det": bonus}
+
+    return extra_loss
+
+
+SWITCHES = ("brax_advantages", "adam_eps", "brax_network", "first_state", "obs_clip", "brax_entropy")
 
 
 def label(args) -> str:
@@ -191,21 +221,24 @@ def run(args) -> dict:
     with patched(args):
         action_dim = bench.peer.brax_env(args.env, args.backend).action_size
         network = brax_network(action_dim) if args.brax_network else None
-        agent = ppo.make_agent(config, network=network)
+        extra_loss = brax_entropy(config.ent_coef) if args.brax_entropy else policy_std
+        agent = ppo.make_agent(config, network=network, extra_loss=extra_loss)
         seeds = jax.random.split(jax.random.PRNGKey(0), args.seeds)
         state = jax.jit(jax.vmap(agent.init))(seeds)
         eval_keys = jax.random.split(jax.random.PRNGKey(5), args.seeds)
         update, compile_s = harness.compile_timed(jax.vmap(agent.update), state)
         evaluate, eval_compile_s = harness.compile_timed(jax.vmap(agent.evaluate), state, eval_keys)
-        points, curve, start = [], [], time.perf_counter()
+        points, curve, std_curve, start = [], [], [], time.perf_counter()
         for i in range(config.num_iterations):
-            state, _ = update(state)
+            state, metrics = update(state)
             if (i + 1) % args.eval_every == 0 or i + 1 == config.num_iterations:
                 returns = np.asarray(jax.tree.leaves(evaluate(state, eval_keys))[0], np.float64).mean(axis=-1)
                 points.append((i + 1) * config.batch_size)
                 curve.append([round(float(x), 1) for x in returns])
+                std_curve.append([round(float(x), 4) for x in np.asarray(metrics["policy_std"])])
                 print(f"{label(args)}: {points[-1]:,} env steps, return per seed "
-                      f"{' / '.join(f'{x:,.0f}' for x in curve[-1])} ({time.perf_counter() - start:.0f} s)",
+                      f"{' / '.join(f'{x:,.0f}' for x in curve[-1])}, policy std "
+                      f"{' / '.join(f'{x:.3f}' for x in std_curve[-1])} ({time.perf_counter() - start:.0f} s)",
                       flush=True)
     run_s = time.perf_counter() - start
     brax = brax_curve(args.env, points)
@@ -218,6 +251,7 @@ def run(args) -> dict:
         throughput_unit="env steps/s (all seeds, evaluations included)", per_seed=curve[-1],
         extra={"label": label(args), "switches": {name: getattr(args, name) for name in SWITCHES},
                "eval_points": points, "eval_curve": curve, "eval_episodes": args.eval_episodes,
+               "policy_std_curve": std_curve,
                "brax_eval_curve": brax})
     if brax[-1] is not None:
         res["extra"]["final_vs_brax"] = stats.compare(curve[-1], brax[-1])
@@ -247,6 +281,7 @@ def main(argv=None) -> None:
     parser.add_argument("--brax-network", action="store_true", help="brax's networks and initialisation")
     parser.add_argument("--first-state", action="store_true", help="reset to each env's first state")
     parser.add_argument("--obs-clip", type=float, default=0.0, help="observation clip (0: purerl's 10)")
+    parser.add_argument("--brax-entropy", action="store_true", help="brax's entropy bonus (tanh-Normal)")
     args = parser.parse_args(argv)
     per_update = bench.purerl_config(args.env, args.backend, 1, bench.BRAX_PPO[args.env]).batch_size \
         if args.env in bench.BRAX_PPO else 1

@@ -59,7 +59,7 @@ def test_first_state_resets_to_the_first_initial_state():
 
 def test_patches_hold_inside_their_block_only():
     args = argparse.Namespace(brax_advantages=True, adam_eps=1e-8, brax_network=False, first_state=True,
-                              obs_clip=1e6)
+                              obs_clip=1e6, brax_entropy=False)
     gae, adam, make_env = ppo.gae, optax.adam, ppo.make_env
     with ablate.patched(args):
         assert ppo.gae is ablate.brax_advantages and ppo.make_env is not make_env
@@ -78,6 +78,29 @@ def test_brax_network_has_brax_shapes_and_std():
     np.testing.assert_allclose(policy.scale_diag, jax.nn.softplus(0.0) + 0.001, rtol=1e-6)  # zero biases
     widths = [p["kernel"].shape for p in params["params"]["actor"].values()]
     assert widths == [(11, 32), (32, 32), (32, 32), (32, 32), (32, 6)]
+
+
+def test_policy_std_adds_nothing_and_reports_the_mean_std():
+    import distrax
+
+    scale = jnp.array([[0.2, 0.4], [0.6, 0.8]])
+    loss, stats = ablate.policy_std(None, None, distrax.MultivariateNormalDiag(jnp.zeros((2, 2)), scale))
+    assert loss == 0.0
+    np.testing.assert_allclose(stats["policy_std"], 0.5, rtol=1e-6)
+
+
+def test_brax_entropy_adds_the_tanh_log_det_of_a_reparameterised_sample():
+    import distrax
+
+    def loss(std):  # 3 action dims, 5000 samples of a Normal(0, std)
+        policy = distrax.MultivariateNormalDiag(jnp.zeros((5000, 3)), jnp.full((5000, 3), std))
+        return ablate.brax_entropy(1e-4)(None, (None, None, jnp.ones(5000)), policy)[0]
+
+    # brute force: -1e-4 * 3 E[log(1 - tanh(u)^2)], u ~ N(0, 0.5^2), and its derivative in the std,
+    # 1e-4 * 3 * 2 E[tanh(u) u / std] (the sample is reparameterised, as brax's is)
+    u = np.random.default_rng(0).normal(size=1_000_000) * 0.5
+    np.testing.assert_allclose(loss(0.5), -3e-4 * np.log(1 - np.tanh(u) ** 2).mean(), rtol=0.02)
+    np.testing.assert_allclose(jax.grad(loss)(0.5), 6e-4 * np.mean(np.tanh(u) * u / 0.5), rtol=0.02)
 
 
 def test_bad_input_is_one_line(capsys):
