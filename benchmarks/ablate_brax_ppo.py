@@ -236,10 +236,10 @@ def run(args) -> dict:
                 points.append((i + 1) * config.batch_size)
                 curve.append([round(float(x), 1) for x in returns])
                 std_curve.append([round(float(x), 4) for x in np.asarray(metrics["policy_std"])])
+                elapsed = time.perf_counter() - start
                 print(f"{label(args)}: {points[-1]:,} env steps, return per seed "
                       f"{' / '.join(f'{x:,.0f}' for x in curve[-1])}, policy std "
-                      f"{' / '.join(f'{x:.3f}' for x in std_curve[-1])} ({time.perf_counter() - start:.0f} s)",
-                      flush=True)
+                      f"{' / '.join(f'{x:.3f}' for x in std_curve[-1])} ({elapsed:.0f} s)", flush=True)
     run_s = time.perf_counter() - start
     brax = brax_curve(args.env, points)
     res = harness.result(
