@@ -228,14 +228,17 @@ def run(args) -> dict:
         eval_keys = jax.random.split(jax.random.PRNGKey(5), args.seeds)
         update, compile_s = harness.compile_timed(jax.vmap(agent.update), state)
         evaluate, eval_compile_s = harness.compile_timed(jax.vmap(agent.evaluate), state, eval_keys)
-        points, curve, std_curve, start = [], [], [], time.perf_counter()
+        points, curve, std_curve, window, start = [], [], [], [], time.perf_counter()
         for i in range(config.num_iterations):
             state, metrics = update(state)
+            window.append(metrics["policy_std"])
             if (i + 1) % args.eval_every == 0 or i + 1 == config.num_iterations:
                 returns = np.asarray(jax.tree.leaves(evaluate(state, eval_keys))[0], np.float64).mean(axis=-1)
                 points.append((i + 1) * config.batch_size)
                 curve.append([round(float(x), 1) for x in returns])
-                std_curve.append([round(float(x), 4) for x in np.asarray(metrics["policy_std"])])
+                # over the updates since the last point, as brax's training metrics average over its epoch
+                std_curve.append([round(float(x), 4) for x in np.mean(np.asarray(window), axis=0)])
+                window = []
                 elapsed = time.perf_counter() - start
                 print(f"{label(args)}: {points[-1]:,} env steps, return per seed "
                       f"{' / '.join(f'{x:,.0f}' for x in curve[-1])}, policy std "
@@ -258,13 +261,41 @@ def run(args) -> dict:
     return res
 
 
+def run_brax(args) -> dict:
+    """brax's own `ppo.train` on the same settings and budget, its seeds one after another: its curve under
+    the shared evaluator (stochastic policy, `--eval-episodes` episodes) and its `policy_dist_mean_std`, every
+    `--eval-every` updates as in `run`; the TRAIN result."""
+    hp = bench.BRAX_PPO[args.env]
+    per_update = bench.purerl_config(args.env, args.backend, 1, hp).batch_size
+    updates = args.budget // per_update
+    records = [bench.train_brax(args.env, args.backend, updates * per_update, hp, seed,
+                                num_evals=updates // args.eval_every + 1, curve_episodes=args.eval_episodes)
+               for seed in range(args.seeds)]
+    curve = [list(point) for point in zip(*(r["eval_curve"] for r in records), strict=True)]
+    std_curve = [[round(e["policy_std"], 4) for e in epochs]
+                 for epochs in zip(*(r["epochs"] for r in records), strict=True)]
+    for point, stds in zip(records[0]["eval_points"], std_curve, strict=True):
+        print(f"brax: {point:,} env steps, policy std {' / '.join(f'{x:.3f}' for x in stds)}")
+    speeds = [bench.peer.brax_speed(r) for r in records]
+    run_s = sum(s["run_s"] for s in speeds)
+    return harness.result(
+        harness.TRAIN, f"brax_ppo_ablations_{args.env}", "brax's ppo.train on the same settings", algo="ppo",
+        env=args.env, config=hp, budget=updates * per_update, budget_unit="env steps",
+        seeds=list(range(args.seeds)), compile_s=max(s["compile_s"] for s in speeds), run_s=round(run_s, 1),
+        throughput=sum(s["env_steps_timed"] for s in speeds) / run_s,
+        throughput_unit="env steps/s (one seed at a time, evaluations excluded)", per_seed=curve[-1],
+        extra={"label": "brax's ppo.train", "eval_points": records[0]["eval_points"], "eval_curve": curve,
+               "eval_episodes": args.eval_episodes, "policy_std_curve": std_curve})
+
+
 def write(res: dict) -> str:
-    """Add (or replace, by label) the run in the env's ablation file; the file lists every run."""
+    """Add (or replace, by label and budget) the run in the env's ablation file; the file lists every run."""
     path = harness.RESULTS / f"{res['name']}.json"
     runs = json.loads(path.read_text())["extra"]["runs"] if path.exists() else []
-    runs = [r for r in runs if r["extra"]["label"] != res["extra"]["label"]] + [res]
+    key = lambda r: (r["extra"]["label"], r["budget"])
+    runs = [r for r in runs if key(r) != key(res)] + [res]
     what = "purerl PPO with brax's scheme on brax's settings, with brax's remaining differences switched on"
-    return harness.write(harness.several_runs(res["name"], what, runs, []))
+    return harness.write(harness.several_runs(res["name"], what, runs, []), harness.RESULTS)
 
 
 def main(argv=None) -> None:
@@ -282,6 +313,8 @@ def main(argv=None) -> None:
     parser.add_argument("--first-state", action="store_true", help="reset to each env's first state")
     parser.add_argument("--obs-clip", type=float, default=0.0, help="observation clip (0: purerl's 10)")
     parser.add_argument("--brax-entropy", action="store_true", help="brax's entropy bonus (tanh-Normal)")
+    parser.add_argument("--side", choices=("purerl", "brax"), default="purerl",
+                        help="brax: train brax's own ppo.train instead (the switches do not apply)")
     args = parser.parse_args(argv)
     per_update = bench.purerl_config(args.env, args.backend, 1, bench.BRAX_PPO[args.env]).batch_size \
         if args.env in bench.BRAX_PPO else 1
@@ -293,10 +326,12 @@ def main(argv=None) -> None:
                  if getattr(args, name) < 1]
     problems += [f"{name} must not be negative" for name in ("adam_eps", "obs_clip")
                  if getattr(args, name) < 0]
+    problems += ["the switches apply to purerl's side only"] * (
+        args.side == "brax" and label(args) != "as benchmarked")
     if problems:
         print(f"purerl: error: {problems[0]}", file=sys.stderr)
         raise SystemExit(2)
-    res = run(args)
+    res = run_brax(args) if args.side == "brax" else run(args)
     print(f"-> {write(res)}")
     if "final_vs_brax" in res["extra"]:
         diff = res["extra"]["final_vs_brax"]

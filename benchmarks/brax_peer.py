@@ -42,12 +42,14 @@ def allow_brax_replication() -> None:
 
 def epoch_recorder(epochs: list[dict]) -> Callable[[int, dict], None]:
     """A `progress_fn` for brax's trainers that appends each training epoch's env steps, steps/s and the
-    trainer's cumulative training wall time to `epochs` (calls without training metrics, such as SAC's
-    evaluation before training, are skipped)."""
+    trainer's cumulative training wall time to `epochs`, with PPO's policy std (calls without training
+    metrics, such as SAC's evaluation before training, are skipped)."""
     def progress_fn(step, metrics):
         if "training/walltime" in metrics:
             epochs.append({"env_steps": int(step), "sps": float(metrics["training/sps"]),
                            "walltime": float(metrics["training/walltime"])})
+            if "training/policy_dist_mean_std" in metrics:  # PPO's: the mean over the epoch's minibatches
+                epochs[-1]["policy_std"] = float(metrics["training/policy_dist_mean_std"])
 
     return progress_fn
 

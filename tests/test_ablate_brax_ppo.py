@@ -108,6 +108,24 @@ def test_bad_input_is_one_line(capsys):
     assert_one_line_error(ablate.main, ["--budget", "1000"], "budget must hold at least one update", capsys)
     assert_one_line_error(ablate.main, ["--seeds", "0"], "seeds must be positive", capsys)
     assert_one_line_error(ablate.main, ["--obs-clip", "-1"], "obs_clip must not be negative", capsys)
+    assert_one_line_error(ablate.main, ["--side", "brax", "--first-state"], "the switches apply", capsys)
+
+
+def test_write_keeps_one_run_per_label_and_budget(tmp_path, monkeypatch):
+    import json
+
+    from benchmarks import harness
+
+    monkeypatch.setattr(harness, "RESULTS", tmp_path)  # write() writes there
+    run = lambda label, budget, final: harness.result(
+        harness.TRAIN, "brax_ppo_ablations_test", "a run", algo="ppo", env="hopper", config={},
+        budget=budget, budget_unit="env steps", seeds=[0], compile_s=1.0, run_s=1.0, throughput=1.0,
+        throughput_unit="x", per_seed=[final], extra={"label": label})
+    for res in (run("a", 10, 1.0), run("a", 20, 2.0), run("b", 10, 3.0), run("a", 10, 4.0)):
+        path = ablate.write(res)
+    runs = json.loads(open(path).read())["extra"]["runs"]
+    assert [(r["extra"]["label"], r["budget"], r["scores"]["final_return"]["per_seed"]) for r in runs] == [
+        ("a", 20, [2.0]), ("b", 10, [3.0]), ("a", 10, [4.0])]
 
 
 def test_brax_curve_reads_brax_recorded_points(tmp_path, monkeypatch):
@@ -122,3 +140,15 @@ def test_brax_curve_reads_brax_recorded_points(tmp_path, monkeypatch):
     assert ablate.brax_curve("hopper", [10, 15, 20]) == [[1.0, 2.0, 3.0], None, [2.0, 3.0, 4.0]]
     monkeypatch.setattr(bench, "result_path", lambda env: tmp_path / "missing.json")
     assert ablate.brax_curve("hopper", [10]) == [None]
+
+
+def test_epoch_recorder_keeps_brax_ppo_policy_std():
+    from benchmarks import brax_peer
+
+    epochs = []
+    record = brax_peer.epoch_recorder(epochs)
+    record(0, {"eval/episode_reward": 1.0})  # no training metrics: skipped
+    record(10, {"training/walltime": 1.0, "training/sps": 10.0, "training/policy_dist_mean_std": 0.5})
+    record(20, {"training/walltime": 2.0, "training/sps": 10.0})  # SAC's: no policy std
+    assert epochs == [{"env_steps": 10, "sps": 10.0, "walltime": 1.0, "policy_std": 0.5},
+                      {"env_steps": 20, "sps": 10.0, "walltime": 2.0}]
