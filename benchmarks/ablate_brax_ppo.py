@@ -261,11 +261,22 @@ def run(args) -> dict:
     return res
 
 
+def brax_hp(args) -> dict:
+    """brax's settings for `args.env`; with `--stats-after-sgd` its observation statistics update after each
+    update's SGD instead of before it (brax does so on its adaptive-KL path, whose learning rate is pinned
+    here to the fixed one: the same Adam, through optax.inject_hyperparams)."""
+    hp = dict(bench.BRAX_PPO[args.env])
+    if args.stats_after_sgd:
+        hp.update(learning_rate_schedule="ADAPTIVE_KL", learning_rate_schedule_min_lr=hp["learning_rate"],
+                  learning_rate_schedule_max_lr=hp["learning_rate"])
+    return hp
+
+
 def run_brax(args) -> dict:
     """brax's own `ppo.train` on the same settings and budget, its seeds one after another: its curve under
     the shared evaluator (stochastic policy, `--eval-episodes` episodes) and its `policy_dist_mean_std`, every
     `--eval-every` updates as in `run`; the TRAIN result."""
-    hp = bench.BRAX_PPO[args.env]
+    hp = brax_hp(args)
     per_update = bench.purerl_config(args.env, args.backend, 1, hp).batch_size
     updates = args.budget // per_update
     records = [bench.train_brax(args.env, args.backend, updates * per_update, hp, seed,
@@ -284,7 +295,8 @@ def run_brax(args) -> dict:
         seeds=list(range(args.seeds)), compile_s=max(s["compile_s"] for s in speeds), run_s=round(run_s, 1),
         throughput=sum(s["env_steps_timed"] for s in speeds) / run_s,
         throughput_unit="env steps/s (one seed at a time, evaluations excluded)", per_seed=curve[-1],
-        extra={"label": "brax's ppo.train", "eval_points": records[0]["eval_points"], "eval_curve": curve,
+        extra={"label": "brax's ppo.train" + ", statistics after SGD" * args.stats_after_sgd,
+               "eval_points": records[0]["eval_points"], "eval_curve": curve,
                "eval_episodes": args.eval_episodes, "policy_std_curve": std_curve})
 
 
@@ -315,6 +327,8 @@ def main(argv=None) -> None:
     parser.add_argument("--brax-entropy", action="store_true", help="brax's entropy bonus (tanh-Normal)")
     parser.add_argument("--side", choices=("purerl", "brax"), default="purerl",
                         help="brax: train brax's own ppo.train instead (the switches do not apply)")
+    parser.add_argument("--stats-after-sgd", action="store_true",
+                        help="with --side brax: brax updates its observation statistics after SGD")
     args = parser.parse_args(argv)
     per_update = bench.purerl_config(args.env, args.backend, 1, bench.BRAX_PPO[args.env]).batch_size \
         if args.env in bench.BRAX_PPO else 1
@@ -328,6 +342,8 @@ def main(argv=None) -> None:
                  if getattr(args, name) < 0]
     problems += ["the switches apply to purerl's side only"] * (
         args.side == "brax" and label(args) != "as benchmarked")
+    problems += ["--stats-after-sgd applies to --side brax only"] * (
+        args.stats_after_sgd and args.side != "brax")
     if problems:
         print(f"purerl: error: {problems[0]}", file=sys.stderr)
         raise SystemExit(2)

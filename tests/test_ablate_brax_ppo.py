@@ -109,6 +109,18 @@ def test_bad_input_is_one_line(capsys):
     assert_one_line_error(ablate.main, ["--seeds", "0"], "seeds must be positive", capsys)
     assert_one_line_error(ablate.main, ["--obs-clip", "-1"], "obs_clip must not be negative", capsys)
     assert_one_line_error(ablate.main, ["--side", "brax", "--first-state"], "the switches apply", capsys)
+    assert_one_line_error(ablate.main, ["--stats-after-sgd"], "--stats-after-sgd applies to", capsys)
+
+
+def test_brax_stats_after_sgd_pins_the_adaptive_kl_rate_to_the_fixed_one():
+    args = argparse.Namespace(env="hopper", stats_after_sgd=False)
+    assert ablate.brax_hp(args) == ablate.bench.BRAX_PPO["hopper"]
+    hp = ablate.brax_hp(argparse.Namespace(env="hopper", stats_after_sgd=True))
+    lr = ablate.bench.BRAX_PPO["hopper"]["learning_rate"]
+    assert hp["learning_rate_schedule"] == "ADAPTIVE_KL"
+    assert hp["learning_rate_schedule_min_lr"] == hp["learning_rate_schedule_max_lr"] == lr
+    assert hp["learning_rate"] == lr
+    assert "learning_rate_schedule" not in ablate.bench.BRAX_PPO["hopper"]  # not changed in place
 
 
 def test_write_keeps_one_run_per_label_and_budget(tmp_path, monkeypatch):
