@@ -21,10 +21,18 @@ brax options), and each switch makes one more piece of `bench_brax_trainers.DIFF
 These are probes of purerl's internals, patched in for this process only (the library has no such
 options). The seeds train as one vmapped program; every `--eval-every` updates each seed's policy is scored
 by purerl's evaluator (`--eval-episodes` episodes, stochastic policy) and its Gaussian's mean std on the
-last update's minibatches is taken (brax's `policy_dist_mean_std`), and the curves are printed and written
-with the brax side's curve at the same points (from `brax_trainers_<env>.json`, brax's own run of
-`bench_brax_trainers --part train --side brax`) to `benchmarks/results/brax_ppo_ablations_<env>.json`, one
-run per set of switches; the final points are compared per seed (`purerl.stats.compare`).
+minibatches of the updates since the last point is taken (as brax's `policy_dist_mean_std`), and the curves
+are printed and written with the brax side's curve at the same points (from `brax_trainers_<env>.json`,
+brax's own run of `bench_brax_trainers --part train --side brax`) to
+`benchmarks/results/brax_ppo_ablations_<env>.json`, one run per set of switches and budget; the final points
+are compared per seed (`purerl.stats.compare`).
+
+`--side brax` trains brax's own `ppo.train` instead, one seed after another, and records its return (the
+shared evaluator, stochastic policy) and its `policy_dist_mean_std` at the same points; with
+`--stats-after-sgd` brax updates its observation statistics after each update's SGD rather than before, so
+that its loss reads the batch under the statistics that collected it, as purerl's does:
+
+    python -m benchmarks.ablate_brax_ppo --env hopper --budget 2293760 --side brax --stats-after-sgd
 """
 
 from __future__ import annotations
@@ -306,7 +314,8 @@ def write(res: dict) -> str:
     runs = json.loads(path.read_text())["extra"]["runs"] if path.exists() else []
     key = lambda r: (r["extra"]["label"], r["budget"])
     runs = [r for r in runs if key(r) != key(res)] + [res]
-    what = "purerl PPO with brax's scheme on brax's settings, with brax's remaining differences switched on"
+    what = ("purerl PPO with brax's scheme on brax's settings, with brax's remaining differences switched "
+            "on, and brax's own ppo.train")
     return harness.write(harness.several_runs(res["name"], what, runs, []), harness.RESULTS)
 
 
