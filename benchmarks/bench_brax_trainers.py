@@ -86,7 +86,9 @@ DIFFERENCES = [
     "observation statistics: brax updates them once per training step from the whole batch, purerl inside "
     "every env step from the vmapped envs (both running mean/variance from the start of training); brax's "
     "loss normalises the batch with the updated statistics while its behaviour log-probabilities were taken "
-    "under the previous ones; purerl clips normalised observations at +-10, brax does not clip them",
+    "under the previous ones; purerl clips normalised observations at +-10, brax does not clip them "
+    "(with the statistics updated after SGD, `ablate_brax_ppo --side brax --stats-after-sgd`, brax's hopper "
+    "returns fall to purerl's)",
 ]
 EVAL_EPISODES = 100
 CURVE_EPISODES = 32  # the brax side's evaluations during training (the final one takes EVAL_EPISODES)

@@ -405,5 +405,9 @@ def test_hyper_sweep_matches_single_runs():
     assert states.theta.shape[:3] == (2, 2, 2)
     single_config = pg.Config(method="npg_momentum", gamma_0=0.2, eta_0=0.5, **TINY)
     single, _ = jax.jit(pg.make_train(single_config))(keys[1])
-    np.testing.assert_allclose(states.theta[1, 0, 1], single.theta, rtol=1e-5, atol=1e-6)
-    assert not np.allclose(states.theta[0, 0, 1], states.theta[1, 0, 1])
+    # The vmapped grid and the single run are different XLA programs, rounded differently (and differently on
+    # different CPUs): training leaves them ~2e-6 apart. The neighbouring grid points (another γ0 or η0) are
+    # 0.04-0.8 apart, so this tolerance still tells the right grid point from its neighbours.
+    np.testing.assert_allclose(states.theta[1, 0, 1], single.theta, rtol=1e-4, atol=1e-5)
+    for neighbour in ((0, 0, 1), (1, 1, 1), (1, 0, 0)):
+        assert np.abs(states.theta[neighbour] - single.theta).max() > 1e-2
