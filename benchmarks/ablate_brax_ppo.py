@@ -269,6 +269,11 @@ def run(args) -> dict:
     return res
 
 
+def env_steps_per_update(args) -> int:
+    """Env steps in one update of brax's settings for `args.env` (one training step of brax's)."""
+    return bench.purerl_config(args.env, args.backend, 1, bench.BRAX_PPO[args.env]).batch_size
+
+
 def brax_hp(args) -> dict:
     """brax's settings for `args.env`; with `--stats-after-sgd` its observation statistics update after each
     update's SGD instead of before it (brax does so on its adaptive-KL path, whose learning rate is pinned
@@ -285,7 +290,7 @@ def run_brax(args) -> dict:
     the shared evaluator (stochastic policy, `--eval-episodes` episodes) and its `policy_dist_mean_std`, every
     `--eval-every` updates as in `run`; the TRAIN result."""
     hp = brax_hp(args)
-    per_update = bench.purerl_config(args.env, args.backend, 1, hp).batch_size
+    per_update = env_steps_per_update(args)
     updates = args.budget // per_update
     records = [bench.train_brax(args.env, args.backend, updates * per_update, hp, seed,
                                 num_evals=updates // args.eval_every + 1, curve_episodes=args.eval_episodes)
@@ -339,8 +344,7 @@ def main(argv=None) -> None:
     parser.add_argument("--stats-after-sgd", action="store_true",
                         help="with --side brax: brax updates its observation statistics after SGD")
     args = parser.parse_args(argv)
-    per_update = bench.purerl_config(args.env, args.backend, 1, bench.BRAX_PPO[args.env]).batch_size \
-        if args.env in bench.BRAX_PPO else 1
+    per_update = env_steps_per_update(args) if args.env in bench.BRAX_PPO else 1
     problems = [f"unknown env {args.env!r} (valid: {', '.join(bench.BRAX_PPO)})"] * (
         args.env not in bench.BRAX_PPO)
     problems += [f"budget must hold at least one update of {per_update:,} env steps"] * (
@@ -353,6 +357,11 @@ def main(argv=None) -> None:
         args.side == "brax" and label(args) != "as benchmarked")
     problems += ["--stats-after-sgd applies to --side brax only"] * (
         args.stats_after_sgd and args.side != "brax")
+    # brax splits its training into epochs of equal length, one per point: otherwise it would round each
+    # epoch up, train past the budget and score at points other than purerl's
+    problems += [f"with --side brax the budget must be a whole number of --eval-every updates "
+                 f"({args.eval_every * per_update:,} env steps)"] * (
+        args.side == "brax" and args.eval_every > 0 and args.budget % (args.eval_every * per_update) != 0)
     if problems:
         print(f"purerl: error: {problems[0]}", file=sys.stderr)
         raise SystemExit(2)

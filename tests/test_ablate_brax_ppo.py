@@ -110,6 +110,8 @@ def test_bad_input_is_one_line(capsys):
     assert_one_line_error(ablate.main, ["--obs-clip", "-1"], "obs_clip must not be negative", capsys)
     assert_one_line_error(ablate.main, ["--side", "brax", "--first-state"], "the switches apply", capsys)
     assert_one_line_error(ablate.main, ["--stats-after-sgd"], "--stats-after-sgd applies to", capsys)
+    assert_one_line_error(ablate.main, ["--side", "brax", "--budget", str(5 * 81920)],
+                          "with --side brax the budget must be a whole number", capsys)
 
 
 def test_brax_stats_after_sgd_pins_the_adaptive_kl_rate_to_the_fixed_one():
