@@ -16,13 +16,15 @@ brax options), and each switch makes one more piece of `bench_brax_trainers.DIFF
   does, instead of a fresh random one;
 - `--obs-clip`: the clip of the normalised observations (brax has none; purerl clips at 10);
 - `--brax-entropy`: brax's entropy bonus, of the tanh-squashed Normal (one-sample estimate), instead of
-  purerl's, of the Normal.
+  purerl's, of the Normal;
+- `--stats-before-sgd`: the observation statistics take in each update's batch before its SGD, as brax's do
+  (PPO's `obs_stats_update="before_sgd"`), instead of at every env step of the rollout.
 
-These are probes of purerl's internals, patched in for this process only (the library has no such
-options). The seeds train as one vmapped program; every `--eval-every` updates each seed's policy is scored
-by purerl's evaluator (`--eval-episodes` episodes, stochastic policy) and its Gaussian's mean std on the
-minibatches of the updates since the last point is taken (as brax's `policy_dist_mean_std`), and the curves
-are printed and written with the brax side's curve at the same points (from `brax_trainers_<env>.json`,
+All but the last are probes of purerl's internals, patched in for this process only (the library has no
+such options). The seeds train as one vmapped program; every `--eval-every` updates each seed's policy is
+scored by purerl's evaluator (`--eval-episodes` episodes, stochastic policy) and its Gaussian's mean std on
+the minibatches of the updates since the last point is taken (as brax's `policy_dist_mean_std`), and the
+curves are printed and written with the brax side's curve at the same points (from `brax_trainers_<env>.json`,
 brax's own run of `bench_brax_trainers --part train --side brax`) to
 `benchmarks/results/brax_ppo_ablations_<env>.json`, one run per set of switches and budget; the final points
 are compared per seed (`purerl.stats.compare`).
@@ -168,7 +170,8 @@ def brax_entropy(ent_coef: float):
     return extra_loss
 
 
-SWITCHES = ("brax_advantages", "adam_eps", "brax_network", "first_state", "obs_clip", "brax_entropy")
+SWITCHES = ("brax_advantages", "adam_eps", "brax_network", "first_state", "obs_clip", "brax_entropy",
+            "stats_before_sgd")
 
 
 def label(args) -> str:
@@ -189,8 +192,9 @@ def patched(args):
     def make_env(config):  # rollout.make_env for purerl_config's env (tanh squash, normalised observations)
         env, env_params = rollout.make_base_env(config)
         env = envs.TanhAction(FirstState(env) if args.first_state else env)
-        env = envs.NormalizeObservation(envs.EpisodeStats(env), clip=args.obs_clip or 10.0,
-                                        axis_name=rollout.ENV_AXIS)
+        env = envs.EpisodeStats(env)
+        if rollout.obs_stats_update(config) == "per_step":
+            env = envs.NormalizeObservation(env, clip=args.obs_clip or 10.0, axis_name=rollout.ENV_AXIS)
         return env, env_params
 
     adam = optax.adam
@@ -226,6 +230,8 @@ def run(args) -> dict:
     hp = bench.BRAX_PPO[args.env]
     config = dataclasses.replace(bench.purerl_config(args.env, args.backend, args.budget, hp),
                                  eval_episodes=args.eval_episodes)
+    if args.stats_before_sgd:
+        config = dataclasses.replace(config, obs_stats_update="before_sgd")
     with patched(args):
         action_dim = bench.peer.brax_env(args.env, args.backend).action_size
         network = brax_network(action_dim) if args.brax_network else None
@@ -339,6 +345,8 @@ def main(argv=None) -> None:
     parser.add_argument("--first-state", action="store_true", help="reset to each env's first state")
     parser.add_argument("--obs-clip", type=float, default=0.0, help="observation clip (0: purerl's 10)")
     parser.add_argument("--brax-entropy", action="store_true", help="brax's entropy bonus (tanh-Normal)")
+    parser.add_argument("--stats-before-sgd", action="store_true",
+                        help="observation statistics updated from each batch before SGD, as brax's")
     parser.add_argument("--side", choices=("purerl", "brax"), default="purerl",
                         help="brax: train brax's own ppo.train instead (the switches do not apply)")
     parser.add_argument("--stats-after-sgd", action="store_true",
@@ -353,6 +361,8 @@ def main(argv=None) -> None:
                  if getattr(args, name) < 1]
     problems += [f"{name} must not be negative" for name in ("adam_eps", "obs_clip")
                  if getattr(args, name) < 0]
+    problems += ["--obs-clip does not apply with --stats-before-sgd (the agent normalises, clipping at 10)"
+                 ] * bool(args.obs_clip and args.stats_before_sgd)
     problems += ["the switches apply to purerl's side only"] * (
         args.side == "brax" and label(args) != "as benchmarked")
     problems += ["--stats-after-sgd applies to --side brax only"] * (

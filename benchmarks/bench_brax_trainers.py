@@ -226,10 +226,9 @@ def snapshot_arrays(state) -> dict[str, np.ndarray]:
     statistics (`purerl.collect`'s snapshot), the leading axis the seeds."""
     import jax
 
-    from purerl.envs.wrappers import find_obs_stats
+    from purerl.rollout import training_obs_stats
 
-    stats = jax.vmap(lambda s: find_obs_stats(s).merge())(state.env_state)
-    tree = {"params": state.params, "obs_stats": stats}
+    tree = {"params": state.params, "obs_stats": jax.vmap(training_obs_stats)(state)}
     leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
     return {jax.tree_util.keystr(path, simple=True, separator="/"): np.asarray(x) for path, x in leaves}
 

@@ -74,8 +74,8 @@ from purerl.data.cache import KINDS, Kind, dataset_path, default_cache_dir
 from purerl.data.layout import read_hdf5, write_hdf5
 from purerl.data.summary import stats_path, summarize, write_stats
 from purerl.envs.brax import BraxBackend
-from purerl.envs.wrappers import find_obs_stats
 from purerl.evaluation import evaluate_policy
+from purerl.rollout import training_obs_stats
 
 _KIND_SALT = {kind: i + 1 for i, kind in enumerate(KINDS)}
 _EVAL_SALT, _REF_SALT, _REPLAY_SALT, _TRAIN_SALT = 101, 102, 103, 104
@@ -405,7 +405,7 @@ def expert_learner(config: CollectConfig) -> ExpertLearner:
         return action, pi.log_prob(sample)
 
     def snapshot(state):
-        return {"params": state.params, "obs_stats": find_obs_stats(state.env_state).merge()}
+        return {"params": state.params, "obs_stats": training_obs_stats(state)}
 
     return ExpertLearner(ppo.make_agent(ppo_cfg), act, snapshot, on_policy=True)
 

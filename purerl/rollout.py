@@ -3,7 +3,8 @@
 policy outside training (the final evaluation's and a saved run's).
 
 The functions read the env options from the agent's config: `env`, `max_episode_steps`, `brax_backend`
-and `normalize_obs`, and `action_squash` where the config has it (PPO's; "clip" otherwise).
+and `normalize_obs`, and `action_squash` and `obs_stats_update` where the config has them (PPO's; "clip"
+and "per_step" otherwise).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from flax import struct
 from gymnax.environments import spaces
 
 from purerl import envs
-from purerl.envs.wrappers import find_obs_stats, tanh_to_bounds
+from purerl.envs.wrappers import RunningMeanStd, find_obs_stats, tanh_to_bounds
 from purerl.evaluation import Policy
 
 
@@ -39,6 +40,9 @@ class TrainState:
     obs: jax.Array
     key: jax.Array
     iteration: jax.Array
+    # the agent's own observation statistics (PPO's obs_stats_update="before_sgd"); None where the env's
+    # NormalizeObservation wrapper keeps them (`training_obs_stats` finds either)
+    obs_stats: RunningMeanStd | None = None
 
 
 ENV_AXIS = "envs"  # vmap axis of the parallel envs (observation statistics are shared over it)
@@ -59,14 +63,20 @@ def action_squash(config) -> str:
     return getattr(config, "action_squash", "clip")
 
 
+def obs_stats_update(config) -> str:
+    """When the observation statistics take in observations: "per_step" (the env's NormalizeObservation
+    wrapper, at every step) or "before_sgd" (the agent, once per iteration from its whole batch)."""
+    return getattr(config, "obs_stats_update", "per_step")
+
+
 def make_env(config):
     """The training env: base env -> clip (or tanh-squash) actions -> episode stats -> (optional) obs
-    normalisation."""
+    normalisation at every step (not with obs_stats_update="before_sgd", whose agent normalises)."""
     env, env_params = make_base_env(config)
     if not envs.is_discrete(env, env_params):
         env = envs.TanhAction(env) if action_squash(config) == "tanh" else envs.ClipAction(env)
     env = envs.EpisodeStats(env)
-    if config.normalize_obs:
+    if config.normalize_obs and obs_stats_update(config) == "per_step":
         env = envs.NormalizeObservation(env, axis_name=ENV_AXIS)
     return env, env_params
 
@@ -79,13 +89,14 @@ def check_action_space(space, algo: str = "this agent") -> None:
 def make_rollout(network, env, env_params, num_envs: int, num_steps: int):
     """`(rollout, critic)` of `network` (an actor-critic whose apply has methods "policy" and "value") in
     `num_envs` vmapped envs (vmap axis `ENV_AXIS`):
-    - `rollout(params, env_state, obs, key) -> (env_state, obs, Transition [num_steps, num_envs])` samples
-      the policy alone;
+    - `rollout(params, env_state, obs, key, obs_stats=None) -> (env_state, obs, Transition [num_steps,
+      num_envs])` samples the policy alone; with `obs_stats` (a `RunningMeanStd`, held fixed) the policy
+      sees the observations normalised, and the transitions keep them as the env gave them;
     - `critic(params, traj) -> (values, next_values)` then runs the critic over the whole rollout at once
       (`critic_values`, with the env's `time_limit`): one batched call instead of one small one per step."""
     vmap_step = jax.vmap(env.step, in_axes=(0, 0, 0, None), axis_name=ENV_AXIS)
 
-    def rollout(params, env_state, obs, key):
+    def rollout(params, env_state, obs, key, obs_stats=None):
         # All randomness of the rollout is drawn up front, in one batch, rather than split step by step.
         act_key, env_key = jax.random.split(key)
         act_keys = jax.random.split(act_key, num_steps)
@@ -94,7 +105,8 @@ def make_rollout(network, env, env_params, num_envs: int, num_steps: int):
         def step(carry, keys):
             env_state, obs = carry
             act_key, env_keys = keys
-            pi = network.apply(params, obs, method="policy")
+            seen = obs if obs_stats is None else obs_stats.normalize(obs)
+            pi = network.apply(params, seen, method="policy")
             action = pi.sample(seed=act_key)
             next_obs, env_state, reward, terminated, truncated, info = vmap_step(
                 env_keys, env_state, action, env_params
@@ -162,8 +174,7 @@ def make_policy(config, network, env_params, discrete: bool) -> Policy:
         eval_env = envs.ClipAction(eval_env)
 
     def act_fn(state, deterministic: bool):
-        stats = find_obs_stats(state.env_state)
-        stats = stats.merge() if stats is not None else None
+        stats = training_obs_stats(state)
 
         def act(act_key, obs):
             if stats is not None:
@@ -175,3 +186,12 @@ def make_policy(config, network, env_params, discrete: bool) -> Policy:
         return act
 
     return Policy(eval_env, env_params, act_fn)
+
+
+def training_obs_stats(state: TrainState) -> RunningMeanStd | None:
+    """The observation statistics that the policy of `state` acts with, or None without normalisation: the
+    agent's own, or the per-env copies in the env state pooled into one."""
+    if state.obs_stats is not None:
+        return state.obs_stats
+    stats = find_obs_stats(state.env_state)
+    return None if stats is None else stats.merge()

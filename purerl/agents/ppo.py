@@ -24,6 +24,7 @@ from purerl import envs, shuffle
 from purerl.agent import Agent, check_choices, check_positive, concrete, train_fn
 from purerl.drift import objective_drift
 from purerl.envs.brax import BraxBackend
+from purerl.envs.wrappers import RunningMeanStd
 from purerl.evaluation import make_evaluate
 from purerl.nn import Activation, ActorCritic
 from purerl.returns import gae
@@ -97,7 +98,12 @@ class Config:
     """continuous actions: clip the Gaussian's sample to the bounds, or squash it with tanh (brax's PPO);
     the ratio is of the unsquashed sample's probabilities either way"""
     normalize_obs: bool = False
-    """normalise observations with running statistics shared by the envs (kept in the env state)"""
+    """normalise observations with running statistics shared by the envs"""
+    obs_stats_update: Literal["per_step", "before_sgd"] = "per_step"
+    """normalize_obs: when the statistics take in observations. per_step: at every env step of the rollout,
+    and the loss trains on the observations as the policy saw them. before_sgd (brax's PPO): once per
+    iteration, from the whole batch before its SGD epochs; the rollout acts under the statistics held fixed,
+    and GAE, the loss and the next rollout see the batch under statistics that include it"""
     max_episode_steps: int = 0
     """episode time limit; 0 keeps the env's own (500 for CartPole-v1, 1000 for brax)"""
     brax_backend: BraxBackend = "generalized"
@@ -157,6 +163,9 @@ def validate(config: Config) -> None:
             f"total_timesteps = {config.total_timesteps} is less than one iteration "
             f"(num_envs * num_steps = {config.batch_size})"
         )
+    if config.obs_stats_update == "before_sgd" and not config.normalize_obs:
+        raise ValueError("obs_stats_update=before_sgd needs normalize_obs: without normalisation there are "
+                         "no statistics to update")
     discounts = (config.gamma, config.gae_lambda)
     if concrete(*discounts) and not all(0.0 <= x <= 1.0 for x in discounts):
         raise ValueError(f"gamma and gae_lambda must lie in [0, 1], got {config.gamma}, {config.gae_lambda}")
@@ -194,11 +203,16 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
     vmap_reset = jax.vmap(env.reset, in_axes=(0, None), axis_name=ENV_AXIS)
     rollout, _ = make_rollout(network, env, env_params, config.num_envs, config.num_steps)
 
+    # obs_stats_update=before_sgd: the agent keeps the statistics and the batch holds raw observations
+    stats_before_sgd = config.normalize_obs and config.obs_stats_update == "before_sgd"
+
     def init(key):
         key, net_key, env_key = jax.random.split(key, 3)
         params = network.init(net_key, jnp.zeros(obs_shape))
         obs, env_state = vmap_reset(jax.random.split(env_key, config.num_envs), env_params)
-        return TrainState(params, optimizer.init(params), env_state, obs, key, jnp.zeros((), jnp.int32))
+        obs_stats = RunningMeanStd.create(obs_shape) if stats_before_sgd else None
+        return TrainState(params, optimizer.init(params), env_state, obs, key, jnp.zeros((), jnp.int32),
+                          obs_stats)
 
     def loss_fn(params, batch, progress=None):
         if config.recompute_advantages == "minibatch":
@@ -268,7 +282,14 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
     def update(state: TrainState):
         key, rollout_key, epoch_key = jax.random.split(state.key, 3)
         progress = state.iteration / num_iterations
-        env_state, obs, traj = rollout(state.params, state.env_state, state.obs, rollout_key)
+        env_state, obs, traj = rollout(state.params, state.env_state, state.obs, rollout_key, state.obs_stats)
+        obs_stats = state.obs_stats
+        if stats_before_sgd:
+            # brax's order: the statistics take in the batch before SGD, and everything after reads the batch
+            # under them (the behaviour log-probabilities stay those of the rollout's statistics)
+            obs_stats = obs_stats.update(flat(traj.obs))
+            traj = traj._replace(obs=obs_stats.normalize(traj.obs),
+                                 final_obs=obs_stats.normalize(traj.final_obs))
         values, advantages, targets = critic_gae(state.params, traj)
         # What the loss reads, shuffled into minibatches: transitions, or for recompute_advantages=minibatch
         # whole segments with what GAE needs (the rollout's values stay the centre of the value clip).
@@ -310,7 +331,7 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
             learning_rate(state.iteration * config.num_minibatches * config.update_epochs), jnp.float32
         )
         iteration = state.iteration + 1
-        new_state = TrainState(params, opt_state, env_state, obs, key, iteration)
+        new_state = TrainState(params, opt_state, env_state, obs, key, iteration, obs_stats)
         return new_state, metrics
 
     policy = make_policy(config, network, env_params, discrete)
