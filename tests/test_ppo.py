@@ -11,6 +11,7 @@ import jax
 import numpy as np
 import pytest
 
+from purerl import rollout as rollout_module
 from purerl import runner
 from purerl.agent import train_fn
 from purerl.agents import ppo
@@ -119,6 +120,8 @@ def test_existing_output_dir_is_refused(tmp_path, capsys):
          "segment_length = 7 must divide num_steps = 128"),
         (["train", "ppo", "--recompute-advantages", "minibatch", "--segment-length", "128", "--num-envs", "2",
           "--num-minibatches", "4"], "num_minibatches = 4 the number of segments"),
+        (["train", "ppo", "--obs-stats-update", "before_sgd"],
+         "obs_stats_update=before_sgd needs normalize_obs"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_writes_nothing(argv, message, tmp_path, capsys):
@@ -314,3 +317,72 @@ def test_state_dependent_std_is_softplus_of_a_second_actor_output():
     std = network.apply(params, obs, method="policy").stddev()[:, 0]
     np.testing.assert_allclose(std, np.logaddexp(0.0, raw) + 0.001, rtol=1e-5)
     assert np.ptp(std) > 0.1
+
+
+# Pendulum, 2 envs x 64 steps, one minibatch step per update: obs_stats_update=before_sgd
+BEFORE_SGD = ppo.Config(env="Pendulum-v1", total_timesteps=256, num_envs=2, num_steps=64, update_epochs=1,
+                        num_minibatches=1, normalize_obs=True, obs_stats_update="before_sgd", hidden=(16,))
+
+
+def test_before_sgd_statistics_take_in_each_batch_before_the_loss_reads_it(monkeypatch):
+    rollouts, losses = [], []
+    make_rollout = ppo.make_rollout
+
+    def recording_make_rollout(*args):
+        rollout, critic = make_rollout(*args)
+
+        def recording_rollout(*inputs):
+            env_state, obs, traj = rollout(*inputs)
+            jax.debug.callback(lambda *xs: rollouts.append([np.asarray(x) for x in xs]),
+                               traj.obs, traj.action, traj.log_prob)
+            return env_state, obs, traj
+
+        return recording_rollout, critic
+
+    def recording_loss(params, minibatch, policy):
+        jax.debug.callback(lambda obs: losses.append(np.asarray(obs)), minibatch[0])
+        return 0.0, {}
+
+    monkeypatch.setattr(ppo, "make_rollout", recording_make_rollout)
+    agent = ppo.make_agent(BEFORE_SGD, extra_loss=recording_loss)
+    update = jax.jit(agent.update)
+    first = jax.block_until_ready(update(agent.init(jax.random.PRNGKey(0)))[0])
+    second = jax.block_until_ready(update(first)[0])
+    (raw_1, _, _), (raw_2, action_2, log_prob_2) = rollouts
+    # brute force: the statistics are the moments of every raw observation so far (after a 1e-4 prior)
+    for state, seen in ((first, raw_1), (second, np.concatenate([raw_1, raw_2]))):
+        seen = seen.reshape(-1, 3).astype(np.float64)
+        np.testing.assert_allclose(state.obs_stats.mean, seen.mean(axis=0), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(state.obs_stats.var, seen.var(axis=0), rtol=1e-4, atol=1e-4)
+    # the loss reads the first batch under statistics that include it: standardised (after updating
+    # the statistics with the batch instead, it would be the raw batch, Pendulum's speed of std ~2)
+    np.testing.assert_allclose(losses[0].mean(axis=0), 0.0, atol=1e-3)
+    np.testing.assert_allclose(losses[0].std(axis=0), 1.0, atol=1e-3)
+    # the second rollout acted under the first update's statistics, held fixed, with its params
+    env, env_params = make_env(BEFORE_SGD)
+    network = ppo.make_network(BEFORE_SGD, env, env_params)
+    pi = network.apply(first.params, first.obs_stats.normalize(raw_2), method="policy")
+    np.testing.assert_allclose(pi.log_prob(action_2), log_prob_2, rtol=1e-5, atol=1e-5)
+    # the env gives raw observations: no NormalizeObservation wrapper underneath the agent's own
+    assert rollout_module.find_obs_stats(first.env_state) is None
+    # evaluation and saved runs act with the agent's statistics
+    obs = raw_2[0]
+    np.testing.assert_allclose(agent.policy.act_fn(second, True)(jax.random.PRNGKey(1), obs),
+                               network.apply(second.params, second.obs_stats.normalize(obs),
+                                             method="policy").mode(), rtol=1e-6)
+
+
+def test_before_sgd_resume_is_bit_identical(tmp_path):
+    agent = ppo.make_agent(dataclasses.replace(BEFORE_SGD, total_timesteps=4 * 128, eval_episodes=2))
+    options = runner.RunOptions(num_seeds=2, chunk_iterations=2, checkpoint_every=2, progress=False)
+    full = runner.run("ppo", agent, dataclasses.replace(options, out=str(tmp_path / "full")))
+    crashed = tmp_path / "crashed"
+    shutil.copytree(tmp_path / "full", crashed)
+    shutil.rmtree(crashed / "checkpoints" / "4")
+    os.remove(crashed / "summary.json")
+    resumed = runner.run("ppo", agent, options, resume_dir=str(crashed))
+    assert resumed.summary["resumed_from"] == 2
+    assert full.state.obs_stats.count.shape == (2,)  # one set of statistics per seed
+    for a, b in zip(jax.tree.leaves(full.state), jax.tree.leaves(resumed.state), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_array_equal(full.returns, resumed.returns)
