@@ -2,9 +2,9 @@
 
     python -m benchmarks.ablate_brax_ppo --env hopper --budget 3276800      # purerl as benchmarked
     python -m benchmarks.ablate_brax_ppo --env hopper --budget 3276800 --brax-advantages --adam-eps 1e-8 \
-        --brax-network --first-state --obs-clip 1e6 --brax-entropy           # every switch as brax
+        --brax-network --first-state --brax-entropy                          # every switch as brax
 
-purerl's PPO starts from `bench_brax_trainers.purerl_config` (brax's published settings with purerl's three
+purerl's PPO starts from `bench_brax_trainers.purerl_config` (brax's published settings with purerl's four
 brax options), and each switch makes one more piece of `bench_brax_trainers.DIFFERENCES` as brax's:
 
 - `--brax-advantages`: brax's `compute_gae`: advantages r_t + gamma * vs_(t+1) - V(s_t) from the
@@ -14,11 +14,14 @@ brax options), and each switch makes one more piece of `bench_brax_trainers.DIFF
   orthogonal initialisation;
 - `--first-state`: on reset each env returns to its own first initial state, as brax's training wrapper
   does, instead of a fresh random one;
-- `--obs-clip`: the clip of the normalised observations (brax has none; purerl clips at 10);
+- `--obs-clip` (with `--stats-per-step`): the clip of the normalised observations (brax has none; purerl
+  clips at 10);
 - `--brax-entropy`: brax's entropy bonus, of the tanh-squashed Normal (one-sample estimate), instead of
   purerl's, of the Normal;
-- `--stats-before-sgd`: the observation statistics take in each update's batch before its SGD, as brax's do
-  (PPO's `obs_stats_update="before_sgd"`), instead of at every env step of the rollout.
+- `--stats-per-step`: a switch the other way, back to purerl's default: the observation statistics take in
+  the envs' observations at every env step of the rollout (PPO's `obs_stats_update="per_step"`) instead of
+  each update's whole batch before its SGD, as brax's do and the benchmark's (`obs_stats_update=
+  "before_sgd"`). The runs recorded before the benchmark took brax's timing have it.
 
 All but the last are probes of purerl's internals, patched in for this process only (the library has no
 such options). The seeds train as one vmapped program; every `--eval-every` updates each seed's policy is
@@ -32,7 +35,8 @@ are compared per seed (`purerl.stats.compare`).
 `--side brax` trains brax's own `ppo.train` instead, one seed after another, and records its return (the
 shared evaluator, stochastic policy) and its `policy_dist_mean_std` at the same points; with
 `--stats-after-sgd` brax updates its observation statistics after each update's SGD rather than before, so
-that its loss reads the batch under the statistics that collected it, as purerl's does:
+that its loss reads the batch under the statistics that collected it, as purerl's does with
+`--stats-per-step`:
 
     python -m benchmarks.ablate_brax_ppo --env hopper --budget 2293760 --side brax --stats-after-sgd
 """
@@ -171,7 +175,7 @@ def brax_entropy(ent_coef: float):
 
 
 SWITCHES = ("brax_advantages", "adam_eps", "brax_network", "first_state", "obs_clip", "brax_entropy",
-            "stats_before_sgd")
+            "stats_per_step")
 
 
 def label(args) -> str:
@@ -230,8 +234,8 @@ def run(args) -> dict:
     hp = bench.BRAX_PPO[args.env]
     config = dataclasses.replace(bench.purerl_config(args.env, args.backend, args.budget, hp),
                                  eval_episodes=args.eval_episodes)
-    if args.stats_before_sgd:
-        config = dataclasses.replace(config, obs_stats_update="before_sgd")
+    if args.stats_per_step:
+        config = dataclasses.replace(config, obs_stats_update="per_step")
     with patched(args):
         action_dim = bench.peer.brax_env(args.env, args.backend).action_size
         network = brax_network(action_dim) if args.brax_network else None
@@ -345,8 +349,8 @@ def main(argv=None) -> None:
     parser.add_argument("--first-state", action="store_true", help="reset to each env's first state")
     parser.add_argument("--obs-clip", type=float, default=0.0, help="observation clip (0: purerl's 10)")
     parser.add_argument("--brax-entropy", action="store_true", help="brax's entropy bonus (tanh-Normal)")
-    parser.add_argument("--stats-before-sgd", action="store_true",
-                        help="observation statistics updated from each batch before SGD, as brax's")
+    parser.add_argument("--stats-per-step", action="store_true",
+                        help="observation statistics updated at every env step (purerl's default)")
     parser.add_argument("--side", choices=("purerl", "brax"), default="purerl",
                         help="brax: train brax's own ppo.train instead (the switches do not apply)")
     parser.add_argument("--stats-after-sgd", action="store_true",
@@ -361,8 +365,8 @@ def main(argv=None) -> None:
                  if getattr(args, name) < 1]
     problems += [f"{name} must not be negative" for name in ("adam_eps", "obs_clip")
                  if getattr(args, name) < 0]
-    problems += ["--obs-clip does not apply with --stats-before-sgd (the agent normalises, clipping at 10)"
-                 ] * bool(args.obs_clip and args.stats_before_sgd)
+    problems += ["--obs-clip needs --stats-per-step (the clip of the env's normaliser)"] * bool(
+        args.obs_clip and not args.stats_per_step)
     problems += ["the switches apply to purerl's side only"] * (
         args.side == "brax" and label(args) != "as benchmarked")
     problems += ["--stats-after-sgd applies to --side brax only"] * (

@@ -59,7 +59,7 @@ def test_first_state_resets_to_the_first_initial_state():
 
 def test_patches_hold_inside_their_block_only():
     args = argparse.Namespace(brax_advantages=True, adam_eps=1e-8, brax_network=False, first_state=True,
-                              obs_clip=1e6, brax_entropy=False, stats_before_sgd=False)
+                              obs_clip=1e6, brax_entropy=False, stats_per_step=True)
     gae, adam, make_env = ppo.gae, optax.adam, ppo.make_env
     with ablate.patched(args):
         assert ppo.gae is ablate.brax_advantages and ppo.make_env is not make_env
@@ -71,9 +71,8 @@ def test_patches_hold_inside_their_block_only():
         env, _ = ppo.make_env(before_sgd)
         assert not isinstance(env, envs.NormalizeObservation)
     assert (ppo.gae, optax.adam, ppo.make_env) == (gae, adam, make_env)
-    assert ablate.label(args) == "brax_advantages + adam_eps=1e-08 + first_state + obs_clip=1000000.0"
-    assert ablate.label(argparse.Namespace(**{**vars(args), "stats_before_sgd": True})).endswith(
-        " + stats_before_sgd")
+    assert ablate.label(args) == ("brax_advantages + adam_eps=1e-08 + first_state + obs_clip=1000000.0 + "
+                                  "stats_per_step")
 
 
 def test_brax_network_has_brax_shapes_and_std():
@@ -116,8 +115,7 @@ def test_bad_input_is_one_line(capsys):
     assert_one_line_error(ablate.main, ["--obs-clip", "-1"], "obs_clip must not be negative", capsys)
     assert_one_line_error(ablate.main, ["--side", "brax", "--first-state"], "the switches apply", capsys)
     assert_one_line_error(ablate.main, ["--stats-after-sgd"], "--stats-after-sgd applies to", capsys)
-    assert_one_line_error(ablate.main, ["--stats-before-sgd", "--obs-clip", "5"], "--obs-clip does not apply",
-                          capsys)
+    assert_one_line_error(ablate.main, ["--obs-clip", "5"], "--obs-clip needs --stats-per-step", capsys)
     assert_one_line_error(ablate.main, ["--side", "brax", "--budget", str(5 * 81920)],
                           "with --side brax the budget must be a whole number", capsys)
 
