@@ -52,6 +52,19 @@ def test_eval_of_the_final_checkpoint_reproduces_the_summary_exactly(run_dir, ca
         summary["final_return_per_seed"])
 
 
+def test_eval_of_a_run_with_the_agents_own_observation_statistics_reproduces_its_summary(tmp_path, capsys):
+    # obs_stats_update=before_sgd keeps the statistics in the train state, not in the env state
+    out = tmp_path / "pendulum"
+    cli_main(["train", "ppo", "--env", "Pendulum-v1", "--normalize-obs", "--obs-stats-update", "before_sgd",
+              "--total-timesteps", "2048", "--num-envs", "2", "--num-steps", "256", "--num-seeds", "2",
+              "--hidden", "16", "--eval-episodes", "4", "--no-progress", "--out", str(out)])
+    summary = json.loads((out / "summary.json").read_text())
+    result = eval_json([str(out)], capsys)
+    assert [row["mean"] for row in result["per_seed"]] == summary["final_return_per_seed"]
+    stats = purerl.load(str(out)).state.obs_stats
+    np.testing.assert_allclose(stats.count, [2048, 2048], rtol=1e-6)  # per seed, every observation trained on
+
+
 def test_eval_of_an_earlier_checkpoint_other_keys_and_episode_counts(run_dir, capsys):
     final = eval_json([run_dir], capsys)
     earlier = eval_json([run_dir, "--checkpoint", "8"], capsys)
