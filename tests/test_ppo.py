@@ -53,22 +53,28 @@ def test_make_train_equals_runner_chunks(tiny_agent, vmapped_run):
     np.testing.assert_allclose(metrics["value_loss"], vmapped_run.metrics["value_loss"][1], rtol=1e-5)
 
 
-def test_resume_is_bit_identical(tiny_agent, tmp_path):
-    # vmapped_run's seeds and chunks: the same programs, loaded from the compilation cache
-    options = runner.RunOptions(num_seeds=len(SEEDS), chunk_iterations=3, checkpoint_every=3, progress=False)
-    full = runner.run("ppo", tiny_agent, dataclasses.replace(options, out=str(tmp_path / "full")))
-    # Simulate a crash after iteration 3: drop the final checkpoint, then resume.
+def full_and_resumed_runs(agent, options, tmp_path):
+    """A run of `agent` to the end, and the same run resumed after a simulated crash at its next-to-last
+    checkpoint (the final checkpoint and the summary dropped); both must be bit-identical."""
+    full = runner.run("ppo", agent, dataclasses.replace(options, out=str(tmp_path / "full")))
     crashed = tmp_path / "crashed"
     shutil.copytree(tmp_path / "full", crashed)
-    shutil.rmtree(crashed / "checkpoints" / "6")
+    shutil.rmtree(crashed / "checkpoints" / str(agent.num_iterations))
     os.remove(crashed / "summary.json")
-    resumed = runner.run("ppo", tiny_agent, options, resume_dir=str(crashed))
-    assert resumed.summary["resumed_from"] == 3
+    resumed = runner.run("ppo", agent, options, resume_dir=str(crashed))
+    assert resumed.summary["resumed_from"] == agent.num_iterations - options.checkpoint_every
     for a, b in zip(jax.tree.leaves(full.state), jax.tree.leaves(resumed.state), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     for name in full.metrics:
         np.testing.assert_array_equal(full.metrics[name], resumed.metrics[name])
     np.testing.assert_array_equal(full.returns, resumed.returns)
+    return full, resumed
+
+
+def test_resume_is_bit_identical(tiny_agent, tmp_path):
+    # vmapped_run's seeds and chunks: the same programs, loaded from the compilation cache
+    options = runner.RunOptions(num_seeds=len(SEEDS), chunk_iterations=3, checkpoint_every=3, progress=False)
+    full_and_resumed_runs(tiny_agent, options, tmp_path)  # crashed after iteration 3 of 6
 
 
 def test_cli_writes_documented_files(tmp_path, capsys):
@@ -375,14 +381,5 @@ def test_before_sgd_statistics_take_in_each_batch_before_the_loss_reads_it(monke
 def test_before_sgd_resume_is_bit_identical(tmp_path):
     agent = ppo.make_agent(dataclasses.replace(BEFORE_SGD, total_timesteps=4 * 128, eval_episodes=2))
     options = runner.RunOptions(num_seeds=2, chunk_iterations=2, checkpoint_every=2, progress=False)
-    full = runner.run("ppo", agent, dataclasses.replace(options, out=str(tmp_path / "full")))
-    crashed = tmp_path / "crashed"
-    shutil.copytree(tmp_path / "full", crashed)
-    shutil.rmtree(crashed / "checkpoints" / "4")
-    os.remove(crashed / "summary.json")
-    resumed = runner.run("ppo", agent, options, resume_dir=str(crashed))
-    assert resumed.summary["resumed_from"] == 2
-    assert full.state.obs_stats.count.shape == (2,)  # one set of statistics per seed
-    for a, b in zip(jax.tree.leaves(full.state), jax.tree.leaves(resumed.state), strict=True):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    np.testing.assert_array_equal(full.returns, resumed.returns)
+    full, _ = full_and_resumed_runs(agent, options, tmp_path)  # crashed after iteration 2 of 4
+    assert full.state.obs_stats.count.shape == (2,)  # the statistics are in the checkpoint, one per seed
