@@ -11,11 +11,11 @@ import jax
 import numpy as np
 import pytest
 
-from purerl import rollout as rollout_module
 from purerl import runner
 from purerl.agent import train_fn
 from purerl.agents import ppo
 from purerl.cli import main as cli_main
+from purerl.envs.wrappers import find_obs_stats
 from purerl.returns import gae
 from purerl.rollout import make_env
 
@@ -370,7 +370,7 @@ def test_before_sgd_statistics_take_in_each_batch_before_the_loss_reads_it(monke
     pi = network.apply(first.params, first.obs_stats.normalize(raw_2), method="policy")
     np.testing.assert_allclose(pi.log_prob(action_2), log_prob_2, rtol=1e-5, atol=1e-5)
     # the env gives raw observations: no NormalizeObservation wrapper underneath the agent's own
-    assert rollout_module.find_obs_stats(first.env_state) is None
+    assert find_obs_stats(first.env_state) is None
     # evaluation and saved runs act with the agent's statistics
     obs = raw_2[0]
     np.testing.assert_allclose(agent.policy.act_fn(second, True)(jax.random.PRNGKey(1), obs),

@@ -203,8 +203,9 @@ def make_agent(config: Config, drift=None, network=None, extra_loss=None) -> Age
     vmap_reset = jax.vmap(env.reset, in_axes=(0, None), axis_name=ENV_AXIS)
     rollout, _ = make_rollout(network, env, env_params, config.num_envs, config.num_steps)
 
-    # obs_stats_update=before_sgd: the agent keeps the statistics and the batch holds raw observations
-    stats_before_sgd = config.normalize_obs and config.obs_stats_update == "before_sgd"
+    # obs_stats_update=before_sgd (validate: only with normalize_obs): the agent keeps the statistics and the
+    # batch holds raw observations
+    stats_before_sgd = config.obs_stats_update == "before_sgd"
 
     def init(key):
         key, net_key, env_key = jax.random.split(key, 3)
