@@ -5,8 +5,9 @@ per seed, 8 vmapped seeds, purejaxrl's hyperparameters on both sides.
 
 Each round runs, one after the other and each in a fresh process: rejax (`benchmarks/peers/rejax_ppo.py` in
 an interpreter that has rejax; rejax is not a purerl dependency), then `purerl train ppo` with `--workers 1`
-(one process, like rejax) and with the CLI's default (one worker process per core). Alternating spreads the
-load of a shared machine over every side. Both sides compile ahead of time apart from the run; run_s is the
+(one process, like rejax), with `--workers 1 --cpu-threads 1` (the same on one thread of XLA's CPU client)
+and with the CLI's default (one worker process per core). Alternating spreads the load of a shared machine
+over every side. Both sides compile ahead of time apart from the run; run_s is the
 training alone, the final evaluation untimed. The ratios use each side's fastest round (each a noisy upper
 bound of the idle machine's time); the per-round ratios and the load before each run are kept too.
 
@@ -37,7 +38,10 @@ REJAX_PYTHON = "/tmp/peers-venv/bin/python"
 # purejaxrl's CartPole-v1 PPO: purerl's defaults, spelled out so that both sides visibly get the same
 SETTINGS = {"env": "CartPole-v1", "total-timesteps": 500_000, "num-seeds": 8, "num-envs": 4, "num-steps": 128,
             "update-epochs": 4, "num-minibatches": 4}
-MODES = {"workers1": ["--workers", "1"], "default": []}  # purerl's sides: CLI flags added to SETTINGS
+# purerl's sides: CLI flags added to SETTINGS. workers1_threads1: one process whose program runs on one thread
+# of XLA's CPU client, as each worker's does by default (purerl.cpu)
+MODES = {"workers1": ["--workers", "1"], "workers1_threads1": ["--workers", "1", "--cpu-threads", "1"],
+         "default": []}
 SIDES = ("rejax", *MODES)
 MIN_RETURN = 475.0
 
@@ -147,9 +151,9 @@ def build_result(rows: list[dict], rounds: int, name: str) -> dict:
     head = next((m for m in measurements if "workers1" in m["what"]), measurements[0])
     budget = next(r["total_timesteps"] for r in rows if "error" not in r)
     return harness.result(
-        SPEED, name, "PPO CartPole-v1, 8 vmapped seeds x 500k steps: purerl (--workers 1 and the CLI "
-        "default) against rejax 0.1.3, alternating rounds", algo="ppo", env=SETTINGS["env"],
-        config=dict(SETTINGS), budget=budget, budget_unit="env steps",
+        SPEED, name, "PPO CartPole-v1, 8 vmapped seeds x 500k steps: purerl (--workers 1, with and "
+        "without --cpu-threads 1, and the CLI default) against rejax 0.1.3, alternating rounds", algo="ppo",
+        env=SETTINGS["env"], config=dict(SETTINGS), budget=budget, budget_unit="env steps",
         seeds=list(range(SETTINGS["num-seeds"])), compile_s=head["compile_s"], run_s=head["run_s"],
         throughput=head["throughput"]["value"], throughput_unit=head["throughput"]["unit"],
         extra={"ratios_purerl_over_rejax": ratios(rows), "measurements": measurements, "rounds": rounds,

@@ -94,6 +94,7 @@ def _parse(algo: str, argv: list[str]):
 
 def train(algo: str, argv: list[str]) -> dict | None:
     try:
+        _limit_cpu_threads(_cpu_threads_flag(argv))  # before JAX creates its CPU client
         process = _join_processes(argv)  # must come before anything touches a device
     except ValueError as err:
         _fail(str(err))
@@ -174,6 +175,32 @@ def _saved_summary(out: str | None) -> dict | None:
     return None
 
 
+def _cpu_threads_flag(argv: list[str]) -> int:
+    """The value of --cpu-threads in `argv` (0 if absent or not a number: tyro reports a bad value later)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--cpu-threads", default="0")
+    flags, _ = parser.parse_known_args(argv)
+    try:
+        return int(flags.cpu_threads)
+    except ValueError:
+        return 0
+
+
+def _limit_cpu_threads(threads: int) -> None:
+    """--cpu-threads (purerl.cpu.limit_threads), refused once JAX's CPU client runs with another pool."""
+    from purerl.cpu import THREADS_ENV, limit_threads
+
+    if threads > 0 and "jax" in sys.modules and os.environ.get(THREADS_ENV) != str(threads):
+        from jax._src import xla_bridge  # private: whether the backends exist has no public query
+
+        if getattr(xla_bridge, "backends_are_initialized", lambda: False)():
+            raise ValueError("--cpu-threads takes effect when JAX starts, and JAX has started in this Python "
+                             "process: run `purerl train` in a fresh process")
+    limit_threads(threads)
+
+
 def _join_processes(argv: list[str]):
     """Multi-host runs: join jax.distributed before JAX initialises its backend (so before the agent
     modules are imported). The flags are read here and again, with the others, by tyro. Returns the
@@ -238,6 +265,8 @@ def _resume(directory: str, argv: list[str], process) -> dict | None:
         module = agents.get(saved["algo"])
         config = _from_dict(module.Config, saved["config"])
         options = _from_dict(runner.RunOptions, saved["run"])
+        if process is None and options.workers <= 1:  # in this process (worker processes get theirs)
+            _limit_cpu_threads(options.cpu_threads)
         agent = module.make_agent(config)
         runner.check_options(options, directory)
         if argv and process is None:  # flags change the agent's config from here on (e.g. after divergence)

@@ -79,6 +79,10 @@ class RunOptions:
     workers: int = 0
     """local worker processes that split the seeds (CPU): 0 = one per CPU core on a CPU-only machine
     (largest divisor of num_seeds not above the core count; env PURERL_WORKERS overrides), 1 = this process"""
+    cpu_threads: int = 0
+    """threads that XLA's CPU client runs a program on: 0 = 1 in each worker process and one per core in a
+    single process; 1 is faster for programs of many tiny operations (PPO on CartPole), more for big ones
+    (brax physics)"""
 
     @property
     def seeds(self) -> list[int]:
@@ -106,6 +110,8 @@ def chunk_size(num_iterations: int, options: RunOptions) -> int:
 def check_options(options: RunOptions, out: str | None = None) -> None:
     """Raise a ValueError for run options that cannot work, before anything is compiled or written; `out`
     replaces `options.out` (a resumed run writes into its own directory)."""
+    if options.cpu_threads < 0:
+        raise ValueError(f"cpu_threads must be >= 0 (0: automatic), got {options.cpu_threads}")
     if options.eval_every < 0:
         raise ValueError(f"eval_every must be >= 0 (0: only the final evaluation), got {options.eval_every}")
     check_loggers(options.logger, out or options.out)

@@ -24,7 +24,7 @@ import time
 import jax
 
 from purerl import compile_once
-from purerl.cpu import with_cpu_flags
+from purerl.cpu import THREADS_ENV, with_cpu_flags
 
 
 def count(options) -> int:
@@ -58,11 +58,14 @@ def free_port() -> int:
 
 def worker_env(compile_cache: str | None = None) -> dict[str, str]:
     """The workers' environment: CPU only, one device each, single-threaded XLA ops (unless the user's
-    XLA_FLAGS already set those flags), and the compilation cache through which process 0 hands its compiled
-    programs to the others (purerl.compile_once)."""
+    XLA_FLAGS already set those flags) on one thread of XLA's CPU client, and the compilation cache through
+    which process 0 hands its compiled programs to the others (purerl.compile_once)."""
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     flags = [f for f in env.get("XLA_FLAGS", "").split() if "force_host_platform_device_count" not in f]
     env["XLA_FLAGS"] = with_cpu_flags(" ".join(flags))
+    # one thread in XLA's CPU client too (purerl.cpu: a pool of one thread per core made each worker's small
+    # operations hop between cores, in the other workers' way); a worker's own --cpu-threads overrides it
+    env[THREADS_ENV] = "1"
     if compile_cache:
         env[compile_once.ENV] = compile_cache
     return env
