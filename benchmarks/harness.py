@@ -99,14 +99,17 @@ def run_timed(program: Callable, *args) -> tuple[Any, float]:
 
 
 def git_commit() -> str:
-    """The checkout's commit, with '+dirty' when tracked files differ from it ('unknown' outside git)."""
+    """The checkout's commit, with '+dirty' when tracked files differ from it ('unknown' outside git). The
+    results directory does not count: a benchmark that saves its partial result as it goes has changed it."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=REPO).returncode != 0
+        outside_results = [".", f":!{RESULTS.relative_to(REPO)}"]
+        diff = ["git", "diff", "--quiet", "HEAD", "--", *outside_results]
+        dirty = subprocess.run(diff, cwd=REPO).returncode
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return head + ("+dirty" if dirty else "")
+    return head + ("+dirty" if dirty != 0 else "")
 
 
 def result(kind: str, name: str, what: str, *, algo: str | None = None, env: str | None = None,
