@@ -129,7 +129,7 @@ def _train(algo: str, argv: list[str], multi_process: bool) -> dict | None:
         _fail(str(err))
     if num_workers > 1:  # the seeds are split over local processes (purerl.workers); worker 0 writes
         _exit_if_failed(workers.run(["train", algo, *_without_flag(argv, "--workers"), "--workers",
-                                     str(num_workers)], num_workers))
+                                     str(num_workers)], num_workers, options.cpu_threads))
         return _saved_summary(options.out)
     result = _run(runner, algo, agent, options)
     if options.process_id == 0:
@@ -276,7 +276,7 @@ def _resume(directory: str, argv: list[str], process) -> dict | None:
     if process is not None:
         options = dataclasses.replace(options, process_id=process.process_id, coordinator=process.coordinator)
     elif options.num_processes > 1 and options.num_processes == options.workers:  # run by local workers
-        _exit_if_failed(workers.run(["train", "--resume", directory], options.workers))
+        _exit_if_failed(workers.run(["train", "--resume", directory], options.workers, options.cpu_threads))
         return _saved_summary(directory)
     result = _run(runner, saved["algo"], agent, options, resume_dir=directory)
     if options.process_id == 0:

@@ -56,23 +56,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def worker_env(compile_cache: str | None = None) -> dict[str, str]:
+def worker_env(compile_cache: str | None = None, cpu_threads: int = 0) -> dict[str, str]:
     """The workers' environment: CPU only, one device each, single-threaded XLA ops (unless the user's
-    XLA_FLAGS already set those flags) on one thread of XLA's CPU client, and the compilation cache through
-    which process 0 hands its compiled programs to the others (purerl.compile_once)."""
+    XLA_FLAGS already set those flags) on `cpu_threads` threads of XLA's CPU client (0: one), and the
+    compilation cache through which process 0 hands its compiled programs to the others
+    (purerl.compile_once)."""
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     flags = [f for f in env.get("XLA_FLAGS", "").split() if "force_host_platform_device_count" not in f]
     env["XLA_FLAGS"] = with_cpu_flags(" ".join(flags))
-    # one thread in XLA's CPU client too (purerl.cpu: a pool of one thread per core made each worker's small
-    # operations hop between cores, in the other workers' way); a worker's own --cpu-threads overrides it
-    env[THREADS_ENV] = "1"
+    # by default one thread in XLA's CPU client too (purerl.cpu: a pool of one thread per core made each
+    # worker's small operations hop between cores, in the other workers' way)
+    env[THREADS_ENV] = str(cpu_threads or 1)
     if compile_cache:
         env[compile_once.ENV] = compile_cache
     return env
 
 
-def run(argv: list[str], workers: int) -> int:
-    """Run `purerl <argv> --num-processes W --process-id i --coordinator ...` in W local processes.
+def run(argv: list[str], workers: int, cpu_threads: int = 0) -> int:
+    """Run `purerl <argv> --num-processes W --process-id i --coordinator ...` in W local processes, each
+    on `cpu_threads` threads of XLA's CPU client (0: one; `worker_env`).
 
     Process 0 keeps this terminal (progress and summary); the others are silent unless they fail. If one
     fails, the rest are stopped and its exit status is returned (with its error output)."""
@@ -80,7 +82,7 @@ def run(argv: list[str], workers: int) -> int:
     # The user's persistent cache if one is set (JAX_COMPILATION_CACHE_DIR), else one for this run only.
     user_cache = os.environ.get("JAX_COMPILATION_CACHE_DIR")
     compile_cache = user_cache or tempfile.mkdtemp(prefix="purerl-compiled-")
-    env = worker_env(compile_cache)
+    env = worker_env(compile_cache, cpu_threads)
     procs, logs = [], []
     # A terminated parent (e.g. by `timeout`) must not leave its workers running: SIGTERM unwinds to
     # `finally`.

@@ -40,7 +40,7 @@ def without_limit(env: dict[str, str]) -> dict[str, str]:
 
 def test_worker_processes_and_cpu_threads_1_start_xla_with_fewer_threads():
     workers = worker_env()
-    assert workers[THREADS_ENV] == "1"
+    assert workers[THREADS_ENV] == "1" and worker_env(cpu_threads=2)[THREADS_ENV] == "2"  # --cpu-threads 2
     default = threads_after_start(without_limit(workers))
     # XLA honours the variable: the client's pools shrink to one thread each
     assert threads_after_start(workers) < default
