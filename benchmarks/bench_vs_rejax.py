@@ -7,9 +7,9 @@ Each round runs, one after the other and each in a fresh process: rejax (`benchm
 an interpreter that has rejax; rejax is not a purerl dependency), then `purerl train ppo` with `--workers 1`
 (one process, like rejax), with `--workers 1 --cpu-threads 1` (the same on one thread of XLA's CPU client)
 and with the CLI's default (one worker process per core). Alternating spreads the load of a shared machine
-over every side. Both sides compile ahead of time apart from the run; run_s is the
-training alone, the final evaluation untimed. The ratios use each side's fastest round (each a noisy upper
-bound of the idle machine's time); the per-round ratios and the load before each run are kept too.
+over every side. Both sides compile ahead of time apart from the run; run_s is the training alone, the final
+evaluation untimed. The ratios use each side's fastest round (each a noisy upper bound of the idle machine's
+time); the per-round ratios and the load before each run are kept too.
 
 Writes `benchmarks/results/ppo_vs_rejax_side_by_side.json` (`--name`, `--out`), a SPEED result with one
 measurement per side, and prints the run_s ratios purerl/rejax last.
