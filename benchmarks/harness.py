@@ -104,7 +104,7 @@ def git_commit() -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
                               check=True).stdout.strip()
-        outside_results = [".", f":!{RESULTS.relative_to(REPO)}"]
+        outside_results = ["."] + ([f":!{RESULTS.relative_to(REPO)}"] if RESULTS.is_relative_to(REPO) else [])
         diff = ["git", "diff", "--quiet", "HEAD", "--", *outside_results]
         dirty = subprocess.run(diff, cwd=REPO).returncode
     except (OSError, subprocess.CalledProcessError):
