@@ -106,10 +106,10 @@ def git_commit() -> str:
                               check=True).stdout.strip()
         outside_results = ["."] + ([f":!{RESULTS.relative_to(REPO)}"] if RESULTS.is_relative_to(REPO) else [])
         diff = ["git", "diff", "--quiet", "HEAD", "--", *outside_results]
-        dirty = subprocess.run(diff, cwd=REPO).returncode
+        dirty = subprocess.run(diff, cwd=REPO).returncode != 0
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return head + ("+dirty" if dirty != 0 else "")
+    return head + ("+dirty" if dirty else "")
 
 
 def result(kind: str, name: str, what: str, *, algo: str | None = None, env: str | None = None,
