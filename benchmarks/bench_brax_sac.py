@@ -17,9 +17,14 @@ Each round runs brax, then purerl, in this process; the ratio is of the fastest 
 
 The returns at brax's published budget (hopper: 6,553,600 env steps and 3.3M gradient steps of batch 512)
 are out of reach of this 2-core CPU (both trainers run about 130 such gradient steps/s here: some 7 hours
-per seed and side), so this script compares speed only.
+per seed and side). `--part returns` compares the final returns at a budget that fits (`--budget`, default
+100,352 env steps: the prefill and 90 epochs), with brax's hyperparameters on both sides: brax's seeds one
+after another, purerl's in one vmapped program, every final policy scored by the same evaluator
+(`brax_peer.evaluate`, EVAL_EPISODES episodes, the deterministic policy as brax evaluates SAC's
+checkpoints in its notebook, and the sampled one). Each side's finished seeds are kept in
+`benchmarks/results/brax_sac_<env>_returns/`, so a cut run resumes.
 
-The result: `benchmarks/results/brax_sac_<env>.json`.
+The results: `benchmarks/results/brax_sac_<env>.json` (speed), `brax_sac_<env>_returns.json` (returns).
 """
 
 from __future__ import annotations
@@ -28,12 +33,17 @@ from benchmarks import harness  # isort: skip  (first: it sets the XLA CPU flags
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import sys
 import time
 
+import numpy as np
+
 from benchmarks import brax_peer as peer
+from purerl import stats
+from purerl.logging import write_json
 
 # brax's published SAC settings (its training notebook: hopper, and walker2d in the versions that train it
 # with SAC rather than PPO).
@@ -69,6 +79,10 @@ DIFFERENCES = [
     "brax's max_replay_size is set to the same)",
 ]
 STEPS_PER_EPOCH = 8  # training steps (one env step of all envs + its gradient steps) per brax epoch
+RETURNS_EPOCHS = 90  # --part returns: the default budget, budget_for(hp, 90) = 100,352 env steps on hopper
+RETURNS_SEEDS = (0, 1, 2)
+RETURNS_BRAX_EPOCHS = 10  # brax's epochs (and evaluations) in --part returns
+EVAL_EPISODES = 100
 
 
 def purerl_config(env: str, backend: str, budget: int, hp: dict):
@@ -167,6 +181,121 @@ def speed_result(env: str, backend: str = "spring", epochs: int = 6, rounds: int
                                  "machine_note": peer.SHARED_MACHINE, "rows": rows, "speed": summary})
 
 
+def epochs_in(hp: dict, budget: int) -> int:
+    """The whole epochs after the prefill in `budget` env steps (budget_for's inverse)."""
+    return (budget - hp["min_replay_size"]) // (STEPS_PER_EPOCH * hp["num_envs"])
+
+
+def brax_final_policy(env: str, backend: str, budget: int, hp: dict, seed: int, epochs: int) -> dict:
+    """brax's sac.train for `budget` env steps from `seed`: its timing and its final policy's returns under
+    the shared evaluator, deterministic and sampled (its own evaluations, one episode per epoch, are kept
+    as its curve)."""
+    import jax
+    from brax.training.agents.sac import train as brax_sac
+
+    peer.allow_brax_replication()
+    brax_env = peer.brax_env(env, backend)
+    record, curve = [], []
+
+    def progress(step, metrics):
+        peer.epoch_recorder(record)(step, metrics)
+        if "eval/episode_reward" in metrics and step > 0:
+            curve.append({"env_steps": int(step), "return": round(float(metrics["eval/episode_reward"]), 1)})
+
+    settings = {**hp, "max_replay_size": min(hp["max_replay_size"], budget)}
+    del settings["num_timesteps"]
+    # brax evaluates one 1000-step episode after each of its epochs: at most RETURNS_BRAX_EPOCHS of them,
+    # each a whole number of training steps
+    steps = epochs * STEPS_PER_EPOCH
+    brax_epochs = max(e for e in range(1, RETURNS_BRAX_EPOCHS + 1) if steps % e == 0)
+    make_policy, params, _ = brax_sac.train(environment=brax_env, num_timesteps=budget, seed=seed,
+                                            num_evals=brax_epochs + 1, num_eval_envs=1, progress_fn=progress,
+                                            **settings)
+    prefill = math.ceil(hp["min_replay_size"] / hp["num_envs"]) * hp["num_envs"]
+    returns = {}
+    for mode, deterministic in (("deterministic", True), ("stochastic", False)):
+        act = lambda params, key, obs, d=deterministic: make_policy(params, deterministic=d)(obs, key)[0]
+        returns[mode] = peer.evaluate(brax_env, act, jax.random.PRNGKey(seed + 1000), params,
+                                      EVAL_EPISODES).tolist()
+    return {"seed": seed, "env_steps": record[-1]["env_steps"], "returns": returns, "own_eval_curve": curve,
+            **peer.brax_speed({"epochs": record}, prefill)}
+
+
+def purerl_final_policies(config, seeds: tuple[int, ...]) -> list[dict]:
+    """purerl's SAC on `seeds` in one vmapped program (the runner's): each seed's final policy's returns
+    under the shared evaluator, deterministic and sampled."""
+    import jax
+
+    from purerl import runner
+    from purerl.agents import sac
+
+    agent = sac.make_agent(config)
+    run = runner.train_and_evaluate(agent, len(seeds), seeds[0])
+    keys = jax.vmap(lambda s: jax.random.PRNGKey(s + 1000))(np.asarray(seeds))
+    returns = {}
+    for mode, deterministic in (("deterministic", True), ("stochastic", False)):
+        act = lambda state, key, obs, d=deterministic: agent.policy.act_fn(state, d)(key, obs)
+        returns[mode] = peer.evaluate(peer.brax_env(config.env, config.brax_backend), act, keys, run.state,
+                                      EVAL_EPISODES, over_seeds=True)
+    return [{"seed": seed, "env_steps": config.total_timesteps,
+             "returns": {mode: r[i].tolist() for mode, r in returns.items()},
+             "compile_s": run.compile_s, "run_s_all_seeds": run.run_s} for i, seed in enumerate(seeds)]
+
+
+def returns_dir(env: str):
+    return harness.RESULTS / f"brax_sac_{env}_returns"
+
+
+def kept(path, budget: int):
+    """A side's record kept at `path` for this budget, else None."""
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved["budget"] == budget:
+            return saved["records"]
+    return None
+
+
+def returns_result(env: str, backend: str, budget: int, seeds: tuple[int, ...] = RETURNS_SEEDS) -> dict:
+    """Both sides' final returns at `budget`, resumable per brax seed and per purerl run, and their
+    difference with a bootstrap CI over seeds (`purerl.stats`)."""
+    hp = BRAX_SAC[env]
+    epochs = epochs_in(hp, budget)
+    folder = returns_dir(env)
+    folder.mkdir(parents=True, exist_ok=True)
+    brax_records = []
+    for seed in seeds:
+        path = folder / f"brax_seed{seed}.json"
+        record = kept(path, budget)
+        if record is None:
+            record = [brax_final_policy(env, backend, budget, hp, seed, epochs)]
+            write_json(path, {"budget": budget, "records": record})
+        brax_records += record
+        print(f"brax seed {seed}: {np.mean(record[0]['returns']['deterministic']):.1f}", flush=True)
+    config = purerl_config(env, backend, budget, hp)
+    path = folder / "purerl_seeds.json"
+    purerl_records = kept(path, budget)
+    if purerl_records is None:
+        purerl_records = purerl_final_policies(config, seeds)
+        write_json(path, {"budget": budget, "records": purerl_records})
+    summary = {}
+    for mode in ("deterministic", "stochastic"):
+        per_seed = {side: [round(float(np.mean(r["returns"][mode])), 1) for r in records]
+                    for side, records in (("purerl", purerl_records), ("brax", brax_records))}
+        summary[mode] = {**per_seed, "purerl_minus_brax": stats.compare(per_seed["purerl"], per_seed["brax"])}
+    what = f"purerl SAC vs brax's sac.train on brax {env} ({backend}): final returns at {budget:,} env steps"
+    return harness.result(harness.TRAIN, f"brax_sac_{env}_returns", what, algo="sac", env=env,
+                          config=dataclasses.asdict(config), budget=budget, budget_unit="env steps",
+                          seeds=list(seeds), per_seed=summary["deterministic"]["purerl"],
+                          comparison={"measure": "final return, deterministic policy, purerl minus brax",
+                                      **summary["deterministic"]["purerl_minus_brax"]},
+                          extra={"backend": backend, "brax_hyperparameters": hp, "epochs": epochs,
+                                 "brax_defaults_used": BRAX_DEFAULTS, "differences": DIFFERENCES,
+                                 "evaluator": f"brax_peer.evaluate: {EVAL_EPISODES} episodes of at most "
+                                              f"{peer.EPISODE_STEPS} steps per seed and policy",
+                                 "brax_records": brax_records, "purerl_records": purerl_records,
+                                 "returns": summary, "machine_note": peer.SHARED_MACHINE})
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_brax_sac", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -176,6 +305,12 @@ def main(argv=None) -> None:
                         help=f"training epochs of {STEPS_PER_EPOCH} training steps after the prefill (the "
                              f"first {peer.BRAX_COMPILING_EPOCHS} of brax's are not timed)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds")
+    parser.add_argument("--part", choices=("speed", "returns"), default="speed",
+                        help="speed: steady env steps/s; returns: final returns at --budget, "
+                             f"{len(RETURNS_SEEDS)} seeds per side")
+    parser.add_argument("--budget", type=int, default=0,
+                        help=f"--part returns: env steps per seed, the prefill plus whole epochs (default: "
+                             f"{RETURNS_EPOCHS} epochs)")
     args = parser.parse_args(argv)
     problems = [f"unknown env {args.env!r} (valid: {', '.join(BRAX_SAC)})"] * (args.env not in BRAX_SAC)
     problems += [f"unknown backend {args.backend!r} (valid: spring, positional, generalized)"] * (
@@ -183,9 +318,26 @@ def main(argv=None) -> None:
     problems += [f"epochs must be at least {peer.BRAX_COMPILING_EPOCHS + 1}"] * (
         args.epochs <= peer.BRAX_COMPILING_EPOCHS)
     problems += ["rounds must be positive"] * (args.rounds < 1)
+    if not problems and args.part == "returns":
+        hp = BRAX_SAC[args.env]
+        args.budget = args.budget or budget_for(hp, RETURNS_EPOCHS)
+        epochs = epochs_in(hp, args.budget)
+        least = peer.BRAX_COMPILING_EPOCHS + 1
+        problems += [f"budget {args.budget:,} is not the prefill ({hp['min_replay_size']:,}) plus at least "
+                     f"{least} whole epochs of {STEPS_PER_EPOCH * hp['num_envs']:,} env steps, e.g. "
+                     f"{budget_for(hp, max(epochs, least)):,}"] * (
+            epochs <= peer.BRAX_COMPILING_EPOCHS or budget_for(hp, epochs) != args.budget)
     if problems:
         print(f"purerl: error: {problems[0]}", file=sys.stderr)
         raise SystemExit(2)
+    if args.part == "returns":
+        res = returns_result(args.env, args.backend, args.budget)
+        print(f"-> {harness.write(res)}")
+        for mode, row in res["extra"]["returns"].items():
+            diff, (low, high) = row["purerl_minus_brax"], row["purerl_minus_brax"]["difference_ci"]
+            print(f"{mode}: purerl {row['purerl']}, brax {row['brax']}; purerl minus brax "
+                  f"{diff['difference']:.1f} [{low:.1f}, {high:.1f}]")
+        return
     res = speed_result(args.env, args.backend, args.epochs, args.rounds)
     print(f"-> {harness.write(res)}")
     print(f"env steps/s purerl/brax: {res['extra']['speed']['ratio_purerl_over_brax']:.2f}")

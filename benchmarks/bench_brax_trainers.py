@@ -94,7 +94,6 @@ DIFFERENCES = [
 ]
 EVAL_EPISODES = 100
 CURVE_EPISODES = 32  # the brax side's evaluations during training (the final one takes EVAL_EPISODES)
-EPISODE_STEPS = 1000
 MEDIUM_FRACTION = 1 / 3
 
 
@@ -119,46 +118,12 @@ def purerl_config(env: str, backend: str, budget: int, hp: dict):
         eval_episodes=EVAL_EPISODES)
 
 
-def evaluate_program(env, act, episodes: int = EVAL_EPISODES):
-    """`run(policy, key) -> returns [episodes]`: the undiscounted returns of `episodes` episodes (at most
-    EPISODE_STEPS steps, from brax's random initial states) of `act(policy, key, obs batch) -> action
-    batch`, its actions clipped to [-1, 1], on the unwrapped brax `env`; traceable (not yet jitted)."""
-    import jax
-    import jax.numpy as jnp
-
-    def run(policy, key):
-        reset_key, step_key = jax.random.split(key)
-        state = jax.vmap(env.reset)(jax.random.split(reset_key, episodes))
-
-        def step(carry, k):
-            state, total, alive = carry
-            state = jax.vmap(env.step)(state, jnp.clip(act(policy, k, state.obs), -1.0, 1.0))
-            total = total + jnp.where(alive, state.reward, 0.0)  # a fallen walker's physics may go non-finite
-            return (state, total, alive & (state.done < 0.5)), None
-
-        carry = (state, jnp.zeros(episodes), jnp.ones(episodes, bool))
-        (_, total, _), _ = jax.lax.scan(step, carry, jax.random.split(step_key, EPISODE_STEPS))
-        return total
-
-    return run
-
-
-def evaluate(env, act, key, policy=None, episodes: int = EVAL_EPISODES,
-             over_seeds: bool = False) -> np.ndarray:
-    """`evaluate_program`'s returns, one evaluator for both sides. `over_seeds`: `policy` and `key` carry a
-    leading seed axis (one compiled program for all)."""
-    import jax
-
-    run = evaluate_program(env, act, episodes)
-    return np.asarray(jax.jit(jax.vmap(run) if over_seeds else run)(policy, key), np.float64)
-
-
 def random_return(env_name: str, backend: str) -> float:
     import jax
 
     env = peer.brax_env(env_name, backend)
     act = lambda _, key, obs: jax.random.uniform(key, (len(obs), env.action_size), minval=-1.0, maxval=1.0)
-    return float(evaluate(env, act, jax.random.PRNGKey(12345)).mean())
+    return float(peer.evaluate(env, act, jax.random.PRNGKey(12345), None, EVAL_EPISODES).mean())
 
 
 # ------------------------------------------------------------------------------------------------ brax side
@@ -181,7 +146,7 @@ def train_brax(env_name: str, backend: str, budget: int, hp: dict, seed: int, nu
         if (deterministic, episodes) not in scores:
             act = lambda params, key, obs: make_policy(params, deterministic=deterministic)(obs, key)[0]
             scores[deterministic, episodes] = jax.jit(
-                lambda params, key: evaluate_program(env, act, episodes)(params, key))
+                lambda params, key: peer.evaluate_program(env, act, episodes)(params, key))
         return np.asarray(scores[deterministic, episodes](params, key), np.float64)
 
     def record_curve(step, make_policy, params):
@@ -276,8 +241,8 @@ def train_purerl(config, seeds: list[int], out: str, experts: str, eval_every: i
     returns = {}
     for mode, deterministic in (("stochastic", False), ("deterministic", True)):
         act = lambda state, key, obs, d=deterministic: agent.policy.act_fn(state, d)(key, obs)
-        returns[mode] = evaluate(peer.brax_env(config.env, config.brax_backend), act, keys, run.state,
-                                 over_seeds=True)
+        returns[mode] = peer.evaluate(peer.brax_env(config.env, config.brax_backend), act, keys, run.state,
+                                      EVAL_EPISODES, over_seeds=True)
     records = []
     for i, seed in enumerate(seeds):
         curve = [float(x) for x in eval_returns[i][np.isfinite(eval_returns[i])]]
@@ -367,8 +332,8 @@ def build_result(env: str, backend: str, hp: dict, parts: dict) -> dict:
              "brax_defaults_used": BRAX_DEFAULTS, "matched": MATCHED, "differences": DIFFERENCES,
              "machine_note": peer.SHARED_MACHINE,
              "evaluation": f"shared evaluator: stochastic policy (and deterministic, reported apart), "
-                           f"{EVAL_EPISODES} episodes of at most {EPISODE_STEPS} steps from brax's random "
-                           "initial states, on the unwrapped brax env", "parts": parts}
+                           f"{EVAL_EPISODES} episodes of at most {peer.EPISODE_STEPS} steps from brax's "
+                           "random initial states, on the unwrapped brax env", "parts": parts}
     if "speed" in parts:
         extra["speed"] = parts["speed"]["summary"]
     if "backends" in parts:

@@ -11,6 +11,7 @@ import numpy as np
 SHARED_MACHINE = ("2-core CPU shared with other engineers' jobs (load average often 4-10): every time is an "
                   "upper bound; the ratio is of alternating rounds on the same load")
 BRAX_COMPILING_EPOCHS = 2  # brax's training epoch compiles on its first call and again on its second one
+EPISODE_STEPS = 1000  # the shared evaluator's episode limit (brax's episode_length in the published sets)
 
 
 def brax_env(env: str, backend: str):
@@ -69,3 +70,36 @@ def brax_speed(record: dict, prefill_steps: int = 0) -> dict:
     return {"compile_s": round(float(times[:warm].sum() - steps[:warm].sum() / rate), 2),
             "run_s": round(run_s, 2), "env_steps_timed": int(steps[warm:].sum()),
             "env_steps_per_s": round(float(rate), 1)}
+
+
+def evaluate_program(env, act, episodes: int):
+    """`run(policy, key) -> returns [episodes]`: the undiscounted returns of `episodes` episodes (at most
+    EPISODE_STEPS steps, from brax's random initial states) of `act(policy, key, obs batch) -> action
+    batch`, its actions clipped to [-1, 1], on the unwrapped brax `env`; traceable (not yet jitted)."""
+    import jax
+    import jax.numpy as jnp
+
+    def run(policy, key):
+        reset_key, step_key = jax.random.split(key)
+        state = jax.vmap(env.reset)(jax.random.split(reset_key, episodes))
+
+        def step(carry, k):
+            state, total, alive = carry
+            state = jax.vmap(env.step)(state, jnp.clip(act(policy, k, state.obs), -1.0, 1.0))
+            total = total + jnp.where(alive, state.reward, 0.0)  # a fallen walker's physics may go non-finite
+            return (state, total, alive & (state.done < 0.5)), None
+
+        carry = (state, jnp.zeros(episodes), jnp.ones(episodes, bool))
+        (_, total, _), _ = jax.lax.scan(step, carry, jax.random.split(step_key, EPISODE_STEPS))
+        return total
+
+    return run
+
+
+def evaluate(env, act, key, policy, episodes: int, over_seeds: bool = False) -> np.ndarray:
+    """`evaluate_program`'s returns, one evaluator for both sides of a comparison. `over_seeds`: `policy` and
+    `key` carry a leading seed axis (one compiled program for all)."""
+    import jax
+
+    run = evaluate_program(env, act, episodes)
+    return np.asarray(jax.jit(jax.vmap(run) if over_seeds else run)(policy, key), np.float64)

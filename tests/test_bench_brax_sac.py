@@ -5,6 +5,7 @@ from one_line_error import assert_one_line_error
 
 from benchmarks import bench_brax_sac as bench
 from purerl.agents import sac
+from purerl.logging import write_json
 
 
 @pytest.mark.parametrize("env", sorted(bench.BRAX_SAC))
@@ -46,6 +47,8 @@ def test_steady_window_needs_an_iteration_after_the_prefill():
     (["--backend", "mjx"], "unknown backend 'mjx'"),
     (["--epochs", "2"], "epochs must be at least 3"),
     (["--rounds", "0"], "rounds must be positive"),
+    (["--part", "returns", "--budget", "100000"], "budget 100,000 is not the prefill (8,192) plus"),
+    (["--part", "returns", "--budget", "10240"], "budget 10,240 is not"),  # the prefill and 2 epochs
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     assert_one_line_error(bench.main, argv, message, capsys)
@@ -58,3 +61,30 @@ def test_brax_speed_counts_the_prefill_with_the_first_epoch():
               {"env_steps": 130, "walltime": 9.0}, {"env_steps": 140, "walltime": 10.0}]
     speed = bench.peer.brax_speed({"epochs": epochs}, prefill_steps=100)
     assert speed == {"compile_s": 6.0, "run_s": 2.0, "env_steps_timed": 20, "env_steps_per_s": 10.0}
+
+
+def test_returns_resume_from_kept_records_and_compare_the_seed_means(tmp_path, monkeypatch):
+    """Both sides' records kept for this budget are reused (nothing trains), and the result's comparison is
+    purerl's mean minus brax's over the seeds' mean returns, per policy mode."""
+    monkeypatch.setattr(bench, "returns_dir", lambda env: tmp_path)
+    budget = bench.budget_for(bench.BRAX_SAC["hopper"], 3)
+
+    def record(seed, deterministic, stochastic):
+        return {"seed": seed, "returns": {"deterministic": deterministic, "stochastic": stochastic}}
+
+    brax_returns = ([100.0, 200.0], [300.0, 300.0], [500.0, 700.0])  # per seed: mean 150, 300, 600
+    for seed, returns in zip(bench.RETURNS_SEEDS, brax_returns, strict=True):
+        write_json(tmp_path / f"brax_seed{seed}.json",
+                   {"budget": budget, "records": [record(seed, returns, [0.0, 2.0])]})
+    purerl_returns = (400.0, 500.0, 600.0)
+    write_json(tmp_path / "purerl_seeds.json", {"budget": budget, "records": [
+        record(seed, [r], [1.0]) for seed, r in zip(bench.RETURNS_SEEDS, purerl_returns, strict=True)]})
+    res = bench.returns_result("hopper", "spring", budget)
+    deterministic = res["extra"]["returns"]["deterministic"]
+    assert deterministic["brax"] == [150.0, 300.0, 600.0] and deterministic["purerl"] == [400.0, 500.0, 600.0]
+    assert deterministic["purerl_minus_brax"]["difference"] == pytest.approx(500.0 - 350.0)
+    assert res["extra"]["returns"]["stochastic"]["purerl_minus_brax"]["difference"] == pytest.approx(0.0)
+    assert res["comparison"]["difference"] == pytest.approx(150.0)
+    assert res["scores"]["final_return"]["mean"] == pytest.approx(500.0)
+    # records of another budget are not reused: the side would train again
+    assert bench.kept(tmp_path / "purerl_seeds.json", budget + 1024) is None
