@@ -30,6 +30,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -283,12 +284,12 @@ def save_experts(env_name: str, backend: str, config, result: dict, experts: str
 # ------------------------------------------------------------------------------------------- the result file
 
 
-def result_path(env: str):
-    return harness.RESULTS / f"brax_trainers_{env}.json"
+def result_path(env: str, results=harness.RESULTS):
+    return Path(results) / f"brax_trainers_{env}.json"
 
 
-def load_parts(env: str) -> dict:
-    path = result_path(env)
+def load_parts(env: str, results=harness.RESULTS) -> dict:
+    path = result_path(env, results)
     if path.exists():
         return json.loads(path.read_text())["extra"]["parts"]
     return {}
@@ -440,6 +441,9 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default="/tmp/brax_trainers/runs",
                         help="train: run directories (brax: each finished seed's record)")
     parser.add_argument("--experts", default="/tmp/brax_trainers/experts", help="purerl train: snapshots")
+    parser.add_argument("--results", default=str(harness.RESULTS),
+                        help="train and backends: the directory of the result file (an accelerator's runs: "
+                             "benchmarks/results/<device kind>)")
     args = parser.parse_args(argv)
     problems = [f"unknown env {args.env!r} (valid: {', '.join(BRAX_PPO)})"] * (args.env not in BRAX_PPO)
     problems += [f"unknown part {args.part!r} (valid: speed, train, backends)"] * (
@@ -455,8 +459,9 @@ def main(argv=None) -> None:
 
     hp = BRAX_PPO[args.env]
     if args.part == "backends":
-        parts = {**load_parts(args.env), "backends": backends_part(args.env)}
-        print(f"-> {harness.write(build_result(args.env, args.backend, hp, parts))}", flush=True)
+        parts = {**load_parts(args.env, args.results), "backends": backends_part(args.env)}
+        res = build_result(args.env, args.backend, hp, parts)
+        print(f"-> {harness.write(res, args.results)}", flush=True)
         return
     if args.part == "speed":
         res = speed_result(args.env, args.backend, args.budget or 300_000, args.rounds)
@@ -480,8 +485,9 @@ def main(argv=None) -> None:
         trained, _ = train_purerl(config, seeds, os.path.join(args.out, f"purerl_{args.env}"), experts, every)
         trained["experts"] = save_experts(args.env, args.backend, config, trained, experts)
         parts["train_purerl"] = {"budget": budget, "config": dataclasses.asdict(config), **trained}
-    parts = {**load_parts(args.env), **{k: v for k, v in parts.items() if k.startswith(f"train_{args.side}")}}
-    print(f"-> {harness.write(build_result(args.env, args.backend, hp, parts))}", flush=True)
+    parts = {**load_parts(args.env, args.results),
+             **{k: v for k, v in parts.items() if k.startswith(f"train_{args.side}")}}
+    print(f"-> {harness.write(build_result(args.env, args.backend, hp, parts), args.results)}", flush=True)
     if "train_brax" in parts and "train_purerl" in parts:
         means = {s: np.mean([np.mean(r["returns"]["stochastic"]) for r in parts[f"train_{s}"]["records"]])
                  for s in ("purerl", "brax")}

@@ -4,7 +4,15 @@
 #   hnpg-H   HNPG headline on the H-step combination lock, 5 vmapped seeds, up to the spec's 1.5M-step budget,
 #            with the per-timestep good-action diagnostic; HNPG_SECONDS caps it (default 300);
 #   torch    TD3+BC / IQL updates/s, purerl (JAX) vs the PyTorch reference, both on the GPU;
-#   prdc     PRDC (brute-force exact NN search over 1M rows) and O-DICE updates/s vs TD3+BC, 1 and 8 seeds.
+#   prdc     PRDC (brute-force exact NN search over 1M rows) and O-DICE updates/s vs TD3+BC, 1 and 8 seeds;
+#   ppo-ENV-SIDE  (ENV hopper, walker2d or halfcheetah; SIDE purerl or brax) PPO at brax's published budget
+#            for the env, 3 seeds, against brax's own ppo.train (benchmarks/bench_brax_trainers.py --part
+#            train): the final returns under one evaluator, and from the purerl side the offline experts
+#            (RESULTS_DIR/experts/ENV/{expert,medium}.npz + .json). BRAX_SECONDS caps it (default 500);
+#            BRAX_BUDGET (env steps per seed) shrinks the budget for a dry run on a CPU.
+#            Resumable: the purerl side checkpoints under RESULTS_DIR/brax_trainers_runs and the brax side
+#            keeps each finished seed there, so the same command on a RESULTS_DIR holding the last call's
+#            files goes on where it stopped.
 #
 #   bash benchmarks/gpu_checks.sh RESULTS_DIR [STEP ...]      # default steps: hnpg-50 torch prdc
 #
@@ -16,6 +24,7 @@ shift
 steps=("$@")
 [[ ${#steps[@]} -gt 0 ]] || steps=(hnpg-50 torch prdc)
 hnpg_seconds=${HNPG_SECONDS:-300}
+brax_seconds=${BRAX_SECONDS:-500}
 mkdir -p "$out"
 export XLA_PYTHON_CLIENT_MEM_FRACTION=0.5 # leave half the GPU to the PyTorch process of `torch`
 source benchmarks/gpu_env.sh
@@ -43,8 +52,16 @@ for step in "${steps[@]}"; do
         --chunks 2 --stages 0 --prdc-modes exact --odice --out "$out"/prdc_odice_speed_1000000.json
       rc=$?
       ;;
+    ppo-*-purerl|ppo-*-brax)
+      env=${step#ppo-}
+      env=${env%-*}
+      timeout "$brax_seconds" "$PYTHON" -m benchmarks.bench_brax_trainers --env "$env" --part train \
+        --side "${step##*-}" --seeds 3 --out "$out/brax_trainers_runs" --experts "$out/experts" --results "$out" \
+        ${BRAX_BUDGET:+--budget "$BRAX_BUDGET"}
+      rc=$?
+      ;;
     *)
-      echo "unknown step $step (hnpg-H, torch, prdc)"
+      echo "unknown step $step (hnpg-H, torch, prdc, ppo-ENV-SIDE)"
       rc=2
       ;;
   esac
