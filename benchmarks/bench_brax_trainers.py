@@ -426,6 +426,14 @@ def speed_part(env: str, backend: str, hp: dict, budget: int, rounds: int) -> di
     return {"rows": rows, "summary": summary}
 
 
+def evaluation_points(updates: int, most: int) -> int:
+    """The number of evaluation points of a train part: the largest divisor of `updates` up to `most`. brax's
+    ppo.train splits its updates into num_evals - 1 epochs of ceil(updates / (num_evals - 1)) updates each,
+    so any other count would train past the budget (96 updates in 20 epochs: 100 updates), and purerl
+    evaluates every updates / points iterations at the same env steps."""
+    return max(d for d in range(1, min(updates, most) + 1) if updates % d == 0)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_brax_trainers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -453,6 +461,11 @@ def main(argv=None) -> None:
         args.backend not in ("spring", "positional", "generalized"))
     problems += [f"{k} must be positive" for k in ("seeds", "rounds", "evals") if getattr(args, k) < 1]
     problems += ["budget must be >= 0"] * (args.budget < 0)
+    if not problems and args.part == "train":
+        hp = BRAX_PPO[args.env]
+        per_update = hp["batch_size"] * hp["num_minibatches"] * hp["unroll_length"]
+        problems += [f"budget {args.budget:,} is less than one update ({per_update:,} env steps)"] * (
+            0 < args.budget < per_update)
     if problems:
         print(f"purerl: error: {problems[0]}", file=sys.stderr)
         raise SystemExit(2)
@@ -471,16 +484,20 @@ def main(argv=None) -> None:
     per_update = hp["batch_size"] * hp["num_minibatches"] * hp["unroll_length"]
     budget = (args.budget or hp["num_timesteps"]) // per_update * per_update
     seeds = list(range(args.seeds))
+    evals = evaluation_points(budget // per_update, args.evals)
+    if evals != args.evals:
+        print(f"{evals} evaluation points (the most, up to --evals {args.evals}, that split the "
+              f"{budget // per_update} updates evenly)", flush=True)
     if args.side == "brax":
         start = time.perf_counter()
-        records = train_brax_seeds(args.env, args.backend, budget, hp, seeds, args.evals + 1,
+        records = train_brax_seeds(args.env, args.backend, budget, hp, seeds, evals + 1,
                                    os.path.join(args.out, f"brax_{args.env}"))
         parts["train_brax"] = {"budget": budget, "config": {**hp, "num_timesteps": budget, **BRAX_DEFAULTS},
                                "records": records, "timing": {"wall_s": round(time.perf_counter() - start, 1),
                                                               "speed": [peer.brax_speed(r) for r in records]}}
     else:
         config = purerl_config(args.env, args.backend, budget, hp)
-        every = max(1, config.num_iterations // args.evals)
+        every = config.num_iterations // evals
         experts = os.path.join(args.experts, args.env)
         trained, _ = train_purerl(config, seeds, os.path.join(args.out, f"purerl_{args.env}"), experts, every)
         trained["experts"] = save_experts(args.env, args.backend, config, trained, experts)
