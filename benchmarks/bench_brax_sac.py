@@ -20,8 +20,8 @@ are out of reach of this 2-core CPU (both trainers run about 130 such gradient s
 per seed and side). `--part returns` compares the final returns at a budget that fits (`--budget`, default
 100,352 env steps: the prefill and 90 epochs), with brax's hyperparameters on both sides: brax's seeds one
 after another, purerl's in one vmapped program, every final policy scored by the same evaluator
-(`brax_peer.evaluate`, EVAL_EPISODES episodes, the deterministic policy as brax evaluates SAC's
-checkpoints in its notebook, and the sampled one). Each side's finished seeds are kept in
+(`brax_peer.evaluate`, EVAL_EPISODES episodes; the deterministic policy, tanh of the mean, as purerl's SAC
+evaluates, and the sampled one). Each side's finished seeds are kept in
 `benchmarks/results/brax_sac_<env>_returns/`, so a cut run resumes.
 
 The results: `benchmarks/results/brax_sac_<env>.json` (speed), `brax_sac_<env>_returns.json` (returns).
@@ -196,9 +196,10 @@ def brax_final_policy(env: str, backend: str, budget: int, hp: dict, seed: int, 
     peer.allow_brax_replication()
     brax_env = peer.brax_env(env, backend)
     record, curve = [], []
+    record_epoch = peer.epoch_recorder(record)
 
     def progress(step, metrics):
-        peer.epoch_recorder(record)(step, metrics)
+        record_epoch(step, metrics)
         if "eval/episode_reward" in metrics and step > 0:
             curve.append({"env_steps": int(step), "return": round(float(metrics["eval/episode_reward"]), 1)})
 
