@@ -225,19 +225,12 @@ def brax_final_policy(env: str, backend: str, budget: int, hp: dict, seed: int, 
 def purerl_final_policies(config, seeds: tuple[int, ...]) -> list[dict]:
     """purerl's SAC on `seeds` in one vmapped program (the runner's): each seed's final policy's returns
     under the shared evaluator, deterministic and sampled."""
-    import jax
-
     from purerl import runner
     from purerl.agents import sac
 
     agent = sac.make_agent(config)
     run = runner.train_and_evaluate(agent, len(seeds), seeds[0])
-    keys = jax.vmap(lambda s: jax.random.PRNGKey(s + 1000))(np.asarray(seeds))
-    returns = {}
-    for mode, deterministic in (("deterministic", True), ("stochastic", False)):
-        act = lambda state, key, obs, d=deterministic: agent.policy.act_fn(state, d)(key, obs)
-        returns[mode] = peer.evaluate(peer.brax_env(config.env, config.brax_backend), act, keys, run.state,
-                                      EVAL_EPISODES, over_seeds=True)
+    returns = peer.evaluate_purerl(agent, run.state, list(seeds), EVAL_EPISODES)
     return [{"seed": seed, "env_steps": config.total_timesteps,
              "returns": {mode: r[i].tolist() for mode, r in returns.items()},
              "compile_s": run.compile_s, "run_s_all_seeds": run.run_s} for i, seed in enumerate(seeds)]

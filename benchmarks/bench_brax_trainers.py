@@ -238,12 +238,7 @@ def train_purerl(config, seeds: list[int], out: str, experts: str, eval_every: i
     eval_returns = run.metrics["eval/return"]
     points = [(i + 1) * agent.steps_per_iteration for i in range(eval_returns.shape[1])
               if np.isfinite(eval_returns[0, i])]
-    keys = jax.vmap(lambda s: jax.random.PRNGKey(s + 1000))(np.asarray(seeds))
-    returns = {}
-    for mode, deterministic in (("stochastic", False), ("deterministic", True)):
-        act = lambda state, key, obs, d=deterministic: agent.policy.act_fn(state, d)(key, obs)
-        returns[mode] = peer.evaluate(peer.brax_env(config.env, config.brax_backend), act, keys, run.state,
-                                      EVAL_EPISODES, over_seeds=True)
+    returns = peer.evaluate_purerl(agent, run.state, seeds, EVAL_EPISODES)
     records = []
     for i, seed in enumerate(seeds):
         curve = [float(x) for x in eval_returns[i][np.isfinite(eval_returns[i])]]

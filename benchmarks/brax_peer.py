@@ -103,3 +103,17 @@ def evaluate(env, act, key, policy, episodes: int, over_seeds: bool = False) -> 
 
     run = evaluate_program(env, act, episodes)
     return np.asarray(jax.jit(jax.vmap(run) if over_seeds else run)(policy, key), np.float64)
+
+
+def evaluate_purerl(agent, state, seeds: list[int], episodes: int) -> dict[str, np.ndarray]:
+    """The final policies of a purerl agent's seed-batched `state` under the shared evaluator: {"stochastic",
+    "deterministic"} -> returns [seeds, episodes], each seed's episodes from PRNGKey(seed + 1000)."""
+    import jax
+
+    env = brax_env(agent.config.env, agent.config.brax_backend)
+    keys = jax.vmap(lambda s: jax.random.PRNGKey(s + 1000))(np.asarray(seeds))
+    returns = {}
+    for mode, deterministic in (("stochastic", False), ("deterministic", True)):
+        act = lambda state, key, obs, d=deterministic: agent.policy.act_fn(state, d)(key, obs)
+        returns[mode] = evaluate(env, act, keys, state, episodes, over_seeds=True)
+    return returns
