@@ -277,9 +277,13 @@ def returns_result(env: str, backend: str, budget: int, seeds: tuple[int, ...] =
                     for side, records in (("purerl", purerl_records), ("brax", brax_records))}
         summary[mode] = {**per_seed, "purerl_minus_brax": stats.compare(per_seed["purerl"], per_seed["brax"])}
     what = f"purerl SAC vs brax's sac.train on brax {env} ({backend}): final returns at {budget:,} env steps"
+    run_s = purerl_records[0]["run_s_all_seeds"]
     return harness.result(harness.TRAIN, f"brax_sac_{env}_returns", what, algo="sac", env=env,
                           config=dataclasses.asdict(config), budget=budget, budget_unit="env steps",
-                          seeds=list(seeds), per_seed=summary["deterministic"]["purerl"],
+                          seeds=list(seeds), compile_s=purerl_records[0]["compile_s"], run_s=run_s,
+                          throughput=len(seeds) * budget / run_s,
+                          throughput_unit="env steps/s (purerl, all seeds; a shared CPU)",
+                          per_seed=summary["deterministic"]["purerl"],
                           comparison={"measure": "final return, deterministic policy, purerl minus brax",
                                       **summary["deterministic"]["purerl_minus_brax"]},
                           extra={"backend": backend, "brax_hyperparameters": hp, "epochs": epochs,

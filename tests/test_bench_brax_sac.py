@@ -78,7 +78,8 @@ def test_returns_resume_from_kept_records_and_compare_the_seed_means(tmp_path, m
                    {"budget": budget, "records": [record(seed, returns, [0.0, 2.0])]})
     purerl_returns = (400.0, 500.0, 600.0)
     write_json(tmp_path / "purerl_seeds.json", {"budget": budget, "records": [
-        record(seed, [r], [1.0]) for seed, r in zip(bench.RETURNS_SEEDS, purerl_returns, strict=True)]})
+        {**record(seed, [r], [1.0]), "compile_s": 20.0, "run_s_all_seeds": 100.0}
+        for seed, r in zip(bench.RETURNS_SEEDS, purerl_returns, strict=True)]})
     res = bench.returns_result("hopper", "spring", budget)
     deterministic = res["extra"]["returns"]["deterministic"]
     assert deterministic["brax"] == [150.0, 300.0, 600.0] and deterministic["purerl"] == [400.0, 500.0, 600.0]
@@ -86,5 +87,6 @@ def test_returns_resume_from_kept_records_and_compare_the_seed_means(tmp_path, m
     assert res["extra"]["returns"]["stochastic"]["purerl_minus_brax"]["difference"] == pytest.approx(0.0)
     assert res["comparison"]["difference"] == pytest.approx(150.0)
     assert res["scores"]["final_return"]["mean"] == pytest.approx(500.0)
+    assert (res["compile_s"], res["run_s"], res["throughput"]["value"]) == (20.0, 100.0, round(3 * budget / 100.0, 1))
     # records of another budget are not reused: the side would train again
     assert bench.kept(tmp_path / "purerl_seeds.json", budget + 1024) is None
