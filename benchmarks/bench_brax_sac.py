@@ -205,10 +205,8 @@ def brax_final_policy(env: str, backend: str, budget: int, hp: dict, seed: int, 
 
     settings = {**hp, "max_replay_size": min(hp["max_replay_size"], budget)}
     del settings["num_timesteps"]
-    # brax evaluates one 1000-step episode after each of its epochs: at most RETURNS_BRAX_EPOCHS of them,
-    # each a whole number of training steps
-    steps = epochs * STEPS_PER_EPOCH
-    brax_epochs = max(e for e in range(1, RETURNS_BRAX_EPOCHS + 1) if steps % e == 0)
+    # brax evaluates one 1000-step episode after each of its epochs: at most RETURNS_BRAX_EPOCHS of them
+    brax_epochs = peer.even_epochs(epochs * STEPS_PER_EPOCH, RETURNS_BRAX_EPOCHS)
     make_policy, params, _ = brax_sac.train(environment=brax_env, num_timesteps=budget, seed=seed,
                                             num_evals=brax_epochs + 1, num_eval_envs=1, progress_fn=progress,
                                             **settings)

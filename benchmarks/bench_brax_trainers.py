@@ -421,14 +421,6 @@ def speed_part(env: str, backend: str, hp: dict, budget: int, rounds: int) -> di
     return {"rows": rows, "summary": summary}
 
 
-def evaluation_points(updates: int, most: int) -> int:
-    """The number of evaluation points of a train part: the largest divisor of `updates` up to `most`. brax's
-    ppo.train splits its updates into num_evals - 1 epochs of ceil(updates / (num_evals - 1)) updates each,
-    so any other count would train past the budget (96 updates in 20 epochs: 100 updates), and purerl
-    evaluates every updates / points iterations at the same env steps."""
-    return max(d for d in range(1, min(updates, most) + 1) if updates % d == 0)
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_brax_trainers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -479,7 +471,7 @@ def main(argv=None) -> None:
     per_update = hp["batch_size"] * hp["num_minibatches"] * hp["unroll_length"]
     budget = (args.budget or hp["num_timesteps"]) // per_update * per_update
     seeds = list(range(args.seeds))
-    evals = evaluation_points(budget // per_update, args.evals)
+    evals = peer.even_epochs(budget // per_update, args.evals)
     if evals != args.evals:
         print(f"{evals} evaluation points (the most, up to --evals {args.evals}, that split the "
               f"{budget // per_update} updates evenly)", flush=True)

@@ -72,6 +72,14 @@ def brax_speed(record: dict, prefill_steps: int = 0) -> dict:
             "env_steps_per_s": round(float(rate), 1)}
 
 
+def even_epochs(steps: int, most: int) -> int:
+    """The number of epochs (and evaluation points) to ask a brax trainer for: the largest divisor of its
+    `steps` (PPO: updates; SAC: steps of all envs after the prefill) up to `most`. brax's ppo.train and
+    sac.train split their training into num_evals - 1 epochs of ceil(steps / (num_evals - 1)) steps each,
+    so any other count trains past the budget (96 updates in 20 epochs: 100 updates)."""
+    return max(d for d in range(1, min(steps, most) + 1) if steps % d == 0)
+
+
 def evaluate_program(env, act, episodes: int):
     """`run(policy, key) -> returns [episodes]`: the undiscounted returns of `episodes` episodes (at most
     EPISODE_STEPS steps, from brax's random initial states) of `act(policy, key, obs batch) -> action
