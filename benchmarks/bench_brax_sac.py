@@ -62,8 +62,9 @@ BRAX_DEFAULTS = dict(tau=0.005, alpha_learning_rate=3e-4, initial_alpha=1.0,
                      target_entropy="-0.5 * action_size", hidden=(256, 256), activation="relu",
                      distribution="tanh_normal")
 DIFFERENCES = [
-    "observation normalisation: brax normalises observations with running statistics "
-    "(normalize_observations=True); purerl's SAC has no observation normalisation",
+    "observation normalisation: both sides standardise observations with running statistics of every "
+    "observation acted on (purerl: normalize_obs=True); purerl clips the standardised values to +-10, brax "
+    "does not clip",
     "truncated transitions: brax drops them from the critic loss; purerl bootstraps them from the final "
     "observation",
     "prefill: brax fills min_replay_size transitions with its initial policy; purerl with uniform random "
@@ -85,8 +86,9 @@ RETURNS_BRAX_EPOCHS = 10  # brax's epochs (and evaluations) in --part returns
 EVAL_EPISODES = 100
 
 
-def purerl_config(env: str, backend: str, budget: int, hp: dict):
-    """purerl's SAC Config matched to brax's `sac.train` with hyperparameters `hp` (see DIFFERENCES)."""
+def purerl_config(env: str, backend: str, budget: int, hp: dict, normalize_obs: bool = True):
+    """purerl's SAC Config matched to brax's `sac.train` with hyperparameters `hp` (see DIFFERENCES);
+    `normalize_obs=False` is the ablation without brax's observation normalisation."""
     from purerl.agents import sac
 
     return sac.Config(
@@ -97,7 +99,7 @@ def purerl_config(env: str, backend: str, budget: int, hp: dict):
         critic_lr=hp["learning_rate"], alpha_lr=BRAX_DEFAULTS["alpha_learning_rate"],
         init_alpha=BRAX_DEFAULTS["initial_alpha"], target_entropy_scale=0.5,
         reward_scale=hp["reward_scaling"], hidden=BRAX_DEFAULTS["hidden"], activation="relu",
-        max_episode_steps=hp["episode_length"], eval_episodes=1)
+        max_episode_steps=hp["episode_length"], eval_episodes=1, normalize_obs=normalize_obs)
 
 
 def budget_for(hp: dict, epochs: int) -> int:
@@ -238,13 +240,22 @@ def returns_dir(env: str):
     return harness.RESULTS / f"brax_sac_{env}_returns"
 
 
-def kept(path, budget: int):
-    """A side's record kept at `path` for this budget, else None."""
+def as_json(config) -> dict:
+    """A Config as it reads back from a JSON file (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def kept(path, budget: int, config=None):
+    """A side's record kept at `path` for this budget (and, for purerl, this Config), else None."""
     if path.exists():
         saved = json.loads(path.read_text())
-        if saved["budget"] == budget:
+        if saved["budget"] == budget and (config is None or saved.get("config") == as_json(config)):
             return saved["records"]
     return None
+
+
+# purerl's runs at --part returns: the matched config, and the ablation without observation normalisation
+PURERL_RUNS = {"purerl": ("purerl_seeds.json", True), "purerl_raw_obs": ("purerl_raw_obs_seeds.json", False)}
 
 
 def returns_result(env: str, backend: str, budget: int, seeds: tuple[int, ...] = RETURNS_SEEDS) -> dict:
@@ -263,17 +274,24 @@ def returns_result(env: str, backend: str, budget: int, seeds: tuple[int, ...] =
             write_json(path, {"budget": budget, "records": record})
         brax_records += record
         print(f"brax seed {seed}: {np.mean(record[0]['returns']['deterministic']):.1f}", flush=True)
-    config = purerl_config(env, backend, budget, hp)
-    path = folder / "purerl_seeds.json"
-    purerl_records = kept(path, budget)
-    if purerl_records is None:
-        purerl_records = purerl_final_policies(config, seeds)
-        write_json(path, {"budget": budget, "records": purerl_records})
+    records = {"brax": brax_records}
+    for run, (name, normalize_obs) in PURERL_RUNS.items():
+        run_config = purerl_config(env, backend, budget, hp, normalize_obs)
+        path = folder / name
+        records[run] = kept(path, budget, run_config)
+        if records[run] is None:
+            records[run] = purerl_final_policies(run_config, seeds)
+            write_json(path, {"budget": budget, "config": as_json(run_config), "records": records[run]})
+        print(f"{run}: {[round(float(np.mean(r['returns']['deterministic'])), 1) for r in records[run]]}",
+              flush=True)
+    config, purerl_records = purerl_config(env, backend, budget, hp), records["purerl"]
     summary = {}
     for mode in ("deterministic", "stochastic"):
-        per_seed = {side: [round(float(np.mean(r["returns"][mode])), 1) for r in records]
-                    for side, records in (("purerl", purerl_records), ("brax", brax_records))}
-        summary[mode] = {**per_seed, "purerl_minus_brax": stats.compare(per_seed["purerl"], per_seed["brax"])}
+        per_seed = {side: [round(float(np.mean(r["returns"][mode])), 1) for r in side_records]
+                    for side, side_records in records.items()}
+        summary[mode] = {**per_seed, "purerl_minus_brax": stats.compare(per_seed["purerl"], per_seed["brax"]),
+                         "normalised_minus_raw_obs": stats.compare(per_seed["purerl"],
+                                                                   per_seed["purerl_raw_obs"])}
     what = f"purerl SAC vs brax's sac.train on brax {env} ({backend}): final returns at {budget:,} env steps"
     run_s = purerl_records[0]["run_s_all_seeds"]
     return harness.result(harness.TRAIN, f"brax_sac_{env}_returns", what, algo="sac", env=env,
@@ -289,6 +307,7 @@ def returns_result(env: str, backend: str, budget: int, seeds: tuple[int, ...] =
                                  "evaluator": f"brax_peer.evaluate: {EVAL_EPISODES} episodes of at most "
                                               f"{peer.EPISODE_STEPS} steps per seed and policy",
                                  "brax_records": brax_records, "purerl_records": purerl_records,
+                                 "purerl_raw_obs_records": records["purerl_raw_obs"],
                                  "returns": summary, "machine_note": peer.SHARED_MACHINE})
 
 
@@ -332,7 +351,8 @@ def main(argv=None) -> None:
         for mode, row in res["extra"]["returns"].items():
             diff, (low, high) = row["purerl_minus_brax"], row["purerl_minus_brax"]["difference_ci"]
             print(f"{mode}: purerl {row['purerl']}, brax {row['brax']}; purerl minus brax "
-                  f"{diff['difference']:.1f} [{low:.1f}, {high:.1f}]")
+                  f"{diff['difference']:.1f} [{low:.1f}, {high:.1f}]; purerl without observation "
+                  f"normalisation {row['purerl_raw_obs']}")
         return
     res = speed_result(args.env, args.backend, args.epochs, args.rounds)
     print(f"-> {harness.write(res)}")

@@ -17,6 +17,10 @@ One gradient step, in this order (rlkit's order, which PMOE's reference code sha
 4. critics take their step on sum_i mean (Q_i(s, a) - y)^2, then the targets move by Polyak tau.
 All losses are computed from the pre-step networks (only alpha is refreshed first).
 
+With `normalize_obs` (brax's SAC), each env step acts under the statistics so far, then adds the observations
+it acted on to them; the gradient steps that follow read their replay batch under the updated statistics. The
+buffer holds raw observations, so old transitions are always read with today's statistics.
+
 Truncation is not termination: the buffer stores `info["final_observation"]` as the next observation
 and `terminated`/`truncated` separately; only `terminated` removes the bootstrap.
 
@@ -43,6 +47,7 @@ from flax import struct
 from purerl import envs, evaluation, replay
 from purerl.agent import Agent, check_choices, check_positive, concrete, train_fn
 from purerl.envs.brax import BraxBackend
+from purerl.envs.wrappers import RunningMeanStd
 from purerl.evaluation import make_evaluate
 from purerl.nn import Activation, EnsembleQ, TanhGaussianActor, sample_tanh_gaussian
 
@@ -84,6 +89,10 @@ class Config:
     """target entropy = -target_entropy_scale * dim(A)"""
     reward_scale: float = 1.0
     """rewards are multiplied by this in the critic target"""
+    normalize_obs: bool = False
+    """standardise observations with running statistics of every observation the envs emit (brax's SAC):
+    the buffer keeps raw observations, and actor and critics read them, at acting and at every gradient
+    step, through the current statistics"""
     hidden: tuple[int, ...] = (256, 256)
     """hidden widths of actor and critics"""
     activation: Activation = "relu"
@@ -169,6 +178,7 @@ class TrainState:
     obs: jax.Array
     key: jax.Array
     env_steps: jax.Array  # transitions collected so far (all envs)
+    obs_stats: RunningMeanStd | None = None  # normalize_obs only
 
 
 def make_env(config: Config):
@@ -316,12 +326,21 @@ def make_agent(config: Config, policy_fn: Callable[[Any, int], Policy] = gaussia
         example = replay.Transition(obs0, act0, jnp.zeros(()), obs0, jnp.zeros((), bool), jnp.zeros((), bool))
         buffer = replay.init(example, capacity)
         obs, env_state = vmap_reset(jax.random.split(env_key, config.num_envs), env_params)
-        return TrainState(learner, buffer, env_state, obs, key, jnp.zeros((), jnp.int32))
+        obs_stats = RunningMeanStd.create(obs_shape) if config.normalize_obs else None
+        return TrainState(learner, buffer, env_state, obs, key, jnp.zeros((), jnp.int32), obs_stats)
 
-    def learn(learner, buffer, key):
+    def observe(obs_stats, obs):
+        """What the networks read: the observation, standardised when normalize_obs."""
+        return obs if obs_stats is None else obs_stats.normalize(obs)
+
+    def sample_batch(buffer, obs_stats, key):
+        batch = replay.sample(buffer, key, config.batch_size)
+        return batch._replace(obs=observe(obs_stats, batch.obs), next_obs=observe(obs_stats, batch.next_obs))
+
+    def learn(learner, buffer, obs_stats, key):
         def body(learner, step_key):
             sample_key, loss_key = jax.random.split(step_key)
-            return gradient_step(learner, replay.sample(buffer, sample_key, config.batch_size), loss_key)
+            return gradient_step(learner, sample_batch(buffer, obs_stats, sample_key), loss_key)
 
         learner, metrics = jax.lax.scan(body, learner, jax.random.split(key, grad_steps))
         return learner, jax.tree.map(jnp.mean, metrics)
@@ -329,7 +348,8 @@ def make_agent(config: Config, policy_fn: Callable[[Any, int], Policy] = gaussia
     def env_step(state: TrainState, key):
         act_key, random_key, env_key, learn_key = jax.random.split(key, 4)
         warmup = state.env_steps < config.learning_starts
-        policy_action, _ = policy.sample(state.learner.actor_params, state.obs, act_key)
+        acting_obs = observe(state.obs_stats, state.obs)
+        policy_action, _ = policy.sample(state.learner.actor_params, acting_obs, act_key)
         random_action = jax.random.uniform(random_key, (config.num_envs, action_dim), minval=-1.0, maxval=1.0)
         action = jnp.where(warmup, random_action, policy_action)
         next_obs, env_state, reward, terminated, truncated, info = vmap_step(
@@ -339,11 +359,13 @@ def make_agent(config: Config, policy_fn: Callable[[Any, int], Policy] = gaussia
             state.obs, action, reward, info["final_observation"], terminated, truncated
         )
         buffer = replay.add(state.buffer, transition)
+        # brax's order: the observations just acted on join the statistics before this step's gradient steps
+        obs_stats = None if state.obs_stats is None else state.obs_stats.update(state.obs)
         env_steps = state.env_steps + config.num_envs
-        metric_shapes = jax.eval_shape(learn, state.learner, buffer, learn_key)[1]
+        metric_shapes = jax.eval_shape(learn, state.learner, buffer, obs_stats, learn_key)[1]
         learner, metrics = jax.lax.cond(
             env_steps >= config.learning_starts,
-            lambda: learn(state.learner, buffer, learn_key),
+            lambda: learn(state.learner, buffer, obs_stats, learn_key),
             lambda: (
                 state.learner,
                 jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), metric_shapes),
@@ -351,7 +373,8 @@ def make_agent(config: Config, policy_fn: Callable[[Any, int], Policy] = gaussia
         )
         done = info["episode_done"]
         episode = (done.sum(), (info["episode_return"] * done).sum())
-        return TrainState(learner, buffer, env_state, next_obs, state.key, env_steps), (metrics, episode)
+        new_state = TrainState(learner, buffer, env_state, next_obs, state.key, env_steps, obs_stats)
+        return new_state, (metrics, episode)
 
     def update(state: TrainState):
         key, steps_key = jax.random.split(state.key)
@@ -365,7 +388,7 @@ def make_agent(config: Config, policy_fn: Callable[[Any, int], Policy] = gaussia
         )
         metrics["episodes"] = num_episodes
         if policy.diagnostics is not None:
-            batch = replay.sample(state.buffer, jax.random.fold_in(key, 2), config.batch_size)
+            batch = sample_batch(state.buffer, state.obs_stats, jax.random.fold_in(key, 2))
             metrics.update(policy.diagnostics(state.learner.actor_params, batch.obs))
         return state.replace(key=key), metrics
 
@@ -378,6 +401,7 @@ def make_agent(config: Config, policy_fn: Callable[[Any, int], Policy] = gaussia
         params = state.learner.actor_params
 
         def act(act_key, obs):
+            obs = observe(state.obs_stats, obs)
             if deterministic:  # the evaluation policy: tanh of the mean (PMOE-SAC: of the chosen expert's)
                 return policy.act(params, obs, act_key)
             return policy.sample(params, obs, act_key)[0]
