@@ -23,6 +23,9 @@ def test_purerl_config_takes_brax_settings(env):
     assert config.actor_lr == config.critic_lr == hp["learning_rate"] and config.alpha_lr == 3e-4
     assert (config.tau, config.init_alpha, config.target_entropy_scale) == (0.005, 1.0, 0.5)
     assert (config.hidden, config.activation, config.max_episode_steps) == ((256, 256), "relu", 1000)
+    assert config.normalize_obs == hp["normalize_observations"] is True
+    ablation = bench.purerl_config(env, "spring", budget, hp, normalize_obs=False)
+    assert not ablation.normalize_obs
 
 
 def test_steady_window_starts_after_the_last_iteration_that_holds_prefill_steps():
@@ -64,8 +67,9 @@ def test_brax_speed_counts_the_prefill_with_the_first_epoch():
 
 
 def test_returns_resume_from_kept_records_and_compare_the_seed_means(tmp_path, monkeypatch):
-    """Both sides' records kept for this budget are reused (nothing trains), and the result's comparison is
-    purerl's mean minus brax's over the seeds' mean returns, per policy mode."""
+    """Both sides' records kept for this budget (purerl's: and its config) are reused (nothing trains), and
+    the result's comparison is purerl's mean minus brax's over the seeds' mean returns, per policy mode; the
+    ablation without observation normalisation is compared with the matched run."""
     monkeypatch.setattr(bench, "returns_dir", lambda env: tmp_path)
     budget = bench.budget_for(bench.BRAX_SAC["hopper"], 3)
 
@@ -76,14 +80,20 @@ def test_returns_resume_from_kept_records_and_compare_the_seed_means(tmp_path, m
     for seed, returns in zip(bench.RETURNS_SEEDS, brax_returns, strict=True):
         write_json(tmp_path / f"brax_seed{seed}.json",
                    {"budget": budget, "records": [record(seed, returns, [0.0, 2.0])]})
-    purerl_returns = (400.0, 500.0, 600.0)
-    write_json(tmp_path / "purerl_seeds.json", {"budget": budget, "records": [
-        {**record(seed, [r], [1.0]), "compile_s": 20.0, "run_s_all_seeds": 100.0}
-        for seed, r in zip(bench.RETURNS_SEEDS, purerl_returns, strict=True)]})
+    hp = bench.BRAX_SAC["hopper"]
+    for name, normalize_obs, returns in (("purerl_seeds.json", True, (400.0, 500.0, 600.0)),
+                                         ("purerl_raw_obs_seeds.json", False, (100.0, 200.0, 300.0))):
+        config = bench.as_json(bench.purerl_config("hopper", "spring", budget, hp, normalize_obs))
+        write_json(tmp_path / name, {"budget": budget, "config": config, "records": [
+            {**record(seed, [r], [1.0]), "compile_s": 20.0, "run_s_all_seeds": 100.0}
+            for seed, r in zip(bench.RETURNS_SEEDS, returns, strict=True)]})
+    monkeypatch.setattr(bench, "purerl_final_policies", lambda *args: pytest.fail("a kept run trained again"))
     res = bench.returns_result("hopper", "spring", budget)
     deterministic = res["extra"]["returns"]["deterministic"]
     assert deterministic["brax"] == [150.0, 300.0, 600.0] and deterministic["purerl"] == [400.0, 500.0, 600.0]
     assert deterministic["purerl_minus_brax"]["difference"] == pytest.approx(500.0 - 350.0)
+    assert deterministic["purerl_raw_obs"] == [100.0, 200.0, 300.0]
+    assert deterministic["normalised_minus_raw_obs"]["difference"] == pytest.approx(300.0)
     assert res["extra"]["returns"]["stochastic"]["purerl_minus_brax"]["difference"] == pytest.approx(0.0)
     assert res["comparison"]["difference"] == pytest.approx(150.0)
     assert res["scores"]["final_return"]["mean"] == pytest.approx(500.0)
@@ -91,3 +101,7 @@ def test_returns_resume_from_kept_records_and_compare_the_seed_means(tmp_path, m
     assert (res["compile_s"], res["run_s"], res["throughput"]["value"]) == (20.0, 100.0, throughput)
     # records of another budget are not reused: the side would train again
     assert bench.kept(tmp_path / "purerl_seeds.json", budget + 1024) is None
+    # nor those of another config (the ablation's file read for the matched run)
+    matched = bench.purerl_config("hopper", "spring", budget, hp)
+    assert bench.kept(tmp_path / "purerl_seeds.json", budget, matched) is not None
+    assert bench.kept(tmp_path / "purerl_raw_obs_seeds.json", budget, matched) is None
