@@ -90,7 +90,7 @@ class Config:
     reward_scale: float = 1.0
     """rewards are multiplied by this in the critic target"""
     normalize_obs: bool = False
-    """standardise observations with running statistics of every observation the envs emit (brax's SAC):
+    """standardise observations with running statistics of every observation acted on (brax's SAC):
     the buffer keeps raw observations, and actor and critics read them, at acting and at every gradient
     step, through the current statistics"""
     hidden: tuple[int, ...] = (256, 256)
