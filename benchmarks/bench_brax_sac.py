@@ -233,7 +233,8 @@ def purerl_final_policies(config, seeds: tuple[int, ...]) -> list[dict]:
     returns = peer.evaluate_purerl(agent, run.state, list(seeds), EVAL_EPISODES)
     return [{"seed": seed, "env_steps": config.total_timesteps,
              "returns": {mode: r[i].tolist() for mode, r in returns.items()},
-             "compile_s": run.compile_s, "run_s_all_seeds": run.run_s} for i, seed in enumerate(seeds)]
+             "compile_s": run.compile_s, "run_s_all_seeds": run.run_s, "seeds_in_program": len(seeds)}
+            for i, seed in enumerate(seeds)]
 
 
 def returns_dir(env: str):
@@ -254,13 +255,29 @@ def kept(path, budget: int, config=None):
     return None
 
 
+def purerl_records(path, budget: int, config, seeds: tuple[int, ...], train: bool = True) -> list[dict]:
+    """purerl's records of `seeds` at `path`: those kept for this budget and config, and, with `train`, the
+    missing seeds trained in one vmapped program (they must be consecutive) and kept beside them."""
+    have = {record["seed"]: record for record in kept(path, budget, config) or []}
+    missing = [seed for seed in seeds if seed not in have]
+    if missing and train:
+        if missing != list(range(missing[0], missing[0] + len(missing))):
+            raise ValueError(f"purerl trains consecutive seeds in one program; missing {missing}")
+        have.update({record["seed"]: record for record in purerl_final_policies(config, tuple(missing))})
+        write_json(path, {"budget": budget, "config": as_json(config),
+                          "records": [have[seed] for seed in sorted(have)]})
+    return [have[seed] for seed in seeds if seed in have]
+
+
 # purerl's runs at --part returns: the matched config, and the ablation without observation normalisation
 PURERL_RUNS = {"purerl": ("purerl_seeds.json", True), "purerl_raw_obs": ("purerl_raw_obs_seeds.json", False)}
 
 
-def returns_result(env: str, backend: str, budget: int, seeds: tuple[int, ...] = RETURNS_SEEDS) -> dict:
-    """Both sides' final returns at `budget`, resumable per brax seed and per purerl run, and their
-    difference with a bootstrap CI over seeds (`purerl.stats`)."""
+def returns_result(env: str, backend: str, budget: int, seeds: tuple[int, ...] = RETURNS_SEEDS,
+                   ablation: bool = False) -> dict:
+    """Both sides' final returns at `budget`, resumable per brax seed and per purerl program, and their
+    difference with a bootstrap CI over seeds (`purerl.stats`). The ablation without observation
+    normalisation is reported on the seeds it has kept; with `ablation`, its missing seeds train too."""
     hp = BRAX_SAC[env]
     epochs = epochs_in(hp, budget)
     folder = returns_dir(env)
@@ -277,27 +294,28 @@ def returns_result(env: str, backend: str, budget: int, seeds: tuple[int, ...] =
     records = {"brax": brax_records}
     for run, (name, normalize_obs) in PURERL_RUNS.items():
         run_config = purerl_config(env, backend, budget, hp, normalize_obs)
-        path = folder / name
-        records[run] = kept(path, budget, run_config)
-        if records[run] is None:
-            records[run] = purerl_final_policies(run_config, seeds)
-            write_json(path, {"budget": budget, "config": as_json(run_config), "records": records[run]})
+        train = normalize_obs or ablation
+        records[run] = purerl_records(folder / name, budget, run_config, seeds, train)
         print(f"{run}: {[round(float(np.mean(r['returns']['deterministic'])), 1) for r in records[run]]}",
               flush=True)
-    config, purerl_records = purerl_config(env, backend, budget, hp), records["purerl"]
+    config, matched = purerl_config(env, backend, budget, hp), records["purerl"]
+    ablation_seeds = [record["seed"] for record in records["purerl_raw_obs"]]
     summary = {}
     for mode in ("deterministic", "stochastic"):
         per_seed = {side: [round(float(np.mean(r["returns"][mode])), 1) for r in side_records]
                     for side, side_records in records.items()}
-        summary[mode] = {**per_seed, "purerl_minus_brax": stats.compare(per_seed["purerl"], per_seed["brax"]),
-                         "normalised_minus_raw_obs": stats.compare(per_seed["purerl"],
-                                                                   per_seed["purerl_raw_obs"])}
+        summary[mode] = {**per_seed, "purerl_minus_brax": stats.compare(per_seed["purerl"], per_seed["brax"])}
+        if ablation_seeds:  # the matched run on the ablation's seeds
+            on_seeds = [value for record, value in zip(matched, per_seed["purerl"], strict=True)
+                        if record["seed"] in ablation_seeds]
+            summary[mode]["normalised_minus_raw_obs"] = {
+                "seeds": ablation_seeds, **stats.compare(on_seeds, per_seed["purerl_raw_obs"])}
     what = f"purerl SAC vs brax's sac.train on brax {env} ({backend}): final returns at {budget:,} env steps"
-    run_s = purerl_records[0]["run_s_all_seeds"]
+    first = matched[0]  # the timing of the program that trained seed 0 (a shared CPU: not a speed record)
     return harness.result(harness.TRAIN, f"brax_sac_{env}_returns", what, algo="sac", env=env,
                           config=dataclasses.asdict(config), budget=budget, budget_unit="env steps",
-                          seeds=list(seeds), compile_s=purerl_records[0]["compile_s"], run_s=run_s,
-                          throughput=len(seeds) * budget / run_s,
+                          seeds=list(seeds), compile_s=first["compile_s"], run_s=first["run_s_all_seeds"],
+                          throughput=first["seeds_in_program"] * budget / first["run_s_all_seeds"],
                           throughput_unit="env steps/s (purerl, all seeds; a shared CPU)",
                           per_seed=summary["deterministic"]["purerl"],
                           comparison={"measure": "final return, deterministic policy, purerl minus brax",
@@ -306,7 +324,7 @@ def returns_result(env: str, backend: str, budget: int, seeds: tuple[int, ...] =
                                  "brax_defaults_used": BRAX_DEFAULTS, "differences": DIFFERENCES,
                                  "evaluator": f"brax_peer.evaluate: {EVAL_EPISODES} episodes of at most "
                                               f"{peer.EPISODE_STEPS} steps per seed and policy",
-                                 "brax_records": brax_records, "purerl_records": purerl_records,
+                                 "brax_records": brax_records, "purerl_records": matched,
                                  "purerl_raw_obs_records": records["purerl_raw_obs"],
                                  "returns": summary, "machine_note": peer.SHARED_MACHINE})
 
@@ -326,6 +344,11 @@ def main(argv=None) -> None:
     parser.add_argument("--budget", type=int, default=0,
                         help=f"--part returns: env steps per seed, the prefill plus whole epochs (default: "
                              f"{RETURNS_EPOCHS} epochs)")
+    parser.add_argument("--seeds", type=int, default=len(RETURNS_SEEDS),
+                        help="--part returns: seeds 0..N-1 per side (kept seeds are not trained again)")
+    parser.add_argument("--ablation", action="store_true",
+                        help="--part returns: also train purerl's missing seeds without observation "
+                             "normalisation (otherwise the kept ones are reported)")
     args = parser.parse_args(argv)
     problems = [f"unknown env {args.env!r} (valid: {', '.join(BRAX_SAC)})"] * (args.env not in BRAX_SAC)
     problems += [f"unknown backend {args.backend!r} (valid: spring, positional, generalized)"] * (
@@ -333,6 +356,7 @@ def main(argv=None) -> None:
     problems += [f"epochs must be at least {peer.BRAX_COMPILING_EPOCHS + 1}"] * (
         args.epochs <= peer.BRAX_COMPILING_EPOCHS)
     problems += ["rounds must be positive"] * (args.rounds < 1)
+    problems += ["seeds must be at least 2 (a CI needs them)"] * (args.seeds < 2)
     if not problems and args.part == "returns":
         hp = BRAX_SAC[args.env]
         args.budget = args.budget or budget_for(hp, RETURNS_EPOCHS)
@@ -346,13 +370,13 @@ def main(argv=None) -> None:
         print(f"purerl: error: {problems[0]}", file=sys.stderr)
         raise SystemExit(2)
     if args.part == "returns":
-        res = returns_result(args.env, args.backend, args.budget)
+        res = returns_result(args.env, args.backend, args.budget, tuple(range(args.seeds)), args.ablation)
         print(f"-> {harness.write(res)}")
         for mode, row in res["extra"]["returns"].items():
             diff, (low, high) = row["purerl_minus_brax"], row["purerl_minus_brax"]["difference_ci"]
             print(f"{mode}: purerl {row['purerl']}, brax {row['brax']}; purerl minus brax "
                   f"{diff['difference']:.1f} [{low:.1f}, {high:.1f}]; purerl without observation "
-                  f"normalisation {row['purerl_raw_obs']}")
+                  f"normalisation {row['purerl_raw_obs']}", flush=True)
         return
     res = speed_result(args.env, args.backend, args.epochs, args.rounds)
     print(f"-> {harness.write(res)}")

@@ -50,6 +50,7 @@ def test_steady_window_needs_an_iteration_after_the_prefill():
     (["--backend", "mjx"], "unknown backend 'mjx'"),
     (["--epochs", "2"], "epochs must be at least 3"),
     (["--rounds", "0"], "rounds must be positive"),
+    (["--part", "returns", "--seeds", "1"], "seeds must be at least 2"),
     (["--part", "returns", "--budget", "100000"], "budget 100,000 is not the prefill (8,192) plus"),
     (["--part", "returns", "--budget", "10240"], "budget 10,240 is not"),  # the prefill and 2 epochs
 ])
@@ -85,7 +86,7 @@ def test_returns_resume_from_kept_records_and_compare_the_seed_means(tmp_path, m
                                          ("purerl_raw_obs_seeds.json", False, (100.0, 200.0, 300.0))):
         config = bench.as_json(bench.purerl_config("hopper", "spring", budget, hp, normalize_obs))
         write_json(tmp_path / name, {"budget": budget, "config": config, "records": [
-            {**record(seed, [r], [1.0]), "compile_s": 20.0, "run_s_all_seeds": 100.0}
+            {**record(seed, [r], [1.0]), "compile_s": 20.0, "run_s_all_seeds": 100.0, "seeds_in_program": 3}
             for seed, r in zip(bench.RETURNS_SEEDS, returns, strict=True)]})
     monkeypatch.setattr(bench, "purerl_final_policies", lambda *args: pytest.fail("a kept run trained again"))
     res = bench.returns_result("hopper", "spring", budget)
@@ -94,6 +95,7 @@ def test_returns_resume_from_kept_records_and_compare_the_seed_means(tmp_path, m
     assert deterministic["purerl_minus_brax"]["difference"] == pytest.approx(500.0 - 350.0)
     assert deterministic["purerl_raw_obs"] == [100.0, 200.0, 300.0]
     assert deterministic["normalised_minus_raw_obs"]["difference"] == pytest.approx(300.0)
+    assert deterministic["normalised_minus_raw_obs"]["seeds"] == [0, 1, 2]
     assert res["extra"]["returns"]["stochastic"]["purerl_minus_brax"]["difference"] == pytest.approx(0.0)
     assert res["comparison"]["difference"] == pytest.approx(150.0)
     assert res["scores"]["final_return"]["mean"] == pytest.approx(500.0)
@@ -105,3 +107,26 @@ def test_returns_resume_from_kept_records_and_compare_the_seed_means(tmp_path, m
     matched = bench.purerl_config("hopper", "spring", budget, hp)
     assert bench.kept(tmp_path / "purerl_seeds.json", budget, matched) is not None
     assert bench.kept(tmp_path / "purerl_raw_obs_seeds.json", budget, matched) is None
+
+
+def test_more_seeds_train_only_the_missing_ones_in_one_program(tmp_path, monkeypatch):
+    """--seeds 5 over kept seeds 0-2: purerl trains seeds 3 and 4 in one program and keeps all five; a gap in
+    the missing seeds is refused (the runner trains consecutive seeds)."""
+    hp, budget = bench.BRAX_SAC["hopper"], bench.budget_for(bench.BRAX_SAC["hopper"], 3)
+    config = bench.purerl_config("hopper", "spring", budget, hp)
+    path = tmp_path / "purerl_seeds.json"
+    trained = []
+
+    def train(config, seeds):
+        trained.append(seeds)
+        return [{"seed": seed} for seed in seeds]
+
+    monkeypatch.setattr(bench, "purerl_final_policies", train)
+    assert bench.purerl_records(path, budget, config, (0, 1, 2)) == [{"seed": 0}, {"seed": 1}, {"seed": 2}]
+    assert bench.purerl_records(path, budget, config, (0, 1, 2, 3, 4)) == [{"seed": s} for s in range(5)]
+    assert trained == [(0, 1, 2), (3, 4)]
+    assert [r["seed"] for r in bench.kept(path, budget, config)] == [0, 1, 2, 3, 4]
+    assert bench.purerl_records(path, budget, config, (0, 1, 2, 3, 4, 5), train=False) == [
+        {"seed": s} for s in range(5)]  # the ablation without --ablation: only what is kept
+    with pytest.raises(ValueError, match="consecutive seeds"):
+        bench.purerl_records(path, budget, config, (0, 6, 8))
