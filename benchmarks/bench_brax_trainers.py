@@ -269,6 +269,7 @@ def save_experts(env_name: str, backend: str, config, result: dict, experts: str
             "seed": best["seed"], "env_steps": steps, "algo": "ppo", "config": dataclasses.asdict(config),
             "command": harness.command_line(), "git_commit": harness.git_commit(),
             "eval_return_at_snapshot": curve[points.index(steps)],
+            "eval_points": points, "eval_curve": curve,  # the best seed's training evaluations
             "random_return": low, "expert_return": high, "medium_target": target,
             "format": "npz: params/<flax path> (purerl.agents.ppo.make_network(config, ...) params), "
                       "obs_stats/mean, obs_stats/var, obs_stats/count (RunningMeanStd.merge() of training)"}

@@ -8,7 +8,8 @@
 #   ppo-ENV-SIDE  (ENV hopper, walker2d or halfcheetah; SIDE purerl or brax) PPO at brax's published budget
 #            for the env, 3 seeds, against brax's own ppo.train (benchmarks/bench_brax_trainers.py --part
 #            train): the final returns under one evaluator, and from the purerl side the offline experts
-#            (RESULTS_DIR/experts/ENV/{expert,medium}.npz + .json). BRAX_SECONDS caps it (default 500);
+#            (RESULTS_DIR/experts/ENV/{expert,medium}.npz + .json; `python -m benchmarks.ship_brax_experts
+#            RESULTS_DIR/experts/ENV` makes them collect's packaged experts). BRAX_SECONDS caps it (default 500);
 #            BRAX_BUDGET (env steps per seed) shrinks the budget for a dry run on a CPU.
 #            Resumable: the purerl side checkpoints under RESULTS_DIR/brax_trainers_runs and the brax side
 #            keeps each finished seed there, so the same command on a RESULTS_DIR holding the last call's

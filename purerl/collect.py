@@ -48,6 +48,10 @@ file may take, while the training is deterministic on one machine and costs only
 medium checkpoint is usually early). The retrained medium policy is compared bit for bit with the shipped one;
 metadata `replay_reproduced` records the outcome (another CPU or XLA version may round differently: the replay
 kinds then follow the same recipe but are not the shipped expert's own run).
+An expert trained elsewhere (e.g. PPO at brax's published settings on an accelerator) has no recipe, so it
+gives random, medium, expert and medium-expert only. Its JSON names its acting network in `ppo_network`
+(`PPO_NETWORK_FIELDS`: brax's scheme is a 32x4 SiLU actor with a state-dependent std and tanh-squashed
+samples), and its file holds only the actor and the observation statistics.
 """
 
 from __future__ import annotations
@@ -382,7 +386,17 @@ class ExpertLearner:
     on_policy: bool
 
 
-def expert_learner(config: CollectConfig) -> ExpertLearner:
+# The PPO Config fields that define an expert's acting network: a shipped expert trained elsewhere (e.g. with
+# brax's PPO settings: a small actor with a state-dependent std, its samples squashed by tanh) names them in
+# its JSON's `ppo_network`.
+PPO_NETWORK_FIELDS = ("hidden", "activation", "log_std_init", "state_dependent_std", "action_squash",
+                      "normalize_obs")
+
+
+def expert_learner(config: CollectConfig, ppo_network: dict | None = None) -> ExpertLearner:
+    """The expert's learner: SAC or PPO with collect's recipe, or, given `ppo_network` (a shipped expert's
+    PPO_NETWORK_FIELDS), PPO with that network. Such an expert's snapshots hold only what acting reads (the
+    actor and the observation statistics): its critic is not shipped."""
     env, env_params = envs.make(config.env, **_env_kwargs(config))
     if config.expert_algo == "sac":
         sac_cfg = sac_config(config)
@@ -391,6 +405,12 @@ def expert_learner(config: CollectConfig) -> ExpertLearner:
                              lambda state: state.learner.actor_params, on_policy=False)
 
     ppo_cfg = ppo_config(config)
+    if ppo_network:
+        unknown = sorted(set(ppo_network) - set(PPO_NETWORK_FIELDS))
+        if unknown:
+            raise ValueError(f"the expert's ppo_network names fields that are not the network's: {unknown}")
+        ppo_cfg = dataclasses.replace(ppo_cfg, **{name: tuple(value) if isinstance(value, list) else value
+                                                  for name, value in ppo_network.items()})
     train_env, train_params = ppo.make_env(ppo_cfg)
     network = ppo.make_network(ppo_cfg, train_env, train_params)
     space = env.action_space(env_params)
@@ -398,14 +418,20 @@ def expert_learner(config: CollectConfig) -> ExpertLearner:
 
     def act(policy, key, obs):
         # as in training: observations normalised with the learner's statistics, the Gaussian sample clipped
-        # to the bounds by the env; log_prob is that of the unclipped sample
-        pi, _ = network.apply(policy["params"], policy["obs_stats"].normalize(obs))
+        # to the bounds by the env (or squashed by tanh); log_prob is that of the raw sample
+        pi = network.apply(policy["params"], policy["obs_stats"].normalize(obs), method="policy")
         sample = pi.sample(seed=key)
-        action = 2.0 * (jnp.clip(sample, low, high) - low) / (high - low) - 1.0
+        if ppo_cfg.action_squash == "tanh":
+            action = jnp.tanh(sample)
+        else:
+            action = 2.0 * (jnp.clip(sample, low, high) - low) / (high - low) - 1.0
         return action, pi.log_prob(sample)
 
     def snapshot(state):
-        return {"params": state.params, "obs_stats": training_obs_stats(state)}
+        params = state.params
+        if ppo_network:  # the actor alone: brax's PPO critic (256x5) would take 1 MB per policy
+            params = {"params": {"actor": state.params["params"]["actor"]}}
+        return {"params": params, "obs_stats": training_obs_stats(state)}
 
     return ExpertLearner(ppo.make_agent(ppo_cfg), act, snapshot, on_policy=True)
 
@@ -556,7 +582,11 @@ def resolve_expert(config: CollectConfig) -> tuple[CollectConfig, str | None]:
                              "train to train one")
         return config, None
     with open(stem + ".json") as f:
-        recipe = json.load(f).get("collect_config", {})
+        meta = json.load(f)
+    # an expert trained elsewhere has no recipe, but fixes its learner and the physics it was trained in
+    recipe = meta.get("collect_config") or {"expert_algo": meta["learner"],
+                                            **({"brax_backend": meta["brax_backend"]} if meta["brax_backend"]
+                                               else {})}
     defaults = CollectConfig()
     for name in RECIPE_FIELDS:
         value, default = getattr(config, name), getattr(defaults, name)
@@ -576,7 +606,7 @@ def load_shipped(config: CollectConfig, stem: str) -> dict:
     `policies`), checkpoint evaluations and steps, reference returns; the training data's source is made on
     demand (`recipe_training_data`)."""
     arrays, meta = shipped.load_expert(stem)
-    learner = expert_learner(config)
+    learner = expert_learner(config, meta.get("ppo_network"))
     key = jax.random.PRNGKey(0)
     template = jax.eval_shape(learner.snapshot, jax.eval_shape(learner.agent.init, key))
     policies = {name: shipped.unflatten(template, arrays.get(name, {}), f"{stem}.npz ({name})")
