@@ -22,23 +22,12 @@ import sys
 import numpy as np
 
 import purerl
+from benchmarks.reference.common import unflatten
 from purerl.collect import PPO_NETWORK_FIELDS
 from purerl.data import shipped
 
 KINDS = ("medium", "expert")
 ACTING_PREFIXES = ("params/params/actor/", "obs_stats/")  # what collect's PPO policy reads
-
-
-def nested(arrays: dict[str, np.ndarray]) -> dict:
-    """{"a/b/c": x} -> {"a": {"b": {"c": x}}}: a tree that `shipped.flatten` names as the file did."""
-    tree: dict = {}
-    for name, value in arrays.items():
-        *parents, leaf = name.split("/")
-        node = tree
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return tree
 
 
 def ship(source: str, dest: str = shipped.EXPERTS_DIR) -> tuple[str, str]:
@@ -58,7 +47,7 @@ def ship(source: str, dest: str = shipped.EXPERTS_DIR) -> tuple[str, str]:
     for kind in KINDS:
         with np.load(os.path.join(source, kind + ".npz")) as saved:
             acting = {name: saved[name] for name in saved.files if name.startswith(ACTING_PREFIXES)}
-        policies[kind] = nested(acting)
+        policies[kind] = unflatten(acting)  # {"a/b": x} -> {"a": {"b": x}}
     meta = {
         "env": expert["env"], "backend": "brax", "brax_backend": expert["brax_backend"], "learner": "ppo",
         "network": {"hidden": config["hidden"], "activation": config["activation"]},
