@@ -17,10 +17,13 @@ import argparse
 import json
 import os
 
+import numpy as np
+
 from benchmarks.harness import COMPARISON, SPEED, Entry
 from benchmarks.workloads import sac_grad_steps_per_s
 from purerl import stats
 
+ROUTER_METRICS = ("router_entropy", "effective_experts", "distinguishable_modes")
 PENDULUM_BAR = -250.0  # mean eval return to pass within 30k env steps on Pendulum-v1
 
 
@@ -43,7 +46,19 @@ def learn(algo: str, num_seeds: int, total: int, env: str, **overrides) -> dict:
     entry = Entry(result_name(algo, env, total), algo=algo, num_seeds=num_seeds,
                   config=dict(env=env, total_timesteps=total, **overrides),
                   what=f"{algo} on {env}, {total} env steps per seed, deterministic eval")
-    res = harness.train_entry(entry)
+    res, run = harness.trained(entry)
+    # PMOE's router on replay batches (purerl.mixture.primitive_metrics): seed mean at 10 points over training
+    # and per seed at the end, how many experts the policy uses
+    router = [name for name in ROUTER_METRICS if name in run.metrics]
+    if router:
+        curves = {name: np.asarray(run.metrics[name], np.float64) for name in router}
+        iterations = curves[router[0]].shape[1]
+        steps_per_iteration = res["budget"] // iterations
+        points = np.unique(np.linspace(0, iterations - 1, 10).round().astype(int))
+        res["extra"]["router"] = {
+            "env_steps": [int((i + 1) * steps_per_iteration) for i in points],
+            **{name: {"seed_mean": curve[:, points].mean(axis=0).round(4).tolist(),
+                      "final_per_seed": curve[:, -1].round(4).tolist()} for name, curve in curves.items()}}
     if env == "Pendulum-v1":
         per_seed = res["scores"]["final_return"]["per_seed"]
         res["extra"]["bar"] = f"mean eval return > {PENDULUM_BAR:g} within 30k env steps on every seed"

@@ -14,6 +14,10 @@
 #            Resumable: the purerl side checkpoints under RESULTS_DIR/brax_trainers_runs and the brax side
 #            keeps each finished seed there, so the same command on a RESULTS_DIR holding the last call's
 #            files goes on where it stopped.
+#   pmoe-ENV-ALGO  (ALGO sac or pmoe_sac) one side of PMOE-SAC vs SAC on brax ENV (spring, 16 envs) at 1M env
+#            steps, 5 vmapped seeds, with the training curve, the final returns and PMOE's router
+#            diagnostics (benchmarks/bench_sac.py learn; about 4-6 minutes on an H200 from the 100k runs);
+#   pmoe-ENV-auc   the AUC difference with its CI from the two sides' result files in RESULTS_DIR.
 #
 #   bash benchmarks/gpu_checks.sh RESULTS_DIR [STEP ...]      # default steps: hnpg-50 torch prdc
 #
@@ -61,8 +65,21 @@ for step in "${steps[@]}"; do
         ${BRAX_BUDGET:+--budget "$BRAX_BUDGET"}
       rc=$?
       ;;
+    pmoe-*-sac|pmoe-*-pmoe_sac)
+      env=${step#pmoe-}
+      algo=${env#*-}
+      env=${env%%-*}
+      timeout 560 "$PYTHON" -m benchmarks.bench_sac learn --algo "$algo" --env "$env" --total 1000000 \
+        --seeds 5 --num-envs 16 --brax-backend spring --out "$out"
+      rc=$?
+      ;;
+    pmoe-*-auc)
+      env=${step#pmoe-}
+      timeout 60 "$PYTHON" -m benchmarks.bench_sac auc --env "${env%-auc}" --total 1000000 --out "$out"
+      rc=$?
+      ;;
     *)
-      echo "unknown step $step (hnpg-H, torch, prdc, ppo-ENV-SIDE)"
+      echo "unknown step $step (hnpg-H, torch, prdc, ppo-ENV-SIDE, pmoe-ENV-ALGO, pmoe-ENV-auc)"
       rc=2
       ;;
   esac

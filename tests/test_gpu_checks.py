@@ -36,3 +36,14 @@ def test_ppo_steps_default_to_brax_budget_and_unknown_steps_are_named(tmp_path):
     done, calls = run_steps(tmp_path, "ppo-hopper-purerl", "ppo-hopper")
     assert len(calls) == 1 and calls[0].endswith(f"--results {tmp_path / 'out'}")  # no --budget: brax's own
     assert "unknown step ppo-hopper" in done.stdout and "ppo-hopper: rc 2" in done.stdout
+
+
+def test_pmoe_steps_train_each_side_at_1m_steps_then_compare(tmp_path):
+    done, calls = run_steps(tmp_path, "pmoe-hopper-sac", "pmoe-hopper-pmoe_sac", "pmoe-hopper-auc")
+    out = tmp_path / "out"
+    assert calls == [
+        *(f"-m benchmarks.bench_sac learn --algo {algo} --env hopper --total 1000000 --seeds 5 --num-envs 16 "
+          f"--brax-backend spring --out {out}" for algo in ("sac", "pmoe_sac")),
+        f"-m benchmarks.bench_sac auc --env hopper --total 1000000 --out {out}"]
+    assert all(f"{step}: rc 0" in done.stdout for step in ("pmoe-hopper-sac", "pmoe-hopper-pmoe_sac",
+                                                           "pmoe-hopper-auc"))
