@@ -150,7 +150,13 @@ def validate(config: CollectConfig) -> None:
     if config.export_expert and config.expert == "shipped":
         raise ValueError("--export-expert writes the expert trained with the flags given; use it with "
                          "--expert train, not shipped")
-    config = resolve_expert(config)[0]
+    config, stem = resolve_expert(config)
+    trained_elsewhere = stem is not None and "collect_config" not in shipped.load_expert(stem)[1]
+    replay = [kind for kind in config.kinds if kind in ("medium-replay", "full-replay")]
+    if trained_elsewhere and replay:
+        raise ValueError(f"the shipped {config.env} expert was trained elsewhere and has no training recipe: "
+                         f"it gives random, medium, expert and medium-expert, not {', '.join(replay)} (leave "
+                         "them out of --kinds, or pass --expert train)")
     for name in ("size", "expert_steps", "checkpoint_every", "num_envs", "eval_episodes", "ref_episodes",
                  "sac_num_envs", "sac_rollout_steps", "ppo_num_envs", "ppo_num_steps"):
         if getattr(config, name) <= 0:
@@ -159,6 +165,14 @@ def validate(config: CollectConfig) -> None:
         raise ValueError(f"medium_fraction must lie in (0, 1), got {config.medium_fraction}")
     if config.episode_length < 0:
         raise ValueError(f"episode_length must be >= 0, got {config.episode_length}")
+    env, params = envs.make(config.env, **_env_kwargs(config))
+    if envs.is_discrete(env, params):
+        raise ValueError(f"env {config.env!r} has discrete actions; offline datasets need continuous actions")
+    if not trained_elsewhere:  # the training fields (of the flags, or of a shipped recipe)
+        validate_training(config)
+
+
+def validate_training(config: CollectConfig) -> None:
     names = (("sac_num_envs", "sac_rollout_steps") if config.expert_algo == "sac"
              else ("ppo_num_envs", "ppo_num_steps"))
     per_iteration = getattr(config, names[0]) * getattr(config, names[1])
@@ -168,9 +182,6 @@ def validate(config: CollectConfig) -> None:
     if config.expert_steps < config.checkpoint_every:
         raise ValueError(f"expert_steps = {config.expert_steps} is less than checkpoint_every = "
                          f"{config.checkpoint_every}")
-    env, params = envs.make(config.env, **_env_kwargs(config))
-    if envs.is_discrete(env, params):
-        raise ValueError(f"env {config.env!r} has discrete actions; offline datasets need continuous actions")
     if config.expert_algo == "ppo":
         ppo.validate(ppo_config(config))  # e.g. a batch that the 32 minibatches do not divide
 

@@ -102,3 +102,19 @@ def test_unknown_network_fields_are_refused():
 
 def test_a_directory_without_the_export_is_one_line(tmp_path, capsys):
     assert_one_line_error(ship.main, [str(tmp_path)], f"{tmp_path} has no medium.json", capsys)
+
+
+def test_an_expert_without_recipe_refuses_the_replay_kinds_and_skips_the_training_checks(exported, tmp_path,
+                                                                                         monkeypatch):
+    """Nothing trains from an expert trained elsewhere: collect's training defaults (checkpoint_every 10000,
+    not a multiple of the PPO batch) are not checked, and the replay kinds, which need the learner's data,
+    are refused before anything runs."""
+    experts, _, _ = exported
+    ship.ship(experts, str(tmp_path))
+    monkeypatch.setattr(shipped, "EXPERTS_DIR", str(tmp_path))
+    collect.validate(collect.CollectConfig(env="hopper", expert="shipped", kinds=("medium", "expert")))
+    with pytest.raises(ValueError, match="has no training recipe: .* not medium-replay \\(leave"):
+        collect.validate(collect.CollectConfig(env="hopper", kinds=("medium", "medium-replay")))
+    with pytest.raises(ValueError, match="checkpoint_every = 10000 is not a multiple"):  # training checks it
+        collect.validate(collect.CollectConfig(env="hopper", expert="train", expert_algo="ppo",
+                                               kinds=("medium",)))
