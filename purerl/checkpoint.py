@@ -47,6 +47,11 @@ def steps(directory: str) -> list[int]:
         return sorted(manager.all_steps())
 
 
+class CheckpointMismatch(ValueError):
+    """The saved train state has another structure than the agent's (another purerl version, or a config
+    that changes the state's fields)."""
+
+
 def restore(directory: str, abstract_state: Any,
             step: int | None = None) -> tuple[int, Any, dict[str, np.ndarray]]:
     """Restore the checkpoint of iteration `step` (default: the newest); `abstract_state` gives the state's
@@ -55,10 +60,22 @@ def restore(directory: str, abstract_state: Any,
         step = manager.latest_step() if step is None else step
         if step is None:
             raise FileNotFoundError(f"no checkpoint in {directory}")
-        restored = manager.restore(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract_state), history=ocp.args.StandardRestore()
-            ),
-        )
+        try:
+            restored = manager.restore(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(abstract_state), history=ocp.args.StandardRestore()
+                ),
+            )
+        except ValueError as err:
+            if "tree structures do not match" not in str(err):
+                raise
+            # orbax lists the differing paths (field.subfield...) under its first line: name their fields
+            fields = sorted({line.strip().rstrip(":").split(".")[0] for line in str(err).splitlines()[1:]
+                             if line.strip().endswith(":") and not line.startswith(" ")})
+            differ = ", ".join(fields) or "unnamed"
+            raise CheckpointMismatch(
+                f"the checkpoint in {directory} holds another train state than this agent's (fields that "
+                f"differ: {differ}); it was saved by another purerl version or with another configuration: "
+                "start a new run") from None
     return step, restored["state"], {k: np.asarray(v) for k, v in restored["history"].items()}

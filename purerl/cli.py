@@ -138,7 +138,7 @@ def _train(algo: str, argv: list[str], multi_process: bool) -> dict | None:
 
 
 def _run(runner, algo, agent, options, resume_dir=None):
-    from purerl import config_sweep
+    from purerl import checkpoint, config_sweep
 
     try:
         if isinstance(agent, config_sweep.Sweep):
@@ -147,6 +147,8 @@ def _run(runner, algo, agent, options, resume_dir=None):
     except runner.TrainingDiverged as err:  # not a usage error: exit status 1
         print(f"purerl: error: {err}", file=sys.stderr)
         raise SystemExit(1) from None
+    except checkpoint.CheckpointMismatch as err:  # --resume of a checkpoint that does not fit
+        _fail(str(err))
 
 
 def _without_flag(argv: list[str], flag: str) -> list[str]:

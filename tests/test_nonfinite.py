@@ -5,6 +5,7 @@ flag."""
 
 import dataclasses
 import json
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -128,3 +129,22 @@ def test_resume_refuses_changes_that_do_not_fit(finished_run, capsys, flags, mes
     assert stop.value.code == 2
     assert message in capsys.readouterr().err
     assert (out / "config.json").read_text() == before  # nothing written
+
+
+def test_resume_of_a_checkpoint_with_another_train_state_is_one_line(finished_run, tmp_path, capsys):
+    """A checkpoint that does not fit the agent's train state (here the run's config edited to normalise
+    observations, which adds the statistics to the state; likewise a checkpoint of an older purerl) is one
+    line naming the differing field, exit 2, before anything runs, and nothing in the run is rewritten."""
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    saved = json.loads((out / "config.json").read_text())
+    saved["config"]["normalize_obs"] = True
+    (out / "config.json").write_text(json.dumps(saved))
+    files = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    with pytest.raises(SystemExit) as stop:
+        cli_main(["train", "--resume", str(out)])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("purerl: error: the checkpoint in "), err
+    assert "holds another train state than this agent's (fields that differ: env_state)" in err[0]
+    assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == files
