@@ -151,7 +151,7 @@ def validate(config: CollectConfig) -> None:
         raise ValueError("--export-expert writes the expert trained with the flags given; use it with "
                          "--expert train, not shipped")
     config, stem = resolve_expert(config)
-    trained_elsewhere = stem is not None and "collect_config" not in shipped.load_expert(stem)[1]
+    trained_elsewhere = stem is not None and "collect_config" not in shipped.load_meta(stem)
     replay = [kind for kind in config.kinds if kind in ("medium-replay", "full-replay")]
     if trained_elsewhere and replay:
         raise ValueError(f"the shipped {config.env} expert was trained elsewhere and has no training recipe: "
@@ -420,8 +420,7 @@ def expert_learner(config: CollectConfig, ppo_network: dict | None = None) -> Ex
         unknown = sorted(set(ppo_network) - set(PPO_NETWORK_FIELDS))
         if unknown:
             raise ValueError(f"the expert's ppo_network names fields that are not the network's: {unknown}")
-        ppo_cfg = dataclasses.replace(ppo_cfg, **{name: tuple(value) if isinstance(value, list) else value
-                                                  for name, value in ppo_network.items()})
+        ppo_cfg = flags.from_dict(ppo.Config, {**dataclasses.asdict(ppo_cfg), **ppo_network})
     train_env, train_params = ppo.make_env(ppo_cfg)
     network = ppo.make_network(ppo_cfg, train_env, train_params)
     space = env.action_space(env_params)
@@ -592,8 +591,7 @@ def resolve_expert(config: CollectConfig) -> tuple[CollectConfig, str | None]:
             raise ValueError(f"no shipped expert for env {config.env!r} (shipped: {have}); pass --expert "
                              "train to train one")
         return config, None
-    with open(stem + ".json") as f:
-        meta = json.load(f)
+    meta = shipped.load_meta(stem)
     # an expert trained elsewhere has no recipe, but fixes its learner and the physics it was trained in
     recipe = meta.get("collect_config") or {"expert_algo": meta["learner"],
                                             **({"brax_backend": meta["brax_backend"]} if meta["brax_backend"]

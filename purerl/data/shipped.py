@@ -85,12 +85,18 @@ def save_expert(stem: str, policies: dict[str, Any], meta: dict[str, Any]) -> tu
     return stem + ".npz", stem + ".json"
 
 
-def load_expert(stem: str) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
-    """({policy name: {leaf name: array}}, metadata) of an expert file pair."""
+def load_meta(stem: str) -> dict[str, Any]:
+    """The metadata of an expert file pair (its JSON), without reading the policies."""
     with open(stem + ".json") as f:
         meta = json.load(f)
     if meta.get("format") != FORMAT:
         raise ValueError(f"{stem}.json: format {meta.get('format')!r}, expected {FORMAT!r}")
+    return meta
+
+
+def load_expert(stem: str) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
+    """({policy name: {leaf name: array}}, metadata) of an expert file pair."""
+    meta = load_meta(stem)
     policies: dict[str, dict[str, np.ndarray]] = {}
     with np.load(stem + ".npz", allow_pickle=False) as saved:
         for key in saved.files:
